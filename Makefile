@@ -1,0 +1,113 @@
+# provbot -- a plain Makefile with pkg-config.
+#
+#   make          the engine (build/libprovbot.a) and bot/provbot
+#   make run      installs what is missing, builds, starts `provbot serve`
+#   make test     installs what is missing, builds (also with ASan+UBSan), runs every suite
+#   make bench    benchmarks that print figures
+#   make clean    removes build output
+#   make install PREFIX=/usr/local
+
+PKGS     := libwebsockets libcurl libcjson libpcre2-8 sqlite3
+# Debian 12 packages the build and the tests need (checked by `make deps`).
+DEB_BUILD := build-essential pkg-config libwebsockets-dev libcurl4-openssl-dev \
+             libcjson-dev libpcre2-dev libsqlite3-dev libwebsockets-evlib-ev
+DEB_TEST  := libcmocka-dev valgrind python3 sqlite3 chromium nodejs
+
+PREFIX   ?= /usr/local
+BUILD    ?= build
+CC       ?= cc
+OPT      ?= -O2
+SAN      ?=
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS   := -std=c11 -Wall -Wextra -Werror -g $(OPT) $(SAN) -D_POSIX_C_SOURCE=200809L \
+            -D_DEFAULT_SOURCE -MMD -MP -Isrc $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LDLIBS   := $(PKG_LIBS) -lpthread -lm
+LDFLAGS  := $(SAN)
+
+SRC_C    := $(sort $(wildcard src/*.c))
+BOT_C    := $(sort $(wildcard bot/*.c))
+WWW      := $(sort $(wildcard bot/www/*))
+UNIT_C   := $(sort $(wildcard tests/unit/test_*.c))
+TOOL_C   := $(sort $(wildcard tests/tools/*.c))
+BENCH_C  := $(sort $(wildcard tests/bench/*.c))
+
+SRC_O    := $(SRC_C:%.c=$(BUILD)/%.o)
+BOT_O    := $(BOT_C:%.c=$(BUILD)/%.o) $(BUILD)/bot/www_embed.o
+LIB      := $(BUILD)/libprovbot.a
+PROG     := $(BUILD)/provbot
+UNITS    := $(UNIT_C:tests/unit/%.c=$(BUILD)/tests/%)
+TOOLS    := $(TOOL_C:tests/tools/%.c=$(BUILD)/tools/%)
+BENCHES  := $(BENCH_C:tests/bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all deps deps-test run test test-fast bench clean install asan
+all: $(PROG) bot/provbot
+
+$(LIB): $(SRC_O)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+# The chat page's files, compiled into the program (no files needed at run time).
+$(BUILD)/bot/www_embed.c: $(WWW) tests/embed.sh
+	@mkdir -p $(@D)
+	sh tests/embed.sh $@ $(WWW)
+$(BUILD)/bot/www_embed.o: $(BUILD)/bot/www_embed.c
+	$(CC) $(CFLAGS) -Ibot -c $< -o $@
+
+$(PROG): $(BOT_O) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $(BOT_O) $(LIB) $(LDLIBS)
+
+# The contract names the program bot/provbot: a link to the build output.
+bot/provbot: $(PROG)
+	ln -sf ../$(PROG) $@
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Ibot $< -o $@ $(LIB) $(LDFLAGS) $(LDLIBS) -lcmocka
+
+$(BUILD)/tools/%: tests/tools/%.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $< -o $@ $(LIB) $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/bench/%: tests/bench/%.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $< -o $@ $(LIB) $(LDFLAGS) $(LDLIBS)
+
+# Installs the missing Debian packages when root, else prints the apt-get line.
+deps:
+	@sh tests/deps.sh $(DEB_BUILD)
+deps-test:
+	@sh tests/deps.sh $(DEB_BUILD) $(DEB_TEST)
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	./bot/provbot serve --data ./var --intents ./intents
+
+test: deps-test
+	@$(MAKE) --no-print-directory all units tools
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
+	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	    build-asan/provbot units tools
+	@sh tests/run.sh
+
+.PHONY: units tools
+units: $(UNITS)
+tools: $(TOOLS)
+
+bench: deps
+	@$(MAKE) --no-print-directory all $(BENCHES)
+	@sh tests/bench.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/provbot/intents
+	install -m 0755 $(PROG) $(DESTDIR)$(PREFIX)/bin/provbot
+	install -m 0644 intents/*.json $(DESTDIR)$(PREFIX)/share/provbot/intents/
+
+clean:
+	rm -rf build build-asan bot/provbot
+
+-include $(SRC_O:.o=.d) $(BOT_O:.o=.d)
