@@ -1,0 +1,498 @@
+/* nlu.c -- feature extraction, training and classification (see nlu.h).
+ *
+ * Features are 64-bit FNV-1a hashes of n-grams, mapped to dense indexes by an
+ * open-addressing table filled at training time; a feature never seen in
+ * training has no weight and is skipped. Weights are feature-major
+ * (w[f * C + c]) so scoring one feature touches one contiguous row.
+ */
+#include "nlu.h"
+#include "text.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FEAT_MAX 1024        /* features kept per message */
+#define EPOCHS 14
+#define RULE_BOOST 4.0f      /* logit given to out_of_scope when nothing is known */
+#define LANG_MARGIN 4.0      /* log-likelihood ratio needed to be sure */
+#define LANG_SWITCH 15.0     /* ... to leave the conversation's language */
+
+struct feat {
+    uint32_t id;
+    float v;
+};
+
+struct nlu {
+    const pack *pack;
+    size_t C;                /* classes = intents */
+    uint64_t *keys;          /* hash table: feature hash (0 = empty) */
+    uint32_t *vals;          /* hash table: feature index */
+    size_t cap;              /* table slots, power of two */
+    size_t nfeat;            /* features known */
+    float *idf;              /* per feature */
+    float *w;                /* nfeat * C weights */
+    float *b;                /* C biases */
+    float *lang_ll;          /* nfeat * 2: log P(feature | en, sv) */
+    float lang_unk[2];       /* log P(unseen feature | lang) */
+    int oos;                 /* index of out_of_scope */
+    uint32_t *seen;          /* nfeat: stamp of the message that last had it */
+    uint32_t *pos;           /* nfeat: its slot in that message's features */
+    uint32_t stamp;          /* current message's stamp */
+    /* scratch for one classification */
+    char norm[NLU_INPUT_MAX + 8];
+    char lower[NLU_INPUT_MAX + 8];
+    uint64_t hashes[FEAT_MAX];
+    struct feat feats[FEAT_MAX];
+    float *logits;           /* C */
+};
+
+static uint64_t fnv(uint64_t h, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h ? h : 1;
+}
+
+/* Hashes of the n-grams of a TEXT_FOLD string; returns how many. */
+static size_t extract(const char *s, size_t len, uint64_t *out, size_t max)
+{
+    const uint64_t basis = 0xcbf29ce484222325ULL;
+    char buf[NLU_INPUT_MAX + 8];
+    size_t n = 0, blen;
+    const char *w0 = NULL;
+    size_t w0len = 0;
+
+    buf[0] = ' ';
+    memcpy(buf + 1, s, len);
+    buf[len + 1] = ' ';
+    blen = len + 2;
+    for (int k = 3; k <= 5; k++)
+        for (size_t i = 0; i + (size_t)k <= blen && n < max; i++)
+            out[n++] = fnv(fnv(basis, "c", 1), buf + i, (size_t)k);
+    for (size_t i = 0; i < len && n + 2 <= max;) {
+        size_t j = i;
+        while (j < len && s[j] != ' ')
+            j++;
+        out[n++] = fnv(fnv(basis, "w", 1), s + i, j - i);
+        if (w0) {
+            uint64_t h = fnv(fnv(basis, "b", 1), w0, w0len);
+            out[n++] = fnv(fnv(h, " ", 1), s + i, j - i);
+        }
+        w0 = s + i;
+        w0len = j - i;
+        i = j + 1;
+    }
+    return n;
+}
+
+static int64_t table_find(const nlu *m, uint64_t h)
+{
+    size_t i = (size_t)(h ^ (h >> 29)) & (m->cap - 1);
+    while (m->keys[i]) {
+        if (m->keys[i] == h)
+            return m->vals[i];
+        i = (i + 1) & (m->cap - 1);
+    }
+    return -1;
+}
+
+/* Doubles the table; false when out of memory. */
+static bool table_grow(nlu *m)
+{
+    size_t ocap = m->cap;
+    uint64_t *ok = m->keys;
+    uint32_t *ov = m->vals;
+    m->cap = ocap * 2;
+    m->keys = calloc(m->cap, sizeof *m->keys);
+    m->vals = calloc(m->cap, sizeof *m->vals);
+    if (!m->keys || !m->vals) {
+        free(m->keys);
+        free(m->vals);
+        m->keys = ok;
+        m->vals = ov;
+        m->cap = ocap;
+        return false;
+    }
+    for (size_t i = 0; i < ocap; i++) {
+        if (!ok[i])
+            continue;
+        size_t j = (size_t)(ok[i] ^ (ok[i] >> 29)) & (m->cap - 1);
+        while (m->keys[j])
+            j = (j + 1) & (m->cap - 1);
+        m->keys[j] = ok[i];
+        m->vals[j] = ov[i];
+    }
+    free(ok);
+    free(ov);
+    return true;
+}
+
+static uint32_t table_add(nlu *m, uint64_t h)
+{
+    size_t i = (size_t)(h ^ (h >> 29)) & (m->cap - 1);
+    while (m->keys[i]) {
+        if (m->keys[i] == h)
+            return m->vals[i];
+        i = (i + 1) & (m->cap - 1);
+    }
+    m->keys[i] = h;
+    m->vals[i] = (uint32_t)m->nfeat;
+    return (uint32_t)m->nfeat++;
+}
+
+/* Known features of a message with their counts, merged in one pass (the
+ * order does not matter to the scorer). */
+static size_t to_feats(nlu *m, const uint64_t *h, size_t nh, struct feat *out)
+{
+    size_t n = 0;
+    if (++m->stamp == 0) { /* wrapped: forget every stamp */
+        memset(m->seen, 0, m->nfeat * sizeof *m->seen);
+        m->stamp = 1;
+    }
+    for (size_t i = 0; i < nh; i++) {
+        int64_t id = table_find(m, h[i]);
+        if (id < 0)
+            continue;
+        if (m->seen[id] == m->stamp) {
+            out[m->pos[id]].v += 1.0f;
+        } else {
+            m->seen[id] = m->stamp;
+            m->pos[id] = (uint32_t)n;
+            out[n++] = (struct feat){ (uint32_t)id, 1.0f };
+        }
+    }
+    return n;
+}
+
+/* TF-IDF weights, L2-normalised, in place. */
+static void weigh(const nlu *m, struct feat *f, size_t n)
+{
+    double norm = 0;
+    for (size_t i = 0; i < n; i++) {
+        f[i].v = (1.0f + logf(f[i].v)) * m->idf[f[i].id];
+        norm += (double)f[i].v * f[i].v;
+    }
+    norm = norm > 0 ? 1.0 / sqrt(norm) : 0;
+    for (size_t i = 0; i < n; i++)
+        f[i].v = (float)(f[i].v * norm);
+}
+
+static void scores(const nlu *m, const struct feat *f, size_t n, float *out)
+{
+    const size_t C = m->C;
+    memcpy(out, m->b, C * sizeof *out);
+    for (size_t i = 0; i < n; i++) {
+        const float *row = m->w + (size_t)f[i].id * C;
+        const float v = f[i].v;
+        for (size_t c = 0; c < C; c++)
+            out[c] += v * row[c];
+    }
+}
+
+struct example {
+    size_t off, n;           /* into the feature pool */
+    int label;
+    int lang;
+};
+
+static void softmax(float *z, size_t C, float temp)
+{
+    float mx = z[0], sum = 0;
+    for (size_t c = 1; c < C; c++)
+        if (z[c] > mx)
+            mx = z[c];
+    for (size_t c = 0; c < C; c++) {
+        z[c] = expf((z[c] - mx) / temp);
+        sum += z[c];
+    }
+    for (size_t c = 0; c < C; c++)
+        z[c] /= sum;
+}
+
+nlu *nlu_train(const pack *p, char *err, size_t errlen)
+{
+    nlu *m = calloc(1, sizeof *m);
+    struct example *ex = NULL;
+    struct feat *pool = NULL;
+    uint64_t *hashes = NULL;
+    uint32_t *df = NULL;
+    size_t nex = 0, npool = 0, total_h = 0;
+    double lang_count[2] = { 0, 0 };
+
+    if (!m)
+        goto oom;
+    m->pack = p;
+    m->C = pack_intent_count(p);
+    m->oos = pack_intent_find(p, "out_of_scope");
+    size_t nstr = 0;
+    for (size_t c = 0; c < m->C; c++)
+        for (int l = 0; l < PACK_NLANG; l++)
+            nstr += (size_t)cJSON_GetArraySize(pack_intent_at(p, c)->examples[l]);
+    ex = calloc(nstr + 1, sizeof *ex);
+    hashes = malloc(FEAT_MAX * sizeof *hashes);
+    m->cap = 1 << 14;
+    m->keys = calloc(m->cap, sizeof *m->keys);
+    m->vals = calloc(m->cap, sizeof *m->vals);
+    m->logits = calloc(m->C, sizeof *m->logits);
+    if (!ex || !hashes || !m->keys || !m->vals || !m->logits)
+        goto oom;
+
+    /* 1. Every example's features: the vocabulary first, then the vectors. */
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) {
+            m->seen = calloc(m->nfeat + 1, sizeof *m->seen);
+            m->pos = calloc(m->nfeat + 1, sizeof *m->pos);
+            pool = malloc((total_h + 1) * sizeof *pool);
+            if (!m->seen || !m->pos || !pool)
+                goto oom;
+        }
+        for (size_t c = 0; c < m->C; c++) {
+            for (int l = 0; l < PACK_NLANG; l++) {
+                const cJSON *s;
+                cJSON_ArrayForEach(s, pack_intent_at(p, c)->examples[l]) {
+                    size_t len = strlen(s->valuestring);
+                    size_t nl = text_normalize(s->valuestring, len < NLU_INPUT_MAX ? len : NLU_INPUT_MAX,
+                                               TEXT_FOLD, m->norm, sizeof m->norm);
+                    size_t nh = extract(m->norm, nl, hashes, FEAT_MAX);
+                    if (pass == 0) {
+                        total_h += nh;
+                        while (m->nfeat + nh >= m->cap / 2)
+                            if (!table_grow(m))
+                                goto oom;
+                        for (size_t i = 0; i < nh; i++)
+                            table_add(m, hashes[i]);
+                        continue;
+                    }
+                    size_t nf = to_feats(m, hashes, nh, pool + npool);
+                    ex[nex++] = (struct example){ npool, nf, (int)c, l };
+                    npool += nf;
+                }
+            }
+        }
+    }
+
+    /* 2. IDF and the language model's counts. */
+    df = calloc(m->nfeat, sizeof *df);
+    m->idf = malloc(m->nfeat * sizeof *m->idf);
+    m->lang_ll = calloc(m->nfeat * 2, sizeof *m->lang_ll);
+    if (!df || !m->idf || !m->lang_ll)
+        goto oom;
+    for (size_t e = 0; e < nex; e++)
+        for (size_t i = 0; i < ex[e].n; i++) {
+            struct feat *f = &pool[ex[e].off + i];
+            df[f->id]++;
+            m->lang_ll[f->id * 2 + (size_t)ex[e].lang] += f->v;
+            lang_count[ex[e].lang] += f->v;
+        }
+    for (size_t f = 0; f < m->nfeat; f++) {
+        m->idf[f] = logf((1.0f + (float)nex) / (1.0f + (float)df[f])) + 1.0f;
+        for (int l = 0; l < 2; l++)
+            m->lang_ll[f * 2 + (size_t)l] = logf((m->lang_ll[f * 2 + (size_t)l] + 0.5f) /
+                                                 (float)(lang_count[l] + 0.5 * (double)m->nfeat));
+    }
+    for (int l = 0; l < 2; l++)
+        m->lang_unk[l] = logf(0.5f / (float)(lang_count[l] + 0.5 * (double)m->nfeat));
+    for (size_t e = 0; e < nex; e++)
+        weigh(m, pool + ex[e].off, ex[e].n);
+
+    /* 3. Logistic regression by SGD, in a fixed pseudo-random order. */
+    m->w = calloc(m->nfeat * m->C, sizeof *m->w);
+    m->b = calloc(m->C, sizeof *m->b);
+    size_t *order = malloc(nex * sizeof *order);
+    float *z = malloc(m->C * sizeof *z);
+    if (!m->w || !m->b || !order || !z) {
+        free(order);
+        free(z);
+        goto oom;
+    }
+    for (size_t i = 0; i < nex; i++)
+        order[i] = i;
+    uint64_t rng = 0x9e3779b97f4a7c15ULL;
+    for (int ep = 0; ep < EPOCHS; ep++) {
+        float lr = 1.0f / (1.0f + 0.3f * (float)ep);
+        for (size_t i = nex; i > 1; i--) {
+            rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+            size_t j = (size_t)(rng % i), t = order[i - 1];
+            order[i - 1] = order[j];
+            order[j] = t;
+        }
+        for (size_t k = 0; k < nex; k++) {
+            const struct example *e = &ex[order[k]];
+            const struct feat *f = pool + e->off;
+            scores(m, f, e->n, z);
+            softmax(z, m->C, 1.0f);
+            z[e->label] -= 1.0f;     /* gradient of the log loss */
+            for (size_t c = 0; c < m->C; c++) {
+                z[c] *= lr;
+                m->b[c] -= 0.1f * z[c];
+            }
+            for (size_t i = 0; i < e->n; i++) {
+                float *row = m->w + (size_t)f[i].id * m->C;
+                const float v = f[i].v;
+                for (size_t c = 0; c < m->C; c++)
+                    row[c] -= v * z[c];
+            }
+        }
+    }
+    free(order);
+    free(z);
+    free(ex);
+    free(pool);
+    free(hashes);
+    free(df);
+    return m;
+oom:
+    snprintf(err, errlen, "out of memory while training");
+    free(ex);
+    free(pool);
+    free(hashes);
+    free(df);
+    nlu_free(m);
+    return NULL;
+}
+
+void nlu_free(nlu *m)
+{
+    if (!m)
+        return;
+    free(m->keys);
+    free(m->vals);
+    free(m->idf);
+    free(m->w);
+    free(m->b);
+    free(m->lang_ll);
+    free(m->logits);
+    free(m->seen);
+    free(m->pos);
+    free(m);
+}
+
+size_t nlu_model_bytes(const nlu *m)
+{
+    return m->cap * (sizeof *m->keys + sizeof *m->vals) +
+           m->nfeat * (sizeof *m->idf + 2 * sizeof *m->lang_ll + m->C * sizeof *m->w);
+}
+
+static bool has_swedish_letter(const char *s)
+{
+    /* å ä ö in UTF-8: C3 A5, C3 A4, C3 B6 (after lower-casing) */
+    for (; s[0]; s++)
+        if ((unsigned char)s[0] == 0xC3 &&
+            ((unsigned char)s[1] == 0xA5 || (unsigned char)s[1] == 0xA4 ||
+             (unsigned char)s[1] == 0xB6))
+            return true;
+    return false;
+}
+
+/* Language of the message. Emails, links and numbers say nothing about it and
+ * are left out. With a conversation language (ctx), a switch needs strong
+ * evidence: a short "ok" or "start over" keeps the conversation's language. */
+static void detect_lang(nlu *m, const char *text, size_t len, const char *ctx,
+                        struct nlu_result *r)
+{
+    char clean[NLU_INPUT_MAX + 8];
+    size_t o = 0;
+    for (size_t i = 0; i < len && o + 1 < sizeof clean;) {
+        size_t j = i;
+        bool skip = false;
+        while (j < len && text[j] != ' ' && text[j] != '\t' && text[j] != '\n') {
+            if (text[j] == '@' || text[j] == '/' || (text[j] >= '0' && text[j] <= '9'))
+                skip = true;
+            j++;
+        }
+        if (!skip && j > i && o + (j - i) + 2 < sizeof clean) {
+            memcpy(clean + o, text + i, j - i);
+            o += j - i;
+            clean[o++] = ' ';
+        }
+        i = j + 1;
+    }
+    size_t nl = text_normalize(clean, o, TEXT_FOLD, m->norm, sizeof m->norm);
+    size_t nh = extract(m->norm, nl, m->hashes, FEAT_MAX);
+    double llr = 0; /* > 0: Swedish */
+    for (size_t i = 0; i < nh; i++) {
+        int64_t id = table_find(m, m->hashes[i]);
+        if (id >= 0)
+            llr += m->lang_ll[id * 2 + 1] - m->lang_ll[id * 2];
+    }
+    if (has_swedish_letter(m->lower))
+        llr += LANG_SWITCH;
+    bool sv;
+    if (!ctx) {
+        sv = llr > 0;
+        r->lang_sure = fabs(llr) >= LANG_MARGIN;
+    } else {
+        bool ctx_sv = strcmp(ctx, "sv") == 0;
+        if (ctx_sv ? llr <= -LANG_SWITCH : llr >= LANG_SWITCH) {
+            sv = !ctx_sv;
+            r->lang_sure = true;
+        } else {
+            sv = ctx_sv;
+            r->lang_sure = (ctx_sv ? llr : -llr) >= LANG_MARGIN;
+        }
+    }
+    memcpy(r->lang, sv ? "sv" : "en", 3);
+}
+
+void nlu_classify(nlu *m, const char *text, size_t len, const char *ctx_lang,
+                  struct nlu_result *r)
+{
+    const size_t C = m->C;
+    float *z = m->logits;
+
+    if (len > NLU_INPUT_MAX)
+        len = NLU_INPUT_MAX;
+    memset(r, 0, sizeof *r);
+    text_normalize(text, len, TEXT_LOWER, m->lower, sizeof m->lower);
+    detect_lang(m, text, len, ctx_lang, r);
+    size_t nl = text_normalize(text, len, TEXT_FOLD, m->norm, sizeof m->norm);
+    size_t nh = extract(m->norm, nl, m->hashes, FEAT_MAX);
+    size_t nf = to_feats(m, m->hashes, nh, m->feats);
+    weigh(m, m->feats, nf);
+    scores(m, m->feats, nf, z);
+    bool matched[256] = { false };
+    for (size_t c = 0; c < C && c < 256; c++) {
+        const struct pack_intent *in = pack_intent_at(m->pack, c);
+        if (in->rules.n && pack_rules_match(m->pack, &in->rules, m->norm, nl)) {
+            z[c] += (float)in->boost;
+            matched[c] = true;
+        }
+    }
+    if (nf == 0) /* nothing known: empty, gibberish or another script */
+        z[m->oos] += RULE_BOOST;
+    softmax(z, C, (float)pack_temperature(m->pack));
+
+    /* best and the next best */
+    int best[NLU_ALT_MAX + 1];
+    int nb = 0;
+    for (int k = 0; k < NLU_ALT_MAX + 1 && k < (int)C; k++) {
+        int bi = -1;
+        for (size_t c = 0; c < C; c++) {
+            bool used = false;
+            for (int j = 0; j < nb; j++)
+                used |= best[j] == (int)c;
+            if (!used && (bi < 0 || z[c] > z[bi]))
+                bi = (int)c;
+        }
+        best[nb++] = bi;
+    }
+    r->top = (struct nlu_guess){ best[0], z[best[0]] };
+    r->rule = best[0] < 256 && matched[best[0]];
+    if (best[0] != m->oos && z[best[0]] < pack_threshold(m->pack)) {
+        r->intent = m->oos;
+        r->confidence = 1.0 - z[best[0]];
+        for (int k = 0; k < nb && r->nalt < NLU_ALT_MAX; k++)
+            if (best[k] != m->oos)
+                r->alt[r->nalt++] = (struct nlu_guess){ best[k], z[best[k]] };
+    } else {
+        r->intent = best[0];
+        r->confidence = z[best[0]];
+        for (int k = 1; k < nb && r->nalt < NLU_ALT_MAX; k++)
+            r->alt[r->nalt++] = (struct nlu_guess){ best[k], z[best[k]] };
+    }
+}

@@ -1,0 +1,54 @@
+/* nlu.h -- understanding one message: language and intent.
+ *
+ * nlu_train() builds, from a loaded pack's examples, in a few milliseconds:
+ *   - an intent model: multinomial logistic regression over TF-IDF weighted
+ *     character 3-5-grams and word uni/bigrams of the TEXT_FOLD form, so typos,
+ *     inflections, word order and missing diacritics cost little;
+ *   - a language model: naive Bayes over the same features, English/Swedish.
+ * nlu_classify() adds the pack's patterns (a matching rule lifts its intent),
+ * calibrates the softmax with a temperature, and returns out_of_scope under
+ * the pack's threshold, with the next best alternatives for "did you mean".
+ *
+ * The model is read-only after training; nlu_classify() uses scratch space in
+ * the nlu object and the pack's match data: one thread at a time.
+ */
+#ifndef PROVBOT_NLU_H
+#define PROVBOT_NLU_H
+
+#include "pack.h"
+
+#define NLU_ALT_MAX 3
+#define NLU_INPUT_MAX 4096   /* bytes of a message that are classified */
+
+typedef struct nlu nlu;
+
+struct nlu_guess {
+    int intent;              /* index into the pack's intents */
+    double confidence;       /* calibrated probability, 0..1 */
+};
+
+struct nlu_result {
+    char lang[3];            /* "en" or "sv" (the context's when unsure) */
+    bool lang_sure;          /* the message itself told the language */
+    int intent;              /* chosen intent (out_of_scope under threshold) */
+    double confidence;       /* its confidence */
+    struct nlu_guess top;    /* the model's best before the threshold */
+    struct nlu_guess alt[NLU_ALT_MAX]; /* next best, best first */
+    int nalt;
+    bool rule;               /* a pattern of the top intent matched */
+};
+
+/* Trains on p's examples. p must outlive the nlu. NULL on failure (err). */
+nlu *nlu_train(const pack *p, char *err, size_t errlen);
+void nlu_free(nlu *n);
+
+/* Classifies text[0..len) (any bytes). ctx_lang is the conversation's
+ * language ("en"/"sv"), kept unless the message clearly is in the other one;
+ * NULL when there is none (the message's own best guess is used). */
+void nlu_classify(nlu *n, const char *text, size_t len, const char *ctx_lang,
+                  struct nlu_result *r);
+
+/* Size of the trained model in bytes (for benchmarks). */
+size_t nlu_model_bytes(const nlu *n);
+
+#endif

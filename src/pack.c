@@ -1,0 +1,565 @@
+/* pack.c -- loading and validating the knowledge pack (see pack.h).
+ *
+ * Every file is parsed with cJSON and kept whole: the pack's texts are
+ * borrowed pointers into those trees. Validation happens once, here, so the
+ * dialog engine can trust every node and text it reads.
+ */
+#include "pack.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PACK_FILES_MAX 128
+
+const char *const pack_langs[PACK_NLANG] = { "en", "sv" };
+
+const char *const pack_contract_intents[] = {
+    "greeting", "help", "thanks", "goodbye", "affirm", "deny",
+    "change_contact_email", "email_not_received", "when_email_sent",
+    "resend_email", "no_edit_access", "ponr", "closed_line",
+    "provisioning_deadline", "edit_failed", "open_case", "case_status",
+    "transaction_history", "out_of_scope",
+};
+const size_t pack_contract_count =
+    sizeof pack_contract_intents / sizeof pack_contract_intents[0];
+
+static const char *const expects[] = {
+    "yes_no", "line_status", "order_ref", "email", "text", "confirm", NULL
+};
+static const char *const actions[] = {
+    "file_case", "list_cases", "reset", NULL
+};
+
+struct pack {
+    cJSON *docs[PACK_FILES_MAX];   /* every parsed file, owned */
+    size_t ndocs;
+    struct pack_intent *intents;   /* owned array */
+    size_t nintents;
+    struct pack_value *values;     /* owned array */
+    size_t nvalues;
+    const cJSON *messages;         /* pack.json "messages" */
+    const cJSON *nodes;            /* flows.json "nodes" */
+    pcre2_code *email_re;          /* owned */
+    pcre2_code *order_re;          /* owned */
+    double threshold;              /* below: out_of_scope */
+    double temperature;            /* softmax calibration, > 0 */
+    pcre2_match_data *md;          /* one thread's match data, owned */
+};
+
+static bool in_list(const char *s, const char *const *list)
+{
+    for (; *list; list++)
+        if (strcmp(s, *list) == 0)
+            return true;
+    return false;
+}
+
+static int fail(char *err, size_t errlen, const char *file, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int fail(char *err, size_t errlen, const char *file, const char *fmt, ...)
+{
+    va_list ap;
+    int n = snprintf(err, errlen, "%s: ", file);
+    if (n < 0 || (size_t)n >= errlen)
+        return -1;
+    va_start(ap, fmt);
+    vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* Reads and parses dir/name; reports bad JSON with its line and column. */
+static cJSON *load_json(const char *dir, const char *name, char *err, size_t errlen)
+{
+    char path[4096];
+    FILE *f = NULL;
+    char *buf = NULL;
+    cJSON *doc = NULL;
+    long size;
+
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    f = fopen(path, "rb");
+    if (!f) {
+        fail(err, errlen, path, "cannot open: %s", strerror(errno));
+        goto out;
+    }
+    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fail(err, errlen, path, "cannot read");
+        goto out;
+    }
+    if (size > 16 * 1024 * 1024) {
+        fail(err, errlen, path, "file too large");
+        goto out;
+    }
+    buf = malloc((size_t)size + 1);
+    if (!buf || fread(buf, 1, (size_t)size, f) != (size_t)size) {
+        fail(err, errlen, path, "cannot read");
+        goto out;
+    }
+    buf[size] = '\0';
+    const char *end = NULL;
+    doc = cJSON_ParseWithLengthOpts(buf, (size_t)size, &end, 0);
+    if (!doc) {
+        size_t off = end ? (size_t)(end - buf) : 0;
+        int line = 1, col = 1;
+        for (size_t i = 0; i < off && i < (size_t)size; i++) {
+            if (buf[i] == '\n') { line++; col = 1; } else col++;
+        }
+        fail(err, errlen, path, "bad JSON at line %d, column %d", line, col);
+    } else if (!cJSON_IsObject(doc)) {
+        fail(err, errlen, path, "bad JSON: the top level must be an object");
+        cJSON_Delete(doc);
+        doc = NULL;
+    }
+out:
+    if (f)
+        fclose(f);
+    free(buf);
+    return doc;
+}
+
+static pcre2_code *compile(const char *re, const char *file, const char *field,
+                           char *err, size_t errlen)
+{
+    int code;
+    PCRE2_SIZE off;
+    pcre2_code *c = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED,
+                                  PCRE2_UTF | PCRE2_UCP | PCRE2_CASELESS |
+                                  PCRE2_MATCH_INVALID_UTF,
+                                  &code, &off, NULL);
+    if (!c) {
+        PCRE2_UCHAR msg[256];
+        pcre2_get_error_message(code, msg, sizeof msg);
+        fail(err, errlen, file, "%s: pattern error at offset %zu: %s",
+             field, (size_t)off, (const char *)msg);
+        return NULL;
+    }
+    /* A JIT failure only slows. PROVBOT_PCRE2_JIT=0 turns JIT off, for
+     * valgrind, which cannot follow JIT code. */
+    const char *jit = getenv("PROVBOT_PCRE2_JIT");
+    if (!jit || strcmp(jit, "0") != 0)
+        (void)pcre2_jit_compile(c, PCRE2_JIT_COMPLETE);
+    return c;
+}
+
+static int compile_rules(const cJSON *arr, struct pack_rules *r, const char *file,
+                         const char *field, char *err, size_t errlen)
+{
+    char f[160];
+    int i = 0;
+    const cJSON *it;
+
+    r->n = 0;
+    r->re = NULL;
+    if (!arr)
+        return 0;
+    if (!cJSON_IsArray(arr))
+        return fail(err, errlen, file, "%s: must be an array of strings", field);
+    r->re = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof *r->re);
+    if (!r->re)
+        return fail(err, errlen, file, "out of memory");
+    cJSON_ArrayForEach(it, arr) {
+        snprintf(f, sizeof f, "%s[%d]", field, i++);
+        if (!cJSON_IsString(it))
+            return fail(err, errlen, file, "%s: must be a string", f);
+        r->re[r->n] = compile(it->valuestring, file, f, err, errlen);
+        if (!r->re[r->n])
+            return -1;
+        r->n++;
+    }
+    return 0;
+}
+
+static void free_rules(struct pack_rules *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        pcre2_code_free(r->re[i]);
+    free(r->re);
+    r->re = NULL;
+    r->n = 0;
+}
+
+/* A {"en": S, "sv": S} object (or arrays of strings when `arrays`). */
+static int check_langs(const cJSON *obj, bool arrays, const char *file,
+                       const char *field, char *err, size_t errlen)
+{
+    if (!cJSON_IsObject(obj))
+        return fail(err, errlen, file, "%s: missing or not an object with \"en\" and \"sv\"", field);
+    for (int l = 0; l < PACK_NLANG; l++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, pack_langs[l]);
+        if (!v)
+            return fail(err, errlen, file, "%s: missing language \"%s\"", field, pack_langs[l]);
+        if (arrays) {
+            const cJSON *s;
+            if (!cJSON_IsArray(v))
+                return fail(err, errlen, file, "%s.%s: must be an array", field, pack_langs[l]);
+            cJSON_ArrayForEach(s, v)
+                if (!cJSON_IsString(s) || !*s->valuestring)
+                    return fail(err, errlen, file, "%s.%s: must hold non-empty strings", field, pack_langs[l]);
+        } else if (!cJSON_IsString(v) || !*v->valuestring) {
+            return fail(err, errlen, file, "%s.%s: must be a non-empty string", field, pack_langs[l]);
+        }
+    }
+    return 0;
+}
+
+static const cJSON *get(const cJSON *o, const char *k)
+{
+    return cJSON_GetObjectItemCaseSensitive(o, k);
+}
+
+static int load_intent(pack *p, cJSON *doc, const char *file, char *err, size_t errlen)
+{
+    struct pack_intent *in = &p->intents[p->nintents];
+    const cJSON *id = get(doc, "id");
+    const cJSON *ex = get(doc, "examples");
+
+    memset(in, 0, sizeof *in);
+    snprintf(in->file, sizeof in->file, "%s", file);
+    if (!cJSON_IsString(id) || !*id->valuestring || strlen(id->valuestring) >= PACK_ID_MAX)
+        return fail(err, errlen, file, "id: missing or not a short string");
+    for (const char *c = id->valuestring; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || *c == '_' || (*c >= '0' && *c <= '9')))
+            return fail(err, errlen, file, "id: \"%s\" must be lower-case letters, digits and _", id->valuestring);
+    if (pack_intent_find(p, id->valuestring) >= 0)
+        return fail(err, errlen, file, "id: intent \"%s\" is defined twice", id->valuestring);
+    snprintf(in->id, sizeof in->id, "%s", id->valuestring);
+    if (check_langs(ex, true, file, "examples", err, errlen) < 0)
+        return -1;
+    for (int l = 0; l < PACK_NLANG; l++) {
+        in->examples[l] = get(ex, pack_langs[l]);
+        if (cJSON_GetArraySize(in->examples[l]) == 0)
+            return fail(err, errlen, file, "examples.%s: no examples", pack_langs[l]);
+    }
+    in->answer = get(doc, "answer");
+    if (check_langs(in->answer, false, file, "answer", err, errlen) < 0)
+        return -1;
+    in->title = get(doc, "title");
+    if (in->title && check_langs(in->title, false, file, "title", err, errlen) < 0)
+        return -1;
+    in->buttons = get(doc, "buttons");
+    if (in->buttons && check_langs(in->buttons, true, file, "buttons", err, errlen) < 0)
+        return -1;
+    in->set = get(doc, "set");
+    if (in->set && !cJSON_IsObject(in->set))
+        return fail(err, errlen, file, "set: must be an object of slot values");
+    const cJSON *boost = get(doc, "boost");
+    if (boost && (!cJSON_IsNumber(boost) || boost->valuedouble < 0 || boost->valuedouble > 20))
+        return fail(err, errlen, file, "boost: must be a number from 0 to 20");
+    in->boost = boost ? boost->valuedouble : 4.0;
+    const cJSON *flow = get(doc, "flow");
+    if (flow) {
+        if (!cJSON_IsString(flow))
+            return fail(err, errlen, file, "flow: must be a node name");
+        in->flow = flow->valuestring;
+    }
+    p->nintents++;
+    return compile_rules(get(doc, "patterns"), &in->rules, file, "patterns", err, errlen);
+}
+
+static int check_target(const pack *p, const cJSON *t, const char *name, char *err, size_t errlen)
+{
+    if (!cJSON_IsString(t))
+        return fail(err, errlen, "flows.json", "nodes.%s.next: must name a node", name);
+    if (!get(p->nodes, t->valuestring))
+        return fail(err, errlen, "flows.json", "nodes.%s.next: unknown node \"%s\"", name, t->valuestring);
+    return 0;
+}
+
+static int check_nodes(pack *p, char *err, size_t errlen)
+{
+    const cJSON *n;
+    char field[160];
+
+    if (!cJSON_IsObject(p->nodes))
+        return fail(err, errlen, "flows.json", "nodes: missing or not an object");
+    cJSON_ArrayForEach(n, p->nodes) {
+        const char *name = n->string;
+        const cJSON *ask = get(n, "ask"), *expect = get(n, "expect");
+        const cJSON *next = get(n, "next"), *branch = get(n, "branch");
+        const cJSON *action = get(n, "action");
+
+        if (!cJSON_IsObject(n))
+            return fail(err, errlen, "flows.json", "nodes.%s: must be an object", name);
+        if (get(n, "say")) {
+            snprintf(field, sizeof field, "nodes.%s.say", name);
+            if (check_langs(get(n, "say"), false, "flows.json", field, err, errlen) < 0)
+                return -1;
+        }
+        if (get(n, "buttons")) {
+            snprintf(field, sizeof field, "nodes.%s.buttons", name);
+            if (check_langs(get(n, "buttons"), true, "flows.json", field, err, errlen) < 0)
+                return -1;
+        }
+        if (ask && branch)
+            return fail(err, errlen, "flows.json", "nodes.%s: \"ask\" and \"branch\" exclude each other", name);
+        if (ask) {
+            if (!cJSON_IsString(ask))
+                return fail(err, errlen, "flows.json", "nodes.%s.ask: must name a slot", name);
+            if (!cJSON_IsString(expect) || !in_list(expect->valuestring, expects))
+                return fail(err, errlen, "flows.json", "nodes.%s.expect: must be one of yes_no, line_status, order_ref, email, text, confirm", name);
+            if (!get(n, "say"))
+                return fail(err, errlen, "flows.json", "nodes.%s.say: an ask node must say its question", name);
+        }
+        if (branch && !cJSON_IsString(branch))
+            return fail(err, errlen, "flows.json", "nodes.%s.branch: must name a slot", name);
+        if (action && (!cJSON_IsString(action) || !in_list(action->valuestring, actions)))
+            return fail(err, errlen, "flows.json", "nodes.%s.action: unknown action", name);
+        if (get(n, "set") && !cJSON_IsObject(get(n, "set")))
+            return fail(err, errlen, "flows.json", "nodes.%s.set: must be an object", name);
+        if (cJSON_IsObject(next)) {
+            const cJSON *t;
+            cJSON_ArrayForEach(t, next)
+                if (check_target(p, t, name, err, errlen) < 0)
+                    return -1;
+        } else if (next && check_target(p, next, name, err, errlen) < 0) {
+            return -1;
+        }
+        if (branch && !cJSON_IsObject(next))
+            return fail(err, errlen, "flows.json", "nodes.%s.next: a branch needs an object of values", name);
+    }
+    for (size_t i = 0; i < p->nintents; i++)
+        if (p->intents[i].flow && !get(p->nodes, p->intents[i].flow))
+            return fail(err, errlen, p->intents[i].file, "flow: unknown node \"%s\"", p->intents[i].flow);
+    return 0;
+}
+
+static int load_entities(pack *p, const cJSON *doc, char *err, size_t errlen)
+{
+    const char *file = "entities.json";
+    const cJSON *email = get(doc, "email"), *order = get(doc, "order_ref");
+    const cJSON *values = get(doc, "values"), *slot;
+    size_t n = 0;
+
+    if (!cJSON_IsString(email))
+        return fail(err, errlen, file, "email: missing pattern");
+    if (!cJSON_IsString(order))
+        return fail(err, errlen, file, "order_ref: missing pattern");
+    if (!(p->email_re = compile(email->valuestring, file, "email", err, errlen)))
+        return -1;
+    if (!(p->order_re = compile(order->valuestring, file, "order_ref", err, errlen)))
+        return -1;
+    if (!cJSON_IsObject(values))
+        return fail(err, errlen, file, "values: missing or not an object");
+    cJSON_ArrayForEach(slot, values)
+        n += (size_t)cJSON_GetArraySize(slot);
+    p->values = calloc(n + 1, sizeof *p->values);
+    if (!p->values)
+        return fail(err, errlen, file, "out of memory");
+    cJSON_ArrayForEach(slot, values) {
+        const cJSON *v;
+        if (!cJSON_IsObject(slot))
+            return fail(err, errlen, file, "values.%s: must be an object of value: [patterns]", slot->string);
+        cJSON_ArrayForEach(v, slot) {
+            struct pack_value *pv = &p->values[p->nvalues];
+            char field[160];
+            snprintf(pv->slot, sizeof pv->slot, "%s", slot->string);
+            snprintf(pv->value, sizeof pv->value, "%s", v->string);
+            snprintf(field, sizeof field, "values.%s.%s", slot->string, v->string);
+            p->nvalues++;
+            if (compile_rules(v, &pv->rules, file, field, err, errlen) < 0)
+                return -1;
+            if (pv->rules.n == 0)
+                return fail(err, errlen, file, "%s: no patterns", field);
+        }
+    }
+    return 0;
+}
+
+static int load_settings(pack *p, const cJSON *doc, char *err, size_t errlen)
+{
+    const cJSON *t = get(doc, "threshold"), *m;
+
+    if (!cJSON_IsNumber(t) || t->valuedouble <= 0 || t->valuedouble >= 1)
+        return fail(err, errlen, "pack.json", "threshold: must be a number between 0 and 1");
+    p->threshold = t->valuedouble;
+    t = get(doc, "temperature");
+    if (t && (!cJSON_IsNumber(t) || t->valuedouble <= 0 || t->valuedouble > 10))
+        return fail(err, errlen, "pack.json", "temperature: must be a number between 0 and 10");
+    p->temperature = t ? t->valuedouble : 1.0;
+    p->messages = get(doc, "messages");
+    if (!cJSON_IsObject(p->messages))
+        return fail(err, errlen, "pack.json", "messages: missing or not an object");
+    cJSON_ArrayForEach(m, p->messages) {
+        char field[160];
+        snprintf(field, sizeof field, "messages.%s", m->string);
+        if (check_langs(m, cJSON_IsArray(get(m, "en")), "pack.json", field, err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static cJSON *keep(pack *p, cJSON *doc)
+{
+    if (doc)
+        p->docs[p->ndocs++] = doc;
+    return doc;
+}
+
+pack *pack_load(const char *dir, char *err, size_t errlen)
+{
+    pack *p = calloc(1, sizeof *p);
+    DIR *d = NULL;
+    struct dirent *de;
+    char *names[PACK_FILES_MAX];
+    size_t nnames = 0;
+    cJSON *doc;
+
+    if (!p) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    d = opendir(dir);
+    if (!d) {
+        fail(err, errlen, dir, "cannot open the knowledge pack: %s", strerror(errno));
+        goto fail;
+    }
+    while ((de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        if (len < 6 || strcmp(de->d_name + len - 5, ".json") != 0 || de->d_name[0] == '.')
+            continue;
+        if (nnames == PACK_FILES_MAX - 3) {
+            fail(err, errlen, dir, "too many files (at most %d)", PACK_FILES_MAX - 3);
+            goto fail;
+        }
+        names[nnames++] = strdup(de->d_name);
+    }
+    closedir(d);
+    d = NULL;
+    qsort(names, nnames, sizeof *names, cmp_str);
+
+    if (!(doc = keep(p, load_json(dir, "pack.json", err, errlen))) ||
+        load_settings(p, doc, err, errlen) < 0)
+        goto fail;
+    if (!(doc = keep(p, load_json(dir, "entities.json", err, errlen))) ||
+        load_entities(p, doc, err, errlen) < 0)
+        goto fail;
+    if (!(doc = keep(p, load_json(dir, "flows.json", err, errlen))))
+        goto fail;
+    p->nodes = get(doc, "nodes");
+
+    p->intents = calloc(nnames + 1, sizeof *p->intents);
+    if (!p->intents) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < nnames; i++) {
+        if (!strcmp(names[i], "pack.json") || !strcmp(names[i], "entities.json") ||
+            !strcmp(names[i], "flows.json"))
+            continue;
+        if (!(doc = keep(p, load_json(dir, names[i], err, errlen))) ||
+            load_intent(p, doc, names[i], err, errlen) < 0)
+            goto fail;
+    }
+    for (size_t i = 0; i < pack_contract_count; i++)
+        if (pack_intent_find(p, pack_contract_intents[i]) < 0) {
+            fail(err, errlen, dir, "intent \"%s\" of the contract is missing (no file has it as id)",
+                 pack_contract_intents[i]);
+            goto fail;
+        }
+    if (check_nodes(p, err, errlen) < 0)
+        goto fail;
+    p->md = pcre2_match_data_create(16, NULL);
+    if (!p->md) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < nnames; i++)
+        free(names[i]);
+    return p;
+fail:
+    if (d)
+        closedir(d);
+    for (size_t i = 0; i < nnames; i++)
+        free(names[i]);
+    pack_free(p);
+    return NULL;
+}
+
+void pack_free(pack *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->nintents; i++)
+        free_rules(&p->intents[i].rules);
+    for (size_t i = 0; i < p->nvalues; i++)
+        free_rules(&p->values[i].rules);
+    free(p->intents);
+    free(p->values);
+    pcre2_code_free(p->email_re);
+    pcre2_code_free(p->order_re);
+    pcre2_match_data_free(p->md);
+    for (size_t i = 0; i < p->ndocs; i++)
+        cJSON_Delete(p->docs[i]);
+    free(p);
+}
+
+size_t pack_intent_count(const pack *p) { return p->nintents; }
+const struct pack_intent *pack_intent_at(const pack *p, size_t i) { return &p->intents[i]; }
+double pack_threshold(const pack *p) { return p->threshold; }
+double pack_temperature(const pack *p) { return p->temperature; }
+size_t pack_value_count(const pack *p) { return p->nvalues; }
+const struct pack_value *pack_value_at(const pack *p, size_t i) { return &p->values[i]; }
+const pcre2_code *pack_email_rule(const pack *p) { return p->email_re; }
+const pcre2_code *pack_order_rule(const pack *p) { return p->order_re; }
+
+int pack_intent_find(const pack *p, const char *id)
+{
+    for (size_t i = 0; i < p->nintents; i++)
+        if (strcmp(p->intents[i].id, id) == 0)
+            return (int)i;
+    return -1;
+}
+
+const cJSON *pack_node(const pack *p, const char *name)
+{
+    return name ? get(p->nodes, name) : NULL;
+}
+
+const cJSON *pack_message(const pack *p, const char *key)
+{
+    return get(p->messages, key);
+}
+
+const char *pack_text(const cJSON *obj, const char *lang)
+{
+    const cJSON *v = obj ? get(obj, lang) : NULL;
+    if (!cJSON_IsString(v))
+        v = obj ? get(obj, "en") : NULL;
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+bool pack_rules_match(const pack *p, const struct pack_rules *r,
+                      const char *subject, size_t len)
+{
+    for (size_t i = 0; i < r->n; i++)
+        if (pcre2_match(r->re[i], (PCRE2_SPTR)subject, len, 0, 0, p->md, NULL) > 0)
+            return true;
+    return false;
+}
+
+bool pack_rule_find(const pack *p, const pcre2_code *re, const char *subject,
+                    size_t len, size_t start, int group, size_t *so, size_t *eo)
+{
+    int rc = pcre2_match(re, (PCRE2_SPTR)subject, len, start, 0, p->md, NULL);
+    if (rc <= 0)
+        return false;
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(p->md);
+    if (group > 0 && group < rc && ov[2 * group] != PCRE2_UNSET) {
+        *so = ov[2 * group];
+        *eo = ov[2 * group + 1];
+    } else {
+        *so = ov[0];
+        *eo = ov[1];
+    }
+    return true;
+}
