@@ -1,0 +1,416 @@
+/* engine.c -- the engine facade (see engine.h): understanding, dialog and
+ * store wired together for one turn.
+ *
+ * A turn runs in one store transaction: the conversation's state, both sides
+ * of the turn for the transcript and any case it files are committed together, so a crash
+ * loses at most the turn in progress, never half of one.
+ */
+#include "engine.h"
+#include "dialog.h"
+#include "entity.h"
+#include "nlu.h"
+#include "pack.h"
+#include "store.h"
+#include "text.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TEXT_MAX 16384               /* bytes of a message kept */
+#define ATTACH_MAX_BYTES (5u << 20)
+#define ATTACH_MAX_COUNT 5
+
+struct engine {
+    pack *pack;
+    nlu *nlu;
+    store *store;
+    char channel[16];
+    bool queue_cases;        /* a remote backend delivers: cases start queued */
+};
+
+struct turn_ctx {            /* what the dialog's hooks need */
+    engine *e;
+    const char *session;
+};
+
+engine *engine_open(const struct engine_config *cfg, char *err, size_t errlen)
+{
+    engine *e = calloc(1, sizeof *e);
+    const char *backend = getenv("PROVBOT_CASE_BACKEND");
+
+    if (!e) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    snprintf(e->channel, sizeof e->channel, "%s", cfg->channel ? cfg->channel : "chat");
+    if (backend && *backend && strcmp(backend, "local") && strcmp(backend, "http")) {
+        snprintf(err, errlen, "PROVBOT_CASE_BACKEND=%s: must be local or http", backend);
+        goto fail;
+    }
+    e->queue_cases = backend && *backend && strcmp(backend, "local") != 0;
+    if (!(e->pack = pack_load(cfg->intents_dir ? cfg->intents_dir : "./intents", err, errlen)))
+        goto fail;
+    if (!(e->nlu = nlu_train(e->pack, err, errlen)))
+        goto fail;
+    if (!(e->store = store_open(cfg->data_dir, err, errlen)))
+        goto fail;
+    return e;
+fail:
+    engine_close(e);
+    return NULL;
+}
+
+void engine_close(engine *e)
+{
+    if (!e)
+        return;
+    store_close(e->store);
+    nlu_free(e->nlu);
+    pack_free(e->pack);
+    free(e);
+}
+
+void engine_new_session(char buf[33])
+{
+    unsigned char r[16];
+    int fd = open("/dev/urandom", O_RDONLY);
+    ssize_t n = fd >= 0 ? read(fd, r, sizeof r) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (n != (ssize_t)sizeof r) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        for (size_t i = 0; i < sizeof r; i++)
+            r[i] = (unsigned char)((ts.tv_nsec >> (i % 4 * 8)) ^ (ts.tv_sec >> i) ^ (long)i * 131);
+    }
+    for (size_t i = 0; i < sizeof r; i++)
+        snprintf(buf + 2 * i, 3, "%02x", r[i]);
+}
+
+void engine_result_free(struct engine_result *r)
+{
+    free(r->json);
+    r->json = NULL;
+}
+
+static const char *slot_or(const cJSON *slots, const char *k, const char *dflt)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(slots, k);
+    return cJSON_IsString(v) && *v->valuestring && strcmp(v->valuestring, "-") ? v->valuestring : dflt;
+}
+
+/* What fails and what was tried, for support (in English). */
+static char *summarize(const cJSON *slots)
+{
+    const char *desc = slot_or(slots, "description", NULL);
+    const char *status = slot_or(slots, "line_status", NULL);
+    char tried[256] = "";
+    char *out = NULL;
+
+    if (slot_or(slots, "tried_edit", NULL))
+        strcat(tried, " edited the contact in CCW (Edit, Save, Done);");
+    if (slot_or(slots, "tried_cache", NULL))
+        strcat(tried, " cleared cache and cookies, tried another browser and an incognito window;");
+    if (!tried[0])
+        strcpy(tried, " nothing reported;");
+    tried[strlen(tried) - 1] = '.';
+    size_t cap = (desc ? strlen(desc) : 0) + 512;
+    if (!(out = malloc(cap)))
+        return NULL;
+    size_t dl = desc ? strlen(desc) : 0;
+    bool stop = dl && strchr(".!?", desc[dl - 1]);
+    snprintf(out, cap, "The provisioning contact email cannot be changed in CCW.%s%s%s"
+             " Order line status: %s. Organization onboarded (PONR): %s. Already tried:%s",
+             desc ? " Reported: \"" : "", desc ? desc : "", desc ? (stop ? "\"" : ".\"") : "",
+             status ? (strcmp(status, "closed") ? "Awaiting Provisioning Details" : "Closed") : "unknown",
+             slot_or(slots, "onboarded", "unknown"), tried);
+    return out;
+}
+
+static int hook_file_case(void *ctx, const cJSON *slots, const char *lang,
+                          char id[24], cJSON **case_json)
+{
+    struct turn_ctx *t = ctx;
+    store *s = t->e->store;
+    struct case_rec c;
+    int rc;
+
+    *case_json = NULL;
+    if (strcmp(slot_or(slots, "onboarded", "no"), "yes") == 0)
+        return DIALOG_EPONR; /* after PONR a case cannot help */
+    memset(&c, 0, sizeof c);
+    snprintf(c.session, sizeof c.session, "%s", t->session);
+    snprintf(c.order_ref, sizeof c.order_ref, "%s", slot_or(slots, "order_ref", "(not given)"));
+    snprintf(c.new_email, sizeof c.new_email, "%s", slot_or(slots, "new_email", "(not given)"));
+    snprintf(c.requester, sizeof c.requester, "%s", slot_or(slots, "requester", ""));
+    snprintf(c.lang, sizeof c.lang, "%s", lang);
+    rc = store_case_find_same(s, t->session, c.order_ref, c.new_email, id);
+    if (rc < 0)
+        return -1;
+    if (rc == 1) {
+        struct case_rec old;
+        if (store_case_get(s, id, &old) != 1)
+            return -1;
+        *case_json = case_to_json(&old);
+        case_rec_clear(&old);
+        return 1;
+    }
+    c.status = t->e->queue_cases ? CASE_QUEUED : CASE_FILED;
+    c.summary = summarize(slots);
+    c.transcript = store_transcript(s, t->session);
+    if (!c.summary || store_case_insert(s, &c) < 0 ||
+        store_attach_bind(s, t->session, c.id) < 0) {
+        case_rec_clear(&c);
+        return -1;
+    }
+    memcpy(id, c.id, CASE_ID_MAX);
+    *case_json = case_to_json(&c);
+    case_rec_clear(&c);
+    return 0;
+}
+
+static char *hook_list_cases(void *ctx, const char *lang)
+{
+    struct turn_ctx *t = ctx;
+    cJSON *arr = store_cases_json(t->e->store, t->session), *c;
+    const cJSON *names = pack_message(t->e->pack, "case_status_names");
+    size_t cap = 256, len = 0;
+    char *out = NULL;
+
+    if (!arr || cJSON_GetArraySize(arr) == 0)
+        goto done;
+    if (!(out = malloc(cap)))
+        goto done;
+    out[0] = '\0';
+    cJSON_ArrayForEach(c, arr) {
+        const char *st = cJSON_GetObjectItem(c, "status")->valuestring;
+        const cJSON *arrn = cJSON_GetObjectItem(names, lang);
+        int idx = !strcmp(st, "queued") ? 0 : !strcmp(st, "filed") ? 1 : 2;
+        const cJSON *nm = cJSON_GetArrayItem(arrn, idx);
+        char *ref = dialog_md_escape(cJSON_GetObjectItem(c, "order_ref")->valuestring);
+        char *em = dialog_md_escape(cJSON_GetObjectItem(c, "new_email")->valuestring);
+        char line[900];
+        int n = snprintf(line, sizeof line, "- **%s**: %s (%s, %s)\n",
+                         cJSON_GetObjectItem(c, "id")->valuestring,
+                         nm ? nm->valuestring : st, ref ? ref : "", em ? em : "");
+        free(ref);
+        free(em);
+        if (n < 0)
+            continue;
+        if (len + (size_t)n + 1 > cap) {
+            cap = (len + (size_t)n + 1) * 2;
+            char *p = realloc(out, cap);
+            if (!p)
+                break;
+            out = p;
+        }
+        memcpy(out + len, line, (size_t)n + 1);
+        len += (size_t)n;
+    }
+    if (len && out[len - 1] == '\n')
+        out[len - 1] = '\0';
+done:
+    cJSON_Delete(arr);
+    return out;
+}
+
+/* Notices of cases that failed since the person's last turn. */
+static char *failed_notices(engine *e, const char *session, const char *lang)
+{
+    char ids[4][CASE_ID_MAX];
+    int n = store_cases_take_failed(e->store, session, ids, 4);
+    char *out = NULL;
+    if (n <= 0)
+        return NULL;
+    const char *tpl = pack_text(pack_message(e->pack, "case_failed"), lang);
+    size_t cap = (strlen(tpl) + 32) * (size_t)n + 1, len = 0;
+    if (!(out = malloc(cap)))
+        return NULL;
+    out[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        const char *p = strstr(tpl, "{case_id}");
+        if (p)
+            len += (size_t)snprintf(out + len, cap - len, "%s%.*s%s%s", i ? "\n\n" : "",
+                                    (int)(p - tpl), tpl, ids[i], p + 9);
+        else
+            len += (size_t)snprintf(out + len, cap - len, "%s%s %s", i ? "\n\n" : "", tpl, ids[i]);
+    }
+    return out;
+}
+
+static cJSON *reply_json(const engine *e, const struct dialog_reply *dr,
+                         const char *lang, const char *reply_to)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddStringToObject(o, "type", "reply");
+    if (reply_to)
+        cJSON_AddStringToObject(o, "reply_to", reply_to);
+    else
+        cJSON_AddNullToObject(o, "reply_to");
+    cJSON_AddStringToObject(o, "text", dr->text);
+    cJSON_AddStringToObject(o, "lang", lang);
+    if (dr->intent >= 0) {
+        cJSON_AddStringToObject(o, "intent", pack_intent_at(e->pack, (size_t)dr->intent)->id);
+        cJSON_AddNumberToObject(o, "confidence", (double)(int)(dr->confidence * 1000 + 0.5) / 1000);
+    } else {
+        cJSON_AddNullToObject(o, "intent");
+        cJSON_AddNullToObject(o, "confidence");
+    }
+    if (dr->expect)
+        cJSON_AddStringToObject(o, "expect", dr->expect);
+    else
+        cJSON_AddNullToObject(o, "expect");
+    cJSON_AddItemToObject(o, "buttons", cJSON_Duplicate(dr->buttons, 1));
+    if (dr->case_obj)
+        cJSON_AddItemToObject(o, "case", cJSON_Duplicate(dr->case_obj, 1));
+    else
+        cJSON_AddNullToObject(o, "case");
+    return o;
+}
+
+int engine_turn(engine *e, const char *session, const char *user,
+                const char *text, const char *reply_to,
+                struct engine_result *out, char *err, size_t errlen)
+{
+    size_t len = strlen(text);
+    char *raw = text_sanitize(text, len > TEXT_MAX ? TEXT_MAX : len);
+    char *state = NULL, *saved = NULL, *notices = NULL, *turns = NULL;
+    char fold[NLU_INPUT_MAX + 8];
+    dialog *d = NULL;
+    struct nlu_result nr;
+    struct ent_result er;
+    struct dialog_reply dr = { 0 };
+    struct turn_ctx tc = { e, session };
+    struct dialog_hooks hooks = { &tc, hook_file_case, hook_list_cases };
+    cJSON *reply = NULL;
+    bool in_tx = false;
+
+    memset(out, 0, sizeof *out);
+    if (!raw) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    /* trim surrounding white space */
+    char *msg = raw;
+    while (*msg == ' ' || *msg == '\t' || *msg == '\r' || *msg == '\n')
+        msg++;
+    for (size_t n = strlen(msg); n && strchr(" \t\r\n", msg[n - 1]); n--)
+        msg[n - 1] = '\0';
+
+    if (store_begin(e->store) < 0)
+        goto sqlfail;
+    in_tx = true;
+    if (store_conv_load(e->store, session, &state) < 0)
+        goto sqlfail;
+    if (!(d = dialog_load(e->pack, state, NULL)))
+        goto oom;
+    if (user && *user) {
+        char why[80];
+        if (ent_email_valid(user, why, sizeof why))
+            dialog_preset(d, "requester", user);
+    }
+    size_t mlen = strlen(msg);
+    nlu_classify(e->nlu, msg, mlen, state ? dialog_lang(d) : NULL, &nr);
+    size_t flen = text_normalize(msg, mlen > NLU_INPUT_MAX ? NLU_INPUT_MAX : mlen,
+                                 TEXT_FOLD, fold, sizeof fold);
+    ent_extract(e->pack, msg, mlen, fold, flen, &er);
+    notices = failed_notices(e, session, nr.lang_sure ? nr.lang : dialog_lang(d));
+    if (dialog_turn(d, &nr, &er, msg, notices, &hooks, &dr) < 0)
+        goto oom;
+    if (!(reply = reply_json(e, &dr, dialog_lang(d), reply_to)) ||
+        !(out->json = cJSON_PrintUnformatted(reply)) || !(saved = dialog_save(d)))
+        goto oom;
+    const char *iid = dr.intent >= 0 ? pack_intent_at(e->pack, (size_t)dr.intent)->id : NULL;
+    size_t tlen = strlen(msg) + strlen(dr.text) + 16;
+    if (!(turns = malloc(tlen)))
+        goto oom;
+    snprintf(turns, tlen, "user: %s\nbot: %s\n", msg, dr.text);
+    if (store_conv_save(e->store, session, e->channel, user, dialog_lang(d), saved, turns) < 0 ||
+        store_commit(e->store) < 0)
+        goto sqlfail;
+    in_tx = false;
+    snprintf(out->intent, sizeof out->intent, "%s", iid ? iid : "");
+    out->confidence = dr.intent >= 0 ? dr.confidence : -1;
+    out->fallback = dr.fallback;
+    memcpy(out->lang, dialog_lang(d), 3);
+    if (dr.case_obj)
+        snprintf(out->case_id, sizeof out->case_id, "%s",
+                 cJSON_GetObjectItem(dr.case_obj, "id")->valuestring);
+    goto done;
+sqlfail:
+    snprintf(err, errlen, "store: %s", store_errmsg(e->store));
+    goto fail;
+oom:
+    snprintf(err, errlen, "out of memory");
+fail:
+    if (in_tx)
+        store_rollback(e->store);
+    free(out->json);
+    out->json = NULL;
+done:
+    cJSON_Delete(reply);
+    dialog_reply_clear(&dr);
+    dialog_free(d);
+    free(state);
+    free(saved);
+    free(notices);
+    free(turns);
+    free(raw);
+    return out->json ? 0 : -1;
+}
+
+static const char *image_type(const unsigned char *d, size_t n)
+{
+    if (n >= 8 && memcmp(d, "\x89PNG\r\n\x1a\n", 8) == 0)
+        return "image/png";
+    if (n >= 3 && d[0] == 0xFF && d[1] == 0xD8 && d[2] == 0xFF)
+        return "image/jpeg";
+    return NULL;
+}
+
+int engine_attach(engine *e, const char *session, const char *name,
+                  const void *data, size_t len, char *err, size_t errlen)
+{
+    char *state = NULL;
+    dialog *d = NULL;
+    const char *mime = image_type(data, len), *key = NULL;
+    int rc = -1;
+
+    if (store_conv_load(e->store, session, &state) < 0) {
+        snprintf(err, errlen, "store: %s", store_errmsg(e->store));
+        return -1;
+    }
+    d = dialog_load(e->pack, state, "en");
+    if (!d) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    if (!dialog_in_form(d))
+        key = "attach_no_form";
+    else if (!mime)
+        key = "attach_bad_type";
+    else if (len > ATTACH_MAX_BYTES)
+        key = "attach_too_large";
+    else if (store_attach_count(e->store, session, NULL) >= ATTACH_MAX_COUNT)
+        key = "attach_too_many";
+    if (key) {
+        snprintf(err, errlen, "%s", pack_text(pack_message(e->pack, key), dialog_lang(d)));
+        goto out;
+    }
+    if (store_attach_add(e->store, session, name && *name ? name : "screenshot", mime, data, len) < 0) {
+        snprintf(err, errlen, "store: %s", store_errmsg(e->store));
+        goto out;
+    }
+    rc = 0;
+out:
+    dialog_free(d);
+    free(state);
+    return rc;
+}
+

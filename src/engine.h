@@ -1,0 +1,60 @@
+/* engine.h -- provbot's engine facade.
+ *
+ * One object holds the knowledge pack, the trained classifier, the dialog
+ * engine and the SQLite store, and turns one user message into one reply
+ * object (the contract's JSON). It opens no socket and starts no thread: the
+ * transports in bot/ call it from their one event-loop thread.
+ *
+ * Ownership: every char * an engine_ call hands out is malloc'd and owned by
+ * the caller (free()). Strings passed in are borrowed for the call only.
+ */
+#ifndef PROVBOT_ENGINE_H
+#define PROVBOT_ENGINE_H
+
+#include <stddef.h>
+#include <stdbool.h>
+
+typedef struct engine engine;
+
+struct engine_config {
+    const char *intents_dir;   /* knowledge pack folder, e.g. "./intents" */
+    const char *data_dir;      /* store folder (SQLite file inside), NULL: no store (in memory) */
+    const char *channel;       /* "chat", "web", "webex": recorded with each conversation */
+};
+
+/* What one turn produced, beside the reply JSON. */
+struct engine_result {
+    char *json;                /* the reply object, one line of JSON; caller frees */
+    char intent[40];           /* the intent the reply answered, "" when none */
+    double confidence;         /* its confidence, -1 when none */
+    bool fallback;             /* the bot did not understand (out_of_scope or clarification) */
+    char case_id[24];          /* set when this turn filed or queued a case */
+    char lang[3];              /* "en" or "sv" */
+};
+
+/* Opens the pack and the store and trains the classifier. NULL on failure,
+ * with a one-line message naming the problem in err. */
+engine *engine_open(const struct engine_config *cfg, char *err, size_t errlen);
+void engine_close(engine *e);
+
+/* Runs one turn of conversation `session` (created when new). `user` is the
+ * person's email when the channel knows it (else NULL), `reply_to` the
+ * client's message id (NULL: JSON null). Commits the conversation to the store
+ * before returning. 0 on success, negative on failure (message in err). */
+int engine_turn(engine *e, const char *session, const char *user,
+                const char *text, const char *reply_to,
+                struct engine_result *out, char *err, size_t errlen);
+
+/* Attaches an image (PNG or JPEG, checked by content, at most 5 MiB, at most 5
+ * a case) to the case form open in `session`. Returns 0, or negative with a
+ * message for the person in err (wrong type, too large, too many, no form). */
+int engine_attach(engine *e, const char *session, const char *name,
+                  const void *data, size_t len, char *err, size_t errlen);
+
+/* Writes a new random session id (32 hex chars + NUL) into buf. */
+void engine_new_session(char buf[33]);
+
+/* Frees what engine_turn put in r. */
+void engine_result_free(struct engine_result *r);
+
+#endif

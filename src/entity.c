@@ -1,0 +1,146 @@
+/* entity.c -- entity extraction and email validation (see entity.h). */
+#include "entity.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+static bool label_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!(isalnum((unsigned char)s[i]) || s[i] == '-'))
+            return false;
+    return true;
+}
+
+bool ent_email_valid(const char *s, char *why, size_t whylen)
+{
+    const char *at = strchr(s, '@');
+    size_t len = strlen(s);
+
+    if (!at || strchr(at + 1, '@')) {
+        snprintf(why, whylen, "needs exactly one @");
+        return false;
+    }
+    if (len > ENT_EMAIL_MAX) {
+        snprintf(why, whylen, "too long");
+        return false;
+    }
+    size_t local = (size_t)(at - s);
+    if (local == 0 || local > 64 || s[0] == '.' || s[local - 1] == '.') {
+        snprintf(why, whylen, "the part before @ is empty or malformed");
+        return false;
+    }
+    for (size_t i = 0; i < local; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!(isalnum(c) || strchr(".!#$%&'*+/=?^_`{|}~-", c)) || (c == '.' && s[i + 1] == '.')) {
+            snprintf(why, whylen, "the part before @ has a character not allowed");
+            return false;
+        }
+    }
+    const char *d = at + 1, *dot;
+    int labels = 0;
+    const char *last = d;
+    while ((dot = strchr(d, '.'))) {
+        if (!label_ok(d, (size_t)(dot - d))) {
+            snprintf(why, whylen, "the domain is malformed");
+            return false;
+        }
+        labels++;
+        d = dot + 1;
+        last = d;
+    }
+    if (!label_ok(d, strlen(d)) || labels == 0) {
+        snprintf(why, whylen, "the domain needs a dot and a valid ending");
+        return false;
+    }
+    size_t tld = strlen(last);
+    for (size_t i = 0; i < tld; i++)
+        if (!isalpha((unsigned char)last[i])) {
+            snprintf(why, whylen, "the domain ending must be letters");
+            return false;
+        }
+    if (tld < 2) {
+        snprintf(why, whylen, "the domain ending is too short");
+        return false;
+    }
+    return true;
+}
+
+static void copy_trim(char *dst, size_t cap, const char *s, size_t n)
+{
+    while (n && strchr(".,;:!?)>]'\"", s[n - 1]))
+        n--;
+    while (n && strchr("(<['\"", s[0])) {
+        s++;
+        n--;
+    }
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+}
+
+void ent_extract(const pack *p, const char *raw, size_t rawlen,
+                 const char *fold, size_t foldlen, struct ent_result *r)
+{
+    size_t so, eo, start = 0;
+
+    memset(r, 0, sizeof *r);
+    while (start < rawlen &&
+           pack_rule_find(p, pack_email_rule(p), raw, rawlen, start, 0, &so, &eo)) {
+        char cand[ENT_EMAIL_MAX + 1];
+        char why[80] = "too long";
+        copy_trim(cand, sizeof cand, raw + so, eo - so);
+        bool ok = eo - so <= ENT_EMAIL_MAX + 2 && ent_email_valid(cand, why, sizeof why);
+        if (ok) {
+            if (r->nemail < 2 && (r->nemail == 0 || strcasecmp(r->email[0], cand) != 0))
+                memcpy(r->email[r->nemail++], cand, sizeof cand);
+        } else if (!r->bad_email[0]) {
+            memcpy(r->bad_email, cand, sizeof cand);
+            memcpy(r->bad_email_why, why, sizeof why);
+        }
+        start = eo > so ? eo : so + 1;
+    }
+    start = 0;
+    while (start < rawlen &&
+           pack_rule_find(p, pack_order_rule(p), raw, rawlen, start, 1, &so, &eo)) {
+        /* a number inside an email address is not a reference */
+        bool in_email = false;
+        for (size_t i = so; i > 0 && !isspace((unsigned char)raw[i - 1]); i--)
+            if (raw[i - 1] == '@')
+                in_email = true;
+        for (size_t i = eo; i < rawlen && !isspace((unsigned char)raw[i]); i++)
+            if (raw[i] == '@')
+                in_email = true;
+        if (!in_email) {
+            copy_trim(r->order_ref, sizeof r->order_ref, raw + so, eo - so);
+            break;
+        }
+        start = eo > so ? eo : so + 1;
+    }
+    for (size_t i = 0; i < pack_value_count(p) && r->nvals < ENT_VALS_MAX; i++) {
+        const struct pack_value *v = pack_value_at(p, i);
+        if (ent_get(r, v->slot))
+            continue; /* the first value of a slot wins */
+        if (pack_rules_match(p, &v->rules, fold, foldlen))
+            r->vals[r->nvals++] = (struct ent_value){ v->slot, v->value };
+    }
+}
+
+const char *ent_get(const struct ent_result *r, const char *slot)
+{
+    for (int i = 0; i < r->nvals; i++)
+        if (strcmp(r->vals[i].slot, slot) == 0)
+            return r->vals[i].value;
+    return NULL;
+}
+
+bool ent_has(const struct ent_result *r, const char *slot, const char *value)
+{
+    const char *v = ent_get(r, slot);
+    return v && strcmp(v, value) == 0;
+}

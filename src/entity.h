@@ -1,0 +1,44 @@
+/* entity.h -- details taken from any message.
+ *
+ * Finds, with the pack's entity rules: email addresses (validated here),
+ * an order or subscription reference, and named slot values such as
+ * line_status=closed, onboarded=yes, answer=no or command=cancel. The dialog
+ * uses them so that nothing already said is asked again.
+ */
+#ifndef PROVBOT_ENTITY_H
+#define PROVBOT_ENTITY_H
+
+#include "pack.h"
+
+#define ENT_EMAIL_MAX 254
+#define ENT_REF_MAX 40
+#define ENT_VALS_MAX 16
+
+struct ent_value {
+    const char *slot;        /* borrowed from the pack */
+    const char *value;       /* borrowed from the pack */
+};
+
+struct ent_result {
+    char email[2][ENT_EMAIL_MAX + 1]; /* valid addresses, in order of appearance */
+    int nemail;
+    char bad_email[ENT_EMAIL_MAX + 1]; /* first candidate that is not valid, "" if none */
+    char bad_email_why[80];  /* why, in English, for logs */
+    char order_ref[ENT_REF_MAX + 1];   /* "" when none */
+    struct ent_value vals[ENT_VALS_MAX];
+    int nvals;
+};
+
+/* raw: the message as sent; fold: its TEXT_FOLD form. */
+void ent_extract(const pack *p, const char *raw, size_t rawlen,
+                 const char *fold, size_t foldlen, struct ent_result *r);
+
+/* True when the value `value` of `slot` was found. */
+bool ent_has(const struct ent_result *r, const char *slot, const char *value);
+/* The value found for slot, or NULL. */
+const char *ent_get(const struct ent_result *r, const char *slot);
+
+/* Checks an email address; false with a short reason (English) in why. */
+bool ent_email_valid(const char *s, char *why, size_t whylen);
+
+#endif

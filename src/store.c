@@ -1,0 +1,583 @@
+/* store.c -- SQLite store (see store.h).
+ *
+ * Statements are prepared once and cached by their SQL text's address (each
+ * SQL is a static string), so a turn costs no parsing. Every write a turn
+ * makes runs inside the caller's store_begin()/store_commit().
+ */
+#include "store.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define STMT_CACHE 48
+#define TURNS_KEPT "2000"   /* characters of recent turns kept per conversation */
+
+struct store {
+    sqlite3 *db;
+    struct { const char *sql; sqlite3_stmt *st; } cache[STMT_CACHE];
+    int ncache;
+};
+
+/* Migration k brings a store from version k to k + 1. */
+static const char *const migrations[] = {
+    "CREATE TABLE conversations("
+    " session TEXT PRIMARY KEY, channel TEXT, user TEXT, lang TEXT,"
+    " state TEXT NOT NULL, turns TEXT NOT NULL DEFAULT '',"
+    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+    "CREATE INDEX conversations_updated ON conversations(updated_at);"
+    "CREATE TABLE cases("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE, session TEXT,"
+    " status TEXT NOT NULL, order_ref TEXT NOT NULL, new_email TEXT NOT NULL,"
+    " requester TEXT, lang TEXT NOT NULL, summary TEXT NOT NULL, transcript TEXT,"
+    " created_at TEXT NOT NULL, remote_id TEXT, attempts INTEGER NOT NULL DEFAULT 0,"
+    " next_attempt_ms INTEGER NOT NULL DEFAULT 0, last_error TEXT,"
+    " notified INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX cases_session ON cases(session);"
+    "CREATE INDEX cases_due ON cases(status, next_attempt_ms);"
+    "CREATE TABLE attachments("
+    " id INTEGER PRIMARY KEY, session TEXT NOT NULL, case_id TEXT, name TEXT NOT NULL,"
+    " mime TEXT NOT NULL, data BLOB NOT NULL, at INTEGER NOT NULL);"
+    "CREATE INDEX attachments_session ON attachments(session, case_id);"
+    "CREATE TABLE handled(event TEXT PRIMARY KEY, at INTEGER NOT NULL);",
+};
+#define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+int64_t store_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void store_rfc3339(int64_t ms, char out[32])
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static sqlite3_stmt *prep(store *s, const char *sql)
+{
+    for (int i = 0; i < s->ncache; i++)
+        if (s->cache[i].sql == sql) {
+            sqlite3_reset(s->cache[i].st);
+            sqlite3_clear_bindings(s->cache[i].st);
+            return s->cache[i].st;
+        }
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return NULL;
+    if (s->ncache < STMT_CACHE) {
+        s->cache[s->ncache].sql = sql;
+        s->cache[s->ncache++].st = st;
+    }
+    return st;
+}
+
+/* Statements beyond the cache are finalised after use; cached ones reset. */
+static void done(store *s, sqlite3_stmt *st)
+{
+    for (int i = 0; i < s->ncache; i++)
+        if (s->cache[i].st == st) {
+            sqlite3_reset(st);
+            return;
+        }
+    sqlite3_finalize(st);
+}
+
+static int exec1(store *s, const char *sql)
+{
+    return sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+static int migrate(store *s, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    int version = 0;
+
+    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+        goto sqlfail;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (version > NMIGRATIONS) {
+        snprintf(err, errlen, "the store has schema version %d, newer than this provbot "
+                 "knows (%d): use a newer provbot or another --data folder",
+                 version, NMIGRATIONS);
+        return -1;
+    }
+    for (int v = version; v < NMIGRATIONS; v++) {
+        char pragma[64];
+        snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d", v + 1);
+        if (exec1(s, "BEGIN IMMEDIATE") < 0 || exec1(s, migrations[v]) < 0 ||
+            exec1(s, pragma) < 0 || exec1(s, "COMMIT") < 0) {
+            snprintf(err, errlen, "store migration to version %d failed: %s",
+                     v + 1, sqlite3_errmsg(s->db));
+            exec1(s, "ROLLBACK");
+            return -1;
+        }
+    }
+    return 0;
+sqlfail:
+    snprintf(err, errlen, "store: %s", sqlite3_errmsg(s->db));
+    return -1;
+}
+
+store *store_open(const char *dir, char *err, size_t errlen)
+{
+    store *s = calloc(1, sizeof *s);
+    char path[4096];
+
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (dir) {
+        if (mkdir(dir, 0700) != 0) {
+            struct stat sb;
+            if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+                snprintf(err, errlen, "--data %s: not a folder that can be created", dir);
+                goto fail;
+            }
+        }
+        snprintf(path, sizeof path, "%s/" STORE_FILE, dir);
+    } else {
+        snprintf(path, sizeof path, ":memory:");
+    }
+    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                        SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open the store %s: %s", path,
+                 s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        goto fail;
+    }
+    sqlite3_busy_timeout(s->db, 5000);
+    if (exec1(s, "PRAGMA journal_mode=WAL") < 0 || exec1(s, "PRAGMA synchronous=NORMAL") < 0 ||
+        exec1(s, "PRAGMA foreign_keys=ON") < 0) {
+        snprintf(err, errlen, "cannot open the store %s: %s", path, sqlite3_errmsg(s->db));
+        goto fail;
+    }
+    if (migrate(s, err, errlen) < 0)
+        goto fail;
+    return s;
+fail:
+    store_close(s);
+    return NULL;
+}
+
+void store_close(store *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < s->ncache; i++)
+        sqlite3_finalize(s->cache[i].st);
+    sqlite3_close(s->db);
+    free(s);
+}
+
+const char *store_errmsg(store *s) { return sqlite3_errmsg(s->db); }
+int store_begin(store *s) { return exec1(s, "BEGIN IMMEDIATE"); }
+int store_commit(store *s) { return exec1(s, "COMMIT"); }
+void store_rollback(store *s) { (void)exec1(s, "ROLLBACK"); }
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static char *col_dup(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? strdup((const char *)t) : NULL;
+}
+
+static void col_copy(sqlite3_stmt *st, int i, char *dst, size_t cap)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    snprintf(dst, cap, "%s", t ? (const char *)t : "");
+}
+
+/* Runs a statement that returns no rows. */
+static int run(store *s, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    done(s, st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_conv_load(store *s, const char *session, char **json)
+{
+    static const char sql[] = "SELECT state FROM conversations WHERE session=?";
+    sqlite3_stmt *st = prep(s, sql);
+    int rc;
+    if (!st)
+        return -1;
+    bind_text(st, 1, session);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *json = col_dup(st, 0);
+        done(s, st);
+        return *json ? 1 : -1;
+    }
+    done(s, st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_conv_save(store *s, const char *session, const char *channel,
+                    const char *user, const char *lang, const char *json,
+                    const char *turns)
+{
+    /* one statement, one b-tree: the recent turns are appended and cut to
+     * their last TURNS_KEPT characters in the same row */
+    static const char sql[] =
+        "INSERT INTO conversations(session, channel, user, lang, state, turns, created_at, updated_at)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, substr(?6, -" TURNS_KEPT "), ?7, ?7)"
+        " ON CONFLICT(session) DO UPDATE SET"
+        " user=coalesce(excluded.user, user), lang=excluded.lang, state=excluded.state,"
+        " turns=substr(turns || ?6, -" TURNS_KEPT "), updated_at=excluded.updated_at";
+    sqlite3_stmt *st = prep(s, sql);
+    if (!st)
+        return -1;
+    bind_text(st, 1, session);
+    bind_text(st, 2, channel);
+    bind_text(st, 3, user);
+    bind_text(st, 4, lang);
+    bind_text(st, 5, json);
+    bind_text(st, 6, turns ? turns : "");
+    sqlite3_bind_int64(st, 7, store_now_ms());
+    return run(s, st);
+}
+
+char *store_transcript(store *s, const char *session)
+{
+    static const char sql[] = "SELECT turns FROM conversations WHERE session=?";
+    sqlite3_stmt *st = prep(s, sql);
+    char *out = NULL;
+    if (!st)
+        return NULL;
+    bind_text(st, 1, session);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(st, 0);
+        const char *nl = t ? strchr(t, '\n') : NULL;
+        /* the kept tail may start inside a turn: begin at a whole one */
+        if (t && nl && sqlite3_column_bytes(st, 0) >= 2000 && nl[1])
+            t = nl + 1;
+        out = strdup(t ? t : "");
+    } else {
+        out = strdup("");
+    }
+    done(s, st);
+    return out;
+}
+
+int store_case_insert(store *s, struct case_rec *c)
+{
+    static const char ins[] =
+        "INSERT INTO cases(session, status, order_ref, new_email, requester, lang, summary,"
+        " transcript, created_at, next_attempt_ms) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, 0)";
+    static const char setid[] =
+        "UPDATE cases SET id=printf('PB-%06d', seq) WHERE seq=? RETURNING id";
+    sqlite3_stmt *st = prep(s, ins);
+    if (!st)
+        return -1;
+    store_rfc3339(store_now_ms(), c->created_at);
+    bind_text(st, 1, c->session);
+    bind_text(st, 2, case_status_name(c->status));
+    bind_text(st, 3, c->order_ref);
+    bind_text(st, 4, c->new_email);
+    bind_text(st, 5, c->requester[0] ? c->requester : NULL);
+    bind_text(st, 6, c->lang);
+    bind_text(st, 7, c->summary ? c->summary : "");
+    bind_text(st, 8, c->transcript);
+    bind_text(st, 9, c->created_at);
+    if (run(s, st) < 0)
+        return -1;
+    if (!(st = prep(s, setid)))
+        return -1;
+    sqlite3_bind_int64(st, 1, sqlite3_last_insert_rowid(s->db));
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        done(s, st);
+        return -1;
+    }
+    col_copy(st, 0, c->id, sizeof c->id);
+    sqlite3_step(st);
+    done(s, st);
+    return 0;
+}
+
+#define CASE_COLS "id, session, status, order_ref, new_email, requester, lang, summary," \
+    " transcript, created_at, remote_id, attempts, next_attempt_ms, last_error," \
+    " (SELECT count(*) FROM attachments a WHERE a.case_id = cases.id)"
+
+static void read_case(sqlite3_stmt *st, struct case_rec *c)
+{
+    memset(c, 0, sizeof *c);
+    col_copy(st, 0, c->id, sizeof c->id);
+    col_copy(st, 1, c->session, sizeof c->session);
+    const char *status = (const char *)sqlite3_column_text(st, 2);
+    if (case_status_parse(status, &c->status) < 0)
+        c->status = CASE_FAILED;
+    col_copy(st, 3, c->order_ref, sizeof c->order_ref);
+    col_copy(st, 4, c->new_email, sizeof c->new_email);
+    col_copy(st, 5, c->requester, sizeof c->requester);
+    col_copy(st, 6, c->lang, sizeof c->lang);
+    c->summary = col_dup(st, 7);
+    c->transcript = col_dup(st, 8);
+    col_copy(st, 9, c->created_at, sizeof c->created_at);
+    col_copy(st, 10, c->remote_id, sizeof c->remote_id);
+    c->attempts = sqlite3_column_int(st, 11);
+    c->next_attempt_ms = sqlite3_column_int64(st, 12);
+    col_copy(st, 13, c->last_error, sizeof c->last_error);
+    c->nattach = sqlite3_column_int(st, 14);
+}
+
+int store_case_get(store *s, const char *id, struct case_rec *c)
+{
+    static const char sql[] = "SELECT " CASE_COLS " FROM cases WHERE id=?";
+    sqlite3_stmt *st = prep(s, sql);
+    int rc;
+    if (!st)
+        return -1;
+    bind_text(st, 1, id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        read_case(st, c);
+    done(s, st);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_case_find_same(store *s, const char *session, const char *order_ref,
+                         const char *new_email, char *id)
+{
+    static const char sql[] =
+        "SELECT id FROM cases WHERE session=? AND order_ref=? AND new_email=? COLLATE NOCASE"
+        " AND status != 'failed' ORDER BY seq DESC LIMIT 1";
+    sqlite3_stmt *st = prep(s, sql);
+    int rc;
+    if (!st)
+        return -1;
+    bind_text(st, 1, session);
+    bind_text(st, 2, order_ref);
+    bind_text(st, 3, new_email);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        col_copy(st, 0, id, CASE_ID_MAX);
+    done(s, st);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+cJSON *store_cases_json(store *s, const char *session)
+{
+    static const char one[] = "SELECT " CASE_COLS " FROM cases WHERE session=? ORDER BY seq";
+    static const char all[] = "SELECT " CASE_COLS " FROM cases ORDER BY seq";
+    sqlite3_stmt *st = prep(s, session ? one : all);
+    cJSON *arr = cJSON_CreateArray();
+    if (!st || !arr) {
+        if (st)
+            done(s, st);
+        cJSON_Delete(arr);
+        return NULL;
+    }
+    if (session)
+        bind_text(st, 1, session);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        struct case_rec c;
+        read_case(st, &c);
+        cJSON *o = case_to_json(&c);
+        if (o)
+            cJSON_AddItemToArray(arr, o);
+        case_rec_clear(&c);
+    }
+    done(s, st);
+    return arr;
+}
+
+int store_cases_due(store *s, int64_t now_ms, char (*ids)[CASE_ID_MAX], int max)
+{
+    static const char sql[] =
+        "SELECT id FROM cases WHERE status='queued' AND next_attempt_ms <= ? ORDER BY seq LIMIT ?";
+    sqlite3_stmt *st = prep(s, sql);
+    int n = 0;
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, now_ms);
+    sqlite3_bind_int(st, 2, max);
+    while (n < max && sqlite3_step(st) == SQLITE_ROW)
+        col_copy(st, 0, ids[n++], CASE_ID_MAX);
+    done(s, st);
+    return n;
+}
+
+int store_case_delivered(store *s, const char *id, const char *remote_id)
+{
+    static const char sql[] =
+        "UPDATE cases SET status='filed', remote_id=?, attempts=attempts+1, last_error=NULL"
+        " WHERE id=? AND status='queued'";
+    sqlite3_stmt *st = prep(s, sql);
+    if (!st)
+        return -1;
+    bind_text(st, 1, remote_id && *remote_id ? remote_id : NULL);
+    bind_text(st, 2, id);
+    return run(s, st);
+}
+
+int store_case_retry(store *s, const char *id, int64_t next_ms, const char *why)
+{
+    static const char sql[] =
+        "UPDATE cases SET attempts=attempts+1, next_attempt_ms=?, last_error=? WHERE id=?";
+    sqlite3_stmt *st = prep(s, sql);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, next_ms);
+    bind_text(st, 2, why);
+    bind_text(st, 3, id);
+    return run(s, st);
+}
+
+int store_case_failed(store *s, const char *id, const char *why)
+{
+    static const char sql[] =
+        "UPDATE cases SET status='failed', attempts=attempts+1, last_error=? WHERE id=?";
+    sqlite3_stmt *st = prep(s, sql);
+    if (!st)
+        return -1;
+    bind_text(st, 1, why);
+    bind_text(st, 2, id);
+    return run(s, st);
+}
+
+int store_cases_take_failed(store *s, const char *session, char (*ids)[CASE_ID_MAX], int max)
+{
+    static const char sel[] =
+        "SELECT id FROM cases WHERE session=? AND status='failed' AND notified=0 ORDER BY seq LIMIT ?";
+    static const char upd[] = "UPDATE cases SET notified=1 WHERE id=?";
+    sqlite3_stmt *st = prep(s, sel);
+    int n = 0;
+    if (!st)
+        return -1;
+    bind_text(st, 1, session);
+    sqlite3_bind_int(st, 2, max);
+    while (n < max && sqlite3_step(st) == SQLITE_ROW)
+        col_copy(st, 0, ids[n++], CASE_ID_MAX);
+    done(s, st);
+    for (int i = 0; i < n; i++) {
+        if (!(st = prep(s, upd)))
+            return -1;
+        bind_text(st, 1, ids[i]);
+        if (run(s, st) < 0)
+            return -1;
+    }
+    return n;
+}
+
+int store_attach_add(store *s, const char *session, const char *name,
+                     const char *mime, const void *data, size_t len)
+{
+    static const char sql[] =
+        "INSERT INTO attachments(session, name, mime, data, at) VALUES(?, ?, ?, ?, ?)";
+    sqlite3_stmt *st = prep(s, sql);
+    if (!st)
+        return -1;
+    bind_text(st, 1, session);
+    bind_text(st, 2, name);
+    bind_text(st, 3, mime);
+    sqlite3_bind_blob64(st, 4, data, len, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 5, store_now_ms());
+    return run(s, st);
+}
+
+int store_attach_count(store *s, const char *session, const char *case_id)
+{
+    static const char pending[] =
+        "SELECT count(*) FROM attachments WHERE session=? AND case_id IS NULL";
+    static const char bound[] = "SELECT count(*) FROM attachments WHERE case_id=?";
+    sqlite3_stmt *st = prep(s, case_id ? bound : pending);
+    int n = -1;
+    if (!st)
+        return -1;
+    bind_text(st, 1, case_id ? case_id : session);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int(st, 0);
+    done(s, st);
+    return n;
+}
+
+int store_attach_bind(store *s, const char *session, const char *case_id)
+{
+    static const char sql[] =
+        "UPDATE attachments SET case_id=? WHERE session=? AND case_id IS NULL";
+    sqlite3_stmt *st = prep(s, sql);
+    if (!st)
+        return -1;
+    bind_text(st, 1, case_id);
+    bind_text(st, 2, session);
+    return run(s, st);
+}
+
+static char *base64(const unsigned char *d, size_t n)
+{
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)d[i] << 16 | (i + 1 < n ? (unsigned)d[i + 1] << 8 : 0) |
+                     (i + 2 < n ? d[i + 2] : 0);
+        *o++ = tbl[v >> 18 & 63];
+        *o++ = tbl[v >> 12 & 63];
+        *o++ = i + 1 < n ? tbl[v >> 6 & 63] : '=';
+        *o++ = i + 2 < n ? tbl[v & 63] : '=';
+    }
+    *o = '\0';
+    return out;
+}
+
+cJSON *store_attach_json(store *s, const char *case_id)
+{
+    static const char sql[] =
+        "SELECT name, mime, data FROM attachments WHERE case_id=? ORDER BY id";
+    sqlite3_stmt *st = prep(s, sql);
+    cJSON *arr = cJSON_CreateArray();
+    if (!st || !arr) {
+        if (st)
+            done(s, st);
+        cJSON_Delete(arr);
+        return NULL;
+    }
+    bind_text(st, 1, case_id);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        cJSON *o = cJSON_CreateObject();
+        char *b64 = base64(sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2));
+        if (o && b64) {
+            cJSON_AddStringToObject(o, "name", (const char *)sqlite3_column_text(st, 0));
+            cJSON_AddStringToObject(o, "mime", (const char *)sqlite3_column_text(st, 1));
+            cJSON_AddStringToObject(o, "data", b64);
+            cJSON_AddItemToArray(arr, o);
+        } else {
+            cJSON_Delete(o);
+        }
+        free(b64);
+    }
+    done(s, st);
+    return arr;
+}
+
+int store_mark_handled(store *s, const char *event_id)
+{
+    static const char sql[] = "INSERT OR IGNORE INTO handled(event, at) VALUES(?, ?)";
+    sqlite3_stmt *st = prep(s, sql);
+    if (!st)
+        return -1;
+    bind_text(st, 1, event_id);
+    sqlite3_bind_int64(st, 2, store_now_ms());
+    if (run(s, st) < 0)
+        return -1;
+    return sqlite3_changes(s->db) > 0 ? 1 : 0;
+}

@@ -1,0 +1,82 @@
+/* store.h -- the durable store: SQLite in WAL mode.
+ *
+ * Holds conversations (state as JSON, language, user), recent turns, cases
+ * with their outbox fields, attachments, and handled event ids. Every turn is
+ * committed in one transaction, so a process killed at any moment restarts
+ * where the last turn ended. The schema is versioned (PRAGMA user_version)
+ * and migrated forward on open; a store written by a newer provbot is refused.
+ *
+ * One store handle belongs to one thread; each thread opens its own (WAL lets
+ * them read and write side by side; writers wait up to 5 s for each other).
+ * Strings returned are malloc'd and owned by the caller unless said otherwise.
+ */
+#ifndef PROVBOT_STORE_H
+#define PROVBOT_STORE_H
+
+#include "case.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cJSON.h>
+
+#define STORE_SCHEMA_VERSION 1
+#define STORE_FILE "provbot.db"
+
+typedef struct store store;
+
+/* Opens (creating) dir/provbot.db; dir NULL: a private in-memory store. */
+store *store_open(const char *dir, char *err, size_t errlen);
+void store_close(store *s);
+const char *store_errmsg(store *s);
+
+int store_begin(store *s);
+int store_commit(store *s);
+void store_rollback(store *s);
+
+/* Conversation state: 1 and *json (caller frees) when found, 0 when new. */
+int store_conv_load(store *s, const char *session, char **json);
+/* Saves the state and appends `turns` ("user: ...\nbot: ...\n") to the
+ * conversation's recent turns (the last 2,000 characters are kept). */
+int store_conv_save(store *s, const char *session, const char *channel,
+                    const char *user, const char *lang, const char *json,
+                    const char *turns);
+/* The recent turns; caller frees ("" when none, NULL on error). */
+char *store_transcript(store *s, const char *session);
+
+/* Inserts c as a new case: assigns c->id ("PB-%06d") and created_at. */
+int store_case_insert(store *s, struct case_rec *c);
+/* Loads case id into c (caller case_rec_clear()s). 1 found, 0 not, <0 error. */
+int store_case_get(store *s, const char *id, struct case_rec *c);
+/* The id of a case of this session for the same order and email that is not
+ * failed, into id (CASE_ID_MAX); 1 found, 0 none. */
+int store_case_find_same(store *s, const char *session, const char *order_ref,
+                         const char *new_email, char *id);
+/* Cases as a JSON array (contract objects), newest last; session NULL: all. */
+cJSON *store_cases_json(store *s, const char *session);
+/* Queued cases due at now_ms, oldest first, at most max; ids into ids. */
+int store_cases_due(store *s, int64_t now_ms, char (*ids)[CASE_ID_MAX], int max);
+/* Outcome of a delivery attempt. */
+int store_case_delivered(store *s, const char *id, const char *remote_id);
+int store_case_retry(store *s, const char *id, int64_t next_ms, const char *why);
+int store_case_failed(store *s, const char *id, const char *why);
+/* Failed cases of a session not yet told to the person; marks them told.
+ * Writes up to max ids; returns how many. */
+int store_cases_take_failed(store *s, const char *session, char (*ids)[CASE_ID_MAX], int max);
+
+/* Attachments: pending ones belong to a session until a case takes them. */
+int store_attach_add(store *s, const char *session, const char *name,
+                     const char *mime, const void *data, size_t len);
+int store_attach_count(store *s, const char *session, const char *case_id);
+int store_attach_bind(store *s, const char *session, const char *case_id);
+/* The case's attachments as [{"name","mime","data"(base64)}]. */
+cJSON *store_attach_json(store *s, const char *case_id);
+
+/* Marks an external event id handled: 1 when new, 0 when seen before. */
+int store_mark_handled(store *s, const char *event_id);
+
+/* Current time helpers. */
+int64_t store_now_ms(void);
+void store_rfc3339(int64_t ms, char out[32]);
+
+#endif
