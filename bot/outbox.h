@@ -1,0 +1,34 @@
+/* outbox.h -- delivers queued cases to the remote case backend.
+ *
+ * A worker thread with its own store handle and its own libcurl multi handle
+ * picks up every case committed as "queued" (also those an earlier process
+ * left), POSTs it to PROVBOT_CASE_URL with the header Idempotency-Key: <case
+ * id> (bearer token PROVBOT_CASE_TOKEN when set, body mapped by the template
+ * file PROVBOT_CASE_TEMPLATE when set), and records the outcome: filed with
+ * the remote id; retried with exponential backoff and jitter on network
+ * errors, timeouts and 5xx, after Retry-After on 429; failed on other 4xx.
+ * It never touches the event loop: the person learns of a failure at their
+ * next turn, from the store.
+ */
+#ifndef PROVBOT_OUTBOX_H
+#define PROVBOT_OUTBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct outbox outbox;
+
+/* True when PROVBOT_CASE_BACKEND names a remote backend (http). */
+bool outbox_configured(void);
+
+/* Starts the worker on the store in data_dir. NULL with err on failure. */
+outbox *outbox_start(const char *data_dir, void *unused, char *err, size_t errlen);
+/* Stops and joins the worker (an attempt in flight is abandoned and stays
+ * queued). NULL is fine. */
+void outbox_stop(outbox *ob);
+
+/* Delivers in the calling thread until no case is queued (or
+ * PROVBOT_OUTBOX_MAX_SECONDS, default 120, pass). 0, or -1 with err. */
+int outbox_drain(const char *data_dir, char *err, size_t errlen);
+
+#endif
