@@ -1,0 +1,122 @@
+#!/bin/sh
+# cli.sh PROVBOT -- the command line's contract: exit codes, one output line
+# per input line whatever the bytes, and a broken pack refused with its file
+# and field. Prints TAP.
+P=$1
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+n=0
+ok() { n=$((n+1)); echo "ok $n - $1"; }
+nok() { n=$((n+1)); echo "not ok $n - $1"; [ -n "$2" ] && echo "#   $2"; }
+expect() { # NAME COND DETAIL
+    if [ "$2" = 0 ]; then ok "$1"; else nok "$1" "$3"; fi
+}
+
+# --- classify on hostile input -------------------------------------------
+python3 - "$T/in" <<'PY'
+import sys
+lines = [b"hello", b"", b"\xff\xfe\xc3", b"a\x00b", b"x" * (1 << 20), b"\xc3\xa5\xc3\xa4\xc3\xb6 \xc3\x85\xc3\x84\xc3\x96",
+         b"\xe2\x82", b"\x01\x02\x1b[31m", b"<img src=x onerror=alert(1)>", b"\xf0\x9f\x98\x80 emoji", b"   ", b"\r"]
+open(sys.argv[1], "wb").write(b"\n".join(lines) + b"\n")
+PY
+"$P" classify < "$T/in" > "$T/out" 2> "$T/err"
+expect "classify exits 0 on hostile input" $? "$(head -3 "$T/err")"
+python3 - "$T/out" 12 <<'PY'
+import json, sys
+rows = open(sys.argv[1], "rb").read().split(b"\n")
+assert rows[-1] == b"", "output must end with a newline"
+rows = rows[:-1]
+assert len(rows) == int(sys.argv[2]), "%d lines out for %s in" % (len(rows), sys.argv[2])
+ids = {"greeting","help","thanks","goodbye","affirm","deny","change_contact_email","email_not_received",
+       "when_email_sent","resend_email","no_edit_access","ponr","closed_line","provisioning_deadline",
+       "edit_failed","open_case","case_status","transaction_history","out_of_scope"}
+for r in rows:
+    o = json.loads(r.decode("utf-8"))
+    assert set(o) == {"text","intent","confidence","lang","alternatives"}, o.keys()
+    assert o["intent"] in ids and o["lang"] in ("en", "sv") and 0 <= o["confidence"] <= 1
+    assert len(o["alternatives"]) <= 3
+    for a in o["alternatives"]:
+        assert a["intent"] in ids and 0 <= a["confidence"] <= o["confidence"] + 1e-9 or o["intent"] == "out_of_scope"
+o = [json.loads(r) for r in rows]
+assert o[1]["intent"] == "out_of_scope", "a blank line is out_of_scope"
+assert o[10]["intent"] == "out_of_scope", "spaces only is out_of_scope"
+assert o[0]["intent"] == "greeting"
+assert "\ufffd" in o[2]["text"] and "\ufffd" in o[3]["text"], "invalid UTF-8 and NUL become U+FFFD"
+assert len(o[4]["text"]) == 1 << 20, "a 1 MB line is echoed whole"
+PY
+expect "classify: one JSON object per input line, valid fields, U+FFFD for bad bytes" $?
+
+printf 'jag har inte fått etableringsmejlet\nthe provisioning email never arrived\n' | "$P" classify > "$T/l"
+python3 -c "
+import json,sys
+a,b=[json.loads(l) for l in open('$T/l')]
+assert a['lang']=='sv' and b['lang']=='en', (a['lang'], b['lang'])
+assert a['intent']==b['intent']=='email_not_received'
+" 2>"$T/e"
+expect "classify: language and intent in both languages" $? "$(cat "$T/e")"
+
+# --- chat --jsonl on hostile input: exactly one reply per line ----------
+"$P" chat --jsonl --data "$T/d1" < "$T/in" > "$T/out" 2> "$T/err"
+expect "chat --jsonl exits 0 on hostile input" $? "$(head -3 "$T/err")"
+python3 - "$T/out" 12 <<'PY'
+import json, sys
+rows = open(sys.argv[1], "rb").read().split(b"\n")[:-1]
+assert len(rows) == int(sys.argv[2]), "%d replies for %s lines" % (len(rows), sys.argv[2])
+for r in rows:
+    o = json.loads(r)
+    assert o["type"] == "reply" and set(o) >= {"reply_to","text","lang","intent","confidence","expect","buttons","case"}
+PY
+expect "chat --jsonl: one reply object per input line" $?
+
+printf '{"text":"hi","id":"m1"}\n' | "$P" chat --jsonl --data "$T/d1" | grep -q '"reply_to":"m1"'
+expect "chat --jsonl: a JSON line's id comes back as reply_to" $?
+
+# --- usage and configuration errors ------------------------------------
+"$P" frobnicate > /dev/null 2> "$T/err"; rc=$?
+[ $rc = 2 ] && grep -q 'unknown subcommand frobnicate' "$T/err"
+expect "unknown subcommand: exit 2 and a message naming it" $? "rc=$rc $(cat "$T/err")"
+"$P" classify --bogus < /dev/null > /dev/null 2> "$T/err"; rc=$?
+[ $rc = 2 ] && grep -q -- '--bogus' "$T/err"
+expect "unknown option: exit 2" $? "rc=$rc"
+for c in "" classify eval chat serve cases; do
+    "$P" $c --help > "$T/h" 2>&1 || break
+    grep -q 'usage: provbot' "$T/h" || break
+done
+expect "--help on every level exits 0 with the usage" $?
+"$P" eval /nonexistent/file > /dev/null 2> "$T/err"; rc=$?
+expect "eval on a missing file: exit 2" "$([ $rc = 2 ]; echo $?)" "rc=$rc"
+"$P" cases show PB-999999 --data "$T/d1" > /dev/null 2>&1; rc=$?
+expect "cases show of an unknown id: exit 1" "$([ $rc = 1 ]; echo $?)" "rc=$rc"
+"$P" cases list --json --data "$T/d1" | python3 -c 'import json,sys; assert isinstance(json.load(sys.stdin), list)'
+expect "cases list --json prints an array" $?
+
+# --- a store from a newer provbot is refused ----------------------------
+mkdir -p "$T/new" && sqlite3 "$T/new/provbot.db" 'PRAGMA user_version=99;'
+echo hi | "$P" chat --jsonl --data "$T/new" > /dev/null 2> "$T/err"; rc=$?
+[ $rc = 2 ] && grep -q 'newer than this provbot' "$T/err"
+expect "a store with a newer schema: exit 2, clear message" $? "rc=$rc $(cat "$T/err")"
+
+# --- a broken pack: exit 2 naming the file and the field ---------------
+broken() { # NAME EXPECTED-REGEX PYTHON-MUTATION
+    rm -rf "$T/p" && cp -r "${PROVBOT_INTENTS:-intents}" "$T/p"
+    python3 -c "import json,os,re;D='$T/p';$3"
+    echo hi | "$P" classify --intents "$T/p" > /dev/null 2> "$T/err"; rc=$?
+    if [ $rc = 2 ] && grep -Eq "$2" "$T/err"; then ok "broken pack: $1"; else nok "broken pack: $1" "rc=$rc $(cat "$T/err")"; fi
+}
+broken "bad JSON, with line and column" 'thanks\.json: bad JSON at line 3, column [0-9]+' \
+    "open(D+'/thanks.json','w').write('{\n  \"id\": \"thanks\",\n  \"examples\": [,\n}')"
+broken "a pattern that does not compile (pcre2 message, offset)" 'ponr\.json: patterns\[0\]: pattern error at offset [0-9]+: .*' \
+    "p=D+'/ponr.json';d=json.load(open(p));d['patterns']=['(unclosed'];json.dump(d,open(p,'w'))"
+broken "a missing language" 'help\.json: answer: missing language "sv"' \
+    "p=D+'/help.json';d=json.load(open(p));del d['answer']['sv'];json.dump(d,open(p,'w'))"
+broken "an unknown intent id (a contract intent missing)" 'intent "goodbye" of the contract is missing' \
+    "p=D+'/goodbye.json';d=json.load(open(p));d['id']='good_bye';json.dump(d,open(p,'w'))"
+broken "a flow naming an unknown node" 'flows\.json: nodes\.change\.status\.next: unknown node "nowhere"' \
+    "p=D+'/flows.json';d=json.load(open(p));d['nodes']['change.status']['next']={'*':'nowhere'};json.dump(d,open(p,'w'))"
+broken "an intent starting an unknown flow" 'open_case\.json: flow: unknown node' \
+    "p=D+'/open_case.json';d=json.load(open(p));d['flow']='case.nope';json.dump(d,open(p,'w'))"
+broken "an entity rule that does not compile" 'entities\.json: values\.answer\.yes\[0\]: pattern error' \
+    "p=D+'/entities.json';d=json.load(open(p));d['values']['answer']['yes'][0]='[';json.dump(d,open(p,'w'))"
+echo hi | "$P" classify --intents "$T/nowhere" > /dev/null 2> "$T/err"; rc=$?
+expect "a missing pack folder: exit 2" "$([ $rc = 2 ]; echo $?)" "rc=$rc"
+echo "1..$n"

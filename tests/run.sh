@@ -1,0 +1,67 @@
+#!/bin/sh
+# run.sh -- every suite of `make test`, one TAP stream each, then one line
+# "N passed, M failed" over all of them. Exit status 1 when anything failed.
+#
+# Suites: unit tests (cmocka, also under ASan+UBSan), the conversation files,
+# the command line (classify on hostile input, eval floors, a broken pack),
+# the outbox against a flaky case server, the web chat protocol, the browser.
+cd "$(dirname "$0")/.." || exit 1
+OUT=tests/out
+mkdir -p "$OUT"
+: > "$OUT/all.tap"
+suites_failed=""
+
+suite() { # NAME COMMAND...: runs one suite, keeps its TAP, shows failures
+    name=$1; shift
+    start=$(date +%s)
+    "$@" > "$OUT/$name.tap" 2> "$OUT/$name.err"
+    rc=$?
+    ok=$(grep -c '^ok ' "$OUT/$name.tap")
+    bad=$(grep -c '^not ok ' "$OUT/$name.tap")
+    if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then
+        # a suite that died without saying which check failed counts as one failure
+        echo "not ok - $name exited with status $rc" >> "$OUT/$name.tap"
+        bad=1
+    fi
+    if [ "$ok" -eq 0 ] && [ "$bad" -eq 0 ]; then
+        echo "not ok - $name ran no test" >> "$OUT/$name.tap"
+        bad=1
+    fi
+    printf '%-28s %4d passed, %d failed (%ss)\n' "$name" "$ok" "$bad" "$(( $(date +%s) - start ))"
+    if [ "$bad" -gt 0 ]; then
+        grep -A3 '^not ok' "$OUT/$name.tap" | head -40 | sed 's/^/    /'
+        tail -5 "$OUT/$name.err" | sed 's/^/    stderr: /'
+        suites_failed="$suites_failed $name"
+    fi
+    sed "s/^/[$name] /" "$OUT/$name.tap" >> "$OUT/all.tap"
+}
+
+units() { # BUILD_DIR
+    rc=0
+    for t in "$1"/tests/test_*; do
+        [ -x "$t" ] || continue
+        case "$t" in *.d) continue;; esac
+        CMOCKA_MESSAGE_OUTPUT=TAP PROVBOT_BIN="$1/provbot" "$t" || rc=1
+    done
+    return $rc
+}
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+suite unit units build
+suite unit-asan units build-asan
+suite conversations build/tools/convtest build/provbot tests/conv/*.conv
+suite conversations-asan build/tools/convtest build-asan/provbot tests/conv/*.conv
+suite cli sh tests/cli.sh build/provbot
+suite cli-asan sh tests/cli.sh build-asan/provbot
+suite eval sh tests/eval.sh build/provbot
+suite outbox sh tests/outbox.sh build/provbot
+suite browser sh tests/browser/run.sh
+suite valgrind sh tests/valgrind.sh
+
+passed=$(grep -c '\] ok ' "$OUT/all.tap")
+failed=$(grep -c '\] not ok ' "$OUT/all.tap")
+[ -n "$suites_failed" ] && echo "failed suites:$suites_failed"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,163 @@
+/* test_engine.c -- the engine with the real knowledge pack (intents/):
+ * email validation, entities, attachments, the PONR guard, no duplicate
+ * cases, and a conversation that survives closing and reopening. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "entity.h"
+#include "text.h"
+
+static char dir[64];
+static const char *intents(void)
+{
+    return getenv("PROVBOT_INTENTS") ? getenv("PROVBOT_INTENTS") : "intents";
+}
+
+static int setup(void **state)
+{
+    strcpy(dir, "/tmp/test_engine.XXXXXX");
+    if (!mkdtemp(dir))
+        return -1;
+    char err[512];
+    struct engine_config cfg = { .intents_dir = intents(), .data_dir = dir, .channel = "test" };
+    engine *e = engine_open(&cfg, err, sizeof err);
+    if (!e)
+        fprintf(stderr, "%s\n", err);
+    *state = e;
+    return e ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    char cmd[128];
+    engine_close(*state);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    return system(cmd);
+}
+
+/* One turn; returns the reply parsed (caller cJSON_Delete()s). */
+static cJSON *say(engine *e, const char *session, const char *user, const char *text)
+{
+    struct engine_result r;
+    char err[256];
+    assert_int_equal(engine_turn(e, session, user, text, "id1", &r, err, sizeof err), 0);
+    cJSON *j = cJSON_Parse(r.json);
+    assert_non_null(j);
+    assert_string_equal(cJSON_GetObjectItem(j, "reply_to")->valuestring, "id1");
+    engine_result_free(&r);
+    return j;
+}
+
+static const char *field(cJSON *j, const char *k)
+{
+    cJSON *v = cJSON_GetObjectItem(j, k);
+    return cJSON_IsString(v) ? v->valuestring : "null";
+}
+
+static void test_email_validation(void **state)
+{
+    (void)state;
+    char why[80];
+    const char *good[] = { "a@example.com", "first.last+tag@sub.example.co.uk", "x_y@d-1.se" };
+    const char *bad[] = { "a@example", "@example.com", "a@@example.com", "a..b@example.com",
+                          "a@-example.com", "a@example.c", "a b@example.com", "a@example.123" };
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+        assert_true(ent_email_valid(good[i], why, sizeof why));
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_false(ent_email_valid(bad[i], why, sizeof why));
+}
+
+static void test_attachments(void **state)
+{
+    engine *e = *state;
+    char err[256];
+    static const unsigned char png[] = "\x89PNG\r\n\x1a\n rest";
+    /* no case form open: refused */
+    assert_int_not_equal(engine_attach(e, "att", "a.png", png, sizeof png, err, sizeof err), 0);
+    cJSON_Delete(say(e, "att", "me@example.com", "open a support case"));
+    assert_int_not_equal(engine_attach(e, "att", "a.txt", "hello", 5, err, sizeof err), 0);
+    assert_non_null(strstr(err, "PNG or JPEG"));
+    unsigned char *big = calloc(1, (5u << 20) + 10);
+    memcpy(big, png, 8);
+    assert_int_not_equal(engine_attach(e, "att", "big.png", big, (5u << 20) + 10, err, sizeof err), 0);
+    free(big);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(engine_attach(e, "att", "a.png", png, sizeof png, err, sizeof err), 0);
+    assert_int_not_equal(engine_attach(e, "att", "a.png", png, sizeof png, err, sizeof err), 0);
+    assert_int_equal(engine_attach(e, "att", "b.jpg", "\xff\xd8\xff\xe0", 4, err, sizeof err) == 0, 0);
+}
+
+static void test_ponr_guard_and_no_duplicates(void **state)
+{
+    engine *e = *state;
+    cJSON *j = say(e, "pg", "me@example.com",
+                   "our org is already onboarded, open a case for order 55512345 new contact n@example.com");
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(j, "case")));
+    assert_non_null(strstr(field(j, "text"), "admin.webex.com"));
+    cJSON_Delete(j);
+
+    j = say(e, "dup", "me@example.com", "open a case for order 55512345 new contact n@example.com, save fails");
+    assert_string_equal(field(j, "expect"), "confirm");
+    cJSON_Delete(j);
+    j = say(e, "dup", "me@example.com", "yes");
+    cJSON *c = cJSON_GetObjectItem(j, "case");
+    assert_true(cJSON_IsObject(c));
+    char id[32];
+    snprintf(id, sizeof id, "%s", field(c, "id"));
+    cJSON_Delete(j);
+    /* the same case asked again: the same reference, no second case */
+    j = say(e, "dup", "me@example.com", "open a case for order 55512345 new contact n@example.com, save fails");
+    cJSON_Delete(j);
+    j = say(e, "dup", "me@example.com", "yes");
+    c = cJSON_GetObjectItem(j, "case");
+    assert_true(cJSON_IsObject(c));
+    assert_string_equal(field(c, "id"), id);
+    assert_non_null(strstr(field(j, "text"), "already"));
+    cJSON_Delete(j);
+}
+
+static void test_resume_after_reopen(void **state)
+{
+    engine *e = *state;
+    cJSON_Delete(say(e, "rs", NULL, "jag vill öppna ett ärende"));
+    cJSON_Delete(say(e, "rs", NULL, "55512345"));
+    engine_close(e);
+    char err[512];
+    struct engine_config cfg = { .intents_dir = intents(), .data_dir = dir, .channel = "test" };
+    *state = e = engine_open(&cfg, err, sizeof err);
+    assert_non_null(e);
+    cJSON *j = say(e, "rs", NULL, "ny@example.se");
+    assert_string_equal(field(j, "lang"), "sv");
+    assert_string_equal(field(j, "expect"), "text");
+    cJSON_Delete(j);
+}
+
+static void test_session_ids(void **state)
+{
+    (void)state;
+    char a[33], b[33];
+    engine_new_session(a);
+    engine_new_session(b);
+    assert_int_equal(strlen(a), 32);
+    assert_string_not_equal(a, b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_email_validation),
+        cmocka_unit_test_setup_teardown(test_attachments, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ponr_guard_and_no_duplicates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resume_after_reopen, setup, teardown),
+        cmocka_unit_test(test_session_ids),
+    };
+    return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
+}

@@ -1,0 +1,168 @@
+/* test_store.c -- the SQLite store: migrations, conversations, cases and
+ * their outbox states, attachments, handled events. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store.h"
+
+static char dir[64];
+
+static int setup(void **state)
+{
+    (void)state;
+    strcpy(dir, "/tmp/test_store.XXXXXX");
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    return system(cmd);
+}
+
+static struct case_rec new_case(const char *session, const char *order, const char *email)
+{
+    struct case_rec c;
+    memset(&c, 0, sizeof c);
+    snprintf(c.session, sizeof c.session, "%s", session);
+    snprintf(c.order_ref, sizeof c.order_ref, "%s", order);
+    snprintf(c.new_email, sizeof c.new_email, "%s", email);
+    strcpy(c.lang, "en");
+    c.summary = strdup("s");
+    c.status = CASE_QUEUED;
+    return c;
+}
+
+static void test_conversations_survive_reopen(void **state)
+{
+    (void)state;
+    char err[256], *json = NULL;
+    store *s = store_open(dir, err, sizeof err);
+    assert_non_null(s);
+    assert_int_equal(store_conv_load(s, "a", &json), 0);
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_conv_save(s, "a", "chat", NULL, "sv", "{\"node\":\"x\"}", "user: hej\n"), 0);
+    assert_int_equal(store_commit(s), 0);
+    store_close(s);
+    s = store_open(dir, err, sizeof err);
+    assert_int_equal(store_conv_load(s, "a", &json), 1);
+    assert_string_equal(json, "{\"node\":\"x\"}");
+    free(json);
+    char *t = store_transcript(s, "a");
+    assert_string_equal(t, "user: hej\n");
+    free(t);
+    /* the recent turns are capped, and start at a whole turn */
+    char big[600];
+    memset(big, 'x', sizeof big - 2);
+    big[sizeof big - 2] = '\n';
+    big[sizeof big - 1] = '\0';
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(store_conv_save(s, "a", "chat", NULL, "sv", "{}", big), 0);
+    t = store_transcript(s, "a");
+    assert_true(strlen(t) <= 2000 && strlen(t) >= 1400);
+    assert_int_equal(t[0], 'x');
+    assert_int_equal(strlen(t) % 599, 0);
+    free(t);
+    /* a rolled-back turn leaves nothing */
+    store_begin(s);
+    store_conv_save(s, "b", "chat", NULL, "en", "{}", NULL);
+    store_rollback(s);
+    assert_int_equal(store_conv_load(s, "b", &json), 0);
+    store_close(s);
+}
+
+static void test_case_ids_and_outbox_states(void **state)
+{
+    (void)state;
+    char err[256], ids[8][CASE_ID_MAX], id[CASE_ID_MAX];
+    store *s = store_open(dir, err, sizeof err);
+    struct case_rec c1 = new_case("s1", "111111", "a@example.com");
+    struct case_rec c2 = new_case("s1", "222222", "b@example.com");
+    assert_int_equal(store_case_insert(s, &c1), 0);
+    assert_int_equal(store_case_insert(s, &c2), 0);
+    assert_string_equal(c1.id, "PB-000001");
+    assert_string_equal(c2.id, "PB-000002");
+    assert_int_equal(store_case_find_same(s, "s1", "111111", "A@EXAMPLE.COM", id), 1);
+    assert_string_equal(id, "PB-000001");
+    assert_int_equal(store_case_find_same(s, "s2", "111111", "a@example.com", id), 0);
+
+    assert_int_equal(store_cases_due(s, store_now_ms(), ids, 8), 2);
+    assert_int_equal(store_case_retry(s, "PB-000001", store_now_ms() + 60000, "HTTP 500"), 0);
+    assert_int_equal(store_cases_due(s, store_now_ms(), ids, 8), 1);
+    assert_string_equal(ids[0], "PB-000002");
+    assert_int_equal(store_case_delivered(s, "PB-000002", "T-1"), 0);
+    assert_int_equal(store_case_failed(s, "PB-000001", "HTTP 400"), 0);
+    assert_int_equal(store_cases_due(s, INT64_MAX, ids, 8), 0);
+
+    struct case_rec got;
+    assert_int_equal(store_case_get(s, "PB-000002", &got), 1);
+    assert_int_equal(got.status, CASE_FILED);
+    assert_string_equal(got.remote_id, "T-1");
+    case_rec_clear(&got);
+    assert_int_equal(store_case_get(s, "PB-000001", &got), 1);
+    assert_int_equal(got.status, CASE_FAILED);
+    assert_int_equal(got.attempts, 2);
+    assert_string_equal(got.last_error, "HTTP 400");
+    case_rec_clear(&got);
+    /* a failed case is told once */
+    assert_int_equal(store_cases_take_failed(s, "s1", ids, 8), 1);
+    assert_int_equal(store_cases_take_failed(s, "s1", ids, 8), 0);
+
+    cJSON *all = store_cases_json(s, NULL);
+    assert_int_equal(cJSON_GetArraySize(all), 2);
+    cJSON_Delete(all);
+    case_rec_clear(&c1);
+    case_rec_clear(&c2);
+    store_close(s);
+}
+
+static void test_attachments_and_events(void **state)
+{
+    (void)state;
+    char err[256];
+    store *s = store_open(dir, err, sizeof err);
+    assert_int_equal(store_attach_add(s, "s9", "a.png", "image/png", "\x89PNG", 4), 0);
+    assert_int_equal(store_attach_count(s, "s9", NULL), 1);
+    struct case_rec c = new_case("s9", "333333", "c@example.com");
+    assert_int_equal(store_case_insert(s, &c), 0);
+    assert_int_equal(store_attach_bind(s, "s9", c.id), 0);
+    assert_int_equal(store_attach_count(s, "s9", NULL), 0);
+    assert_int_equal(store_attach_count(s, NULL, c.id), 1);
+    cJSON *a = store_attach_json(s, c.id);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(a, 0), "data")->valuestring, "iVBORw==");
+    cJSON_Delete(a);
+    case_rec_clear(&c);
+    assert_int_equal(store_mark_handled(s, "evt-1"), 1);
+    assert_int_equal(store_mark_handled(s, "evt-1"), 0);
+    store_close(s);
+}
+
+static void test_newer_schema_refused(void **state)
+{
+    (void)state;
+    char err[256], cmd[256];
+    snprintf(cmd, sizeof cmd, "sqlite3 %s/provbot.db 'PRAGMA user_version=%d'", dir, STORE_SCHEMA_VERSION + 1);
+    assert_int_equal(system(cmd), 0);
+    assert_null(store_open(dir, err, sizeof err));
+    assert_non_null(strstr(err, "newer than this provbot"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_conversations_survive_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_case_ids_and_outbox_states, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_attachments_and_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}
