@@ -363,7 +363,8 @@ out:
 static engine *open_engine(const struct opts *o, const char *channel)
 {
     char err[512];
-    struct engine_config cfg = { .intents_dir = o->intents, .data_dir = o->data, .channel = channel };
+    struct engine_config cfg = { .intents_dir = o->intents, .data_dir = o->data,
+                                 .channel = channel, .no_checkpoint = true };
     engine *e = engine_open(&cfg, err, sizeof err);
     if (!e)
         fprintf(stderr, "provbot: %s\n", err);
@@ -439,7 +440,7 @@ static int cmd_chat(const struct opts *o)
     else
         engine_new_session(session);
     char err[512];
-    if (outbox_configured() && !(ob = outbox_start(o->data, NULL, err, sizeof err))) {
+    if (!(ob = outbox_start(o->data, NULL, err, sizeof err))) {
         fprintf(stderr, "provbot: %s\n", err);
         engine_close(e);
         return 2;
@@ -575,8 +576,8 @@ static int cmd_outbox(const struct opts *o)
 static int cmd_serve(const struct opts *o)
 {
     char err[512];
-    outbox *ob = NULL;
-    if (outbox_configured() && !(ob = outbox_start(o->data, NULL, err, sizeof err))) {
+    outbox *ob = outbox_start(o->data, NULL, err, sizeof err);
+    if (!ob) {
         fprintf(stderr, "provbot: %s\n", err);
         return 2;
     }
@@ -589,6 +590,7 @@ static int cmd_serve(const struct opts *o)
         .max_conns = o->max_conns,
         .idle_secs = o->idle_secs,
         .rate_per_sec = o->rate_limit,
+        .checkpoint_elsewhere = true,
     };
     int rc = serve_run(&cfg);
     outbox_stop(ob);

@@ -20,13 +20,16 @@
 
 #define BATCH 8
 #define RESPONSE_MAX (64 * 1024)
-#define IDLE_POLL_MS 500
+#define IDLE_POLL_MS 200
+#define CHECKPOINT_MS 1000  /* how often the WAL is copied back */
 
 struct outbox {
     pthread_t thread;
     store *store;            /* the worker's own handle */
     CURLM *multi;
     atomic_bool stop;
+    bool deliver;            /* a remote backend is configured */
+    int64_t checkpointed_ms; /* last checkpoint */
     cJSON *tpl;              /* body template, or NULL */
     char url[2048];
     char auth[1100];         /* "Authorization: Bearer ..." or "" (never logged) */
@@ -61,6 +64,8 @@ bool outbox_configured(void)
 
 static int configure(outbox *ob, char *err, size_t errlen)
 {
+    if (!(ob->deliver = outbox_configured()))
+        return 0; /* local cases: only the checkpoints to do */
     const char *url = getenv("PROVBOT_CASE_URL"), *tok = getenv("PROVBOT_CASE_TOKEN");
     const char *tpl = getenv("PROVBOT_CASE_TEMPLATE"), *v;
 
@@ -290,11 +295,22 @@ fail:
     return NULL;
 }
 
+static void checkpoint(outbox *ob)
+{
+    int64_t now = store_now_ms();
+    if (now - ob->checkpointed_ms < CHECKPOINT_MS)
+        return;
+    ob->checkpointed_ms = now;
+    if (store_checkpoint(ob->store) < 0)
+        logline("warn", "checkpoint_failed", "-", store_errmsg(ob->store));
+}
+
 static void *worker(void *arg)
 {
     outbox *ob = arg;
     while (!atomic_load(&ob->stop)) {
-        int n = round_once(ob);
+        checkpoint(ob);
+        int n = ob->deliver ? round_once(ob) : 0;
         if (n <= 0 && !atomic_load(&ob->stop))
             curl_multi_poll(ob->multi, NULL, 0, IDLE_POLL_MS, NULL);
     }
@@ -327,14 +343,17 @@ void outbox_stop(outbox *ob)
 
 int outbox_drain(const char *data_dir, char *err, size_t errlen)
 {
-    outbox *ob = create(data_dir, err, errlen);
+    outbox *ob = outbox_configured() ? create(data_dir, err, errlen) : NULL;
     const char *v = getenv("PROVBOT_OUTBOX_MAX_SECONDS");
     int64_t deadline = store_now_ms() + (v ? atol(v) : 120) * 1000;
     char ids[1][CASE_ID_MAX];
     int rc = 0;
 
-    if (!ob)
+    if (!ob) {
+        if (!outbox_configured())
+            snprintf(err, errlen, "no remote case backend configured (PROVBOT_CASE_BACKEND)");
         return -1;
+    }
     while (store_now_ms() < deadline) {
         int n = round_once(ob);
         if (n < 0) {

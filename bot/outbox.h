@@ -9,6 +9,10 @@
  * errors, timeouts and 5xx, after Retry-After on 429; failed on other 4xx.
  * It never touches the event loop: the person learns of a failure at their
  * next turn, from the store.
+ *
+ * The same worker checkpoints the store's WAL every second (also with the
+ * local backend), so that the event loop never waits for a checkpoint's
+ * fsync: the engine is opened with no_checkpoint while a worker runs.
  */
 #ifndef PROVBOT_OUTBOX_H
 #define PROVBOT_OUTBOX_H
@@ -21,7 +25,8 @@ typedef struct outbox outbox;
 /* True when PROVBOT_CASE_BACKEND names a remote backend (http). */
 bool outbox_configured(void);
 
-/* Starts the worker on the store in data_dir. NULL with err on failure. */
+/* Starts the worker on the store in data_dir: deliveries when a remote
+ * backend is configured, WAL checkpoints always. NULL with err on failure. */
 outbox *outbox_start(const char *data_dir, void *unused, char *err, size_t errlen);
 /* Stops and joins the worker (an attempt in flight is abandoned and stays
  * queued). NULL is fine. */

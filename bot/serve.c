@@ -253,6 +253,9 @@ struct conn {
     int64_t refill_us;          /* when tokens were last refilled */
     int64_t last_us;            /* last message received (idle timeout) */
     char session[SERVE_SESSION_MAX + 1]; /* "" until hello or first message */
+    bool held;                  /* the queue ends in replies of an uncommitted batch */
+    int held_at;                /* queue length before the first held reply */
+    struct conn *dnext;         /* server.dirty list while held */
 };
 
 /* One HTTP transaction: the response body being written and an upload
@@ -295,6 +298,8 @@ struct server {
     bool done;                  /* leave the loop */
     bool evlib;                 /* lws runs on its libev plugin (epoll), not on poll() */
     int64_t stop_deadline;      /* give up waiting for chats to close */
+    lws_sorted_usec_list_t commit; /* group commit at the end of a loop turn */
+    struct conn *dirty;         /* chats holding replies of the open batch */
     struct metrics m;
 };
 
@@ -403,6 +408,8 @@ static int conn_writeable(struct conn *c)
                          (unsigned char *)"replies not read", 16);
         return -1;
     }
+    if (c->held)
+        return 0;   /* not durable yet: the group commit asks again */
     struct outmsg *m = c->qhead;
     if (m) {
         c->qhead = m->next;
@@ -465,6 +472,68 @@ static void metrics_turn(struct server *s, const struct engine_result *r, double
     }
 }
 
+/* Group commit: the turns of one loop iteration share one store commit, and
+ * their replies are held until it succeeds (a reply is never sent for a turn
+ * that is not durable). Runs from a 0 us timer, i.e. after the iteration's
+ * input, and before an upload is answered or the server stops. */
+static void batch_commit(struct server *s)
+{
+    char err[256] = "";
+    bool ok = engine_batch_commit(s->eng, err, sizeof err) == 0;
+    if (!ok) {
+        char q[300];
+        serve_log("error", "commit_failed", "err=%s", log_quote(err, q, sizeof q));
+    }
+    while (s->dirty) {
+        struct conn *c = s->dirty;
+        s->dirty = c->dnext;
+        c->dnext = NULL;
+        c->held = false;
+        if (!ok) { /* drop the replies of the lost turns, say so instead */
+            struct outmsg **pp = &c->qhead;
+            for (int i = 0; i < c->held_at && *pp; i++)
+                pp = &(*pp)->next;
+            while (*pp) {
+                struct outmsg *m = *pp;
+                *pp = m->next;
+                free(m);
+                c->qlen--;
+            }
+            c->qtail = NULL;
+            for (struct outmsg *m = c->qhead; m; m = m->next)
+                c->qtail = m;
+            conn_error(s, c, "internal", "the bot could not save your message, please send it again", NULL);
+        }
+        lws_callback_on_writable(c->wsi);
+    }
+}
+
+static void commit_cb(lws_sorted_usec_list_t *sul)
+{
+    batch_commit(lws_container_of(sul, struct server, commit));
+}
+
+static void conn_hold(struct server *s, struct conn *c)
+{
+    if (c->held)
+        return;
+    c->held = true;
+    c->held_at = c->qlen;
+    c->dnext = s->dirty;
+    s->dirty = c;
+}
+
+static void conn_unhold(struct server *s, struct conn *c)
+{
+    for (struct conn **pp = &s->dirty; *pp; pp = &(*pp)->dnext)
+        if (*pp == c) {
+            *pp = c->dnext;
+            break;
+        }
+    c->held = false;
+    c->dnext = NULL;
+}
+
 static void conn_turn(struct server *s, struct conn *c, const char *text, const char *id, int64_t t0)
 {
     struct engine_result r;
@@ -475,6 +544,12 @@ static void conn_turn(struct server *s, struct conn *c, const char *text, const 
         conn_welcome(c);
     }
     s->m.messages++;
+    if (!engine_in_batch(s->eng)) {
+        if (engine_batch_begin(s->eng, err, sizeof err) == 0)
+            lws_sul_schedule(s->ctx, 0, &s->commit, commit_cb, 0);
+        else /* no batch: this turn commits alone */
+            serve_log("warn", "batch_failed", "session=%.8s", c->session);
+    }
     int rc = engine_turn(s->eng, c->session, c->user, text, id, &r, err, sizeof err);
     if (rc < 0 || !r.json) {
         char q[300];
@@ -485,6 +560,8 @@ static void conn_turn(struct server *s, struct conn *c, const char *text, const 
         return;
     }
     metrics_turn(s, &r, (double)(now_us() - t0) / 1e6);
+    if (engine_in_batch(s->eng))
+        conn_hold(s, c);
     conn_send(c, r.json, strlen(r.json));
     engine_result_free(&r);
 }
@@ -613,6 +690,8 @@ static void conn_open(struct server *s, struct pss *p, struct lws *wsi)
 
 static void conn_closed(struct server *s, struct conn *c)
 {
+    if (c->held)
+        conn_unhold(s, c);
     while (c->qhead) {
         struct outmsg *m = c->qhead;
         c->qhead = m->next;
@@ -934,6 +1013,7 @@ static int upload_done(struct server *s, struct lws *wsi, struct http_req *h)
     }
     char err[256] = "";
     int rc = engine_attach(s->eng, h->up_session, h->up_name, h->up, h->up_len, err, sizeof err);
+    batch_commit(s); /* the attachment is durable before it is acknowledged */
     free(h->up);
     h->up = NULL;
     serve_log("info", "upload", "session=%.8s bytes=%zu ok=%d", h->up_session, h->up_len, rc == 0);
@@ -1098,6 +1178,7 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
 
     check_stop(s);
     if (s->stopping) {
+        batch_commit(s);
         if (!s->head || now >= s->stop_deadline) {
             s->done = true;
             if (s->evlib)
@@ -1190,6 +1271,7 @@ int serve_run(const struct serve_config *cfg)
         .intents_dir = cfg->intents_dir,
         .data_dir = cfg->data_dir,
         .channel = "web",
+        .no_checkpoint = cfg->checkpoint_elsewhere,
     };
     s->eng = engine_open(&ec, err, sizeof err);
     if (!s->eng) {     /* the pack or the store: a configuration error, as in `chat` */
@@ -1259,7 +1341,10 @@ int serve_run(const struct serve_config *cfg)
         }
         check_stop(s);
     }
-    if (s->ctx && !s->evlib) lws_sul_cancel(&s->tick);
+    if (s->ctx && !s->evlib) {
+        lws_sul_cancel(&s->tick);
+        lws_sul_cancel(&s->commit);
+    }
     rc = 0;
 
 fail:

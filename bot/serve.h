@@ -15,6 +15,8 @@
 #ifndef PROVBOT_SERVE_H
 #define PROVBOT_SERVE_H
 
+#include <stdbool.h>
+
 struct serve_config {
     const char *listen;                /* "HOST:PORT"; NULL: "127.0.0.1:8080"; "[::1]:8080" for IPv6 */
     const char *intents_dir;           /* knowledge pack folder, for engine_open */
@@ -26,6 +28,7 @@ struct serve_config {
     int rate_per_sec;                  /* messages a chat may send per second (burst 2x);
                                           0: 10, <0: no limit */
     volatile int *stop;                /* optional: the loop ends soon after *stop becomes non-zero */
+    bool checkpoint_elsewhere;         /* another thread checkpoints the store's WAL */
 };
 
 /* Runs the server until SIGINT/SIGTERM or *cfg->stop. Returns 0 after a clean

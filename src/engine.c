@@ -30,6 +30,7 @@ struct engine {
     store *store;
     char channel[16];
     bool queue_cases;        /* a remote backend delivers: cases start queued */
+    bool batch;              /* a group commit is open (engine_batch_begin) */
 };
 
 struct turn_ctx {            /* what the dialog's hooks need */
@@ -58,6 +59,8 @@ engine *engine_open(const struct engine_config *cfg, char *err, size_t errlen)
         goto fail;
     if (!(e->store = store_open(cfg->data_dir, err, errlen)))
         goto fail;
+    if (cfg->no_checkpoint)
+        store_autocheckpoint(e->store, false);
     return e;
 fail:
     engine_close(e);
@@ -66,8 +69,11 @@ fail:
 
 void engine_close(engine *e)
 {
+    char err[256];
     if (!e)
         return;
+    if (e->batch && engine_batch_commit(e, err, sizeof err) < 0)
+        fprintf(stderr, "provbot: the last turns were lost: %s\n", err);
     store_close(e->store);
     nlu_free(e->nlu);
     pack_free(e->pack);
@@ -303,7 +309,7 @@ int engine_turn(engine *e, const char *session, const char *user,
     for (size_t n = strlen(msg); n && strchr(" \t\r\n", msg[n - 1]); n--)
         msg[n - 1] = '\0';
 
-    if (store_begin(e->store) < 0)
+    if ((e->batch ? store_savepoint(e->store) : store_begin(e->store)) < 0)
         goto sqlfail;
     in_tx = true;
     if (store_conv_load(e->store, session, &state) < 0)
@@ -332,7 +338,7 @@ int engine_turn(engine *e, const char *session, const char *user,
         goto oom;
     snprintf(turns, tlen, "user: %s\nbot: %s\n", msg, dr.text);
     if (store_conv_save(e->store, session, e->channel, user, dialog_lang(d), saved, turns) < 0 ||
-        store_commit(e->store) < 0)
+        (e->batch ? store_release(e->store) : store_commit(e->store)) < 0)
         goto sqlfail;
     in_tx = false;
     snprintf(out->intent, sizeof out->intent, "%s", iid ? iid : "");
@@ -349,7 +355,9 @@ sqlfail:
 oom:
     snprintf(err, errlen, "out of memory");
 fail:
-    if (in_tx)
+    if (in_tx && e->batch)
+        store_rollback_savepoint(e->store);
+    else if (in_tx)
         store_rollback(e->store);
     free(out->json);
     out->json = NULL;
@@ -364,6 +372,33 @@ done:
     free(raw);
     return out->json ? 0 : -1;
 }
+
+int engine_batch_begin(engine *e, char *err, size_t errlen)
+{
+    if (e->batch)
+        return 0;
+    if (store_begin(e->store) < 0) {
+        snprintf(err, errlen, "store: %s", store_errmsg(e->store));
+        return -1;
+    }
+    e->batch = true;
+    return 0;
+}
+
+int engine_batch_commit(engine *e, char *err, size_t errlen)
+{
+    if (!e->batch)
+        return 0;
+    e->batch = false;
+    if (store_commit(e->store) < 0) {
+        snprintf(err, errlen, "store: %s", store_errmsg(e->store));
+        store_rollback(e->store);
+        return -1;
+    }
+    return 0;
+}
+
+bool engine_in_batch(const engine *e) { return e->batch; }
 
 static const char *image_type(const unsigned char *d, size_t n)
 {

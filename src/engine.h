@@ -20,6 +20,8 @@ struct engine_config {
     const char *intents_dir;   /* knowledge pack folder, e.g. "./intents" */
     const char *data_dir;      /* store folder (SQLite file inside), NULL: no store (in memory) */
     const char *channel;       /* "chat", "web", "webex": recorded with each conversation */
+    bool no_checkpoint;        /* the caller checkpoints the WAL from another thread
+                                  (store_checkpoint), so no turn ever waits for one */
 };
 
 /* What one turn produced, beside the reply JSON. */
@@ -44,6 +46,16 @@ void engine_close(engine *e);
 int engine_turn(engine *e, const char *session, const char *user,
                 const char *text, const char *reply_to,
                 struct engine_result *out, char *err, size_t errlen);
+
+/* Group commit. Between engine_batch_begin() and engine_batch_commit() the
+ * turns share one store transaction (each turn in its own savepoint, so a
+ * failed turn leaves the others). A caller that batches must hold every
+ * reply of the batch until engine_batch_commit() returns 0: only then are
+ * those turns durable. On failure the whole batch is rolled back and its
+ * replies must not be sent. Without a batch, each turn commits alone. */
+int engine_batch_begin(engine *e, char *err, size_t errlen);
+int engine_batch_commit(engine *e, char *err, size_t errlen);
+bool engine_in_batch(const engine *e);
 
 /* Attaches an image (PNG or JPEG, checked by content, at most 5 MiB, at most 5
  * a case) to the case form open in `session`. Returns 0, or negative with a

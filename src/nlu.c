@@ -15,7 +15,9 @@
 #include <string.h>
 
 #define FEAT_MAX 1024        /* features kept per message */
+#define LANES 8              /* floats the scorer handles in one block */
 #define EPOCHS 14
+#define LEARNED 0.05f        /* an example this close to its label is skipped */
 #define RULE_BOOST 4.0f      /* logit given to out_of_scope when nothing is known */
 #define LANG_MARGIN 4.0      /* log-likelihood ratio needed to be sure */
 #define LANG_SWITCH 15.0     /* ... to leave the conversation's language */
@@ -28,13 +30,14 @@ struct feat {
 struct nlu {
     const pack *pack;
     size_t C;                /* classes = intents */
+    size_t CP;               /* C rounded up to LANES: the row stride of w */
     uint64_t *keys;          /* hash table: feature hash (0 = empty) */
     uint32_t *vals;          /* hash table: feature index */
     size_t cap;              /* table slots, power of two */
     size_t nfeat;            /* features known */
     float *idf;              /* per feature */
-    float *w;                /* nfeat * C weights */
-    float *b;                /* C biases */
+    float *w;                /* nfeat * CP weights (padding stays 0) */
+    float *b;                /* CP biases */
     float *lang_ll;          /* nfeat * 2: log P(feature | en, sv) */
     float lang_unk[2];       /* log P(unseen feature | lang) */
     int oos;                 /* index of out_of_scope */
@@ -46,7 +49,7 @@ struct nlu {
     char lower[NLU_INPUT_MAX + 8];
     uint64_t hashes[FEAT_MAX];
     struct feat feats[FEAT_MAX];
-    float *logits;           /* C */
+    float *logits;           /* CP */
 };
 
 static uint64_t fnv(uint64_t h, const char *s, size_t n)
@@ -182,15 +185,18 @@ static void weigh(const nlu *m, struct feat *f, size_t n)
         f[i].v = (float)(f[i].v * norm);
 }
 
-static void scores(const nlu *m, const struct feat *f, size_t n, float *out)
+/* out[0..CP) = b + sum of v * w[feature]; LANES-wide blocks so that the
+ * compiler vectorises them. */
+static void scores(const nlu *m, const struct feat *f, size_t n, float *restrict out)
 {
-    const size_t C = m->C;
-    memcpy(out, m->b, C * sizeof *out);
+    const size_t CP = m->CP;
+    memcpy(out, m->b, CP * sizeof *out);
     for (size_t i = 0; i < n; i++) {
-        const float *row = m->w + (size_t)f[i].id * C;
+        const float *restrict row = m->w + (size_t)f[i].id * CP;
         const float v = f[i].v;
-        for (size_t c = 0; c < C; c++)
-            out[c] += v * row[c];
+        for (size_t c = 0; c < CP; c += LANES)
+            for (size_t k = 0; k < LANES; k++)
+                out[c + k] += v * row[c + k];
     }
 }
 
@@ -228,6 +234,7 @@ nlu *nlu_train(const pack *p, char *err, size_t errlen)
         goto oom;
     m->pack = p;
     m->C = pack_intent_count(p);
+    m->CP = (m->C + LANES - 1) / LANES * LANES;
     m->oos = pack_intent_find(p, "out_of_scope");
     size_t nstr = 0;
     for (size_t c = 0; c < m->C; c++)
@@ -238,7 +245,7 @@ nlu *nlu_train(const pack *p, char *err, size_t errlen)
     m->cap = 1 << 14;
     m->keys = calloc(m->cap, sizeof *m->keys);
     m->vals = calloc(m->cap, sizeof *m->vals);
-    m->logits = calloc(m->C, sizeof *m->logits);
+    m->logits = calloc(m->CP, sizeof *m->logits);
     if (!ex || !hashes || !m->keys || !m->vals || !m->logits)
         goto oom;
 
@@ -301,10 +308,10 @@ nlu *nlu_train(const pack *p, char *err, size_t errlen)
         weigh(m, pool + ex[e].off, ex[e].n);
 
     /* 3. Logistic regression by SGD, in a fixed pseudo-random order. */
-    m->w = calloc(m->nfeat * m->C, sizeof *m->w);
-    m->b = calloc(m->C, sizeof *m->b);
+    m->w = calloc(m->nfeat * m->CP, sizeof *m->w);
+    m->b = calloc(m->CP, sizeof *m->b);
     size_t *order = malloc(nex * sizeof *order);
-    float *z = malloc(m->C * sizeof *z);
+    float *z = calloc(m->CP, sizeof *z);
     if (!m->w || !m->b || !order || !z) {
         free(order);
         free(z);
@@ -327,15 +334,24 @@ nlu *nlu_train(const pack *p, char *err, size_t errlen)
             scores(m, f, e->n, z);
             softmax(z, m->C, 1.0f);
             z[e->label] -= 1.0f;     /* gradient of the log loss */
+            float worst = 0;
+            for (size_t c = 0; c < m->C; c++)
+                worst = fmaxf(worst, fabsf(z[c]));
+            if (worst < LEARNED)
+                continue;            /* already right with a margin: nothing to learn */
             for (size_t c = 0; c < m->C; c++) {
                 z[c] *= lr;
                 m->b[c] -= 0.1f * z[c];
             }
+            for (size_t c = m->C; c < m->CP; c++)
+                z[c] = 0; /* the padding learns nothing */
             for (size_t i = 0; i < e->n; i++) {
-                float *row = m->w + (size_t)f[i].id * m->C;
+                float *restrict row = m->w + (size_t)f[i].id * m->CP;
+                const float *restrict g = z;
                 const float v = f[i].v;
-                for (size_t c = 0; c < m->C; c++)
-                    row[c] -= v * z[c];
+                for (size_t c = 0; c < m->CP; c += LANES)
+                    for (size_t k = 0; k < LANES; k++)
+                        row[c + k] -= v * g[c + k];
             }
         }
     }
@@ -375,7 +391,7 @@ void nlu_free(nlu *m)
 size_t nlu_model_bytes(const nlu *m)
 {
     return m->cap * (sizeof *m->keys + sizeof *m->vals) +
-           m->nfeat * (sizeof *m->idf + 2 * sizeof *m->lang_ll + m->C * sizeof *m->w);
+           m->nfeat * (sizeof *m->idf + 2 * sizeof *m->lang_ll + m->CP * sizeof *m->w);
 }
 
 static bool has_swedish_letter(const char *s)

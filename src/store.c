@@ -180,7 +180,26 @@ void store_close(store *s)
 }
 
 const char *store_errmsg(store *s) { return sqlite3_errmsg(s->db); }
+void store_autocheckpoint(store *s, bool on)
+{
+    sqlite3_wal_autocheckpoint(s->db, on ? 1000 : 0);
+}
+
+int store_checkpoint(store *s)
+{
+    int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    return rc == SQLITE_OK || rc == SQLITE_BUSY ? 0 : -1;
+}
+
 int store_begin(store *s) { return exec1(s, "BEGIN IMMEDIATE"); }
+int store_savepoint(store *s) { return exec1(s, "SAVEPOINT turn"); }
+int store_release(store *s) { return exec1(s, "RELEASE turn"); }
+
+void store_rollback_savepoint(store *s)
+{
+    (void)exec1(s, "ROLLBACK TO turn");
+    (void)exec1(s, "RELEASE turn");
+}
 int store_commit(store *s) { return exec1(s, "COMMIT"); }
 void store_rollback(store *s) { (void)exec1(s, "ROLLBACK"); }
 

@@ -30,7 +30,18 @@ store *store_open(const char *dir, char *err, size_t errlen);
 void store_close(store *s);
 const char *store_errmsg(store *s);
 
+/* Automatic WAL checkpoints on commit (on by default). Off, somebody must
+ * call store_checkpoint() now and then or the WAL grows without end. */
+void store_autocheckpoint(store *s, bool on);
+/* Copies the WAL back into the database as far as readers allow (PASSIVE:
+ * never blocks writers). Returns 0, or -1 with store_errmsg(). */
+int store_checkpoint(store *s);
+
 int store_begin(store *s);
+/* A savepoint inside an open transaction (one turn of a group commit). */
+int store_savepoint(store *s);
+int store_release(store *s);
+void store_rollback_savepoint(store *s);
 int store_commit(store *s);
 void store_rollback(store *s);
 
