@@ -33,6 +33,7 @@
  */
 #include "serve.h"
 #include "engine.h"
+#include "wchat.h"
 #include "www_embed.h"
 
 #include <libwebsockets.h>
@@ -145,42 +146,6 @@ static int64_t now_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-/* A session id we accept from a client: [A-Za-z0-9_-]{1,64}. */
-static bool session_valid(const char *s)
-{
-    size_t n = 0;
-    for (; s[n]; n++) {
-        unsigned char ch = (unsigned char)s[n];
-        if (!(isalnum(ch) || ch == '_' || ch == '-') || n >= SERVE_SESSION_MAX) return false;
-    }
-    return n > 0;
-}
-
-/* Strict UTF-8 (no overlongs, no surrogates, at most U+10FFFF). */
-static bool utf8_valid(const unsigned char *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = s[i];
-        if (c < 0x80) { i++; continue; }
-        size_t n;
-        uint32_t cp;
-        if ((c & 0xe0) == 0xc0) { n = 1; cp = c & 0x1f; }
-        else if ((c & 0xf0) == 0xe0) { n = 2; cp = c & 0x0f; }
-        else if ((c & 0xf8) == 0xf0) { n = 3; cp = c & 0x07; }
-        else return false;
-        for (size_t k = 1; k <= n; k++) {
-            if (i + k >= len || (s[i + k] & 0xc0) != 0x80) return false;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += n + 1;
-    }
-    return true;
 }
 
 /* ---------------------------------------------------------------- metrics */
@@ -364,41 +329,24 @@ static void conn_send(struct conn *c, const char *s, size_t len)
     lws_callback_on_writable(c->wsi);
 }
 
-/* Serialises and queues o, then deletes it. */
-static void conn_send_json(struct conn *c, cJSON *o)
+static void conn_send_owned(struct conn *c, char *txt)
 {
-    char *txt = o ? cJSON_PrintUnformatted(o) : NULL;
     if (txt) conn_send(c, txt, strlen(txt));
     else serve_log("error", "out_of_memory", "what=json");
-    cJSON_free(txt);
-    cJSON_Delete(o);
+    free(txt);
 }
 
 static void conn_error(struct server *s, struct conn *c, const char *code,
                        const char *message, const char *reply_to)
 {
     counter_bump(s->m.errors, &s->m.n_errors, 8, code);
-    cJSON *o = cJSON_CreateObject();
-    if (o && (!cJSON_AddStringToObject(o, "type", "error") ||
-              !cJSON_AddStringToObject(o, "code", code) ||
-              !cJSON_AddStringToObject(o, "message", message) ||
-              (reply_to && !cJSON_AddStringToObject(o, "reply_to", reply_to)))) {
-        cJSON_Delete(o);
-        o = NULL;
-    }
-    conn_send_json(c, o);
+    conn_send_owned(c, wchat_error(code, message, reply_to));
 }
 
 static void conn_welcome(struct conn *c)
 {
-    cJSON *o = cJSON_CreateObject();
-    if (o && (!cJSON_AddStringToObject(o, "type", "welcome") ||
-              !cJSON_AddStringToObject(o, "session", c->session))) {
-        cJSON_Delete(o);
-        o = NULL;
-    }
     c->welcomed = true;
-    conn_send_json(c, o);
+    conn_send_owned(c, wchat_welcome(c->session));
 }
 
 static int conn_writeable(struct conn *c)
@@ -566,21 +514,16 @@ static void conn_turn(struct server *s, struct conn *c, const char *text, const 
     engine_result_free(&r);
 }
 
-static void conn_hello(struct server *s, struct conn *c, const cJSON *j)
+static void conn_hello(struct conn *c, const struct wchat_frame *f)
 {
-    const cJSON *sess = cJSON_GetObjectItemCaseSensitive(j, "session");
-    const cJSON *user = cJSON_GetObjectItemCaseSensitive(j, "user");
-    (void)s;
-    if (cJSON_IsString(sess) && session_valid(sess->valuestring))
-        snprintf(c->session, sizeof c->session, "%s", sess->valuestring);
+    bool resumed = f->session[0] != '\0';
+    if (resumed)
+        snprintf(c->session, sizeof c->session, "%s", f->session);
     else if (!c->session[0])
         engine_new_session(c->session);
     free(c->user);
-    c->user = NULL;
-    if (cJSON_IsString(user) && user->valuestring[0] && strlen(user->valuestring) <= SERVE_USER_MAX)
-        c->user = strdup(user->valuestring);
-    serve_log("debug", "ws_hello", "session=%.8s resumed=%d", c->session,
-              cJSON_IsString(sess) && !strcmp(sess->valuestring, c->session));
+    c->user = f->user[0] ? strdup(f->user) : NULL;
+    serve_log("debug", "ws_hello", "session=%.8s resumed=%d", c->session, resumed);
     conn_welcome(c);
 }
 
@@ -589,6 +532,7 @@ static void conn_dispatch(struct server *s, struct conn *c, const char *msg, siz
                           bool binary, bool too_large)
 {
     int64_t t0 = now_us();
+    struct wchat_frame f;
     c->last_us = t0;
     conns_unlink(s, c);
     conns_append(s, c);
@@ -600,39 +544,18 @@ static void conn_dispatch(struct server *s, struct conn *c, const char *msg, siz
         conn_error(s, c, "too_large", "message larger than 16 KiB", NULL);
         return;
     }
-    if (binary) {
-        conn_error(s, c, "bad_json", "binary frames are not accepted", NULL);
-        return;
+    switch (wchat_parse(msg, len, binary, &f)) {
+    case WCHAT_HELLO:
+        conn_hello(c, &f);
+        break;
+    case WCHAT_MESSAGE:
+        conn_turn(s, c, f.text, f.id, t0);
+        break;
+    case WCHAT_BAD:
+        conn_error(s, c, "bad_json", f.error, f.id);
+        break;
     }
-    if (!utf8_valid((const unsigned char *)msg, len)) {
-        conn_error(s, c, "bad_json", "invalid UTF-8", NULL);
-        return;
-    }
-    cJSON *j = cJSON_ParseWithLength(msg, len);
-    if (!cJSON_IsObject(j)) {
-        conn_error(s, c, "bad_json", j ? "not a JSON object" : "unparsable JSON", NULL);
-        goto out;
-    }
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "id");
-    const char *idstr = cJSON_IsString(id) ? id->valuestring : NULL;
-    if (!cJSON_IsString(type)) {
-        conn_error(s, c, "bad_json", "missing \"type\"", idstr);
-    } else if (!strcmp(type->valuestring, "hello")) {
-        conn_hello(s, c, j);
-    } else if (!strcmp(type->valuestring, "message")) {
-        const cJSON *text = cJSON_GetObjectItemCaseSensitive(j, "text");
-        if (id && !cJSON_IsString(id) && !cJSON_IsNull(id))
-            conn_error(s, c, "bad_json", "\"id\" must be a string", NULL);
-        else if (!cJSON_IsString(text))
-            conn_error(s, c, "bad_json", "missing \"text\"", idstr);
-        else
-            conn_turn(s, c, text->valuestring, idstr, t0);
-    } else {
-        conn_error(s, c, "bad_json", "unknown \"type\"", idstr);
-    }
-out:
-    cJSON_Delete(j);
+    wchat_frame_clear(&f);
 }
 
 /* One RECEIVE callback: a chunk of a message. */
@@ -966,7 +889,7 @@ static int upload_begin(struct server *s, struct lws *wsi, struct http_req *h)
         serve_log("warn", "origin_rejected", "what=upload origin=%s", log_quote(origin, q, sizeof q));
         h->up_status = 403;
         h->up_error = "origin not allowed";
-    } else if (!sess || !session_valid(sess)) {
+    } else if (!sess || !wchat_session_valid(sess)) {
         h->up_status = 400;
         h->up_error = "missing or invalid session";
     } else if (strncasecmp(ct, "image/png", 9) && strncasecmp(ct, "image/jpeg", 10)) {

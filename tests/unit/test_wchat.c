@@ -1,0 +1,97 @@
+/* test_wchat.c -- web chat frames: what a client may send, what comes back. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wchat.h"
+
+static enum wchat_kind parse(const char *s, struct wchat_frame *f)
+{
+    return wchat_parse(s, strlen(s), false, f);
+}
+
+static void test_hello(void **state)
+{
+    (void)state;
+    struct wchat_frame f;
+    assert_int_equal(parse("{\"type\":\"hello\",\"session\":\"abc-12_X\",\"user\":\"me@example.com\"}", &f), WCHAT_HELLO);
+    assert_string_equal(f.session, "abc-12_X");
+    assert_string_equal(f.user, "me@example.com");
+    wchat_frame_clear(&f);
+    /* a session id that is not ours to accept is dropped, not trusted */
+    assert_int_equal(parse("{\"type\":\"hello\",\"session\":\"../../etc\"}", &f), WCHAT_HELLO);
+    assert_string_equal(f.session, "");
+    wchat_frame_clear(&f);
+    assert_int_equal(parse("{\"type\":\"hello\"}", &f), WCHAT_HELLO);
+    assert_null(f.id);
+    wchat_frame_clear(&f);
+}
+
+static void test_message(void **state)
+{
+    (void)state;
+    struct wchat_frame f;
+    assert_int_equal(parse("{\"type\":\"message\",\"text\":\"hej på dig\",\"id\":\"m1\"}", &f), WCHAT_MESSAGE);
+    assert_string_equal(f.text, "hej på dig");
+    assert_string_equal(f.id, "m1");
+    wchat_frame_clear(&f);
+    assert_int_equal(parse("{\"type\":\"message\",\"text\":\"x\"}", &f), WCHAT_MESSAGE);
+    assert_null(f.id);
+    wchat_frame_clear(&f);
+}
+
+static void test_bad_frames(void **state)
+{
+    (void)state;
+    struct wchat_frame f;
+    const char *bad[] = { "", "nope", "[1,2]", "{\"type\":1}", "{\"text\":\"x\"}",
+                          "{\"type\":\"message\"}", "{\"type\":\"message\",\"text\":5}",
+                          "{\"type\":\"message\",\"text\":\"x\",\"id\":7}", "{\"type\":\"shout\"}",
+                          "{\"type\":\"message\",\"text\":\"x\"" };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(parse(bad[i], &f), WCHAT_BAD);
+        assert_non_null(f.error);
+        wchat_frame_clear(&f);
+    }
+    assert_int_equal(wchat_parse("{\"type\":\"message\",\"text\":\"\xc3\"}", 28, false, &f), WCHAT_BAD);
+    assert_string_equal(f.error, "invalid UTF-8");
+    wchat_frame_clear(&f);
+    assert_int_equal(wchat_parse("{}", 2, true, &f), WCHAT_BAD);
+    wchat_frame_clear(&f);
+    /* the id of a bad message still comes back as reply_to */
+    assert_int_equal(parse("{\"type\":\"message\",\"id\":\"m9\"}", &f), WCHAT_BAD);
+    assert_string_equal(f.id, "m9");
+    wchat_frame_clear(&f);
+}
+
+static void test_builders(void **state)
+{
+    (void)state;
+    char *w = wchat_welcome("s1");
+    assert_string_equal(w, "{\"type\":\"welcome\",\"session\":\"s1\"}");
+    free(w);
+    char *e = wchat_error("too_fast", "slow \"down\"", "m2");
+    assert_string_equal(e, "{\"type\":\"error\",\"code\":\"too_fast\",\"message\":\"slow \\\"down\\\"\",\"reply_to\":\"m2\"}");
+    free(e);
+    assert_false(wchat_session_valid(""));
+    assert_true(wchat_session_valid("a"));
+    char long_id[70];
+    memset(long_id, 'a', 65);
+    long_id[65] = '\0';
+    assert_false(wchat_session_valid(long_id));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hello),
+        cmocka_unit_test(test_message),
+        cmocka_unit_test(test_bad_frames),
+        cmocka_unit_test(test_builders),
+    };
+    return cmocka_run_group_tests_name("wchat", tests, NULL, NULL);
+}
