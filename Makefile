@@ -4,6 +4,7 @@
 #   make run      installs what is missing, builds, starts `provbot serve`
 #   make test     installs what is missing, builds (also with ASan+UBSan), runs every suite
 #   make bench    benchmarks that print figures
+#   make fuzz     libFuzzer targets, FUZZ_SECONDS each (default 30)
 #   make clean    removes build output
 #   make install PREFIX=/usr/local
 
@@ -11,7 +12,7 @@ PKGS     := libwebsockets libcurl libcjson libpcre2-8 sqlite3
 # Debian 12 packages the build and the tests need (checked by `make deps`).
 DEB_BUILD := build-essential pkg-config libwebsockets-dev libcurl4-openssl-dev \
              libcjson-dev libpcre2-dev libsqlite3-dev libwebsockets-evlib-ev
-DEB_TEST  := libcmocka-dev valgrind python3 sqlite3 chromium nodejs
+DEB_TEST  := libcmocka-dev valgrind python3 sqlite3 chromium nodejs clang libclang-rt-14-dev
 
 PREFIX   ?= /usr/local
 BUILD    ?= build
@@ -31,6 +32,7 @@ WWW      := $(sort $(wildcard bot/www/*))
 UNIT_C   := $(sort $(wildcard tests/unit/test_*.c))
 TOOL_C   := $(sort $(wildcard tests/tools/*.c))
 BENCH_C  := $(sort $(wildcard tests/bench/*.c))
+FUZZ_C   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
 SRC_O    := $(SRC_C:%.c=$(BUILD)/%.o)
 BOT_O    := $(BOT_C:%.c=$(BUILD)/%.o) $(BUILD)/bot/www_embed.o
@@ -39,8 +41,10 @@ PROG     := $(BUILD)/provbot
 UNITS    := $(UNIT_C:tests/unit/%.c=$(BUILD)/tests/%)
 TOOLS    := $(TOOL_C:tests/tools/%.c=$(BUILD)/tools/%)
 BENCHES  := $(BENCH_C:tests/bench/%.c=$(BUILD)/bench/%)
+FUZZERS  := $(FUZZ_C:tests/fuzz/%.c=build-fuzz/%)
+FUZZ_SECONDS ?= 30
 
-.PHONY: all deps deps-test run test test-fast bench clean install asan
+.PHONY: all deps deps-test run test bench fuzz fuzzers clean install
 all: $(PROG) bot/provbot
 
 $(LIB): $(SRC_O)
@@ -77,6 +81,19 @@ $(BUILD)/bench/%: tests/bench/%.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $< -o $@ $(LIB) $(LDFLAGS) $(LDLIBS)
 
+# libFuzzer targets (clang): the engine's sources built in with ASan+UBSan.
+build-fuzz/%: tests/fuzz/%.c $(SRC_C) $(wildcard src/*.h)
+	@mkdir -p $(@D)
+	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -D_POSIX_C_SOURCE=200809L \
+	    -D_DEFAULT_SOURCE -Isrc $(PKG_CFLAGS) $< $(SRC_C) -o $@ $(PKG_LIBS) -lpthread -lm
+
+fuzzers: $(FUZZERS)
+
+# Each target for FUZZ_SECONDS (CI: 60), after replaying its regression inputs.
+fuzz: deps-test
+	@$(MAKE) --no-print-directory fuzzers
+	@sh tests/fuzz.sh $(FUZZ_SECONDS)
+
 # Installs the missing Debian packages when root, else prints the apt-get line.
 deps:
 	@sh tests/deps.sh $(DEB_BUILD)
@@ -88,7 +105,7 @@ run: deps
 	./bot/provbot serve --data ./var --intents ./intents
 
 test: deps-test
-	@$(MAKE) --no-print-directory all units tools
+	@$(MAKE) --no-print-directory all units tools fuzzers
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    build-asan/provbot units tools
@@ -108,6 +125,6 @@ install: all
 	install -m 0644 intents/*.json $(DESTDIR)$(PREFIX)/share/provbot/intents/
 
 clean:
-	rm -rf build build-asan bot/provbot
+	rm -rf build build-asan build-fuzz bot/provbot
 
 -include $(SRC_O:.o=.d) $(BOT_O:.o=.d)

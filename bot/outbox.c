@@ -181,7 +181,10 @@ static void finish(outbox *ob, struct req *r, CURLcode res)
     if (res == CURLE_OK)
         curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
     if (status == 429 || status == 503) {
-        if (curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &retry_after) != CURLE_OK)
+        /* curl says 0 both for "Retry-After: 0" and for no header at all:
+         * take 0 as no advice and back off as usual */
+        if (curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &retry_after) != CURLE_OK ||
+            retry_after <= 0)
             retry_after = -1;
     } else {
         retry_after = -1;

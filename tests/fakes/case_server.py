@@ -5,11 +5,12 @@ Idempotency-Key, and fails on purpose first.
 usage: case_server.py PORT LOGFILE PLAN
 PLAN is a comma list of what to do for successive POSTs, the last one
 repeating: 500, 503, 400, 401, 429:SECONDS (Retry-After), timeout:SECONDS (the
-answer comes too late, after the case was stored: a lost answer), 201 (create).
+answer comes too late, after the case was stored: a lost answer), 201 (create),
+random (a fifth each 503 and a lost answer after 1 s, else create).
 A key seen before gets 200 with the same id: never a second ticket.
 LOGFILE gets one JSON line per request: key, auth, outcome, body fields.
 """
-import http.server, json, sys, threading, time
+import http.server, json, random, sys, threading, time
 
 port, logfile, plan = int(sys.argv[1]), sys.argv[2], sys.argv[3].split(",")
 lock = threading.Lock()
@@ -44,6 +45,8 @@ class H(http.server.BaseHTTPRequestHandler):
         with lock:
             step = plan[min(state["n"], len(plan) - 1)]
             state["n"] += 1
+            if step == "random":
+                step = random.choice(["503", "timeout:1", "201", "201", "201"])
         entry = {"key": key, "auth": self.headers.get("Authorization"), "step": step,
                  "type": body.get("type"), "order_ref": body.get("order_ref"),
                  "attachments": len(body.get("attachments", []))}

@@ -1,0 +1,438 @@
+#!/usr/bin/env python3
+"""A local fake of Webex for provbot's tests (standard library only).
+
+One HTTP/1.1 server on one port plays every Webex service the bot talks to,
+after the checklist in ../shared/webex-protocol.md section 7:
+
+  GET  /u2c/api/v1/catalog?format=hostmap   serviceLinks.wdm + hostCatalog (cluster
+                                            urn:TEAM:eu-central-1_k: REST ids must carry it)
+  GET|POST|DELETE /wdm/api/v1/devices[/ID]  list / create / delete devices (PUT refresh: 404
+                                            when expired); a device cap answers 403
+  GET  /mercury/ID/messages                 the device WebSocket: unknown device -> HTTP 404;
+                                            authorization first (bad token: close 4401), then
+                                            mercury.buffer_state; ping -> pong; acks recorded;
+                                            a second connection replaces the first (close 4000)
+  GET  /v1/people/me, /v1/messages/ID (404 for a raw UUID or a wrong cluster, 403 for a
+       group message that does not mention the bot), POST /v1/messages (7439-byte limit,
+       echoes the bot's own message as an activity, injectable 429 + Retry-After),
+       GET /v1/attachment/actions/ID, GET /v1/contents/ID (a PNG)
+
+Every endpoint wants "Authorization: Bearer <token>" (401 otherwise).
+Activities carry raw UUIDs and encrypted-looking text, as the real ones do.
+
+Used in-process by webex_suite.py (class Fake), or standalone:
+    webex_fake.py PORT TOKEN      (then drive it from Python)
+"""
+import base64, hashlib, http.server, json, socket, struct, sys, threading, time, uuid
+
+CLUSTER = "urn:TEAM:eu-central-1_k"
+CONV_HOST = "conv-k.wbx2.com"
+PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
+       b"\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe\xa7\x35\x81\x84"
+       b"\x00\x00\x00\x00IEND\xaeB`\x82")
+
+
+def hydra(kind, raw, cluster=CLUSTER):
+    if kind in ("PEOPLE", "ORGANIZATION"):
+        cluster = "us"
+    return base64.b64encode(f"ciscospark://{cluster}/{kind}/{raw}".encode()).decode().rstrip("=")
+
+
+def unhydra(hid):
+    """(cluster, kind, uuid) or None; accepts padded/unpadded, std/url-safe."""
+    try:
+        s = hid.replace("-", "+").replace("_", "/")
+        s = base64.b64decode(s + "=" * (-len(s) % 4), validate=True).decode()
+    except Exception:
+        return None
+    if not s.startswith("ciscospark://"):
+        return None
+    parts = s[len("ciscospark://"):].rsplit("/", 2)
+    return tuple(parts) if len(parts) == 3 else None
+
+
+class WS:
+    """The server side of one WebSocket (RFC 6455, text frames)."""
+
+    def __init__(self, sock):
+        self.sock, self.lock, self.open = sock, threading.Lock(), True
+
+    def send(self, text, opcode=1):
+        data = text.encode() if isinstance(text, str) else text
+        n = len(data)
+        hdr = bytes([0x80 | opcode]) + (bytes([n]) if n < 126 else
+                                        bytes([126]) + struct.pack("!H", n) if n < 65536 else
+                                        bytes([127]) + struct.pack("!Q", n))
+        with self.lock:
+            try:
+                self.sock.sendall(hdr + data)
+            except OSError:
+                self.open = False
+
+    def close(self, code=None, reason=b""):
+        if code is not None:
+            self.send(struct.pack("!H", code) + reason, opcode=8)
+        self.open = False
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _exact(self, n):
+        b = b""
+        while len(b) < n:
+            c = self.sock.recv(n - len(b))
+            if not c:
+                raise EOFError
+            b += c
+        return b
+
+    def recv(self):
+        """One whole message: (opcode, bytes). Answers pings, reassembles."""
+        msg, first_op = b"", None
+        while True:
+            h = self._exact(2)
+            fin, op, n = h[0] & 0x80, h[0] & 0x0F, h[1] & 0x7F
+            if n == 126:
+                n = struct.unpack("!H", self._exact(2))[0]
+            elif n == 127:
+                n = struct.unpack("!Q", self._exact(8))[0]
+            mask = self._exact(4) if h[1] & 0x80 else b"\0\0\0\0"
+            data = bytes(b ^ mask[i % 4] for i, b in enumerate(self._exact(n)))
+            if op == 9:
+                self.send(data, opcode=10)
+                continue
+            if op == 10:
+                continue
+            if op == 8:
+                return 8, data
+            if first_op is None:
+                first_op = op
+            msg += data
+            if fin:
+                return first_op, msg
+
+
+class Fake:
+    def __init__(self, port, token, bot_name="Provbot", max_devices=10):
+        self.port, self.token, self.bot_name, self.max_devices = port, token, bot_name, max_devices
+        self.base = f"http://127.0.0.1:{port}"
+        self.bot_uuid = str(uuid.uuid4())
+        self.bot_email = "provbot@webex.bot"
+        self.lock = threading.Lock()
+        self.devices = {}          # id -> device object
+        self.messages = {}         # uuid -> message (REST shape, raw ids inside _raw)
+        self.envelopes = []        # (message uuid, envelope json) of human activities sent
+        self.posted = []           # bot POSTs that were accepted: (time, body)
+        self.post_attempts = []    # every POST /v1/messages: (time, status)
+        self.gets = []             # GET /v1/messages ids (raw path part)
+        self.requests = []         # (method, path, status)
+        self.acks, self.pings, self.auths = [], 0, []
+        self.ws, self.connections, self.ready_count = None, 0, 0
+        self.device_creates, self.device_deletes = 0, 0
+        self.fail_posts = []       # queue of (status, retry_after) for the next POSTs
+        self.replay_on_connect = False
+        self.no_pong = False
+        self.cond = threading.Condition(self.lock)
+        fake = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self): fake.handle(self, "GET")
+            def do_POST(self): fake.handle(self, "POST")
+            def do_PUT(self): fake.handle(self, "PUT")
+            def do_DELETE(self): fake.handle(self, "DELETE")
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), H)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        if self.ws:
+            self.ws.close()
+        self.httpd.shutdown()
+
+    # ------------------------------------------------------------ HTTP
+    def reply(self, h, code, obj=None, raw=None, ctype="application/json", headers=()):
+        body = raw if raw is not None else json.dumps(obj if obj is not None else {}).encode()
+        h.send_response(code)
+        h.send_header("Content-Type", ctype)
+        h.send_header("Content-Length", str(len(body)))
+        h.send_header("trackingId", "FAKE_" + uuid.uuid4().hex[:8])
+        for k, v in headers:
+            h.send_header(k, v)
+        h.end_headers()
+        try:
+            h.wfile.write(body)
+        except OSError:
+            pass
+        with self.lock:
+            self.requests.append((h.command, h.path, code))
+
+    def handle(self, h, method):
+        path = h.path.split("?")[0]
+        n = int(h.headers.get("Content-Length") or 0)
+        body = h.rfile.read(n) if n else b""
+        if path.startswith("/mercury/") and h.headers.get("Upgrade", "").lower() == "websocket":
+            return self.websocket(h, path)
+        if h.headers.get("Authorization") != "Bearer " + self.token:
+            return self.reply(h, 401, {"message": "The request requires a valid access token set in "
+                                                  "the Authorization request header."})
+        try:
+            data = json.loads(body) if body else None
+        except ValueError:
+            return self.reply(h, 400, {"message": "bad json"})
+        if path == "/u2c/api/v1/catalog":
+            return self.reply(h, 200, {
+                "serviceLinks": {"wdm": self.base + "/wdm/api/v1"},
+                "hostCatalog": {CONV_HOST: [{"host": CONV_HOST, "ttl": -1, "priority": 5,
+                                             "id": CLUSTER + ":conversation"}],
+                                "wdm-k.wbx2.com": [{"host": "wdm-k.wbx2.com", "ttl": -1, "priority": 5,
+                                                    "id": CLUSTER + ":wdm"}]},
+                "format": "hostmap"})
+        if path == "/wdm/api/v1/devices":
+            return self.devices_root(h, method, data)
+        if path.startswith("/wdm/api/v1/devices/"):
+            did = path.rsplit("/", 1)[1]
+            with self.lock:
+                dev = self.devices.get(did)
+                if method == "DELETE" and dev:
+                    del self.devices[did]
+                    self.device_deletes += 1
+            if not dev:
+                return self.reply(h, 404, {"message": "device not found"})
+            if method == "DELETE":
+                return self.reply(h, 204, raw=b"")
+            return self.reply(h, 200, dev)
+        if path == "/v1/people/me":
+            return self.reply(h, 200, {"id": hydra("PEOPLE", self.bot_uuid), "emails": [self.bot_email],
+                                       "displayName": self.bot_name, "type": "bot"})
+        if path.startswith("/v1/messages/") and method == "GET":
+            return self.get_message(h, path.rsplit("/", 1)[1])
+        if path == "/v1/messages" and method == "POST":
+            return self.post_message(h, data)
+        if path.startswith("/v1/contents/"):
+            return self.reply(h, 200, raw=PNG, ctype="image/png")
+        if path.startswith("/v1/attachment/actions/"):
+            return self.reply(h, 404, {"message": "no such action"})
+        return self.reply(h, 404, {"message": "not found"})
+
+    def devices_root(self, h, method, data):
+        with self.lock:
+            if method == "GET":
+                return self.reply(h, 200, {"devices": list(self.devices.values())})
+            if method == "DELETE":
+                self.devices.clear()
+                return self.reply(h, 204, raw=b"")
+            if method != "POST":
+                return self.reply(h, 405, {"message": "Request method not supported"})
+            if len(self.devices) >= self.max_devices:
+                return self.reply(h, 403, {"message": "User has excessive device registrations"})
+            did = str(uuid.uuid4())
+            dev = {"url": f"{self.base}/wdm/api/v1/devices/{did}",
+                   "webSocketUrl": f"ws://127.0.0.1:{self.port}/mercury/{did}/messages",
+                   "userId": self.bot_uuid, "name": (data or {}).get("name"),
+                   "deviceType": (data or {}).get("deviceType"), "services": {}}
+            self.devices[did] = dev
+            self.device_creates += 1
+            return self.reply(h, 200, dev)
+
+    def get_message(self, h, mid):
+        with self.lock:
+            self.gets.append(mid)
+        parts = unhydra(mid)
+        if not parts or parts[1] != "MESSAGE" or parts[0] != CLUSTER:
+            return self.reply(h, 404, {"message": "Unable to get message"})
+        with self.lock:
+            m = self.messages.get(parts[2])
+        if not m:
+            return self.reply(h, 404, {"message": "Unable to get message"})
+        me = hydra("PEOPLE", self.bot_uuid)
+        if m["roomType"] == "group" and me not in m.get("mentionedPeople", []) and \
+                m["personEmail"] != self.bot_email:
+            return self.reply(h, 403, {"message": "Failed to get activity"})
+        return self.reply(h, 200, {k: v for k, v in m.items() if not k.startswith("_")})
+
+    def post_message(self, h, data):
+        now = time.monotonic()
+        with self.lock:
+            fail = self.fail_posts.pop(0) if self.fail_posts else None
+        if fail:
+            with self.lock:
+                self.post_attempts.append((now, fail[0]))
+            hdrs = [("Retry-After", str(fail[1]))] if fail[1] is not None else []
+            return self.reply(h, fail[0], {"message": "Too Many Requests"}, headers=hdrs)
+        md = (data or {}).get("markdown") or (data or {}).get("text") or ""
+        if len(md.encode()) > 7439 or not (data or {}).get("roomId"):
+            with self.lock:
+                self.post_attempts.append((now, 400))
+            return self.reply(h, 400, {"message": "bad message"})
+        room = unhydra(data["roomId"])
+        with self.lock:
+            self.post_attempts.append((now, 200))
+            self.posted.append((now, data))
+        raw = str(uuid.uuid4())
+        msg = {"id": hydra("MESSAGE", raw), "roomId": data["roomId"], "markdown": md, "text": md,
+               "personEmail": self.bot_email, "personId": hydra("PEOPLE", self.bot_uuid),
+               "roomType": "direct", "created": "2026-01-01T00:00:00.000Z"}
+        if data.get("parentId"):
+            msg["parentId"] = data["parentId"]
+        with self.lock:
+            self.messages[raw] = msg
+        self.reply(h, 200, msg)
+        # Webex shows the bot its own message on the socket too
+        if room:
+            self.emit(self.activity(raw, room[2], self.bot_uuid, self.bot_email, True, [], "post",
+                                    actor_type="PERSON"), record=False)
+
+    # ------------------------------------------------------------ WebSocket
+    def websocket(self, h, path):
+        did = path.split("/")[2]
+        with self.lock:
+            known = did in self.devices
+        if not known:
+            return self.reply(h, 404, {"message": "registration not found"})
+        key = h.headers.get("Sec-WebSocket-Key", "")
+        acc = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode())
+                               .digest()).decode()
+        h.send_response(101)
+        h.send_header("Upgrade", "websocket")
+        h.send_header("Connection", "Upgrade")
+        h.send_header("Sec-WebSocket-Accept", acc)
+        h.end_headers()
+        h.wfile.flush()
+        ws = WS(h.connection)
+        with self.lock:
+            old, self.ws = self.ws, ws
+            self.connections += 1
+        if old and old.open:
+            old.close(4000, b"replaced")
+        h.connection.settimeout(10)
+        try:
+            op, m = ws.recv()
+            a = json.loads(m)
+            ok = a.get("type") == "authorization" and a.get("data", {}).get("token") == "Bearer " + self.token
+            with self.lock:
+                self.auths.append(ok)
+            if not ok:
+                ws.close(4401, b"authentication failed")
+                return
+            ws.send(json.dumps({"id": str(uuid.uuid4()), "data": {"eventType": "mercury.buffer_state"},
+                                "timestamp": int(time.time() * 1000), "sequenceNumber": 1}))
+            with self.lock:
+                self.ready_count += 1
+                replay = list(self.envelopes) if self.replay_on_connect else []
+                self.cond.notify_all()
+            for _, env in replay:
+                ws.send(env)
+            h.connection.settimeout(None)
+            while ws.open:
+                op, m = ws.recv()
+                if op == 8:
+                    ws.close()
+                    break
+                f = json.loads(m)
+                with self.lock:
+                    if f.get("type") == "ack":
+                        self.acks.append(f.get("messageId"))
+                    elif f.get("type") == "ping":
+                        self.pings += 1
+                if f.get("type") == "ping" and not self.no_pong:
+                    ws.send(json.dumps({"id": f.get("id"), "type": "pong"}))
+        except (EOFError, OSError, ValueError):
+            pass
+        finally:
+            ws.open = False
+            h.close_connection = True
+
+    # ------------------------------------------------------------ driving
+    def activity(self, raw, room_uuid, actor_uuid, email, direct, mentions, verb, parent=None,
+                 actor_type="PERSON"):
+        act = {"id": raw, "objectType": "activity", "verb": verb,
+               "url": f"https://{CONV_HOST}/conversation/api/v1/activities/{raw}",
+               "actor": {"id": actor_uuid, "entryUUID": actor_uuid, "objectType": "person",
+                         "emailAddress": email, "type": actor_type},
+               "object": {"objectType": "comment",
+                          "displayName": "eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..enc." + uuid.uuid4().hex,
+                          "mentions": {"items": [{"id": u, "objectType": "person"} for u in mentions]}},
+               "target": {"id": room_uuid, "objectType": "conversation",
+                          "url": f"https://{CONV_HOST}/conversation/api/v1/conversations/{room_uuid}",
+                          "tags": ["ONE_ON_ONE"] if direct else []},
+               "encryptionKeyUrl": "kms://fake/keys/1"}
+        if parent:
+            act["parent"] = {"id": parent, "type": "reply"}
+        return json.dumps({"id": str(uuid.uuid4()), "data": {"eventType": "conversation.activity",
+                                                             "activity": act},
+                           "timestamp": int(time.time() * 1000), "trackingId": "ROUTER_FAKE",
+                           "alertType": "full", "headers": {}, "sequenceNumber": 2})
+
+    def emit(self, env, record=True, raw=None):
+        with self.lock:
+            if record:
+                self.envelopes.append((raw, env))
+            ws = self.ws
+        if ws and ws.open:
+            ws.send(env)
+
+    def say(self, room, email, text, direct=True, mention=False, files=0, parent=None,
+            person=None, actor_type="PERSON", verb=None):
+        """A person writes; returns the message's raw UUID."""
+        raw = str(uuid.uuid4())
+        person = person or str(uuid.uuid5(uuid.NAMESPACE_DNS, email))
+        msg = {"id": hydra("MESSAGE", raw), "roomId": hydra("ROOM", room), "roomType": "direct" if direct else "group",
+               "text": (self.bot_name + " " + text) if mention else text, "personEmail": email,
+               "personId": hydra("PEOPLE", person), "created": "2026-01-01T00:00:00.000Z"}
+        if mention:
+            msg["mentionedPeople"] = [hydra("PEOPLE", self.bot_uuid)]
+        if files:
+            msg["files"] = [f"{self.base}/v1/contents/{uuid.uuid4()}" for _ in range(files)]
+        if parent:
+            msg["parentId"] = hydra("MESSAGE", parent)
+        with self.lock:
+            self.messages[raw] = msg
+        self.emit(self.activity(raw, room, person, email, direct, [self.bot_uuid] if mention else [],
+                                verb or ("share" if files else "post"), parent, actor_type), raw=raw)
+        return raw
+
+    def redeliver(self, raw):
+        with self.lock:
+            envs = [e for r, e in self.envelopes if r == raw]
+        for e in envs:
+            self.emit(e, record=False)
+
+    def raw_frame(self, text):
+        self.emit(text, record=False)
+
+    def drop(self, code=None):
+        with self.lock:
+            ws = self.ws
+        if ws:
+            ws.close(code, b"going away" if code else b"")
+
+    def wait_ready(self, count, timeout=10):
+        end = time.monotonic() + timeout
+        with self.lock:
+            while self.ready_count < count:
+                left = end - time.monotonic()
+                if left <= 0:
+                    return False
+                self.cond.wait(left)
+        return True
+
+
+if __name__ == "__main__":
+    f = Fake(int(sys.argv[1]), sys.argv[2]).start()
+    print(f"fake Webex on {f.base}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        f.stop()
