@@ -30,6 +30,7 @@ struct outbox {
     atomic_bool stop;
     bool deliver;            /* a remote backend is configured */
     int64_t checkpointed_ms; /* last checkpoint */
+    int64_t purged_ms;       /* last retention purge */
     cJSON *tpl;              /* body template, or NULL */
     char url[2048];
     char auth[1100];         /* "Authorization: Bearer ..." or "" (never logged) */
@@ -308,10 +309,31 @@ static void checkpoint(outbox *ob)
         logline("warn", "checkpoint_failed", "-", store_errmsg(ob->store));
 }
 
+/* PROVBOT_RETENTION_DAYS: what people wrote is kept that long (default 90),
+ * purged at start and every hour. */
+static void purge(outbox *ob)
+{
+    const char *v = getenv("PROVBOT_RETENTION_DAYS");
+    long days = v && *v ? atol(v) : 90;
+    int64_t now = store_now_ms();
+    if (days <= 0 || now - ob->purged_ms < 3600 * 1000)
+        return;
+    ob->purged_ms = now;
+    int n = store_purge(ob->store, now - (int64_t)days * 86400 * 1000);
+    if (n < 0)
+        logline("warn", "purge_failed", "-", store_errmsg(ob->store));
+    else if (n > 0) {
+        char d[64];
+        snprintf(d, sizeof d, "%d_rows_older_than_%ld_days", n, days);
+        logline("info", "purged", "-", d);
+    }
+}
+
 static void *worker(void *arg)
 {
     outbox *ob = arg;
     while (!atomic_load(&ob->stop)) {
+        purge(ob);
         checkpoint(ob);
         int n = ob->deliver ? round_once(ob) : 0;
         if (n <= 0 && !atomic_load(&ob->stop))

@@ -12,7 +12,9 @@
  *
  * The same worker checkpoints the store's WAL every second (also with the
  * local backend), so that the event loop never waits for a checkpoint's
- * fsync: the engine is opened with no_checkpoint while a worker runs.
+ * fsync: the engine is opened with no_checkpoint while a worker runs. And it
+ * applies the retention policy (PROVBOT_RETENTION_DAYS, default 90; 0 keeps
+ * everything) at start and hourly: see store_purge().
  */
 #ifndef PROVBOT_OUTBOX_H
 #define PROVBOT_OUTBOX_H

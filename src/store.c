@@ -588,6 +588,36 @@ cJSON *store_attach_json(store *s, const char *case_id)
     return arr;
 }
 
+int store_purge(store *s, int64_t cutoff_ms)
+{
+    static const char *const sql[] = {
+        "DELETE FROM conversations WHERE updated_at < ?1",
+        "UPDATE cases SET transcript = NULL WHERE transcript IS NOT NULL AND status != 'queued'"
+        " AND created_at < strftime('%Y-%m-%dT%H:%M:%SZ', ?1 / 1000, 'unixepoch')",
+        "DELETE FROM attachments WHERE at < ?1 AND (case_id IS NULL OR case_id IN"
+        " (SELECT id FROM cases WHERE status != 'queued'))",
+        "DELETE FROM handled WHERE at < ?1",
+    };
+    int changed = 0;
+    if (store_begin(s) < 0)
+        return -1;
+    for (size_t i = 0; i < sizeof sql / sizeof *sql; i++) {
+        sqlite3_stmt *st = prep(s, sql[i]);
+        if (!st)
+            goto fail;
+        sqlite3_bind_int64(st, 1, cutoff_ms);
+        if (run(s, st) < 0)
+            goto fail;
+        changed += sqlite3_changes(s->db);
+    }
+    if (store_commit(s) < 0)
+        goto fail;
+    return changed;
+fail:
+    store_rollback(s);
+    return -1;
+}
+
 int store_mark_handled(store *s, const char *event_id)
 {
     static const char sql[] = "INSERT OR IGNORE INTO handled(event, at) VALUES(?, ?)";

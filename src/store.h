@@ -83,6 +83,13 @@ int store_attach_bind(store *s, const char *session, const char *case_id);
 /* The case's attachments as [{"name","mime","data"(base64)}]. */
 cJSON *store_attach_json(store *s, const char *case_id);
 
+/* Retention: forgets what people wrote, older than cutoff_ms (epoch ms):
+ * conversations untouched since then (state and recent turns), the
+ * transcripts and attachments of cases created before then that are no
+ * longer queued, and old handled event ids. The cases themselves (id,
+ * status, order, emails, summary) stay. Returns rows changed, or -1. */
+int store_purge(store *s, int64_t cutoff_ms);
+
 /* Marks an external event id handled: 1 when new, 0 when seen before. */
 int store_mark_handled(store *s, const char *event_id);
 

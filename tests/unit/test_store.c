@@ -146,6 +146,41 @@ static void test_attachments_and_events(void **state)
     store_close(s);
 }
 
+static void test_retention_purge(void **state)
+{
+    (void)state;
+    char err[256], *json = NULL;
+    store *s = store_open(dir, err, sizeof err);
+    store_begin(s);
+    assert_int_equal(store_conv_save(s, "old", "web", NULL, "en", "{}", "user: secret words\n"), 0);
+    store_commit(s);
+    struct case_rec c = new_case("old", "444444", "d@example.com");
+    c.transcript = strdup("user: secret words\n");
+    c.status = CASE_FILED;
+    assert_int_equal(store_case_insert(s, &c), 0);
+    struct case_rec q = new_case("old", "555555", "e@example.com");
+    q.transcript = strdup("user: still to deliver\n");
+    assert_int_equal(store_case_insert(s, &q), 0);
+    /* nothing is older than an hour ago */
+    assert_int_equal(store_purge(s, store_now_ms() - 3600000), 0);
+    assert_int_equal(store_conv_load(s, "old", &json), 1);
+    free(json);
+    /* everything is older than a minute from now */
+    assert_true(store_purge(s, store_now_ms() + 60000) >= 2);
+    assert_int_equal(store_conv_load(s, "old", &json), 0);
+    struct case_rec got;
+    assert_int_equal(store_case_get(s, c.id, &got), 1);
+    assert_null(got.transcript);          /* the words are gone */
+    assert_string_equal(got.order_ref, "444444"); /* the case stays */
+    case_rec_clear(&got);
+    assert_int_equal(store_case_get(s, q.id, &got), 1);
+    assert_non_null(got.transcript);      /* a queued case keeps what it will send */
+    case_rec_clear(&got);
+    case_rec_clear(&c);
+    case_rec_clear(&q);
+    store_close(s);
+}
+
 static void test_newer_schema_refused(void **state)
 {
     (void)state;
@@ -162,6 +197,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_conversations_survive_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_case_ids_and_outbox_states, setup, teardown),
         cmocka_unit_test_setup_teardown(test_attachments_and_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retention_purge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
