@@ -8,12 +8,13 @@ class Closed(Exception):
 
 
 class WS:
-    def __init__(self, host, port, path="/chat", timeout=10):
+    def __init__(self, host, port, path="/chat", timeout=10, headers=()):
         self.s = socket.create_connection((host, port), timeout=timeout)
         key = base64.b64encode(os.urandom(16)).decode()
         self.s.sendall(("GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
                         "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                        "Sec-WebSocket-Version: 13\r\n\r\n" % (path, host, port, key)).encode())
+                        "Sec-WebSocket-Version: 13\r\n%s\r\n" % (path, host, port, key,
+                        "".join("%s: %s\r\n" % h for h in headers))).encode())
         head = b""
         while b"\r\n\r\n" not in head:
             chunk = self.s.recv(4096)
