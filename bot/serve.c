@@ -34,6 +34,7 @@
 #include "serve.h"
 #include "engine.h"
 #include "wchat.h"
+#include "webex.h"
 #include "www_embed.h"
 
 #include <libwebsockets.h>
@@ -1073,6 +1074,7 @@ static const struct lws_protocols serve_protocols[] = {
         .per_session_data_size = sizeof(struct pss),
         .rx_buffer_size = 0,
     },
+    WEBEX_PROTOCOL,             /* the Webex client (bot/webex.c); never the default */
     { .name = NULL, .callback = NULL },
 };
 
@@ -1104,6 +1106,7 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
         batch_commit(s);
         if (!s->head || now >= s->stop_deadline) {
             s->done = true;
+            webex_stop();                     /* before the context goes */
             if (s->evlib)
                 lws_context_destroy(s->ctx);  /* ends the libev loop; serve_run finishes it */
             else
@@ -1227,6 +1230,7 @@ int serve_run(const struct serve_config *cfg)
         .timeout_secs = 20,
         .pcontext = &s->ctx,    /* lws clears it once the context is gone */
         .options = LWS_SERVER_OPTION_LIBEV |
+                   LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |   /* wss client (Webex) */
                    LWS_SERVER_OPTION_DISABLE_IPV6 * (strchr(host, ':') == NULL && host[0]),
     };
     s->ctx = lws_create_context(&info);
@@ -1256,6 +1260,10 @@ int serve_run(const struct serve_config *cfg)
               strchr(host, ':') ? "]" : "", bound > 0 ? bound : port, s->max_conns,
               (long long)(s->idle_us / 1000000), s->rate, cfg->n_allow_origins);
 
+    if (webex_start(s->ctx, s->eng, cfg) < 0) {   /* with WEBEX_TOKEN: Webex too */
+        rc = 2;
+        goto fail;
+    }
     lws_sul_schedule(s->ctx, 0, &s->tick, tick_cb, SERVE_TICK_US);
     while (!s->done) {
         if (lws_service(s->ctx, 0) < 0) {
@@ -1271,6 +1279,7 @@ int serve_run(const struct serve_config *cfg)
     rc = 0;
 
 fail:
+    webex_stop();
     if (s->ctx) lws_context_destroy(s->ctx);   /* closes what is left: CLOSED frees each chat */
     if (signals_set) {
         sigaction(SIGINT, &old_int, NULL);

@@ -29,6 +29,7 @@ struct serve_config {
                                           0: 10, <0: no limit */
     volatile int *stop;                /* optional: the loop ends soon after *stop becomes non-zero */
     bool checkpoint_elsewhere;         /* another thread checkpoints the store's WAL */
+    bool webex_unregister;             /* Webex: DELETE the device on a clean shutdown */
 };
 
 /* Runs the server until SIGINT/SIGTERM or *cfg->stop. Returns 0 after a clean

@@ -342,6 +342,10 @@ static void run(dialog *d, const char *name, const struct dialog_hooks *h,
                 say_msg(d, o, "case_refused_ponr");
                 return;
             }
+            if (rc == DIALOG_ENOTALLOWED) {
+                say_msg(d, o, "case_not_allowed");
+                return;
+            }
             if (rc < 0) {
                 say_msg(d, o, "case_error");
                 return;

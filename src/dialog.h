@@ -25,7 +25,8 @@ struct dialog_hooks {
     /* Files a case from the slots (object of strings). On success writes the
      * case id and sets *case_json (caller of the hook owns it: the dialog puts
      * it in the reply). Returns 1 when an equal case existed already (its id
-     * in id), DIALOG_EPONR when refused after PONR, negative on error. */
+     * in id), DIALOG_EPONR when refused after PONR, DIALOG_ENOTALLOWED when
+     * the person may not open cases, negative on error. */
     int (*file_case)(void *ctx, const cJSON *slots, const char *lang,
                      char id[24], cJSON **case_json);
     /* Markdown list of the person's cases, or NULL when none; caller frees. */
@@ -33,6 +34,7 @@ struct dialog_hooks {
 };
 
 #define DIALOG_EPONR (-100)
+#define DIALOG_ENOTALLOWED (-101)
 
 struct dialog_reply {
     char *text;              /* markdown, owned */

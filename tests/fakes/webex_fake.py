@@ -119,7 +119,7 @@ class Fake:
         self.base = f"http://127.0.0.1:{port}"
         self.bot_uuid = str(uuid.uuid4())
         self.bot_email = "provbot@webex.bot"
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self.devices = {}          # id -> device object
         self.messages = {}         # uuid -> message (REST shape, raw ids inside _raw)
         self.envelopes = []        # (message uuid, envelope json) of human activities sent

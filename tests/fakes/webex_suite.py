@@ -2,7 +2,7 @@
 """webex_suite.py PROVBOT -- provbot serve in Webex, against the local fake
 (webex_fake.py, in this process). Prints TAP. Loopback only, bounded waits.
 """
-import json, os, signal, socket, sqlite3, subprocess, sys, tempfile, time, uuid
+import json, os, shutil, signal, socket, sqlite3, subprocess, sys, tempfile, time, uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from webex_fake import Fake, hydra, unhydra, CLUSTER  # noqa: E402
@@ -160,8 +160,12 @@ try:
           r is not None and k == 1 and r.get("parentId") == hydra("MESSAGE", root) and
           ("Point of No Return" in md or "PONR" in md), json.dumps(r))
     r, k = say_and_wait(grp, "carol@partner.example", "hello", direct=False, mention=True)
-    check("another person in the group gets their own conversation (a greeting, not the PONR thread)",
-          r is not None and k == 1, json.dumps(r))
+    db = sqlite3.connect(os.path.join(T, "d", "provbot.db"))
+    sess = dict(db.execute("SELECT user, session FROM conversations").fetchall())
+    db.close()
+    check("sessions: a 1:1 space is one conversation, in a group each person has their own",
+          r is not None and k == 1 and len({sess.get(alice), sess.get(bob), sess.get("carol@partner.example")}) == 3
+          and all(str(v).startswith("wx-") for v in sess.values()), json.dumps(sess))
     b = len(posts())
     fake.say(str(uuid.uuid4()), "other@bots.example", "hello", actor_type="BOT")
     time.sleep(0.8)
@@ -182,6 +186,17 @@ try:
           ok and [s for _, s in att][:2] == [429, 200] and gap >= 0.95 and
           len(replies_to(dm)) == before + 1, f"attempts={att} gap={gap:.2f}")
 
+    # 5b. a reply that fails to send (503) is retried, not dropped
+    with fake.lock:
+        fake.fail_posts = [(503, None)]
+    t0 = time.monotonic()
+    before = len(replies_to(dm))
+    fake.say(dm, alice, "hello again")
+    ok = wait(lambda: len(replies_to(dm)) > before, 8)
+    with fake.lock:
+        att = [s for t, s in fake.post_attempts if t >= t0]
+    check("a reply that fails with 503 is retried and delivered once", ok and att == [503, 200], att)
+
     # 6. malformed envelopes are ignored with a log line, the bot keeps answering
     fake.raw_frame("{not json")
     fake.raw_frame(json.dumps({"id": str(uuid.uuid4()), "data": {"eventType": "conversation.activity",
@@ -192,7 +207,6 @@ try:
           log().count("event=webex_bad_envelope") >= 3 and r is not None and k == 1, log()[-600:])
 
     # 7. the socket dropped mid-conversation: reconnect; redelivered events are not answered twice
-    r, _ = say_and_wait(dm, "dave@partner.example", "i want to open a case", person=None) if False else (None, 0)
     d2, dave = str(uuid.uuid4()), "dave@partner.example"
     r, _ = say_and_wait(d2, dave, "open a case for order 77700001, new contact n1@example.org, save fails")
     asked = r is not None
@@ -273,5 +287,6 @@ finally:
         bot.kill()
         bot.wait()
     fake.stop()
+    shutil.rmtree(T, ignore_errors=True)
 print(f"1..{n}")
 sys.exit(1 if failed else 0)

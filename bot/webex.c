@@ -1,0 +1,1114 @@
+/* webex.c -- provbot in Webex (see webex.h).
+ *
+ * One instance (a static pointer, NULL when Webex is off or stopped). The
+ * loop side is a small state machine:
+ *
+ *   boot: /people/me -> U2C catalog -> GET devices (reuse by name) or POST
+ *         one -> connect the device WebSocket
+ *   socket: ESTABLISHED -> send authorization -> mercury.buffer_state =
+ *         ready (backoff reset, pings start) -> activities -> closed/error
+ *         -> by close code: reconnect with backoff and jitter, re-register
+ *         (4404, or a 404 on the handshake, at most WX_REREGISTER_MAX in a
+ *         row), or stop (4000 replaced; 4400/4401/4403 credentials).
+ *
+ * An activity becomes a job: mark handled (store) -> GET the message by its
+ * Hydra id -> GET each shared file (5 MiB cap) and engine_attach() it ->
+ * engine_turn() -> POST the reply. A job is owned by exactly one request at a
+ * time and comes back with its result.
+ *
+ * The worker thread owns the CURLM and every easy handle. Requests (struct
+ * wreq) go in through `in`, come back through `out` carrying their result;
+ * both queues are guarded by `mu`. The loop drains `out` in
+ * LWS_CALLBACK_EVENT_WAIT_CANCELLED, which lws broadcasts to every protocol:
+ * only this protocol's callback acts on it, and it drains all of it.
+ */
+#include "webex.h"
+#include "wx.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#define WX_RX_MAX          (256 * 1024)       /* one reassembled server frame */
+#define WX_RESP_MAX        (256 * 1024)       /* one REST answer */
+#define WX_FILE_MAX        (5 * 1024 * 1024)  /* one shared file */
+#define WX_OUTQ_MAX        256                /* frames waiting to be written */
+#define WX_INFLIGHT_MAX    8                  /* concurrent REST calls */
+#define WX_REQ_TIMEOUT_MS  15000L
+#define WX_RATE_RETRIES    20                 /* 429s one request may wait out */
+#define WX_SEND_RETRIES    8                  /* 5xx / transport retries of a reply */
+#define WX_REREGISTER_MAX  3
+#define WX_READY_TIMEOUT_US (30LL * 1000000)
+#define WX_BACKOFF_MAX_MS  32000L
+#define WX_DRAIN_MS        3000
+
+enum op { OP_ME, OP_U2C, OP_DEVICES, OP_CREATE, OP_DELETE, OP_MESSAGE, OP_FILE, OP_REPLY };
+static const char *const op_names[] = { "people_me", "u2c", "devices", "create_device",
+                                        "delete_device", "message", "file", "reply" };
+
+/* An activity being answered. */
+struct job {
+    char act_id[WX_UUID_MAX];    /* the activity (message) UUID */
+    char verb[24];
+    char room_uuid[WX_UUID_MAX]; /* the space's UUID (session key) */
+    bool direct;                 /* a 1:1 space */
+    char session[40];
+    char room_id[WX_ID_MAX];     /* Hydra room id, for the reply */
+    char parent_id[WX_ID_MAX];   /* thread root, "" when none */
+    char email[WX_EMAIL_MAX];    /* the person: requester */
+    char *text;                  /* the message without the bot's mention, owned */
+    char files[WX_FILES_MAX][WX_URL_MAX];
+    int n_files, next_file;
+    char notes[600];             /* what happened to the files, shown before the reply */
+};
+
+/* A REST request and, once back, its result. Owned by whichever side holds it. */
+struct wreq {
+    struct wreq *next;
+    enum op op;
+    char method[8];
+    char *url;                   /* owned */
+    char *body;                  /* owned, or NULL */
+    size_t max_resp;
+    int rate_waits, send_tries;
+    int64_t not_before_ms;       /* worker: not before this (Retry-After, backoff) */
+    struct job *job;             /* owned, or NULL */
+    /* worker-side transfer */
+    CURL *easy;
+    struct curl_slist *hdrs;
+    /* result */
+    long status;                 /* HTTP status, 0: transport error */
+    char *resp;                  /* owned, NUL-terminated */
+    size_t resp_len, resp_cap;
+    bool too_big;
+    char retry_after[24];
+    char content_type[64];
+    char err[CURL_ERROR_SIZE];
+};
+
+struct frame {
+    struct frame *next;
+    size_t len;
+    unsigned char buf[];         /* LWS_PRE, then the payload */
+};
+
+enum wstate { WS_OFF, WS_BOOT, WS_CONNECTING, WS_AUTH, WS_READY, WS_DEAD };
+
+struct webex {
+    struct lws_context *ctx;     /* borrowed */
+    engine *eng;                 /* borrowed */
+    char *token;                 /* owned, never logged */
+    char auth_hdr[1100];         /* "Authorization: Bearer ..." (never logged) */
+    char api[512], u2c[512];     /* base URLs, no trailing slash */
+    char api_origin[512];        /* scheme://host[:port]/ of api: files only from there */
+    char device_name[64];
+    bool plain_ok;               /* http/ws allowed (a local fake) */
+    bool unregister;
+    long backoff_ms, ping_ms;
+    unsigned rng;
+
+    /* identity and registration */
+    struct wx_person me;
+    bool have_me;
+    char wdm[WX_URL_MAX];
+    char *catalog;               /* the U2C answer, owned */
+    size_t catalog_len;
+    struct wx_device dev;
+    bool have_dev;
+    bool force_create;           /* next boot POSTs a device without listing */
+    int reregisters;             /* 404 handshakes in a row */
+
+    /* socket */
+    enum wstate st;
+    struct lws *wsi;             /* borrowed until CLOSED / CONNECTION_ERROR */
+    bool kill;                   /* close the socket at the next WRITEABLE */
+    int close_code;              /* from the server's close frame, 0: none */
+    char *rx;                    /* reassembly, owned, cap WX_RX_MAX */
+    size_t rx_len;
+    bool rx_over;
+    struct frame *qhead, *qtail;
+    int qlen;
+    int retry;                   /* reconnects since the last ready */
+    bool ping_out;               /* a ping awaits its pong */
+    lws_sorted_usec_list_t sul_boot; /* backoff / boot steps */
+    lws_sorted_usec_list_t sul_ping; /* ready timeout, then pings */
+
+    /* worker */
+    pthread_t thread;
+    bool thread_started;
+    CURLM *multi;
+    pthread_mutex_t mu;
+    struct wreq *in_head, *in_tail;   /* loop -> worker, under mu */
+    struct wreq *out_head, *out_tail; /* worker -> loop, under mu */
+    atomic_bool stop;            /* worker: leave now */
+    atomic_bool drain;           /* worker: finish what is queued, then leave */
+    int64_t drain_deadline_ms;
+};
+
+static struct webex *W;
+
+/* ---------------------------------------------------------------- helpers */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void random_bytes(unsigned char *b, size_t n)
+{
+    int fd = open("/dev/urandom", O_RDONLY);
+    ssize_t r = fd >= 0 ? read(fd, b, n) : -1;
+    if (fd >= 0) close(fd);
+    if (r != (ssize_t)n)
+        for (size_t i = 0; i < n; i++) b[i] = (unsigned char)(rand() >> 3);
+}
+
+static void new_uuid(char out[37])
+{
+    unsigned char r[16];
+    random_bytes(r, sizeof r);
+    wx_uuid_format(r, out);
+}
+
+static void job_free(struct job *j)
+{
+    if (!j) return;
+    free(j->text);
+    free(j);
+}
+
+static void req_free(struct wreq *r)
+{
+    if (!r) return;
+    if (r->easy) curl_easy_cleanup(r->easy);
+    curl_slist_free_all(r->hdrs);
+    free(r->url);
+    free(r->body);
+    free(r->resp);
+    job_free(r->job);
+    free(r);
+}
+
+static const char *env_or(const char *k, const char *dflt)
+{
+    const char *v = getenv(k);
+    return v && *v ? v : dflt;
+}
+
+/* ---------------------------------------------------------------- worker */
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+    struct wreq *r = ud;
+    size_t len = size * n;
+    if (r->resp_len + len > r->max_resp) {
+        r->too_big = true;
+        return 0;                            /* aborts the transfer */
+    }
+    if (r->resp_len + len + 1 > r->resp_cap) {
+        size_t cap = r->resp_cap ? r->resp_cap : 4096;
+        while (cap < r->resp_len + len + 1) cap *= 2;
+        char *np = realloc(r->resp, cap);
+        if (!np) return 0;
+        r->resp = np;
+        r->resp_cap = cap;
+    }
+    memcpy(r->resp + r->resp_len, p, len);
+    r->resp_len += len;
+    r->resp[r->resp_len] = 0;
+    return len;
+}
+
+static void header_value(const char *line, size_t n, const char *name, char *out, size_t outlen)
+{
+    size_t k = strlen(name);
+    if (n <= k || strncasecmp(line, name, k)) return;
+    const char *v = line + k;
+    size_t vl = n - k;
+    while (vl && (*v == ' ' || *v == '\t')) { v++; vl--; }
+    while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' ')) vl--;
+    if (vl >= outlen) vl = outlen - 1;
+    memcpy(out, v, vl);
+    out[vl] = 0;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+    struct wreq *r = ud;
+    size_t len = size * n;
+    header_value(p, len, "retry-after:", r->retry_after, sizeof r->retry_after);
+    header_value(p, len, "content-type:", r->content_type, sizeof r->content_type);
+    return len;
+}
+
+static int req_start(struct webex *w, struct wreq *r)
+{
+    r->status = 0;
+    r->resp_len = 0;
+    r->too_big = false;
+    r->retry_after[0] = r->content_type[0] = r->err[0] = 0;
+    curl_slist_free_all(r->hdrs);
+    r->hdrs = NULL;
+    if (r->easy) curl_easy_cleanup(r->easy);
+    if (!(r->easy = curl_easy_init())) return -1;
+    struct curl_slist *h = curl_slist_append(NULL, w->auth_hdr);
+    if (h) r->hdrs = h;
+    if (h && r->body) h = curl_slist_append(r->hdrs, "Content-Type: application/json;charset=utf-8");
+    if (!h) return -1;
+    CURL *e = r->easy;
+    curl_easy_setopt(e, CURLOPT_URL, r->url);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->hdrs);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+    if (r->body) curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->err);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, WX_REQ_TIMEOUT_MS);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, w->plain_ok ? "http,https" : "https");
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "provbot");
+    if (r->op == OP_FILE) curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)WX_FILE_MAX);
+    return curl_multi_add_handle(w->multi, e) == CURLM_OK ? 0 : -1;
+}
+
+static void push_out(struct webex *w, struct wreq *r)
+{
+    r->next = NULL;
+    pthread_mutex_lock(&w->mu);
+    if (w->out_tail) w->out_tail->next = r; else w->out_head = r;
+    w->out_tail = r;
+    pthread_mutex_unlock(&w->mu);
+    lws_cancel_service(w->ctx);
+}
+
+/* A finished transfer: wait out a 429 / retry a reply, or hand it back. */
+static void req_done(struct webex *w, struct wreq *r, struct wreq **pending)
+{
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_multi_remove_handle(w->multi, r->easy);
+    curl_easy_cleanup(r->easy);
+    r->easy = NULL;
+    int64_t wait = -1;
+    if ((r->status == 429 || r->status == 423) && r->rate_waits < WX_RATE_RETRIES) {
+        wait = wx_retry_after_ms(r->retry_after[0] ? r->retry_after : NULL);
+        r->rate_waits++;
+        serve_log("warn", "webex_rate_limited", "op=%s status=%ld wait_ms=%lld", op_names[r->op],
+                  r->status, (long long)wait);
+    } else if (r->op == OP_REPLY && (r->status == 0 || r->status >= 500) &&
+               r->send_tries < WX_SEND_RETRIES) {
+        wait = 500LL << (r->send_tries < 6 ? r->send_tries : 6);
+        r->send_tries++;
+        serve_log("warn", "webex_reply_retry", "status=%ld try=%d wait_ms=%lld", r->status,
+                  r->send_tries, (long long)wait);
+    }
+    if (wait >= 0 && !atomic_load(&w->drain)) {
+        r->not_before_ms = mono_ms() + wait;
+        r->next = *pending;
+        *pending = r;
+        return;
+    }
+    push_out(w, r);
+}
+
+static void *worker_main(void *arg)
+{
+    struct webex *w = arg;
+    struct wreq *pending = NULL, *inflight[WX_INFLIGHT_MAX] = { 0 };
+    int n_inflight = 0;
+
+    while (!atomic_load(&w->stop)) {
+        pthread_mutex_lock(&w->mu);
+        while (w->in_head) {                /* in arrival order, onto pending */
+            struct wreq *r = w->in_head;
+            w->in_head = r->next;
+            struct wreq **pp = &pending;
+            while (*pp) pp = &(*pp)->next;
+            r->next = NULL;
+            *pp = r;
+        }
+        w->in_tail = NULL;
+        pthread_mutex_unlock(&w->mu);
+
+        int64_t now = mono_ms(), next_due = now + 1000;
+        for (struct wreq **pp = &pending; *pp && n_inflight < WX_INFLIGHT_MAX;) {
+            struct wreq *r = *pp;
+            if (r->not_before_ms > now) {
+                if (r->not_before_ms < next_due) next_due = r->not_before_ms;
+                pp = &r->next;
+                continue;
+            }
+            *pp = r->next;
+            r->next = NULL;
+            if (req_start(w, r) < 0) {
+                snprintf(r->err, sizeof r->err, "cannot start the request");
+                r->status = 0;
+                push_out(w, r);
+                continue;
+            }
+            for (int i = 0; i < WX_INFLIGHT_MAX; i++)
+                if (!inflight[i]) { inflight[i] = r; break; }
+            n_inflight++;
+        }
+        int running = 0;
+        curl_multi_perform(w->multi, &running);
+        CURLMsg *m;
+        int left;
+        while ((m = curl_multi_info_read(w->multi, &left))) {
+            if (m->msg != CURLMSG_DONE) continue;
+            struct wreq *r = NULL;
+            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+            if (!r) continue;
+            for (int i = 0; i < WX_INFLIGHT_MAX; i++)
+                if (inflight[i] == r) inflight[i] = NULL;
+            n_inflight--;
+            if (m->data.result != CURLE_OK && !r->err[0])
+                snprintf(r->err, sizeof r->err, "%s", curl_easy_strerror(m->data.result));
+            req_done(w, r, &pending);
+        }
+        if (atomic_load(&w->drain) &&
+            ((!pending && !n_inflight && !w->in_head) || mono_ms() >= w->drain_deadline_ms))
+            break;
+        int timeout = (int)(next_due - mono_ms());
+        if (timeout < 0) timeout = 0;
+        if (timeout > 1000 || n_inflight >= WX_INFLIGHT_MAX) timeout = 1000; /* activity wakes it */
+        if (n_inflight || !pending || timeout > 0)
+            curl_multi_poll(w->multi, NULL, 0, timeout, NULL);
+    }
+    for (int i = 0; i < WX_INFLIGHT_MAX; i++)
+        if (inflight[i]) {
+            curl_multi_remove_handle(w->multi, inflight[i]->easy);
+            req_free(inflight[i]);
+        }
+    while (pending) {
+        struct wreq *r = pending;
+        pending = r->next;
+        req_free(r);
+    }
+    return NULL;
+}
+
+/* Queues a request for the worker. url and body are copied; job is taken
+ * over (freed on failure). */
+static void rest(struct webex *w, enum op op, const char *method, const char *url,
+                 const char *body, struct job *job)
+{
+    struct wreq *r = calloc(1, sizeof *r);
+    if (!r || !(r->url = strdup(url)) || (body && !(r->body = strdup(body)))) {
+        serve_log("error", "out_of_memory", "what=webex_request");
+        if (r) { r->job = job; req_free(r); } else job_free(job);
+        return;
+    }
+    r->op = op;
+    snprintf(r->method, sizeof r->method, "%s", method);
+    r->max_resp = op == OP_FILE ? WX_FILE_MAX : WX_RESP_MAX;
+    r->job = job;
+    pthread_mutex_lock(&w->mu);
+    if (w->in_tail) w->in_tail->next = r; else w->in_head = r;
+    w->in_tail = r;
+    pthread_mutex_unlock(&w->mu);
+    curl_multi_wakeup(w->multi);
+}
+
+/* ---------------------------------------------------------------- socket output */
+
+static void send_frame(struct webex *w, char *txt)
+{
+    if (!txt) {
+        serve_log("error", "out_of_memory", "what=webex_frame");
+        return;
+    }
+    size_t len = strlen(txt);
+    struct frame *f = w->wsi && w->qlen < WX_OUTQ_MAX ? malloc(sizeof *f + LWS_PRE + len) : NULL;
+    if (f) {
+        f->next = NULL;
+        f->len = len;
+        memcpy(f->buf + LWS_PRE, txt, len);
+        if (w->qtail) w->qtail->next = f; else w->qhead = f;
+        w->qtail = f;
+        w->qlen++;
+        lws_callback_on_writable(w->wsi);
+    }
+    free(txt);
+}
+
+static void drop_frames(struct webex *w)
+{
+    while (w->qhead) {
+        struct frame *f = w->qhead;
+        w->qhead = f->next;
+        free(f);
+    }
+    w->qtail = NULL;
+    w->qlen = 0;
+}
+
+static int on_writeable(struct webex *w, struct lws *wsi)
+{
+    if (w->kill) {
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)"reconnecting", 12);
+        return -1;
+    }
+    struct frame *f = w->qhead;
+    if (!f) return 0;
+    w->qhead = f->next;
+    if (!w->qhead) w->qtail = NULL;
+    w->qlen--;
+    int n = lws_write(wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT);
+    bool ok = n >= (int)f->len;
+    free(f);
+    if (!ok) return -1;
+    if (w->qhead) lws_callback_on_writable(wsi);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- boot and reconnect */
+
+static void boot_step(struct webex *w);
+static void boot_cb(lws_sorted_usec_list_t *sul)
+{
+    struct webex *w = lws_container_of(sul, struct webex, sul_boot);
+    boot_step(w);
+}
+
+/* Stops the channel for good (credentials, replaced), with a clear log. */
+static void go_dead(struct webex *w, const char *event, const char *why)
+{
+    w->st = WS_DEAD;
+    lws_sul_cancel(&w->sul_boot);
+    lws_sul_cancel(&w->sul_ping);
+    serve_log("error", event, "why=\"%s\" action=stopped", why);
+}
+
+/* Schedules the next boot step after the backoff delay (with jitter). */
+static void backoff(struct webex *w, const char *why)
+{
+    if (w->st == WS_DEAD || w->st == WS_OFF) return;
+    long d = w->backoff_ms;
+    for (int i = 0; i < w->retry && d < WX_BACKOFF_MAX_MS; i++) d *= 2;
+    if (d > WX_BACKOFF_MAX_MS) d = WX_BACKOFF_MAX_MS;
+    long jitter = d / 5;
+    w->rng = w->rng * 1103515245u + 12345u;
+    if (jitter > 0) d += (long)((w->rng >> 8) % (unsigned)(2 * jitter + 1)) - jitter;
+    w->retry++;
+    w->st = WS_BOOT;
+    serve_log("info", "webex_reconnect", "why=%s attempt=%d delay_ms=%ld", why, w->retry, d);
+    lws_sul_schedule(w->ctx, 0, &w->sul_boot, boot_cb, (lws_usec_t)d * 1000);
+}
+
+static void connect_ws(struct webex *w)
+{
+    char url[WX_URL_MAX + 128], path[WX_URL_MAX + 128];
+    const char *prot, *ads, *p;
+    int port;
+    const char *q = "outboundWireFormat=text&bufferStates=true&aliasHttpStatus=true";
+    snprintf(url, sizeof url, "%s%s%s", w->dev.ws_url, strchr(w->dev.ws_url, '?') ? "&" : "?", q);
+    if (lws_parse_uri(url, &prot, &ads, &port, &p) ||
+        (strcmp(prot, "wss") && !(w->plain_ok && !strcmp(prot, "ws")))) {
+        serve_log("error", "webex_bad_ws_url", "scheme_ok=0");
+        w->have_dev = false;
+        w->force_create = true;
+        backoff(w, "bad_ws_url");
+        return;
+    }
+    snprintf(path, sizeof path, "/%s", p);
+    struct lws_client_connect_info i = {
+        .context = w->ctx,
+        .address = ads,
+        .port = port,
+        .path = path,
+        .host = ads,                         /* Host, SNI and certificate name */
+        .ssl_connection = strcmp(prot, "wss") ? 0 : LCCSCF_USE_SSL,
+        .local_protocol_name = "provbot-webex",
+        .pwsi = &w->wsi,
+    };
+    w->st = WS_CONNECTING;
+    w->close_code = 0;
+    w->kill = false;
+    w->ping_out = false;
+    serve_log("info", "webex_connect", "host=%s", ads);
+    if (!lws_client_connect_via_info(&i)) {
+        w->wsi = NULL;
+        if (w->st == WS_CONNECTING) backoff(w, "connect_failed");
+    }
+}
+
+static void boot_step(struct webex *w)
+{
+    char url[WX_URL_MAX + 64];
+    if (w->st == WS_DEAD || w->st == WS_OFF) return;
+    w->st = WS_BOOT;
+    if (!w->have_me) {
+        snprintf(url, sizeof url, "%s/people/me", w->api);
+        rest(w, OP_ME, "GET", url, NULL, NULL);
+    } else if (!w->wdm[0]) {
+        snprintf(url, sizeof url, "%s/catalog?format=hostmap", w->u2c);
+        rest(w, OP_U2C, "GET", url, NULL, NULL);
+    } else if (!w->have_dev && !w->force_create) {
+        snprintf(url, sizeof url, "%s/devices", w->wdm);
+        rest(w, OP_DEVICES, "GET", url, NULL, NULL);
+    } else if (!w->have_dev) {
+        char *body = wx_device_body(w->device_name);
+        snprintf(url, sizeof url, "%s/devices", w->wdm);
+        if (body) rest(w, OP_CREATE, "POST", url, body, NULL);
+        free(body);
+    } else {
+        connect_ws(w);
+    }
+}
+
+/* A failed boot call: credentials stop us, the rest backs off. */
+static void boot_failed(struct webex *w, struct wreq *r)
+{
+    serve_log("warn", "webex_boot_failed", "op=%s status=%ld err=\"%s\"", op_names[r->op],
+              r->status, r->err);
+    if (r->status == 401 || (r->status == 403 && r->op != OP_CREATE))
+        go_dead(w, "webex_unauthorized", "Webex refused the token (check WEBEX_TOKEN)");
+    else
+        backoff(w, op_names[r->op]);
+}
+
+/* ---------------------------------------------------------------- activities */
+
+static void job_reply(struct webex *w, struct job *j, const char *markdown)
+{
+    char url[600];
+    char *body = wx_reply_body(j->room_id, j->parent_id, markdown);
+    snprintf(url, sizeof url, "%s/messages", w->api);
+    if (body) rest(w, OP_REPLY, "POST", url, body, NULL);
+    else serve_log("error", "out_of_memory", "what=webex_reply");
+    free(body);
+    serve_log("info", "webex_reply_queued", "session=%.11s", j->session);
+}
+
+/* The files are in: run the turn and answer. Frees j. */
+static void job_turn(struct webex *w, struct job *j)
+{
+    char err[256] = "";
+    struct engine_result res;
+    memset(&res, 0, sizeof res);
+    if (!j->text[0]) {                       /* only files: tell what became of them */
+        if (j->notes[0]) job_reply(w, j, j->notes);
+        job_free(j);
+        return;
+    }
+    if (engine_in_batch(w->eng) && engine_batch_commit(w->eng, err, sizeof err) < 0)
+        serve_log("error", "commit_failed", "err=\"%s\"", err);
+    if (engine_turn(w->eng, j->session, j->email[0] ? j->email : NULL, j->text, NULL,
+                    &res, err, sizeof err) < 0 || !res.json) {
+        serve_log("error", "webex_turn_failed", "session=%.11s err=\"%s\"", j->session, err);
+        job_free(j);
+        engine_result_free(&res);
+        return;
+    }
+    char *md = wx_reply_markdown(res.json, strlen(res.json));
+    if (md && j->notes[0]) {
+        size_t n = strlen(j->notes) + strlen(md) + 3;
+        char *both = malloc(n);
+        if (both) {
+            snprintf(both, n, "%s\n\n%s", j->notes, md);
+            free(md);
+            md = both;
+        }
+    }
+    if (md) job_reply(w, j, md);
+    serve_log("info", "webex_turn", "session=%.11s intent=%s case=%s", j->session,
+              res.intent[0] ? res.intent : "none", res.case_id[0] ? res.case_id : "-");
+    free(md);
+    engine_result_free(&res);
+    job_free(j);
+}
+
+/* Fetches the next shared file, or runs the turn. Takes j. */
+static void job_next(struct webex *w, struct job *j)
+{
+    while (j->next_file < j->n_files) {
+        const char *u = j->files[j->next_file];
+        if (!strncmp(u, w->api_origin, strlen(w->api_origin))) {
+            rest(w, OP_FILE, "GET", u, NULL, j);
+            return;
+        }
+        serve_log("warn", "webex_file_skipped", "why=foreign_host");
+        j->next_file++;
+    }
+    job_turn(w, j);
+}
+
+static void on_file(struct webex *w, struct wreq *r)
+{
+    struct job *j = r->job;
+    r->job = NULL;
+    char err[256] = "", name[64];
+    const char *ext = strstr(r->content_type, "jpeg") ? "jpg" : "png";
+    snprintf(name, sizeof name, "screenshot-%d.%s", j->next_file + 1, ext);
+    int rc = -1;
+    if (r->status == 200 && !r->too_big) {
+        if (engine_in_batch(w->eng)) engine_batch_commit(w->eng, err, sizeof err);
+        rc = engine_attach(w->eng, j->session, name, r->resp ? r->resp : "", r->resp_len, err, sizeof err);
+    } else {
+        snprintf(err, sizeof err, "%s", r->too_big ? "the file is larger than 5 MiB"
+                                                   : "the file could not be fetched");
+    }
+    serve_log("info", "webex_attach", "session=%.11s bytes=%zu status=%ld ok=%d", j->session,
+              r->resp_len, r->status, rc == 0);
+    size_t o = strlen(j->notes);
+    snprintf(j->notes + o, sizeof j->notes - o, "%s%s %s%s%s", o ? "\n" : "", rc == 0 ? "📎" : "⚠️",
+             name, rc == 0 ? "" : ": ", rc == 0 ? "" : err);
+    j->next_file++;
+    job_next(w, j);
+}
+
+static void on_message(struct webex *w, struct wreq *r)
+{
+    struct job *j = r->job;
+    struct wx_message m;
+    if (r->status != 200 || wx_message_parse(r->resp ? r->resp : "", r->resp_len, &m) < 0) {
+        serve_log("warn", "webex_message_unavailable", "status=%ld err=\"%s\"", r->status, r->err);
+        if (r->status == 200) wx_message_clear(&m);
+        return;                                /* r still owns j */
+    }
+    bool direct = strcmp(m.room_type, "group") != 0 && j->direct;
+    if (w->me.email[0] && !strcasecmp(m.person_email, w->me.email)) {
+        serve_log("debug", "webex_ignored", "why=own_message");
+        goto out;
+    }
+    if (!direct && !wx_message_mentions(&m, w->me.uuid)) {
+        serve_log("debug", "webex_ignored", "why=not_mentioned");
+        goto out;
+    }
+    r->job = NULL;                             /* j is ours now */
+    j->direct = direct;
+    j->text = direct ? strdup(m.text) : wx_strip_mention(m.text, w->me.display_name);
+    if (!j->text) {
+        job_free(j);
+        goto out;
+    }
+    snprintf(j->room_id, sizeof j->room_id, "%s", m.room_id);
+    snprintf(j->parent_id, sizeof j->parent_id, "%s", m.parent_id);
+    snprintf(j->email, sizeof j->email, "%s", m.person_email);
+    wx_session_id(j->room_uuid, j->email, direct, j->session);
+    for (int i = 0; i < m.n_files; i++)
+        snprintf(j->files[j->n_files++], WX_URL_MAX, "%s", m.files[i]);
+    job_next(w, j);
+out:
+    wx_message_clear(&m);
+}
+
+static void on_activity(struct webex *w, const struct wx_activity *a)
+{
+    char cluster[128], id[WX_ID_MAX], url[WX_ID_MAX + 600], err[256] = "";
+    if (strcmp(a->verb, "post") && strcmp(a->verb, "share")) {
+        serve_log("debug", "webex_ignored", "why=verb verb=%s", a->verb);
+        return;
+    }
+    if ((w->me.uuid[0] && !strcasecmp(a->actor_id, w->me.uuid)) ||
+        (w->dev.user_id[0] && !strcasecmp(a->actor_id, w->dev.user_id))) {
+        serve_log("debug", "webex_ignored", "why=own_activity");
+        return;
+    }
+    if (a->actor_type[0] && strcmp(a->actor_type, "PERSON")) {
+        serve_log("debug", "webex_ignored", "why=bot_actor");
+        return;
+    }
+    if (!a->one_on_one && !wx_activity_mentions(a, w->me.uuid)) {
+        serve_log("debug", "webex_ignored", "why=not_mentioned");
+        return;
+    }
+    /* Never twice: the id is durable before any work (an event redelivered
+     * after a reconnect or a restart stops here). */
+    if (engine_in_batch(w->eng) && engine_batch_commit(w->eng, err, sizeof err) < 0)
+        serve_log("error", "commit_failed", "err=\"%s\"", err);
+    char key[WX_UUID_MAX + 8];
+    snprintf(key, sizeof key, "webex:%s", a->id);
+    int rc = engine_mark_handled(w->eng, key);
+    if (rc == 0) {
+        serve_log("info", "webex_duplicate", "activity=%.8s", a->id);
+        return;
+    }
+    if (rc < 0) serve_log("error", "webex_store", "what=mark_handled");
+    wx_u2c_cluster(w->catalog ? w->catalog : "", w->catalog_len, a->target_host, cluster, sizeof cluster);
+    if (wx_hydra_id(cluster, "MESSAGE", a->id, id, sizeof id) < 0) return;
+    struct job *j = calloc(1, sizeof *j);
+    if (!j) return;
+    snprintf(j->act_id, sizeof j->act_id, "%s", a->id);
+    snprintf(j->verb, sizeof j->verb, "%s", a->verb);
+    snprintf(j->room_uuid, sizeof j->room_uuid, "%s", a->target_id);
+    j->direct = a->one_on_one;
+    snprintf(url, sizeof url, "%s/messages/%s", w->api, id);
+    serve_log("info", "webex_activity", "activity=%.8s verb=%s direct=%d", a->id, a->verb, a->one_on_one);
+    rest(w, OP_MESSAGE, "GET", url, NULL, j);
+}
+
+/* ---------------------------------------------------------------- results */
+
+static void on_result(struct webex *w, struct wreq *r)
+{
+    const char *body = r->resp ? r->resp : "";
+    switch (r->op) {
+    case OP_ME:
+        if (r->status == 200 && wx_person_parse(body, r->resp_len, &w->me) == 0 && w->me.uuid[0]) {
+            w->have_me = true;
+            serve_log("info", "webex_identity", "email=%s", w->me.email);
+            boot_step(w);
+        } else {
+            boot_failed(w, r);
+        }
+        break;
+    case OP_U2C:
+        if (r->status == 200 && wx_u2c_wdm(body, r->resp_len, w->wdm, sizeof w->wdm) == 0 &&
+            (!strncmp(w->wdm, "https://", 8) || w->plain_ok)) {
+            free(w->catalog);
+            w->catalog = r->resp;              /* kept for the clusters */
+            w->catalog_len = r->resp_len;
+            r->resp = NULL;
+            boot_step(w);
+        } else {
+            w->wdm[0] = 0;
+            boot_failed(w, r);
+        }
+        break;
+    case OP_DEVICES: {
+        int rc = r->status == 200 ? wx_devices_find(body, r->resp_len, w->device_name, &w->dev) : -1;
+        if (rc == 1) {
+            w->have_dev = true;
+            serve_log("info", "webex_device", "action=reused");
+            boot_step(w);
+        } else if (rc == 0) {
+            w->force_create = true;
+            boot_step(w);
+        } else {
+            boot_failed(w, r);
+        }
+        break;
+    }
+    case OP_CREATE:
+        if (r->status >= 200 && r->status < 300 && wx_device_parse(body, r->resp_len, &w->dev) == 0) {
+            w->have_dev = true;
+            w->force_create = false;
+            serve_log("info", "webex_device", "action=created");
+            boot_step(w);
+        } else {
+            if (r->status == 403)
+                serve_log("error", "webex_device_refused", "status=403 body_hint=\"%.80s\"", body);
+            boot_failed(w, r);
+        }
+        break;
+    case OP_DELETE:
+        serve_log("info", "webex_device", "action=deleted status=%ld", r->status);
+        break;
+    case OP_MESSAGE:
+        on_message(w, r);
+        break;
+    case OP_FILE:
+        on_file(w, r);
+        break;
+    case OP_REPLY:
+        if (r->status == 200)
+            serve_log("info", "webex_reply", "status=200");
+        else
+            serve_log("error", "webex_reply_failed", "status=%ld err=\"%s\"", r->status, r->err);
+        break;
+    }
+}
+
+static void drain_results(struct webex *w)
+{
+    pthread_mutex_lock(&w->mu);
+    struct wreq *r = w->out_head;
+    w->out_head = w->out_tail = NULL;
+    pthread_mutex_unlock(&w->mu);
+    while (r) {
+        struct wreq *next = r->next;
+        if (w->st != WS_OFF || r->op == OP_DELETE) on_result(w, r);
+        req_free(r);
+        r = next;
+    }
+}
+
+/* ---------------------------------------------------------------- socket input */
+
+static void ping_cb(lws_sorted_usec_list_t *sul)
+{
+    struct webex *w = lws_container_of(sul, struct webex, sul_ping);
+    if (!w->wsi) return;
+    if (w->st != WS_READY || w->ping_out) {
+        serve_log("warn", "webex_timeout", "what=%s", w->st != WS_READY ? "ready" : "pong");
+        w->kill = true;
+        lws_callback_on_writable(w->wsi);
+        return;
+    }
+    char id[37];
+    new_uuid(id);
+    send_frame(w, wx_ping_frame(id));
+    w->ping_out = true;
+    lws_sul_schedule(w->ctx, 0, &w->sul_ping, ping_cb, (lws_usec_t)w->ping_ms * 1000);
+}
+
+static void on_frame(struct webex *w, const char *msg, size_t len)
+{
+    struct wx_envelope env;
+    enum wx_env_kind k = wx_envelope_parse(msg, len, &env);
+    if (env.id[0] && k != WX_ENV_PONG) send_frame(w, wx_ack_frame(env.id));
+    switch (k) {
+    case WX_ENV_BAD:
+        serve_log("warn", "webex_bad_envelope", "bytes=%zu event=\"%s\"", len, env.event_type);
+        break;
+    case WX_ENV_READY:
+        if (w->st != WS_READY) {
+            w->st = WS_READY;
+            w->retry = 0;
+            w->reregisters = 0;
+            serve_log("info", "webex_ready", NULL);
+            lws_sul_schedule(w->ctx, 0, &w->sul_ping, ping_cb, (lws_usec_t)w->ping_ms * 1000);
+        }
+        break;
+    case WX_ENV_PONG:
+        w->ping_out = false;
+        break;
+    case WX_ENV_SHUTDOWN:
+        serve_log("info", "webex_server_shutdown", NULL);
+        w->kill = true;
+        lws_callback_on_writable(w->wsi);
+        break;
+    case WX_ENV_ACTIVITY:
+        on_activity(w, &env.act);
+        break;
+    case WX_ENV_OTHER:
+        serve_log("debug", "webex_event", "type=\"%s\"", env.event_type);
+        break;
+    }
+}
+
+static int on_receive(struct webex *w, struct lws *wsi, const char *in, size_t len)
+{
+    if (lws_is_first_fragment(wsi)) {
+        w->rx_len = 0;
+        w->rx_over = false;
+    }
+    if (!w->rx_over) {
+        if (w->rx_len + len > WX_RX_MAX) {
+            w->rx_over = true;
+        } else {
+            if (!w->rx && !(w->rx = malloc(WX_RX_MAX + 1))) return -1;
+            memcpy(w->rx + w->rx_len, in, len);
+            w->rx_len += len;
+        }
+    }
+    if (!lws_is_final_fragment(wsi)) return 0;
+    if (w->rx_over)
+        serve_log("warn", "webex_bad_envelope", "why=too_large");
+    else
+        on_frame(w, w->rx, w->rx_len);
+    w->rx_len = 0;
+    w->rx_over = false;
+    return 0;
+}
+
+/* The socket is gone (error or close): decide what comes next. */
+static void on_gone(struct webex *w, bool handshake_failed, int http_status)
+{
+    w->wsi = NULL;
+    drop_frames(w);
+    lws_sul_cancel(&w->sul_ping);
+    if (w->st == WS_DEAD || w->st == WS_OFF) return;
+    if (handshake_failed && http_status == 404) {
+        w->have_dev = false;
+        if (++w->reregisters <= WX_REREGISTER_MAX) {
+            serve_log("warn", "webex_stale_device", "action=register attempt=%d", w->reregisters);
+            w->force_create = true;
+            w->st = WS_BOOT;
+            lws_sul_schedule(w->ctx, 0, &w->sul_boot, boot_cb, 1);
+            return;
+        }
+        w->force_create = false;                  /* list again, after a pause */
+        backoff(w, "stale_device");
+        return;
+    }
+    if (handshake_failed && (http_status == 401 || http_status == 403)) {
+        go_dead(w, "webex_unauthorized", "the WebSocket handshake was refused (check WEBEX_TOKEN)");
+        return;
+    }
+    switch (wx_close_policy(w->close_code)) {
+    case WX_CLOSE_REPLACED:
+        go_dead(w, "webex_replaced", "code 4000: another connection for this device replaced this one");
+        return;
+    case WX_CLOSE_AUTH:
+        serve_log("error", "webex_auth_rejected", "code=%d", w->close_code);
+        go_dead(w, "webex_unauthorized", "Webex closed the socket for the credentials (check WEBEX_TOKEN)");
+        return;
+    case WX_CLOSE_REREGISTER:
+        w->have_dev = false;
+        w->force_create = true;
+        backoff(w, "close_4404");
+        return;
+    case WX_CLOSE_RECONNECT:
+        break;
+    }
+    char why[32];
+    snprintf(why, sizeof why, handshake_failed ? "connect_error" : "closed_%d", w->close_code);
+    backoff(w, why);
+}
+
+int webex_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                   void *in, size_t len)
+{
+    struct webex *w = W;
+    if (!w || w->st == WS_OFF)
+        return reason == LWS_CALLBACK_CLIENT_WRITEABLE || reason == LWS_CALLBACK_CLIENT_RECEIVE
+                   ? -1 : lws_callback_http_dummy(wsi, reason, user, in, len);
+    switch (reason) {
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:   /* broadcast: acted on here only */
+        drain_results(w);
+        return 0;
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR: {
+        if (w->wsi && wsi != w->wsi) return 0;
+        int st = (int)lws_http_client_http_response(wsi);
+        serve_log("warn", "webex_connect_error", "status=%d err=\"%s\"", st,
+                  in ? (const char *)in : "");
+        on_gone(w, true, st);
+        return 0;
+    }
+    case LWS_CALLBACK_CLIENT_ESTABLISHED: {
+        char id[37];
+        new_uuid(id);
+        w->st = WS_AUTH;
+        send_frame(w, wx_auth_frame(id, w->token));
+        lws_sul_schedule(w->ctx, 0, &w->sul_ping, ping_cb, WX_READY_TIMEOUT_US);
+        return 0;
+    }
+    case LWS_CALLBACK_CLIENT_RECEIVE:
+        return on_receive(w, wsi, in, len);
+    case LWS_CALLBACK_CLIENT_WRITEABLE:
+        return on_writeable(w, wsi);
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        if (len >= 2) {
+            const unsigned char *b = in;
+            w->close_code = (b[0] << 8) | b[1];
+        }
+        serve_log("info", "webex_peer_close", "code=%d", w->close_code);
+        return 0;
+    case LWS_CALLBACK_CLIENT_CLOSED:
+        if (wsi != w->wsi) return 0;
+        on_gone(w, false, 0);
+        return 0;
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+/* ---------------------------------------------------------------- start / stop */
+
+static int base_url(const char *name, const char *dflt, char *out, size_t outlen, bool *plain)
+{
+    const char *v = env_or(name, dflt);
+    if (!strncmp(v, "http://", 7)) *plain = true;
+    else if (strncmp(v, "https://", 8)) {
+        fprintf(stderr, "provbot: %s=%s: must be an https:// URL (http:// only for a local test)\n", name, v);
+        return -1;
+    }
+    if (strlen(v) >= outlen) {
+        fprintf(stderr, "provbot: %s: too long\n", name);
+        return -1;
+    }
+    snprintf(out, outlen, "%s", v);
+    size_t n = strlen(out);
+    while (n && out[n - 1] == '/') out[--n] = 0;
+    return 0;
+}
+
+static void webex_free(struct webex *w)
+{
+    if (!w) return;
+    drop_frames(w);
+    while (w->in_head) { struct wreq *r = w->in_head; w->in_head = r->next; req_free(r); }
+    while (w->out_head) { struct wreq *r = w->out_head; w->out_head = r->next; req_free(r); }
+    if (w->multi) curl_multi_cleanup(w->multi);
+    pthread_mutex_destroy(&w->mu);
+    if (w->token) memset(w->token, 0, strlen(w->token));
+    memset(w->auth_hdr, 0, sizeof w->auth_hdr);
+    free(w->token);
+    free(w->catalog);
+    free(w->rx);
+    free(w);
+}
+
+int webex_start(struct lws_context *ctx, engine *eng, const struct serve_config *cfg)
+{
+    const char *tok = getenv("WEBEX_TOKEN");
+    if (!tok || !*tok) return 0;
+    if (strlen(tok) > 1000) {
+        fprintf(stderr, "provbot: WEBEX_TOKEN: too long\n");
+        return -1;
+    }
+    struct webex *w = calloc(1, sizeof *w);
+    if (!w) return -1;
+    pthread_mutex_init(&w->mu, NULL);
+    w->ctx = ctx;
+    w->eng = eng;
+    w->unregister = cfg->webex_unregister;
+    if (base_url("WEBEX_API_URL", "https://webexapis.com/v1", w->api, sizeof w->api, &w->plain_ok) ||
+        base_url("WEBEX_U2C_URL", "https://u2c.wbx2.com/u2c/api/v1", w->u2c, sizeof w->u2c, &w->plain_ok))
+        goto fail;
+    const char *h = strstr(w->api, "://") + 3;
+    snprintf(w->api_origin, sizeof w->api_origin, "%.*s/", (int)(h + strcspn(h, "/") - w->api), w->api);
+    snprintf(w->device_name, sizeof w->device_name, "%s", env_or("WEBEX_DEVICE_NAME", "provbot"));
+    w->backoff_ms = atol(env_or("WEBEX_BACKOFF_MS", "1000"));
+    if (w->backoff_ms <= 0) w->backoff_ms = 1000;
+    w->ping_ms = atol(env_or("WEBEX_PING_MS", "15000"));
+    if (w->ping_ms < 100) w->ping_ms = 15000;
+    unsigned char seed[4];
+    random_bytes(seed, sizeof seed);
+    memcpy(&w->rng, seed, sizeof seed);
+    if (!(w->token = strdup(tok))) goto fail;
+    snprintf(w->auth_hdr, sizeof w->auth_hdr, "Authorization: Bearer %s", tok);
+    if (!(w->multi = curl_multi_init())) goto fail;
+    if (pthread_create(&w->thread, NULL, worker_main, w)) goto fail;
+    w->thread_started = true;
+    w->st = WS_BOOT;
+    W = w;
+    serve_log("info", "webex_start", "api=%s u2c=%s device=%s", w->api, w->u2c, w->device_name);
+    lws_sul_schedule(ctx, 0, &w->sul_boot, boot_cb, 1);
+    return 0;
+fail:
+    webex_free(w);
+    return -1;
+}
+
+void webex_stop(void)
+{
+    struct webex *w = W;
+    if (!w) return;
+    lws_sul_cancel(&w->sul_boot);
+    lws_sul_cancel(&w->sul_ping);
+    if (w->unregister && w->have_dev) {
+        rest(w, OP_DELETE, "DELETE", w->dev.url, NULL, NULL);
+        serve_log("info", "webex_unregister", NULL);
+    }
+    w->st = WS_OFF;                  /* callbacks from here on only close */
+    w->drain_deadline_ms = mono_ms() + WX_DRAIN_MS;
+    atomic_store(&w->drain, true);
+    curl_multi_wakeup(w->multi);
+    if (w->thread_started) pthread_join(w->thread, NULL);
+    w->thread_started = false;
+    drain_results(w);                /* the DELETE's answer, for the log */
+    if (w->wsi) {
+        w->kill = true;              /* the context closes it; its callbacks see W == NULL */
+        w->wsi = NULL;
+    }
+    W = NULL;
+    webex_free(w);
+}

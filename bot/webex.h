@@ -1,0 +1,54 @@
+/* webex.h -- provbot in Webex: the Mercury WebSocket client and the REST
+ * calls, on serve's event loop.
+ *
+ * With WEBEX_TOKEN set, webex_start() joins Webex from serve's lws context:
+ * GET /people/me, the U2C catalog (the WDM URL and the clusters), the device
+ * registered before (by name) or a new one, the device WebSocket with the
+ * authorization message, the ready signal, pings and acks. Each message for
+ * the bot (1:1 always, group spaces when mentioned, never its own or another
+ * bot's) is fetched over REST, run through the engine (session per space, or
+ * per space and person in groups; the requester is the person's email) and
+ * answered in the same space and thread. A shared screenshot is fetched and
+ * attached to the open case form. Activity ids are marked handled in the
+ * store before anything else, so a redelivered event is never answered twice.
+ *
+ * Threads: everything here runs on the lws service thread except one libcurl
+ * worker (its own CURLM) that performs the REST calls; requests and results
+ * travel through mutex-protected queues, wakeups by curl_multi_wakeup() and
+ * lws_cancel_service(). 429 Retry-After is honoured on every call; a reply
+ * is retried on transport errors and 5xx.
+ *
+ * Environment: WEBEX_TOKEN (never logged), WEBEX_API_URL (default
+ * https://webexapis.com/v1), WEBEX_U2C_URL (default
+ * https://u2c.wbx2.com/u2c/api/v1), WEBEX_DEVICE_NAME (default "provbot"),
+ * WEBEX_BACKOFF_MS (first reconnect delay, default 1000, doubling to 32 s,
+ * +-20 % jitter), WEBEX_PING_MS (default 15000). TLS is verified; plain
+ * http/ws is allowed only when WEBEX_API_URL or WEBEX_U2C_URL is http:// (a
+ * local fake).
+ */
+#ifndef PROVBOT_WEBEX_H
+#define PROVBOT_WEBEX_H
+
+#include "engine.h"
+#include "serve.h"
+
+#include <libwebsockets.h>
+
+/* The protocol entry serve's protocols[] must carry (not at index 0). */
+int webex_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                   void *in, size_t len);
+#define WEBEX_PROTOCOL { .name = "provbot-webex", .callback = webex_callback, \
+                         .per_session_data_size = 0, .rx_buffer_size = 0 }
+
+/* Starts the Webex channel when WEBEX_TOKEN is set (0 and nothing when it is
+ * not). ctx and eng are borrowed until webex_stop(); call from the loop
+ * thread after both exist. -1 with a one-line message on stderr for a
+ * configuration error (a URL that is neither https nor, for tests, http). */
+int webex_start(struct lws_context *ctx, engine *eng, const struct serve_config *cfg);
+
+/* Stops the channel: with cfg->webex_unregister, DELETEs the device (at most
+ * 3 s), joins the worker and frees everything. Idempotent. Call on the loop
+ * thread before engine_close() and lws_context_destroy(). */
+void webex_stop(void);
+
+#endif

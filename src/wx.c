@@ -1,0 +1,563 @@
+/* wx.c -- Webex wire formats (see wx.h). Pure functions over cJSON: no I/O,
+ * no global state, so every case is a unit test (tests/unit/test_wx.c).
+ */
+#include "wx.h"
+
+#include <cJSON.h>
+
+#include <ctype.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---------------------------------------------------------------- helpers */
+
+static const cJSON *get(const cJSON *o, const char *k)
+{
+    return cJSON_GetObjectItemCaseSensitive(o, k);
+}
+
+static const char *str(const cJSON *o, const char *k)
+{
+    const cJSON *v = get(o, k);
+    return cJSON_IsString(v) && v->valuestring ? v->valuestring : NULL;
+}
+
+/* Copies s into out; false when s is NULL, empty or does not fit. */
+static bool copy(char *out, size_t outlen, const char *s)
+{
+    if (!s || !*s || strlen(s) >= outlen) {
+        if (outlen) out[0] = 0;
+        return false;
+    }
+    memcpy(out, s, strlen(s) + 1);
+    return true;
+}
+
+/* Copies s cut to fit (never fails; NULL gives ""). */
+static void copy_cut(char *out, size_t outlen, const char *s)
+{
+    snprintf(out, outlen, "%s", s ? s : "");
+}
+
+/* The host of an absolute URL ("https://h:1/x" -> "h") into out. */
+static void url_host(const char *url, char *out, size_t outlen)
+{
+    out[0] = 0;
+    const char *p = url ? strstr(url, "://") : NULL;
+    if (!p) return;
+    p += 3;
+    size_t n = strcspn(p, ":/?#");
+    if (n >= outlen) return;
+    memcpy(out, p, n);
+    out[n] = 0;
+}
+
+/* Length of s cut to at most max bytes without splitting a UTF-8 sequence. */
+static size_t utf8_cut(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n <= max) return n;
+    n = max;
+    while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80) n--;
+    return n;
+}
+
+static char *json_out(cJSON *o)
+{
+    char *s = o ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    return s;
+}
+
+/* ---------------------------------------------------------------- U2C */
+
+int wx_u2c_wdm(const char *json, size_t len, char *out, size_t outlen)
+{
+    cJSON *j = cJSON_ParseWithLength(json, len);
+    const char *wdm = str(get(j, "serviceLinks"), "wdm");
+    int rc = wdm && !strncmp(wdm, "http", 4) && copy(out, outlen, wdm) ? 0 : -1;
+    cJSON_Delete(j);
+    return rc;
+}
+
+void wx_u2c_cluster(const char *json, size_t len, const char *host, char *out, size_t outlen)
+{
+    cJSON *j = cJSON_ParseWithLength(json, len);
+    const cJSON *entries = get(get(j, "hostCatalog"), host ? host : "");
+    const cJSON *e0 = cJSON_IsArray(entries) ? cJSON_GetArrayItem(entries, 0) : NULL;
+    const char *id = str(e0, "id");
+    copy_cut(out, outlen, "us");
+    if (id && strncmp(id, "urn:TEAM:us-east-2_a", 20) && strncmp(id, "urn:TEAM:us-east-1_int13", 24)) {
+        /* the first three ':' parts */
+        const char *p = id;
+        for (int colons = 0; *p; p++)
+            if (*p == ':' && ++colons == 3) break;
+        size_t n = (size_t)(p - id);
+        if (n > 0 && n < outlen) {
+            memcpy(out, id, n);
+            out[n] = 0;
+        }
+    }
+    cJSON_Delete(j);
+}
+
+/* ---------------------------------------------------------------- devices */
+
+static int device_from(const cJSON *o, struct wx_device *d)
+{
+    memset(d, 0, sizeof *d);
+    if (!copy(d->url, sizeof d->url, str(o, "url")) ||
+        !copy(d->ws_url, sizeof d->ws_url, str(o, "webSocketUrl")))
+        return -1;
+    if (!copy(d->user_id, sizeof d->user_id, str(o, "userId"))) d->user_id[0] = 0;
+    return 0;
+}
+
+int wx_device_parse(const char *json, size_t len, struct wx_device *d)
+{
+    cJSON *j = cJSON_ParseWithLength(json, len);
+    int rc = cJSON_IsObject(j) ? device_from(j, d) : -1;
+    cJSON_Delete(j);
+    return rc;
+}
+
+int wx_devices_find(const char *json, size_t len, const char *name, struct wx_device *d)
+{
+    cJSON *j = cJSON_ParseWithLength(json, len);
+    const cJSON *list = get(j, "devices"), *it;
+    int rc = cJSON_IsArray(list) ? 0 : -1;
+    cJSON_ArrayForEach(it, list) {
+        const char *n = str(it, "name");
+        if (rc == 0 && n && !strcmp(n, name) && device_from(it, d) == 0)
+            rc = 1;
+    }
+    cJSON_Delete(j);
+    return rc;
+}
+
+char *wx_device_body(const char *name)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (o && (!cJSON_AddStringToObject(o, "deviceName", name) ||
+              !cJSON_AddStringToObject(o, "deviceType", "DESKTOP") ||
+              !cJSON_AddStringToObject(o, "localizedModel", "c") ||
+              !cJSON_AddStringToObject(o, "model", "c") ||
+              !cJSON_AddStringToObject(o, "name", name) ||
+              !cJSON_AddStringToObject(o, "systemName", name) ||
+              !cJSON_AddStringToObject(o, "systemVersion", "1.0"))) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    return json_out(o);
+}
+
+/* ---------------------------------------------------------------- envelopes */
+
+static bool activity_from(const cJSON *a, struct wx_activity *act)
+{
+    const cJSON *actor = get(a, "actor"), *target = get(a, "target"), *parent = get(a, "parent");
+    const cJSON *obj = get(a, "object"), *tags = get(target, "tags"), *it;
+
+    memset(act, 0, sizeof *act);
+    if (!cJSON_IsObject(a) || !cJSON_IsObject(actor) || !cJSON_IsObject(target))
+        return false;
+    if (!copy(act->verb, sizeof act->verb, str(a, "verb")) ||
+        !copy(act->id, sizeof act->id, str(a, "id")) ||
+        !copy(act->target_id, sizeof act->target_id, str(target, "id")))
+        return false;
+    const char *aid = str(actor, "entryUUID") ? str(actor, "entryUUID") : str(actor, "id");
+    if (!copy(act->actor_id, sizeof act->actor_id, aid))
+        return false;
+    copy_cut(act->actor_type, sizeof act->actor_type, str(actor, "type"));
+    copy_cut(act->actor_email, sizeof act->actor_email,
+             str(actor, "emailAddress") ? str(actor, "emailAddress") : str(actor, "entryEmail"));
+    url_host(str(target, "url"), act->target_host, sizeof act->target_host);
+    if (!cJSON_IsArray(tags)) tags = NULL;
+    cJSON_ArrayForEach(it, tags)
+        if (cJSON_IsString(it) && !strcmp(it->valuestring, "ONE_ON_ONE"))
+            act->one_on_one = true;
+    if (cJSON_IsObject(parent)) {
+        copy(act->parent_id, sizeof act->parent_id, str(parent, "id"));
+        const char *pt = str(parent, "type");
+        act->parent_reply = pt && !strcmp(pt, "reply");
+    }
+    cJSON_ArrayForEach(it, get(get(obj, "mentions"), "items")) {
+        if (act->n_mentions < WX_MENTIONS_MAX &&
+            copy(act->mentions[act->n_mentions], WX_UUID_MAX, str(it, "id")))
+            act->n_mentions++;
+    }
+    return true;
+}
+
+enum wx_env_kind wx_envelope_parse(const char *msg, size_t len, struct wx_envelope *env)
+{
+    cJSON *j = cJSON_ParseWithLength(msg, len);
+    memset(env, 0, sizeof *env);
+    env->kind = WX_ENV_BAD;
+    if (!cJSON_IsObject(j))
+        goto out;
+    copy(env->id, sizeof env->id, str(j, "id"));
+    const char *type = str(j, "type");
+    const cJSON *data = get(j, "data");
+    if (type && !strcmp(type, "pong")) {
+        env->kind = WX_ENV_PONG;
+        goto out;
+    }
+    if (type && !strcmp(type, "shutdown")) {
+        env->kind = WX_ENV_SHUTDOWN;
+        goto out;
+    }
+    const char *et = str(data, "eventType");
+    if (!et) {
+        env->kind = cJSON_IsObject(data) || type ? WX_ENV_OTHER : WX_ENV_BAD;
+        goto out;
+    }
+    copy_cut(env->event_type, sizeof env->event_type, et);
+    if (!strcmp(et, "mercury.buffer_state") || !strcmp(et, "mercury.registration_status"))
+        env->kind = WX_ENV_READY;
+    else if (!strcmp(et, "conversation.activity"))
+        env->kind = activity_from(get(data, "activity"), &env->act) ? WX_ENV_ACTIVITY : WX_ENV_BAD;
+    else
+        env->kind = WX_ENV_OTHER;
+out:
+    cJSON_Delete(j);
+    return env->kind;
+}
+
+bool wx_activity_mentions(const struct wx_activity *a, const char *uuid)
+{
+    for (int i = 0; uuid && *uuid && i < a->n_mentions; i++)
+        if (!strcasecmp(a->mentions[i], uuid)) return true;
+    return false;
+}
+
+char *wx_auth_frame(const char *id, const char *token)
+{
+    size_t n = strlen(token) + 8;
+    char *bearer = malloc(n);
+    cJSON *o = cJSON_CreateObject(), *data = NULL;
+    if (!bearer || !o) goto fail;
+    snprintf(bearer, n, "Bearer %s", token);
+    if (!cJSON_AddStringToObject(o, "id", id) || !cJSON_AddStringToObject(o, "type", "authorization") ||
+        !(data = cJSON_AddObjectToObject(o, "data")) || !cJSON_AddStringToObject(data, "token", bearer))
+        goto fail;
+    free(bearer);
+    return json_out(o);
+fail:
+    free(bearer);
+    cJSON_Delete(o);
+    return NULL;
+}
+
+char *wx_ping_frame(const char *id)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (o && (!cJSON_AddStringToObject(o, "id", id) || !cJSON_AddStringToObject(o, "type", "ping"))) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    return json_out(o);
+}
+
+char *wx_ack_frame(const char *envelope_id)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (o && (!cJSON_AddStringToObject(o, "messageId", envelope_id) ||
+              !cJSON_AddStringToObject(o, "type", "ack"))) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    return json_out(o);
+}
+
+void wx_uuid_format(const unsigned char rnd[16], char out[37])
+{
+    unsigned char b[16];
+    memcpy(b, rnd, 16);
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    char *p = out;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) *p++ = '-';
+        p += sprintf(p, "%02x", b[i]);
+    }
+    *p = 0;
+}
+
+/* ---------------------------------------------------------------- ids */
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+int wx_hydra_id(const char *cluster, const char *type, const char *uuid, char *out, size_t outlen)
+{
+    char plain[WX_ID_MAX];
+    if (!strcmp(type, "PEOPLE") || !strcmp(type, "ORGANIZATION")) cluster = "us";
+    int n = snprintf(plain, sizeof plain, "ciscospark://%s/%s/%s", cluster && *cluster ? cluster : "us",
+                     type, uuid);
+    if (n < 0 || (size_t)n >= sizeof plain) return -1;
+    size_t need = ((size_t)n * 4 + 2) / 3 + 1, o = 0;
+    if (need > outlen) return -1;
+    const unsigned char *s = (const unsigned char *)plain;
+    for (int i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)s[i] << 16;
+        if (i + 1 < n) v |= (uint32_t)s[i + 1] << 8;
+        if (i + 2 < n) v |= s[i + 2];
+        out[o++] = b64[(v >> 18) & 63];
+        out[o++] = b64[(v >> 12) & 63];
+        if (i + 1 < n) out[o++] = b64[(v >> 6) & 63];
+        if (i + 2 < n) out[o++] = b64[v & 63];
+    }
+    out[o] = 0;
+    return 0;
+}
+
+static int b64val(int c)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+' || c == '-') return 62;
+    if (c == '/' || c == '_') return 63;
+    return -1;
+}
+
+int wx_hydra_uuid(const char *hydra, const char *type, char *out, size_t outlen)
+{
+    char plain[WX_ID_MAX];
+    size_t o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    if (!hydra) return -1;
+    for (const char *p = hydra; *p && *p != '='; p++) {
+        int v = b64val((unsigned char)*p);
+        if (v < 0) return -1;
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o + 1 >= sizeof plain) return -1;
+            plain[o++] = (char)((acc >> bits) & 0xff);
+        }
+    }
+    plain[o] = 0;
+    if (strncmp(plain, "ciscospark://", 13)) return -1;
+    const char *last = strrchr(plain, '/');
+    if (!last || last < plain + 13) return -1;
+    if (type) {
+        const char *prev = last - 1;
+        while (prev > plain && *prev != '/') prev--;
+        size_t tl = (size_t)(last - prev - 1);
+        if (strlen(type) != tl || strncmp(prev + 1, type, tl)) return -1;
+    }
+    return copy(out, outlen, last + 1) && last[1] ? 0 : -1;
+}
+
+bool wx_is_uuid(const char *s)
+{
+    size_t n = 0;
+    for (; s && s[n]; n++)
+        if (!(isxdigit((unsigned char)s[n]) || s[n] == '-')) return false;
+    return n == 36;
+}
+
+/* ---------------------------------------------------------------- REST objects */
+
+int wx_person_parse(const char *json, size_t len, struct wx_person *p)
+{
+    cJSON *j = cJSON_ParseWithLength(json, len);
+    int rc = -1;
+    memset(p, 0, sizeof *p);
+    if (!cJSON_IsObject(j) || !copy(p->id, sizeof p->id, str(j, "id")))
+        goto out;
+    if (wx_hydra_uuid(p->id, NULL, p->uuid, sizeof p->uuid) < 0)
+        copy_cut(p->uuid, sizeof p->uuid, wx_is_uuid(p->id) ? p->id : "");
+    const cJSON *emails = get(j, "emails");
+    const cJSON *e0 = cJSON_IsArray(emails) ? cJSON_GetArrayItem(emails, 0) : NULL;
+    copy_cut(p->email, sizeof p->email, cJSON_IsString(e0) ? e0->valuestring : NULL);
+    copy_cut(p->display_name, sizeof p->display_name, str(j, "displayName"));
+    rc = 0;
+out:
+    cJSON_Delete(j);
+    return rc;
+}
+
+int wx_message_parse(const char *json, size_t len, struct wx_message *m)
+{
+    cJSON *j = cJSON_ParseWithLength(json, len);
+    const cJSON *it;
+    int rc = -1;
+    memset(m, 0, sizeof *m);
+    if (!cJSON_IsObject(j) || !copy(m->id, sizeof m->id, str(j, "id")) ||
+        !copy(m->room_id, sizeof m->room_id, str(j, "roomId")))
+        goto out;
+    copy_cut(m->room_type, sizeof m->room_type, str(j, "roomType"));
+    if (!copy(m->parent_id, sizeof m->parent_id, str(j, "parentId"))) m->parent_id[0] = 0;
+    copy_cut(m->person_id, sizeof m->person_id, str(j, "personId"));
+    copy_cut(m->person_email, sizeof m->person_email, str(j, "personEmail"));
+    if (!(m->text = strdup(str(j, "text") ? str(j, "text") : "")))
+        goto out;
+    cJSON_ArrayForEach(it, get(j, "mentionedPeople"))
+        if (m->n_mentioned < WX_MENTIONS_MAX && cJSON_IsString(it) &&
+            copy(m->mentioned[m->n_mentioned], WX_ID_MAX, it->valuestring))
+            m->n_mentioned++;
+    cJSON_ArrayForEach(it, get(j, "files"))
+        if (m->n_files < WX_FILES_MAX && cJSON_IsString(it) &&
+            copy(m->files[m->n_files], WX_URL_MAX, it->valuestring))
+            m->n_files++;
+    rc = 0;
+out:
+    cJSON_Delete(j);
+    return rc;
+}
+
+void wx_message_clear(struct wx_message *m)
+{
+    free(m->text);
+    m->text = NULL;
+}
+
+bool wx_message_mentions(const struct wx_message *m, const char *person_uuid)
+{
+    char u[WX_UUID_MAX];
+    for (int i = 0; person_uuid && *person_uuid && i < m->n_mentioned; i++) {
+        const char *id = m->mentioned[i];
+        if (!strcasecmp(id, person_uuid)) return true;
+        if (wx_hydra_uuid(id, NULL, u, sizeof u) == 0 && !strcasecmp(u, person_uuid)) return true;
+    }
+    return false;
+}
+
+char *wx_strip_mention(const char *text, const char *display_name)
+{
+    size_t n = strlen(text);
+    char *out = malloc(n + 1);
+    char first[128] = "";
+    if (!out) return NULL;
+    const char *cut = NULL;
+    size_t cutlen = 0;
+    if (display_name && *display_name) {
+        if ((cut = strstr(text, display_name))) {
+            cutlen = strlen(display_name);
+        } else {            /* a mention shortened to the first name */
+            size_t fl = strcspn(display_name, " ");
+            if (fl && fl < sizeof first) {
+                memcpy(first, display_name, fl);
+                first[fl] = 0;
+                if ((cut = strstr(text, first))) cutlen = fl;
+            }
+        }
+    }
+    size_t o = 0;
+    bool space = true;          /* drops leading white space */
+    for (size_t i = 0; i < n; i++) {
+        if (cut && text + i == cut) {
+            i += cutlen - 1;
+            continue;
+        }
+        unsigned char c = (unsigned char)text[i];
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+            if (!space) out[o++] = ' ';
+            space = true;
+        } else {
+            out[o++] = (char)c;
+            space = false;
+        }
+    }
+    while (o && out[o - 1] == ' ') o--;
+    out[o] = 0;
+    return out;
+}
+
+char *wx_reply_markdown(const char *reply_json, size_t len)
+{
+    cJSON *j = cJSON_ParseWithLength(reply_json, len);
+    const char *text = str(j, "text");
+    const cJSON *buttons = get(j, "buttons"), *b;
+    char *out = NULL;
+    if (!text) goto done;
+    size_t cap = strlen(text) + 64, o;
+    cJSON_ArrayForEach(b, buttons)
+        if (cJSON_IsString(b)) cap += strlen(b->valuestring) + 8;
+    if (!(out = malloc(cap))) goto done;
+    o = (size_t)snprintf(out, cap, "%s", text);
+    int k = 0;
+    cJSON_ArrayForEach(b, buttons) {
+        if (!cJSON_IsString(b)) continue;
+        o += (size_t)snprintf(out + o, cap - o, "%s**%s**", k++ ? " · " : "\n\n> ", b->valuestring);
+    }
+    out[utf8_cut(out, WX_MSG_MAX)] = 0;
+done:
+    cJSON_Delete(j);
+    return out;
+}
+
+char *wx_reply_body(const char *room_id, const char *parent_id, const char *markdown)
+{
+    size_t n = utf8_cut(markdown, WX_MSG_MAX);
+    char *md = malloc(n + 1);
+    cJSON *o = cJSON_CreateObject();
+    if (!md || !o) goto fail;
+    memcpy(md, markdown, n);
+    md[n] = 0;
+    if (!cJSON_AddStringToObject(o, "roomId", room_id) ||
+        (parent_id && *parent_id && !cJSON_AddStringToObject(o, "parentId", parent_id)) ||
+        !cJSON_AddStringToObject(o, "markdown", md))
+        goto fail;
+    free(md);
+    return json_out(o);
+fail:
+    free(md);
+    cJSON_Delete(o);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- policies */
+
+long wx_retry_after_ms(const char *value)
+{
+    char *end = NULL;
+    if (!value) return 15000;
+    while (*value == ' ') value++;
+    long s = strtol(value, &end, 10);
+    if (end == value || s < 0) return 15000;
+    while (*end == ' ' || *end == '\r' || *end == '\n') end++;
+    if (*end) return 15000;
+    if (s < 1) s = 1;
+    if (s > 3600) s = 3600;
+    return s * 1000;
+}
+
+enum wx_close_action wx_close_policy(int code)
+{
+    switch (code) {
+    case 4000: return WX_CLOSE_REPLACED;
+    case 4400:
+    case 4401:
+    case 4403: return WX_CLOSE_AUTH;
+    case 4404: return WX_CLOSE_REREGISTER;
+    default: return WX_CLOSE_RECONNECT;
+    }
+}
+
+static uint64_t fnv1a(uint64_t h, const char *s)
+{
+    for (; s && *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+void wx_session_id(const char *room, const char *person, bool direct, char out[40])
+{
+    uint64_t a = fnv1a(0xcbf29ce484222325ULL, room);
+    uint64_t b = fnv1a(0x84222325cbf29ce4ULL, room);
+    if (!direct) {
+        a = fnv1a(fnv1a(a, "\x01"), person);
+        b = fnv1a(fnv1a(b, "\x01"), person);
+    }
+    snprintf(out, 40, "wx-%016llx%016llx", (unsigned long long)a, (unsigned long long)b);
+}

@@ -1,0 +1,259 @@
+/* test_wx.c -- Webex wire formats: catalog, devices, envelopes, ids,
+ * messages, mentions, reply bodies, Retry-After, close codes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wx.h"
+
+#define S(x) x, strlen(x)
+
+static void test_u2c(void **state)
+{
+    (void)state;
+    const char *cat =
+        "{\"serviceLinks\":{\"wdm\":\"https://wdm-r.wbx2.com/wdm/api/v1\"},"
+        "\"hostCatalog\":{\"conv-a.wbx2.com\":[{\"host\":\"conv-a.wbx2.com\",\"id\":\"urn:TEAM:us-east-2_a:conversation\"}],"
+        "\"conv-k.wbx2.com\":[{\"host\":\"conv-k.wbx2.com\",\"id\":\"urn:TEAM:eu-central-1_k:conversation\"}]},"
+        "\"format\":\"hostmap\"}";
+    char out[128];
+    assert_int_equal(wx_u2c_wdm(S(cat), out, sizeof out), 0);
+    assert_string_equal(out, "https://wdm-r.wbx2.com/wdm/api/v1");
+    wx_u2c_cluster(S(cat), "conv-a.wbx2.com", out, sizeof out);
+    assert_string_equal(out, "us");
+    wx_u2c_cluster(S(cat), "conv-k.wbx2.com", out, sizeof out);
+    assert_string_equal(out, "urn:TEAM:eu-central-1_k");
+    wx_u2c_cluster(S(cat), "unknown.host", out, sizeof out);
+    assert_string_equal(out, "us");
+    assert_int_equal(wx_u2c_wdm(S("{\"serviceLinks\":{}}"), out, sizeof out), -1);
+    assert_int_equal(wx_u2c_wdm(S("not json"), out, sizeof out), -1);
+}
+
+static void test_devices(void **state)
+{
+    (void)state;
+    struct wx_device d;
+    const char *list = "{\"devices\":[{\"name\":\"other\",\"url\":\"u1\",\"webSocketUrl\":\"w1\"},"
+                       "{\"name\":\"provbot\",\"url\":\"u2\",\"webSocketUrl\":\"w2\",\"userId\":\"abc\"}]}";
+    assert_int_equal(wx_devices_find(S(list), "provbot", &d), 1);
+    assert_string_equal(d.url, "u2");
+    assert_string_equal(d.ws_url, "w2");
+    assert_string_equal(d.user_id, "abc");
+    assert_int_equal(wx_devices_find(S(list), "nope", &d), 0);
+    assert_int_equal(wx_devices_find(S("{\"x\":1}"), "nope", &d), -1);
+    assert_int_equal(wx_device_parse(S("{\"url\":\"u\",\"webSocketUrl\":\"w\"}"), &d), 0);
+    assert_int_equal(wx_device_parse(S("{\"url\":\"u\"}"), &d), -1);
+    char *body = wx_device_body("provbot");
+    assert_non_null(strstr(body, "\"name\":\"provbot\""));
+    assert_non_null(strstr(body, "\"deviceType\":\"DESKTOP\""));
+    free(body);
+}
+
+static const char *activity =
+    "{\"id\":\"env-1\",\"data\":{\"eventType\":\"conversation.activity\",\"activity\":{"
+    "\"id\":\"92db3be0-43bd-11e6-8ae9-dd5b3dfc565d\",\"verb\":\"post\","
+    "\"actor\":{\"id\":\"p1\",\"entryUUID\":\"11111111-2222-3333-4444-555555555555\",\"type\":\"PERSON\","
+    "\"emailAddress\":\"a@example.com\"},"
+    "\"object\":{\"objectType\":\"comment\",\"displayName\":\"eyJhbGciOi.enc\","
+    "\"mentions\":{\"items\":[{\"id\":\"AAAAAAAA-bbbb-cccc-dddd-eeeeeeeeeeee\",\"objectType\":\"person\"}]}},"
+    "\"target\":{\"id\":\"room-uuid\",\"url\":\"https://conv-a.wbx2.com/conversation/api/v1/conversations/room-uuid\","
+    "\"tags\":[\"ONE_ON_ONE\"]},\"parent\":{\"id\":\"root-uuid\",\"type\":\"reply\"}}},"
+    "\"sequenceNumber\":7}";
+
+static void test_envelopes(void **state)
+{
+    (void)state;
+    struct wx_envelope e;
+    assert_int_equal(wx_envelope_parse(S(activity), &e), WX_ENV_ACTIVITY);
+    assert_string_equal(e.id, "env-1");
+    assert_string_equal(e.act.verb, "post");
+    assert_string_equal(e.act.id, "92db3be0-43bd-11e6-8ae9-dd5b3dfc565d");
+    assert_string_equal(e.act.actor_id, "11111111-2222-3333-4444-555555555555");
+    assert_string_equal(e.act.actor_type, "PERSON");
+    assert_string_equal(e.act.actor_email, "a@example.com");
+    assert_string_equal(e.act.target_id, "room-uuid");
+    assert_string_equal(e.act.target_host, "conv-a.wbx2.com");
+    assert_true(e.act.one_on_one);
+    assert_string_equal(e.act.parent_id, "root-uuid");
+    assert_true(e.act.parent_reply);
+    assert_true(wx_activity_mentions(&e.act, "aaaaaaaa-BBBB-cccc-dddd-eeeeeeeeeeee"));
+    assert_false(wx_activity_mentions(&e.act, "11111111-2222-3333-4444-555555555555"));
+
+    assert_int_equal(wx_envelope_parse(S("{\"id\":\"x\",\"data\":{\"eventType\":\"mercury.buffer_state\"}}"), &e),
+                     WX_ENV_READY);
+    assert_int_equal(wx_envelope_parse(S("{\"id\":\"x\",\"type\":\"pong\"}"), &e), WX_ENV_PONG);
+    assert_int_equal(wx_envelope_parse(S("{\"type\":\"shutdown\"}"), &e), WX_ENV_SHUTDOWN);
+    assert_int_equal(wx_envelope_parse(S("{\"id\":\"k\",\"data\":{\"eventType\":\"encryption.kms_message\"}}"), &e),
+                     WX_ENV_OTHER);
+    /* malformed: not JSON, not an object, an activity without actor */
+    assert_int_equal(wx_envelope_parse(S("{\"id\":"), &e), WX_ENV_BAD);
+    assert_int_equal(wx_envelope_parse(S("[1,2]"), &e), WX_ENV_BAD);
+    assert_int_equal(wx_envelope_parse(S("{\"id\":\"bad\",\"data\":{\"eventType\":\"conversation.activity\","
+                                         "\"activity\":{\"id\":\"a\",\"verb\":\"post\",\"target\":{\"id\":\"r\"}}}}"), &e),
+                     WX_ENV_BAD);
+    assert_string_equal(e.id, "bad");   /* still acked */
+    assert_int_equal(wx_envelope_parse(S("{\"data\":{\"eventType\":\"conversation.activity\",\"activity\":7}}"), &e),
+                     WX_ENV_BAD);
+}
+
+static void test_frames(void **state)
+{
+    (void)state;
+    char *f = wx_auth_frame("id-1", "TOKEN");
+    assert_string_equal(f, "{\"id\":\"id-1\",\"type\":\"authorization\",\"data\":{\"token\":\"Bearer TOKEN\"}}");
+    free(f);
+    f = wx_ping_frame("id-2");
+    assert_string_equal(f, "{\"id\":\"id-2\",\"type\":\"ping\"}");
+    free(f);
+    f = wx_ack_frame("env-1");
+    assert_string_equal(f, "{\"messageId\":\"env-1\",\"type\":\"ack\"}");
+    free(f);
+    unsigned char r[16];
+    memset(r, 0xab, sizeof r);
+    char u[37];
+    wx_uuid_format(r, u);
+    assert_int_equal(strlen(u), 36);
+    assert_true(wx_is_uuid(u));
+    assert_int_equal(u[14], '4');
+}
+
+static void test_ids(void **state)
+{
+    (void)state;
+    char out[WX_ID_MAX], uuid[WX_UUID_MAX];
+    assert_int_equal(wx_hydra_id("us", "MESSAGE", "92db3be0-43bd-11e6-8ae9-dd5b3dfc565d", out, sizeof out), 0);
+    assert_string_equal(out, "Y2lzY29zcGFyazovL3VzL01FU1NBR0UvOTJkYjNiZTAtNDNiZC0xMWU2LThhZTktZGQ1YjNkZmM1NjVk");
+    assert_int_equal(wx_hydra_uuid(out, "MESSAGE", uuid, sizeof uuid), 0);
+    assert_string_equal(uuid, "92db3be0-43bd-11e6-8ae9-dd5b3dfc565d");
+    assert_int_equal(wx_hydra_uuid(out, "ROOM", uuid, sizeof uuid), -1);
+    /* people always "us"; unpadded out, padded in */
+    assert_int_equal(wx_hydra_id("urn:TEAM:eu-central-1_k", "PEOPLE", "11111111-2222-3333-4444-555555555555",
+                                 out, sizeof out), 0);
+    assert_null(strchr(out, '='));
+    char padded[WX_ID_MAX + 2];
+    snprintf(padded, sizeof padded, "%s=", out);
+    assert_int_equal(wx_hydra_uuid(padded, "PEOPLE", uuid, sizeof uuid), 0);
+    assert_string_equal(uuid, "11111111-2222-3333-4444-555555555555");
+    assert_int_equal(wx_hydra_id("urn:TEAM:eu-central-1_k", "ROOM", "r", out, sizeof out), 0);
+    assert_int_equal(wx_hydra_uuid(out, "ROOM", uuid, sizeof uuid), 0);
+    assert_string_equal(uuid, "r");
+    /* raw UUIDs and garbage are no Hydra ids */
+    assert_int_equal(wx_hydra_uuid("92db3be0-43bd-11e6-8ae9-dd5b3dfc565d", NULL, uuid, sizeof uuid), -1);
+    assert_int_equal(wx_hydra_uuid("!!", NULL, uuid, sizeof uuid), -1);
+    assert_int_equal(wx_hydra_id("us", "MESSAGE", "x", out, 10), -1);
+    assert_false(wx_is_uuid("abc"));
+}
+
+static void test_messages(void **state)
+{
+    (void)state;
+    char me[WX_ID_MAX];
+    wx_hydra_id("us", "PEOPLE", "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee", me, sizeof me);
+    char json[2048];
+    snprintf(json, sizeof json,
+             "{\"id\":\"M1\",\"roomId\":\"R1\",\"roomType\":\"group\",\"parentId\":\"P1\",\"text\":\"Provbot help me\","
+             "\"personEmail\":\"a@example.com\",\"personId\":\"X\",\"mentionedPeople\":[\"%s\"],"
+             "\"files\":[\"https://webexapis.com/v1/contents/1\"]}", me);
+    struct wx_message m;
+    assert_int_equal(wx_message_parse(S(json), &m), 0);
+    assert_string_equal(m.room_type, "group");
+    assert_string_equal(m.parent_id, "P1");
+    assert_string_equal(m.text, "Provbot help me");
+    assert_int_equal(m.n_files, 1);
+    assert_true(wx_message_mentions(&m, "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"));
+    assert_false(wx_message_mentions(&m, "00000000-bbbb-cccc-dddd-eeeeeeeeeeee"));
+    wx_message_clear(&m);
+    assert_int_equal(wx_message_parse(S("{\"id\":\"M\"}"), &m), -1);
+    wx_message_clear(&m);
+
+    char *s = wx_strip_mention("Provbot Bot  help\nme ", "Provbot Bot");
+    assert_string_equal(s, "help me");
+    free(s);
+    s = wx_strip_mention("hey Provbot, status?", "Provbot Bot");   /* shortened mention */
+    assert_string_equal(s, "hey , status?");
+    free(s);
+    s = wx_strip_mention("  plain  ", NULL);
+    assert_string_equal(s, "plain");
+    free(s);
+
+    struct wx_person p;
+    snprintf(json, sizeof json, "{\"id\":\"%s\",\"emails\":[\"bot@webex.bot\"],\"displayName\":\"Provbot\"}", me);
+    assert_int_equal(wx_person_parse(S(json), &p), 0);
+    assert_string_equal(p.uuid, "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee");
+    assert_string_equal(p.email, "bot@webex.bot");
+    assert_int_equal(wx_person_parse(S("{}"), &p), -1);
+}
+
+static void test_replies(void **state)
+{
+    (void)state;
+    char *md = wx_reply_markdown(S("{\"type\":\"reply\",\"text\":\"Is it **closed**?\",\"buttons\":[\"Yes\",\"No\"]}"));
+    assert_string_equal(md, "Is it **closed**?\n\n> **Yes** · **No**");
+    free(md);
+    assert_null(wx_reply_markdown(S("{\"type\":\"error\"}")));
+
+    char *body = wx_reply_body("R1", "P1", "hi");
+    assert_string_equal(body, "{\"roomId\":\"R1\",\"parentId\":\"P1\",\"markdown\":\"hi\"}");
+    free(body);
+    body = wx_reply_body("R1", "", "hi");
+    assert_string_equal(body, "{\"roomId\":\"R1\",\"markdown\":\"hi\"}");
+    free(body);
+
+    /* 10,000 bytes of "å" are cut under the limit on a character boundary */
+    char *big = malloc(10001);
+    for (int i = 0; i < 10000; i += 2) { big[i] = (char)0xc3; big[i + 1] = (char)0xa5; }
+    big[10000] = 0;
+    body = wx_reply_body("R", NULL, big);
+    char *p = strstr(body, "\"markdown\":\"") + 12;
+    size_t n = strcspn(p, "\"");
+    assert_true(n <= WX_MSG_MAX);
+    assert_int_equal(n % 2, 0);
+    free(body);
+    free(big);
+}
+
+static void test_policies(void **state)
+{
+    (void)state;
+    assert_int_equal(wx_retry_after_ms("3"), 3000);
+    assert_int_equal(wx_retry_after_ms(" 0"), 1000);
+    assert_int_equal(wx_retry_after_ms(NULL), 15000);
+    assert_int_equal(wx_retry_after_ms("soon"), 15000);
+    assert_int_equal(wx_retry_after_ms("99999"), 3600000);
+    assert_int_equal(wx_close_policy(4000), WX_CLOSE_REPLACED);
+    assert_int_equal(wx_close_policy(4401), WX_CLOSE_AUTH);
+    assert_int_equal(wx_close_policy(4403), WX_CLOSE_AUTH);
+    assert_int_equal(wx_close_policy(4404), WX_CLOSE_REREGISTER);
+    assert_int_equal(wx_close_policy(1011), WX_CLOSE_RECONNECT);
+    assert_int_equal(wx_close_policy(1000), WX_CLOSE_RECONNECT);
+
+    char a[40], b[40], c[40];
+    wx_session_id("room", "x@example.com", true, a);
+    wx_session_id("room", "y@example.com", true, b);
+    assert_string_equal(a, b);             /* 1:1: by space */
+    wx_session_id("room", "x@example.com", false, b);
+    wx_session_id("room", "y@example.com", false, c);
+    assert_string_not_equal(b, c);         /* group: by space and person */
+    assert_string_not_equal(a, b);
+    assert_int_equal(strlen(a), 35);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_u2c),
+        cmocka_unit_test(test_devices),
+        cmocka_unit_test(test_envelopes),
+        cmocka_unit_test(test_frames),
+        cmocka_unit_test(test_ids),
+        cmocka_unit_test(test_messages),
+        cmocka_unit_test(test_replies),
+        cmocka_unit_test(test_policies),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
