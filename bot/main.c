@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define LINE_MAX_BYTES (1u << 20)
@@ -32,6 +33,7 @@ struct opts {
     const char *origins[16];
     int norigins;
     bool jsonl, json;
+    bool webex_unregister;   /* serve: --webex-unregister */
     double min_accuracy;
     int rate_limit, max_conns, idle_secs; /* serve: 0 default, < 0 off */
     const char *args[4];     /* positional arguments after the subcommand */
@@ -48,7 +50,8 @@ static const char usage[] =
     "  serve               web chat on --listen HOST:PORT (default 127.0.0.1:8080)\n"
     "                      [--allow-origin ORIGIN]... [--rate-limit N/s, default 10]\n"
     "                      [--max-conns N, default 10000] [--idle-timeout S, default 600]\n"
-    "                      (0: no limit), and the case outbox\n"
+    "                      (0: no limit), and the case outbox; with WEBEX_TOKEN\n"
+    "                      also Webex [--webex-unregister: delete the device at exit]\n"
     "  cases list|show ID  the cases in the store [--json]\n"
     "  outbox              deliver queued cases until none is left, then exit\n"
     "\n"
@@ -78,6 +81,8 @@ static int load_config(const char *path)
         fprintf(stderr, "provbot: --config %s: %s\n", path, strerror(errno));
         return 2;
     }
+    struct stat st;
+    bool shared = fstat(fileno(f), &st) == 0 && (st.st_mode & 077);
     while (fgets(line, sizeof line, f)) {
         n++;
         char *s = line, *eq;
@@ -92,6 +97,12 @@ static int load_config(const char *path)
             return 2;
         }
         *eq = '\0';
+        if (shared && (strstr(s, "TOKEN") || strstr(s, "SECRET") || strstr(s, "PASSWORD"))) {
+            fprintf(stderr, "provbot: %s:%d: %s is a secret: the file must be readable by its "
+                    "owner only (chmod 0600 %s)\n", path, n, s, path);
+            fclose(f);
+            return 2;
+        }
         setenv(s, eq + 1, 0);
     }
     fclose(f);
@@ -135,6 +146,7 @@ static int parse(int argc, char **argv, int first, struct opts *o)
             else o->idle_secs = val;
         } else if (!strcmp(a, "--jsonl")) o->jsonl = true;
         else if (!strcmp(a, "--json")) o->json = true;
+        else if (!strcmp(a, "--webex-unregister")) o->webex_unregister = true;
         else if (a[0] == '-' && a[1]) return usage_error("unknown option %s", a);
         else if (o->nargs < 4) o->args[o->nargs++] = a;
         else return usage_error("too many arguments at %s", a);
@@ -391,14 +403,37 @@ static void print_human(const char *json, cJSON **buttons)
     cJSON_Delete(r);
 }
 
-static int attach_file(engine *e, const char *session, const char *path)
+/* What /attach (or, in --jsonl, a line {"attach": PATH}) did: plain text, or
+ * one object {"type":"attached","name":S} / {"type":"error","code":"attach",
+ * "message":S} so that --jsonl stays one line out per line in. */
+static void attach_report(bool jsonl, const char *name, const char *problem)
+{
+    cJSON *o = jsonl ? cJSON_CreateObject() : NULL;
+    char *txt = NULL;
+    if (o) {
+        cJSON_AddStringToObject(o, "type", problem ? "error" : "attached");
+        if (problem) {
+            cJSON_AddStringToObject(o, "code", "attach");
+            cJSON_AddStringToObject(o, "message", problem);
+        } else {
+            cJSON_AddStringToObject(o, "name", name);
+        }
+        txt = cJSON_PrintUnformatted(o);
+    }
+    printf("%s\n", txt ? txt : problem ? problem : "attached.");
+    free(txt);
+    cJSON_Delete(o);
+}
+
+static int attach_file(engine *e, const char *session, const char *path, bool jsonl)
 {
     FILE *f = fopen(path, "rb");
     char err[256];
     unsigned char *buf = NULL;
     size_t n = 0, cap = 0;
     if (!f) {
-        printf("cannot open %s: %s\n", path, strerror(errno));
+        snprintf(err, sizeof err, "cannot open %s: %s", path, strerror(errno));
+        attach_report(jsonl, path, err);
         return -1;
     }
     for (;;) {
@@ -417,7 +452,7 @@ static int attach_file(engine *e, const char *session, const char *path)
     fclose(f);
     const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     int rc = engine_attach(e, session, base, buf, n, err, sizeof err);
-    printf("%s\n", rc == 0 ? "attached." : err);
+    attach_report(jsonl, base, rc == 0 ? NULL : err);
     free(buf);
     return rc;
 }
@@ -464,10 +499,17 @@ static int cmd_chat(const struct opts *o)
                 text = t->valuestring;
             if (cJSON_IsString(i))
                 id = i->valuestring;
+            const cJSON *a = cJSON_GetObjectItem(in, "attach");
+            if (cJSON_IsString(a)) { /* {"attach": PATH}: a screenshot, no turn */
+                attach_file(e, session, a->valuestring, true);
+                fflush(stdout);
+                cJSON_Delete(in);
+                continue;
+            }
         }
         if (!o->jsonl) {
             if (!strncmp(text, "/attach ", 8)) {
-                attach_file(e, session, text + 8);
+                attach_file(e, session, text + 8, false);
                 continue;
             }
             char *end;
@@ -591,6 +633,7 @@ static int cmd_serve(const struct opts *o)
         .idle_secs = o->idle_secs,
         .rate_per_sec = o->rate_limit,
         .checkpoint_elsewhere = true,
+        .webex_unregister = o->webex_unregister,
     };
     int rc = serve_run(&cfg);
     outbox_stop(ob);

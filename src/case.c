@@ -49,6 +49,8 @@ cJSON *case_to_json(const struct case_rec *c)
     cJSON_AddStringToObject(o, "summary", c->summary ? c->summary : "");
     cJSON_AddStringToObject(o, "created_at", c->created_at);
     cJSON_AddItemToObject(o, "remote_id", str_or_null(c->remote_id));
+    if (c->remote_status[0])
+        cJSON_AddStringToObject(o, "remote_status", c->remote_status);
     return o;
 }
 

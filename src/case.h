@@ -35,6 +35,7 @@ struct case_rec {
     int64_t next_attempt_ms;     /* not before (epoch ms) */
     char last_error[200];        /* "" or why the last try failed */
     int nattach;                 /* attachments stored with it */
+    char remote_status[32];      /* "" or the remote ticket's status as last read */
 };
 
 const char *case_status_name(enum case_status s);
@@ -43,7 +44,8 @@ int case_status_parse(const char *s, enum case_status *out);
 /* Frees the owned strings of c (not c itself). */
 void case_rec_clear(struct case_rec *c);
 
-/* The contract's case object. Caller cJSON_Delete()s. NULL if out of memory. */
+/* The contract's case object (plus "remote_status" when one was read).
+ * Caller cJSON_Delete()s. NULL if out of memory. */
 cJSON *case_to_json(const struct case_rec *c);
 
 /* What a delivery attempt's outcome means for the case. */

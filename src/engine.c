@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,12 +32,37 @@ struct engine {
     char channel[16];
     bool queue_cases;        /* a remote backend delivers: cases start queued */
     bool batch;              /* a group commit is open (engine_batch_begin) */
+    char *allow_domains;     /* PROVBOT_ALLOW_DOMAINS, owned, or NULL: anyone files cases */
 };
 
 struct turn_ctx {            /* what the dialog's hooks need */
     engine *e;
     const char *session;
+    const char *user;        /* the person's email, borrowed, or NULL */
 };
+
+/* True when no allow-list is set or user's email domain is on it. */
+static bool user_may_file(const engine *e, const char *user)
+{
+    if (!e->allow_domains)
+        return true;
+    const char *at = user ? strrchr(user, '@') : NULL;
+    if (!at || !at[1])
+        return false;
+    size_t dl = strlen(at + 1);
+    for (const char *p = e->allow_domains; *p;) {
+        size_t n = strcspn(p, ",");
+        const char *q = p;
+        size_t m = n;
+        while (m && *q == ' ') { q++; m--; }
+        while (m && q[m - 1] == ' ') m--;
+        if (m == dl && !strncasecmp(q, at + 1, dl))
+            return true;
+        p += n;
+        if (*p == ',') p++;
+    }
+    return false;
+}
 
 engine *engine_open(const struct engine_config *cfg, char *err, size_t errlen)
 {
@@ -48,11 +74,17 @@ engine *engine_open(const struct engine_config *cfg, char *err, size_t errlen)
         return NULL;
     }
     snprintf(e->channel, sizeof e->channel, "%s", cfg->channel ? cfg->channel : "chat");
-    if (backend && *backend && strcmp(backend, "local") && strcmp(backend, "http")) {
-        snprintf(err, errlen, "PROVBOT_CASE_BACKEND=%s: must be local or http", backend);
+    if (backend && *backend && strcmp(backend, "local") && strcmp(backend, "http") &&
+        strcmp(backend, "rt")) {
+        snprintf(err, errlen, "PROVBOT_CASE_BACKEND=%s: must be local, http or rt", backend);
         goto fail;
     }
     e->queue_cases = backend && *backend && strcmp(backend, "local") != 0;
+    const char *allow = getenv("PROVBOT_ALLOW_DOMAINS");
+    if (allow && *allow && !(e->allow_domains = strdup(allow))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     if (!(e->pack = pack_load(cfg->intents_dir ? cfg->intents_dir : "./intents", err, errlen)))
         goto fail;
     if (!(e->nlu = nlu_train(e->pack, err, errlen)))
@@ -77,6 +109,7 @@ void engine_close(engine *e)
     store_close(e->store);
     nlu_free(e->nlu);
     pack_free(e->pack);
+    free(e->allow_domains);
     free(e);
 }
 
@@ -148,6 +181,8 @@ static int hook_file_case(void *ctx, const cJSON *slots, const char *lang,
     *case_json = NULL;
     if (strcmp(slot_or(slots, "onboarded", "no"), "yes") == 0)
         return DIALOG_EPONR; /* after PONR a case cannot help */
+    if (!user_may_file(t->e, t->user))
+        return DIALOG_ENOTALLOWED;
     memset(&c, 0, sizeof c);
     snprintf(c.session, sizeof c.session, "%s", t->session);
     snprintf(c.order_ref, sizeof c.order_ref, "%s", slot_or(slots, "order_ref", "(not given)"));
@@ -199,10 +234,19 @@ static char *hook_list_cases(void *ctx, const char *lang)
         const cJSON *nm = cJSON_GetArrayItem(arrn, idx);
         char *ref = dialog_md_escape(cJSON_GetObjectItem(c, "order_ref")->valuestring);
         char *em = dialog_md_escape(cJSON_GetObjectItem(c, "new_email")->valuestring);
-        char line[900];
-        int n = snprintf(line, sizeof line, "- **%s**: %s (%s, %s)\n",
+        /* the remote ticket's status, as the outbox last read it (cached) */
+        const cJSON *rid = cJSON_GetObjectItem(c, "remote_id");
+        const cJSON *rst = cJSON_GetObjectItem(c, "remote_status");
+        char remote[200] = "";
+        if (cJSON_IsString(rid) && cJSON_IsString(rst)) {
+            char *rs = dialog_md_escape(rst->valuestring);
+            snprintf(remote, sizeof remote, " · #%.40s: %.40s", rid->valuestring, rs ? rs : "");
+            free(rs);
+        }
+        char line[1100];
+        int n = snprintf(line, sizeof line, "- **%s**: %s (%s, %s)%s\n",
                          cJSON_GetObjectItem(c, "id")->valuestring,
-                         nm ? nm->valuestring : st, ref ? ref : "", em ? em : "");
+                         nm ? nm->valuestring : st, ref ? ref : "", em ? em : "", remote);
         free(ref);
         free(em);
         if (n < 0)
@@ -292,7 +336,7 @@ int engine_turn(engine *e, const char *session, const char *user,
     struct nlu_result nr;
     struct ent_result er;
     struct dialog_reply dr = { 0 };
-    struct turn_ctx tc = { e, session };
+    struct turn_ctx tc = { e, session, user };
     struct dialog_hooks hooks = { &tc, hook_file_case, hook_list_cases };
     cJSON *reply = NULL;
     bool in_tx = false;
@@ -399,6 +443,11 @@ int engine_batch_commit(engine *e, char *err, size_t errlen)
 }
 
 bool engine_in_batch(const engine *e) { return e->batch; }
+
+int engine_mark_handled(engine *e, const char *event_id)
+{
+    return store_mark_handled(e->store, event_id);
+}
 
 static const char *image_type(const unsigned char *d, size_t n)
 {

@@ -41,7 +41,10 @@ void engine_close(engine *e);
 
 /* Runs one turn of conversation `session` (created when new). `user` is the
  * person's email when the channel knows it (else NULL), `reply_to` the
- * client's message id (NULL: JSON null). Commits the conversation to the store
+ * client's message id (NULL: JSON null). When PROVBOT_ALLOW_DOMAINS (a
+ * comma list of email domains) was set at engine_open, only a `user` with an
+ * email in one of them may file a case; others get answers and the pack's
+ * "case_not_allowed" message instead of a case. Commits the conversation to the store
  * before returning. 0 on success, negative on failure (message in err). */
 int engine_turn(engine *e, const char *session, const char *user,
                 const char *text, const char *reply_to,
@@ -62,6 +65,10 @@ bool engine_in_batch(const engine *e);
  * message for the person in err (wrong type, too large, too many, no form). */
 int engine_attach(engine *e, const char *session, const char *name,
                   const void *data, size_t len, char *err, size_t errlen);
+
+/* Marks an external event id (e.g. a Webex activity) handled, in its own
+ * commit (or in the open batch). 1 when new, 0 when seen before, <0 error. */
+int engine_mark_handled(engine *e, const char *event_id);
 
 /* Writes a new random session id (32 hex chars + NUL) into buf. */
 void engine_new_session(char buf[33]);

@@ -43,8 +43,13 @@ static const char *const migrations[] = {
     " mime TEXT NOT NULL, data BLOB NOT NULL, at INTEGER NOT NULL);"
     "CREATE INDEX attachments_session ON attachments(session, case_id);"
     "CREATE TABLE handled(event TEXT PRIMARY KEY, at INTEGER NOT NULL);",
+    /* 2: the remote ticket's status as last read back (rt backend) */
+    "ALTER TABLE cases ADD COLUMN remote_status TEXT;"
+    "ALTER TABLE cases ADD COLUMN remote_checked_ms INTEGER NOT NULL DEFAULT 0;",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+_Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
+               "one migration per schema version");
 
 int64_t store_now_ms(void)
 {
@@ -333,7 +338,7 @@ int store_case_insert(store *s, struct case_rec *c)
 
 #define CASE_COLS "id, session, status, order_ref, new_email, requester, lang, summary," \
     " transcript, created_at, remote_id, attempts, next_attempt_ms, last_error," \
-    " (SELECT count(*) FROM attachments a WHERE a.case_id = cases.id)"
+    " (SELECT count(*) FROM attachments a WHERE a.case_id = cases.id), remote_status"
 
 static void read_case(sqlite3_stmt *st, struct case_rec *c)
 {
@@ -355,6 +360,7 @@ static void read_case(sqlite3_stmt *st, struct case_rec *c)
     c->next_attempt_ms = sqlite3_column_int64(st, 12);
     col_copy(st, 13, c->last_error, sizeof c->last_error);
     c->nattach = sqlite3_column_int(st, 14);
+    col_copy(st, 15, c->remote_status, sizeof c->remote_status);
 }
 
 int store_case_get(store *s, const char *id, struct case_rec *c)
@@ -469,6 +475,39 @@ int store_case_failed(store *s, const char *id, const char *why)
         return -1;
     bind_text(st, 1, why);
     bind_text(st, 2, id);
+    return run(s, st);
+}
+
+int store_cases_stale(store *s, int64_t before_ms, char (*ids)[CASE_ID_MAX], int max)
+{
+    static const char sql[] =
+        "SELECT id FROM cases WHERE status='filed' AND remote_id IS NOT NULL"
+        " AND remote_checked_ms < ?1 AND (coalesce(remote_status, '') NOT IN"
+        " ('resolved', 'rejected', 'deleted') OR remote_checked_ms < ?1 - 86400000)"
+        " ORDER BY remote_checked_ms, seq LIMIT ?2";
+    sqlite3_stmt *st = prep(s, sql);
+    int n = 0;
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, before_ms);
+    sqlite3_bind_int(st, 2, max);
+    while (n < max && sqlite3_step(st) == SQLITE_ROW)
+        col_copy(st, 0, ids[n++], CASE_ID_MAX);
+    done(s, st);
+    return n;
+}
+
+int store_case_remote_status(store *s, const char *id, const char *status, int64_t now_ms)
+{
+    static const char sql[] =
+        "UPDATE cases SET remote_status=coalesce(?, remote_status), remote_checked_ms=?"
+        " WHERE id=?";
+    sqlite3_stmt *st = prep(s, sql);
+    if (!st)
+        return -1;
+    bind_text(st, 1, status && *status ? status : NULL);
+    sqlite3_bind_int64(st, 2, now_ms);
+    bind_text(st, 3, id);
     return run(s, st);
 }
 

@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <cJSON.h>
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_FILE "provbot.db"
 
 typedef struct store store;
@@ -71,6 +71,13 @@ int store_cases_due(store *s, int64_t now_ms, char (*ids)[CASE_ID_MAX], int max)
 int store_case_delivered(store *s, const char *id, const char *remote_id);
 int store_case_retry(store *s, const char *id, int64_t next_ms, const char *why);
 int store_case_failed(store *s, const char *id, const char *why);
+/* Filed cases with a remote id whose remote status was last read before
+ * before_ms (never: 0), least recently read first; ids into ids. Cases whose
+ * ticket is resolved, rejected or deleted come up only a day later. */
+int store_cases_stale(store *s, int64_t before_ms, char (*ids)[CASE_ID_MAX], int max);
+/* Records the remote ticket's status read at now_ms (status NULL or "":
+ * keeps the last one known, only the time is recorded). */
+int store_case_remote_status(store *s, const char *id, const char *status, int64_t now_ms);
 /* Failed cases of a session not yet told to the person; marks them told.
  * Writes up to max ids; returns how many. */
 int store_cases_take_failed(store *s, const char *session, char (*ids)[CASE_ID_MAX], int max);

@@ -4,7 +4,8 @@
 #
 # Suites: unit tests (cmocka, also under ASan+UBSan), the conversation files,
 # the command line (classify on hostile input, eval floors, a broken pack),
-# the outbox against a flaky case server, kill -9 during many web chats
+# the outbox against a flaky case server, cases filed in a real Request
+# Tracker (tests/rt.sh), kill -9 during many web chats
 # (crash safety), the browser, valgrind, and every fuzz target
 # (FUZZ_SECONDS each, default 60).
 cd "$(dirname "$0")/.." || exit 1
@@ -59,7 +60,9 @@ suite cli sh tests/cli.sh build/provbot
 suite cli-asan sh tests/cli.sh build-asan/provbot
 suite eval sh tests/eval.sh build/provbot
 suite outbox sh tests/outbox.sh build/provbot
+suite rt sh tests/rt.sh build/provbot
 suite crash-safety python3 tests/crash_safety.py build/provbot 24 6
+suite security python3 tests/security.py build/provbot
 suite webex sh tests/webex.sh build/provbot
 suite browser sh tests/browser/run.sh
 suite valgrind sh tests/valgrind.sh
