@@ -424,20 +424,27 @@ cJSON *store_cases_json(store *s, const char *session)
     return arr;
 }
 
-int store_cases_due(store *s, int64_t now_ms, char (*ids)[CASE_ID_MAX], int max)
+/* Runs sql (parameters: ?1 a time in ms, ?2 a row limit) and copies the
+ * case ids of its first column into ids; returns how many, or -1. */
+static int select_ids(store *s, const char *sql, int64_t ms, char (*ids)[CASE_ID_MAX], int max)
 {
-    static const char sql[] =
-        "SELECT id FROM cases WHERE status='queued' AND next_attempt_ms <= ? ORDER BY seq LIMIT ?";
     sqlite3_stmt *st = prep(s, sql);
     int n = 0;
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, now_ms);
+    sqlite3_bind_int64(st, 1, ms);
     sqlite3_bind_int(st, 2, max);
     while (n < max && sqlite3_step(st) == SQLITE_ROW)
         col_copy(st, 0, ids[n++], CASE_ID_MAX);
     done(s, st);
     return n;
+}
+
+int store_cases_due(store *s, int64_t now_ms, char (*ids)[CASE_ID_MAX], int max)
+{
+    static const char sql[] =
+        "SELECT id FROM cases WHERE status='queued' AND next_attempt_ms <= ? ORDER BY seq LIMIT ?";
+    return select_ids(s, sql, now_ms, ids, max);
 }
 
 int store_case_delivered(store *s, const char *id, const char *remote_id)
@@ -485,16 +492,7 @@ int store_cases_stale(store *s, int64_t before_ms, char (*ids)[CASE_ID_MAX], int
         " AND remote_checked_ms < ?1 AND (coalesce(remote_status, '') NOT IN"
         " ('resolved', 'rejected', 'deleted') OR remote_checked_ms < ?1 - 86400000)"
         " ORDER BY remote_checked_ms, seq LIMIT ?2";
-    sqlite3_stmt *st = prep(s, sql);
-    int n = 0;
-    if (!st)
-        return -1;
-    sqlite3_bind_int64(st, 1, before_ms);
-    sqlite3_bind_int(st, 2, max);
-    while (n < max && sqlite3_step(st) == SQLITE_ROW)
-        col_copy(st, 0, ids[n++], CASE_ID_MAX);
-    done(s, st);
-    return n;
+    return select_ids(s, sql, before_ms, ids, max);
 }
 
 int store_case_remote_status(store *s, const char *id, const char *status, int64_t now_ms)
