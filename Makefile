@@ -102,6 +102,7 @@ deps-test:
 
 run: deps
 	@$(MAKE) --no-print-directory all
+	@echo "provbot: starting the web chat on http://127.0.0.1:8080/ (open it in a browser; Ctrl-C stops)"
 	./bot/provbot serve --data ./var --intents ./intents
 
 test: deps-test

@@ -1259,6 +1259,10 @@ int serve_run(const struct serve_config *cfg)
               strchr(host, ':') ? "[" : "", host[0] ? host : "0.0.0.0",
               strchr(host, ':') ? "]" : "", bound > 0 ? bound : port, s->max_conns,
               (long long)(s->idle_us / 1000000), s->rate, cfg->n_allow_origins);
+    if (isatty(2)) /* a person started it: say where to go */
+        fprintf(stderr, "\nprovbot: open http://%s%s%s:%d/ in a browser to chat (Ctrl-C stops)\n\n",
+                strchr(host, ':') ? "[" : "", host[0] ? host : "127.0.0.1",
+                strchr(host, ':') ? "]" : "", bound > 0 ? bound : port);
 
     if (webex_start(s->ctx, s->eng, cfg) < 0) {   /* with WEBEX_TOKEN: Webex too */
         rc = 2;
