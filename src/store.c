@@ -236,6 +236,17 @@ static int run(store *s, sqlite3_stmt *st)
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* Runs a statement of two text parameters that returns no rows. */
+static int run_text2(store *s, const char *sql, const char *a, const char *b)
+{
+    sqlite3_stmt *st = prep(s, sql);
+    if (!st)
+        return -1;
+    bind_text(st, 1, a);
+    bind_text(st, 2, b);
+    return run(s, st);
+}
+
 int store_conv_load(store *s, const char *session, char **json)
 {
     static const char sql[] = "SELECT state FROM conversations WHERE session=?";
@@ -452,12 +463,7 @@ int store_case_delivered(store *s, const char *id, const char *remote_id)
     static const char sql[] =
         "UPDATE cases SET status='filed', remote_id=?, attempts=attempts+1, last_error=NULL"
         " WHERE id=? AND status='queued'";
-    sqlite3_stmt *st = prep(s, sql);
-    if (!st)
-        return -1;
-    bind_text(st, 1, remote_id && *remote_id ? remote_id : NULL);
-    bind_text(st, 2, id);
-    return run(s, st);
+    return run_text2(s, sql, remote_id && *remote_id ? remote_id : NULL, id);
 }
 
 int store_case_retry(store *s, const char *id, int64_t next_ms, const char *why)
@@ -477,12 +483,7 @@ int store_case_failed(store *s, const char *id, const char *why)
 {
     static const char sql[] =
         "UPDATE cases SET status='failed', attempts=attempts+1, last_error=? WHERE id=?";
-    sqlite3_stmt *st = prep(s, sql);
-    if (!st)
-        return -1;
-    bind_text(st, 1, why);
-    bind_text(st, 2, id);
-    return run(s, st);
+    return run_text2(s, sql, why, id);
 }
 
 int store_cases_stale(store *s, int64_t before_ms, char (*ids)[CASE_ID_MAX], int max)
@@ -569,12 +570,7 @@ int store_attach_bind(store *s, const char *session, const char *case_id)
 {
     static const char sql[] =
         "UPDATE attachments SET case_id=? WHERE session=? AND case_id IS NULL";
-    sqlite3_stmt *st = prep(s, sql);
-    if (!st)
-        return -1;
-    bind_text(st, 1, case_id);
-    bind_text(st, 2, session);
-    return run(s, st);
+    return run_text2(s, sql, case_id, session);
 }
 
 static char *base64(const unsigned char *d, size_t n)
