@@ -1,45 +1,112 @@
-/* dialog.c -- the flow interpreter (see dialog.h).
+/* dialog.c -- a turn of conversation over facts and the decision tree (see
+ * dialog.h).
  *
- * Nodes (flows.json) are read straight from the pack's cJSON trees, which the
- * loader validated: "say" {en,sv}, "ask" slot + "expect", "buttons",
- * "next" (a node, or {value: node, "*": node}), "branch" slot, "set"
- * {slot: value}, "action", "always" (ask again even when the slot is set),
- * "optional", "form" (part of the case form).
+ * A turn, in order:
+ *   1. the language: the first message sets it; later only a whole sentence
+ *      in the other language changes it (a button label, an email, a number
+ *      or a short reply never does);
+ *   2. "cancel" / "start over";
+ *   3. the answer to the pending question, if the message gives one (a value,
+ *      "don't know", "skip"), then every fact the message tells;
+ *   4. side answers: FAQ entries and informational intents, said first;
+ *   5. the next step from the facts (tree_next), when the message answered,
+ *      told something new or asked for the process; a step says, sets, acts
+ *      and asks, or ends the path;
+ *   6. if nothing else was said: the pending question's reminder, the "not
+ *      understood" path (after two tries the bot moves on with what it has),
+ *      or the social and out-of-scope answers with the main topics as buttons.
+ * A reply never repeats a paragraph, and never goes out a third time in a
+ * row: the third is replaced by a way out.
  *
- * Invariant: d->node is "" or the name of an ask node whose question is the
- * last thing the person was asked.
+ * Invariant: d->pending is "" or the id of the question asked last.
  */
 #include "dialog.h"
+#include "facts.h"
+#include "text.h"
+#include "tree.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#define MAX_STEPS 32
-#define MAX_TRIES 3
-#define SIDE_CONFIDENCE 0.6
+#define SURE 0.6                 /* confidence for acting on an intent */
+#define ENTITY_CONF 0.9          /* a fact told in words */
+#define INTENT_CONF 0.6          /* a fact implied by the intent */
+#define MAX_STEPS 8              /* steps one turn may run */
+#define MOVE_ON_TRIES 2          /* misunderstood answers before moving on */
 
 struct dialog {
     const pack *pack;
-    char lang[3];            /* the conversation's language */
-    char node[64];           /* pending ask node, "" when none */
-    int tries;               /* invalid answers to the pending question */
-    int misses;              /* misunderstandings in a row */
-    char alts[2][PACK_ID_MAX]; /* "did you mean" intents offered, "" when none */
-    cJSON *slots;            /* object: slot -> string, owned */
+    const tree *tree;
+    char lang[3];                /* the conversation's language */
+    facts *facts;                /* what is known, owned */
+    char pending[PACK_ID_MAX];   /* question asked last, "" when none */
+    int tries;                   /* answers to it not understood */
+    int turn;                    /* turns so far */
+    cJSON *said;                 /* {step id: turn said}, owned */
+    unsigned last[2];            /* hashes of the last two replies */
+    char alts[2][PACK_ID_MAX];   /* "did you mean" intents offered */
 };
 
-struct out {                 /* a reply under construction */
+struct out {                     /* a reply under construction */
     char *text;
     size_t len, cap;
     bool oom;
 };
 
+enum ans { ANS_NONE, ANS_VALUE, ANS_UNKNOWN, ANS_SKIP, ANS_INVALID };
+
+struct turn {                    /* what this turn found, for the helpers */
+    const struct nlu_result *nr;
+    const struct ent_result *er;
+    const struct pack_intent *in; /* the intent acted on */
+    const char *raw;
+    char fold[1024];
+    size_t foldlen;
+    bool sure;                   /* in is sure and not out_of_scope */
+    bool qlike;                  /* the message asks something */
+    const struct tree_question *q; /* pending question at the start */
+    enum ans ans;
+    const char *why;             /* message key or text for ANS_INVALID */
+    bool asked;                  /* a question (or its reminder) is in the reply */
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static const cJSON *get(const cJSON *o, const char *k)
+{
+    return o ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
+}
+
+static const char *str(const cJSON *o, const char *k)
+{
+    const cJSON *v = get(o, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static bool intent_is(const struct pack_intent *in, const char *id)
+{
+    return in && !strcmp(in->id, id);
+}
+
+static const char *fact(const dialog *d, const char *name)
+{
+    return facts_get(d->facts, name);
+}
+
+static void set_fact(dialog *d, const char *name, const char *value, double conf)
+{
+    if (facts_set(d->facts, name, value, d->turn, conf) < 0)
+        fprintf(stderr, "provbot: out of memory setting a fact\n");
+}
+
+/* Appends paragraph s, unless the reply has it already. */
 static void put(struct out *o, const char *s)
 {
-    size_t n = strlen(s);
-    if (o->oom || n == 0)
+    size_t n = s ? strlen(s) : 0;
+    if (o->oom || n == 0 || (o->text && strstr(o->text, s)))
         return;
     if (o->len + n + 3 > o->cap) {
         size_t nc = (o->len + n + 3) * 2;
@@ -55,133 +122,16 @@ static void put(struct out *o, const char *s)
         memcpy(o->text + o->len, "\n\n", 2);
         o->len += 2;
     }
-    memcpy(o->text + o->len, s, n);
+    memcpy(o->text + o->len, s, n + 1);
     o->len += n;
-    o->text[o->len] = '\0';
 }
 
-static const cJSON *get(const cJSON *o, const char *k)
+static void put_all(struct out *o, const struct out *from)
 {
-    return o ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
-}
-
-static const char *str(const cJSON *o, const char *k)
-{
-    const cJSON *v = get(o, k);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static const char *slot(const dialog *d, const char *name)
-{
-    const char *v = str(d->slots, name);
-    return v && *v ? v : NULL;
-}
-
-static void set_slot(dialog *d, const char *name, const char *value)
-{
-    cJSON_DeleteItemFromObjectCaseSensitive(d->slots, name);
-    if (value && *value)
-        cJSON_AddStringToObject(d->slots, name, value);
-}
-
-dialog *dialog_load(const pack *p, const char *json, const char *default_lang)
-{
-    dialog *d = calloc(1, sizeof *d);
-    cJSON *doc = json ? cJSON_Parse(json) : NULL;
-    if (!d)
-        goto fail;
-    d->pack = p;
-    snprintf(d->lang, sizeof d->lang, "%s", default_lang ? default_lang : "");
-    if (doc) {
-        const char *v;
-        const cJSON *alts = get(doc, "alts");
-        if ((v = str(doc, "lang")) && (!strcmp(v, "en") || !strcmp(v, "sv")))
-            snprintf(d->lang, sizeof d->lang, "%s", v);
-        if ((v = str(doc, "node")) && pack_node(p, v))
-            snprintf(d->node, sizeof d->node, "%s", v);
-        d->tries = cJSON_IsNumber(get(doc, "tries")) ? get(doc, "tries")->valueint : 0;
-        d->misses = cJSON_IsNumber(get(doc, "misses")) ? get(doc, "misses")->valueint : 0;
-        for (int i = 0; i < 2 && cJSON_IsArray(alts); i++) {
-            const cJSON *a = cJSON_GetArrayItem(alts, i);
-            if (cJSON_IsString(a) && pack_intent_find(p, a->valuestring) >= 0)
-                snprintf(d->alts[i], sizeof d->alts[i], "%s", a->valuestring);
-        }
-        if (cJSON_IsObject(get(doc, "slots")))
-            d->slots = cJSON_DetachItemFromObjectCaseSensitive(doc, "slots");
-    }
-    if (!d->slots && !(d->slots = cJSON_CreateObject()))
-        goto fail;
-    cJSON_Delete(doc);
-    return d;
-fail:
-    cJSON_Delete(doc);
-    free(d);
-    return NULL;
-}
-
-char *dialog_save(const dialog *d)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON *alts = cJSON_AddArrayToObject(o, "alts");
-    char *s = NULL;
-    if (!o || !alts)
-        goto out;
-    cJSON_AddStringToObject(o, "lang", d->lang);
-    cJSON_AddStringToObject(o, "node", d->node);
-    cJSON_AddNumberToObject(o, "tries", d->tries);
-    cJSON_AddNumberToObject(o, "misses", d->misses);
-    for (int i = 0; i < 2; i++)
-        if (d->alts[i][0])
-            cJSON_AddItemToArray(alts, cJSON_CreateString(d->alts[i]));
-    cJSON_AddItemReferenceToObject(o, "slots", d->slots);
-    s = cJSON_PrintUnformatted(o);
-out:
-    cJSON_Delete(o);
-    return s;
-}
-
-void dialog_free(dialog *d)
-{
-    if (!d)
-        return;
-    cJSON_Delete(d->slots);
-    free(d);
-}
-
-const char *dialog_lang(const dialog *d) { return d->lang[0] ? d->lang : "en"; }
-
-/* True when raw is the label of one of the pending question's buttons: a
- * click, which says nothing about the person's language (CCW's labels are
- * English in both). */
-static bool is_button(const dialog *d, const char *raw)
-{
-    const cJSON *n = pack_node(d->pack, d->node), *b;
-    const cJSON *sets[2] = { get(n, "buttons"), pack_message(d->pack, "yes_no_buttons") };
-    for (int k = 0; k < 2; k++)
-        for (int l = 0; l < PACK_NLANG; l++)
-            cJSON_ArrayForEach(b, get(sets[k], pack_langs[l]))
-                if (strcasecmp(b->valuestring, raw) == 0)
-                    return strcmp(pack_langs[l], d->lang) == 0 || k == 0;
-    return false;
-}
-
-bool dialog_in_form(const dialog *d)
-{
-    return d->node[0] && cJSON_IsTrue(get(pack_node(d->pack, d->node), "form"));
-}
-
-void dialog_preset(dialog *d, const char *name, const char *value)
-{
-    if (!slot(d, name))
-        set_slot(d, name, value);
-}
-
-void dialog_reply_clear(struct dialog_reply *r)
-{
-    free(r->text);
-    cJSON_Delete(r->buttons);
-    cJSON_Delete(r->case_obj);
-    memset(r, 0, sizeof *r);
+    if (from->oom)
+        o->oom = true;
+    if (from->text)
+        put(o, from->text);
 }
 
 char *dialog_md_escape(const char *s)
@@ -199,438 +149,815 @@ char *dialog_md_escape(const char *s)
     return out;
 }
 
-/* Text with {slot} placeholders filled (values escaped); caller frees. */
-static char *fill(const dialog *d, const char *tpl, const char *extra_key, const char *extra)
+/* The value of placeholder key: a fact, or an extra the caller passes. */
+static const char *placeholder(const dialog *d, const char *key, const char *const *extra)
+{
+    for (; extra && extra[0]; extra += 2)
+        if (!strcmp(extra[0], key))
+            return extra[1];
+    const char *v = fact(d, key);
+    if (v && !strcmp(v, "-"))
+        v = pack_text(pack_message(d->pack, "not_given"), d->lang);
+    return v;
+}
+
+/* Text with {key} placeholders filled (values escaped); caller frees.
+ * extra: NULL or {key, value, ..., NULL} pairs of ready markdown. */
+static char *fill(const dialog *d, const char *tpl, const char *const *extra)
 {
     struct out o = { 0 };
-    char key[PACK_ID_MAX];
-    size_t cap = strlen(tpl) + 1;
-    o.text = malloc(cap);
-    if (!o.text)
-        return NULL;
-    o.cap = cap;
-    o.text[0] = '\0';
-    for (const char *s = tpl; *s;) {
+    char key[PACK_ID_MAX], ch[2] = { 0, 0 };
+    for (const char *s = tpl; *s && !o.oom;) {
         const char *close = *s == '{' ? strchr(s, '}') : NULL;
         size_t kl = close ? (size_t)(close - s - 1) : 0;
         const char *v = NULL;
-        bool raw = false;
         if (close && kl > 0 && kl < sizeof key) {
             memcpy(key, s + 1, kl);
             key[kl] = '\0';
-            if (extra_key && strcmp(key, extra_key) == 0) {
-                v = extra;
-                raw = true; /* built by the engine, already markdown */
-            } else {
-                v = slot(d, key);
-            }
+            v = placeholder(d, key, extra);
         }
-        char *esc = v && !raw ? dialog_md_escape(v) : NULL;
-        const char *piece = esc ? esc : v;
-        size_t n = piece ? strlen(piece) : 1;
-        if (o.len + n + 1 > o.cap) {
-            o.cap = (o.len + n + 1) * 2;
-            char *p = realloc(o.text, o.cap);
-            if (!p) {
-                free(esc);
-                free(o.text);
-                return NULL;
-            }
-            o.text = p;
-        }
-        if (piece) {
-            memcpy(o.text + o.len, piece, n);
-            s = close + 1;
+        if (!v) {
+            ch[0] = *s++;
+            v = ch;
         } else {
-            o.text[o.len] = *s++;
+            s = close + 1;
         }
-        o.len += n;
-        o.text[o.len] = '\0';
+        bool raw = v == ch || (extra && v != fact(d, key));
+        char *esc = raw ? NULL : dialog_md_escape(v);
+        const char *piece = esc ? esc : v;
+        size_t n = strlen(piece);
+        if (o.len + n + 1 > o.cap) {
+            char *p = realloc(o.text, o.cap = (o.len + n + 1) * 2);
+            if (!p)
+                o.oom = true;
+            else
+                o.text = p;
+        }
+        if (!o.oom) {
+            memcpy(o.text + o.len, piece, n + 1);
+            o.len += n;
+        }
         free(esc);
     }
-    return o.text;
+    if (o.oom) {
+        free(o.text);
+        return NULL;
+    }
+    return o.text ? o.text : strdup("");
 }
 
-static void say(const dialog *d, struct out *o, const cJSON *texts,
-                const char *extra_key, const char *extra)
+static void say_x(const dialog *d, struct out *o, const cJSON *texts, const char *const *extra)
 {
-    char *t = fill(d, pack_text(texts, d->lang), extra_key, extra);
-    if (t)
-        put(o, t);
-    else
+    if (!texts)
+        return;
+    char *t = fill(d, pack_text(texts, d->lang), extra);
+    if (!t)
         o->oom = true;
+    put(o, t);
     free(t);
+}
+
+static void say(const dialog *d, struct out *o, const cJSON *texts)
+{
+    say_x(d, o, texts, NULL);
 }
 
 static void say_msg(const dialog *d, struct out *o, const char *key)
 {
-    say(d, o, pack_message(d->pack, key), NULL, NULL);
+    say(d, o, pack_message(d->pack, key));
 }
 
 static void set_buttons(const dialog *d, struct dialog_reply *r, const cJSON *texts)
 {
-    const cJSON *arr = get(texts, d->lang), *b;
+    const cJSON *b;
     cJSON_Delete(r->buttons);
     r->buttons = cJSON_CreateArray();
-    cJSON_ArrayForEach(b, arr)
+    cJSON_ArrayForEach(b, get(texts, d->lang))
         cJSON_AddItemToArray(r->buttons, cJSON_CreateString(b->valuestring));
 }
 
-/* Buttons and expect for the pending question. */
-static void ask_ui(const dialog *d, const cJSON *n, struct dialog_reply *r)
+static void topic_buttons(const dialog *d, struct dialog_reply *r)
 {
-    const char *expect = str(n, "expect");
-    static const char *const names[] = { "yes_no", "line_status", "order_ref",
-                                         "email", "text", "confirm" };
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-        if (strcmp(expect, names[i]) == 0)
-            r->expect = names[i];
-    if (get(n, "buttons"))
-        set_buttons(d, r, get(n, "buttons"));
-    else if (!strcmp(expect, "yes_no"))
-        set_buttons(d, r, pack_message(d->pack, "yes_no_buttons"));
-    else if (!strcmp(expect, "confirm"))
-        set_buttons(d, r, pack_message(d->pack, "confirm_buttons"));
-    else if (cJSON_IsTrue(get(n, "optional")))
-        set_buttons(d, r, pack_message(d->pack, "skip_buttons"));
+    cJSON_Delete(r->buttons);
+    r->buttons = cJSON_CreateArray();
+    for (size_t i = 0; i < tree_topic_count(d->tree); i++)
+        cJSON_AddItemToArray(r->buttons, cJSON_CreateString(
+            pack_text(tree_topic_at(d->tree, i)->label, d->lang)));
 }
 
-static const char *next_of(const cJSON *n, const char *value)
+static unsigned hash(const char *s)
 {
-    const cJSON *next = get(n, "next");
-    if (cJSON_IsString(next))
-        return next->valuestring;
-    if (cJSON_IsObject(next)) {
-        const char *t = value ? str(next, value) : NULL;
-        return t ? t : str(next, "*");
+    unsigned h = 2166136261u;
+    for (; s && *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+/* ---- state ---------------------------------------------------------------- */
+
+dialog *dialog_load(const pack *p, const char *json, const char *default_lang)
+{
+    dialog *d = calloc(1, sizeof *d);
+    cJSON *doc = json ? cJSON_Parse(json) : NULL;
+    const char *v;
+    if (!d)
+        goto fail;
+    d->pack = p;
+    d->tree = pack_tree(p);
+    snprintf(d->lang, sizeof d->lang, "%s", default_lang ? default_lang : "");
+    if ((v = str(doc, "lang")) && (!strcmp(v, "en") || !strcmp(v, "sv")))
+        snprintf(d->lang, sizeof d->lang, "%s", v);
+    if ((v = str(doc, "pending")) && tree_question(d->tree, v))
+        snprintf(d->pending, sizeof d->pending, "%s", v);
+    d->tries = cJSON_IsNumber(get(doc, "tries")) ? get(doc, "tries")->valueint : 0;
+    d->turn = cJSON_IsNumber(get(doc, "turn")) ? get(doc, "turn")->valueint : 0;
+    for (int i = 0; i < 2; i++) {
+        const cJSON *h = cJSON_GetArrayItem(get(doc, "last"), i);
+        const cJSON *a = cJSON_GetArrayItem(get(doc, "alts"), i);
+        d->last[i] = cJSON_IsNumber(h) ? (unsigned)h->valuedouble : 0;
+        if (cJSON_IsString(a) && pack_intent_find(p, a->valuestring) >= 0)
+            snprintf(d->alts[i], sizeof d->alts[i], "%s", a->valuestring);
     }
+    d->said = cJSON_IsObject(get(doc, "said"))
+                  ? cJSON_DetachItemFromObjectCaseSensitive(doc, "said") : cJSON_CreateObject();
+    if (!d->said || !(d->facts = facts_new(get(doc, "facts"))))
+        goto fail;
+    cJSON_Delete(doc);
+    return d;
+fail:
+    cJSON_Delete(doc);
+    dialog_free(d);
     return NULL;
 }
 
-static void apply_set(dialog *d, const cJSON *set)
+char *dialog_save(const dialog *d)
 {
-    const cJSON *v;
-    cJSON_ArrayForEach(v, set)
-        if (cJSON_IsString(v))
-            set_slot(d, v->string, v->valuestring);
+    cJSON *o = cJSON_CreateObject();
+    cJSON *last = cJSON_AddArrayToObject(o, "last"), *alts = cJSON_AddArrayToObject(o, "alts");
+    char *s = NULL;
+    if (!o || !last || !alts)
+        goto out;
+    cJSON_AddNumberToObject(o, "v", 2);
+    cJSON_AddStringToObject(o, "lang", d->lang);
+    cJSON_AddStringToObject(o, "pending", d->pending);
+    cJSON_AddNumberToObject(o, "tries", d->tries);
+    cJSON_AddNumberToObject(o, "turn", d->turn);
+    for (int i = 0; i < 2; i++) {
+        cJSON_AddItemToArray(last, cJSON_CreateNumber(d->last[i]));
+        if (d->alts[i][0])
+            cJSON_AddItemToArray(alts, cJSON_CreateString(d->alts[i]));
+    }
+    cJSON_AddItemToObject(o, "facts", facts_json(d->facts));
+    cJSON_AddItemReferenceToObject(o, "said", d->said);
+    s = cJSON_PrintUnformatted(o);
+out:
+    cJSON_Delete(o);
+    return s;
 }
 
-/* Walks from node `name` until a question is asked or the flow ends. */
-static void run(dialog *d, const char *name, const struct dialog_hooks *h,
-                struct out *o, struct dialog_reply *r)
+void dialog_free(dialog *d)
 {
-    d->node[0] = '\0';
-    d->tries = 0;
-    for (int step = 0; name && step < MAX_STEPS; step++) {
-        const cJSON *n = pack_node(d->pack, name);
-        const char *ask = str(n, "ask"), *branch = str(n, "branch");
-        const char *action = str(n, "action");
-        const char *value = NULL;
-
-        apply_set(d, get(n, "set"));
-        if (ask && cJSON_IsTrue(get(n, "always")))
-            set_slot(d, ask, NULL);
-        if (action && !strcmp(action, "reset")) {
-            cJSON_Delete(d->slots);
-            d->slots = cJSON_CreateObject();
-        }
-        if (action && !strcmp(action, "file_case")) {
-            char id[24] = "";
-            cJSON *cj = NULL;
-            int rc = h && h->file_case ? h->file_case(h->ctx, d->slots, d->lang, id, &cj) : -1;
-            if (rc == DIALOG_EPONR) {
-                say_msg(d, o, "case_refused_ponr");
-                return;
-            }
-            if (rc == DIALOG_ENOTALLOWED) {
-                say_msg(d, o, "case_not_allowed");
-                return;
-            }
-            if (rc < 0) {
-                say_msg(d, o, "case_error");
-                return;
-            }
-            set_slot(d, "case_id", id);
-            cJSON_Delete(r->case_obj);
-            r->case_obj = cj;
-            if (rc == 1) {
-                say_msg(d, o, "case_exists");
-                return;
-            }
-        }
-        if (action && !strcmp(action, "list_cases")) {
-            char *list = h && h->list_cases ? h->list_cases(h->ctx, d->lang) : NULL;
-            if (list)
-                say(d, o, get(n, "say"), "cases", list);
-            else
-                say_msg(d, o, "no_cases");
-            free(list);
-            name = next_of(n, NULL);
-            continue;
-        }
-        if (ask) {
-            if ((value = slot(d, ask)) == NULL) {
-                say(d, o, get(n, "say"), NULL, NULL);
-                snprintf(d->node, sizeof d->node, "%s", name);
-                ask_ui(d, n, r);
-                return;
-            }
-        } else {
-            if (get(n, "say"))
-                say(d, o, get(n, "say"), NULL, NULL);
-            if (get(n, "buttons"))
-                set_buttons(d, r, get(n, "buttons"));
-            if (branch)
-                value = slot(d, branch) ? slot(d, branch) : "none";
-        }
-        name = next_of(n, value);
-    }
+    if (!d)
+        return;
+    facts_free(d->facts);
+    cJSON_Delete(d->said);
+    free(d);
 }
 
-static bool is_command(const struct ent_result *er, const char *cmd)
+const char *dialog_lang(const dialog *d) { return d->lang[0] ? d->lang : "en"; }
+
+bool dialog_in_form(const dialog *d)
 {
-    return ent_has(er, "command", cmd);
+    const char *w = fact(d, "want_case");
+    return w && !strcmp(w, "yes");
 }
 
-/* Tries to answer the pending question from this message. Returns the
- * value, or NULL; sets *why to a message key when the answer is invalid. */
-static const char *answer(dialog *d, const cJSON *n, const struct nlu_result *nr,
-                          const struct ent_result *er, const char *raw,
-                          const char **why)
+void dialog_preset(dialog *d, const char *name, const char *value)
 {
-    const char *expect = str(n, "expect"), *ask = str(n, "ask");
-    const struct pack_intent *in = pack_intent_at(d->pack, (size_t)nr->intent);
-
-    *why = NULL;
-    if (!strcmp(expect, "yes_no") || !strcmp(expect, "confirm")) {
-        const char *v = ent_get(er, "answer");
-        if (!v && nr->confidence >= SIDE_CONFIDENCE && !strcmp(in->id, "affirm"))
-            v = "yes";
-        if (!v && nr->confidence >= SIDE_CONFIDENCE && !strcmp(in->id, "deny"))
-            v = "no";
-        if (!v)
-            v = slot(d, ask); /* told in other words, e.g. "no edit button" */
-        if (!v)
-            *why = "not_yes_no";
-        return v;
-    }
-    if (!strcmp(expect, "line_status")) {
-        const char *v = slot(d, ask);
-        if (!v)
-            *why = "not_line_status";
-        return v;
-    }
-    if (!strcmp(expect, "email")) {
-        if (er->nemail > 0)
-            return er->email[0];
-        *why = er->bad_email[0] ? "invalid_email" : "no_email";
-        return NULL;
-    }
-    if (!strcmp(expect, "order_ref")) {
-        if (er->order_ref[0])
-            return er->order_ref;
-        *why = "invalid_order_ref";
-        return NULL;
-    }
-    /* text: anything but a bare yes/no or a question the bot can answer */
-    if (ent_get(er, "answer") && strlen(raw) < 12) {
-        *why = "not_understood";
-        return NULL;
-    }
-    if (strchr(raw, '?') && nr->intent != pack_intent_find(d->pack, "out_of_scope") &&
-        nr->confidence >= SIDE_CONFIDENCE)
-        return NULL;
-    return raw[0] ? raw : NULL;
+    if (!fact(d, name))
+        set_fact(d, name, value, 1.0);
 }
 
-/* Slots told in passing by any message. */
-static void take_entities(dialog *d, const struct nlu_result *nr,
-                          const struct ent_result *er, const char *raw)
+void dialog_reply_clear(struct dialog_reply *r)
 {
-    const cJSON *pending = pack_node(d->pack, d->node);
-    const char *expect = str(pending, "expect");
-    const struct pack_intent *in = pack_intent_at(d->pack, (size_t)nr->intent);
-    bool sure = nr->confidence >= SIDE_CONFIDENCE;
-
-    for (int i = 0; i < er->nvals; i++)
-        if (strcmp(er->vals[i].slot, "answer") && strcmp(er->vals[i].slot, "command"))
-            set_slot(d, er->vals[i].slot, er->vals[i].value);
-    if (er->nemail > 0 && !(expect && !strcmp(expect, "email")) && !slot(d, "new_email"))
-        set_slot(d, "new_email", er->email[0]);
-    if (er->order_ref[0] && !(expect && !strcmp(expect, "order_ref")))
-        set_slot(d, "order_ref", er->order_ref);
-    if (sure)
-        apply_set(d, in->set);
-    /* a long first message of a case keeps its words as the description */
-    if (nr->intent != pack_intent_find(d->pack, "out_of_scope") && in->flow &&
-        !slot(d, "description") && strlen(raw) >= 40 &&
-        (!strcmp(in->id, "open_case") || !strcmp(in->id, "edit_failed")))
-        set_slot(d, "description", raw);
+    free(r->text);
+    cJSON_Delete(r->buttons);
+    cJSON_Delete(r->case_obj);
+    memset(r, 0, sizeof *r);
 }
 
-static void reask(dialog *d, struct out *o, struct dialog_reply *r)
-{
-    const cJSON *n = pack_node(d->pack, d->node);
-    say(d, o, get(n, "say"), NULL, NULL);
-    ask_ui(d, n, r);
-}
+/* ---- reading the message ---------------------------------------------------- */
 
-static bool title_is(const struct pack_intent *in, const char *raw)
+static bool label_in(const cJSON *texts, const char *raw)
 {
+    const cJSON *b;
     for (int l = 0; l < PACK_NLANG; l++) {
-        const char *t = pack_text(in->title, pack_langs[l]);
-        if (*t && strcasecmp(t, raw) == 0)
+        const cJSON *v = get(texts, pack_langs[l]);
+        if (cJSON_IsString(v) && !strcasecmp(v->valuestring, raw))
+            return true;
+        cJSON_ArrayForEach(b, v)
+            if (cJSON_IsString(b) && !strcasecmp(b->valuestring, raw))
+                return true;
+    }
+    return false;
+}
+
+/* True when raw is a button label the bot offers (a click, not words). */
+static bool is_label(const dialog *d, const char *raw)
+{
+    const struct tree_question *q = d->pending[0] ? tree_question(d->tree, d->pending) : NULL;
+    if (q && label_in(q->buttons, raw))
+        return true;
+    for (size_t i = 0; i < tree_topic_count(d->tree); i++)
+        if (label_in(tree_topic_at(d->tree, i)->label, raw))
+            return true;
+    static const char *const sets[] = { "yes_no_buttons", "skip_buttons", "cancel_buttons", NULL };
+    for (int i = 0; sets[i]; i++)
+        if (label_in(pack_message(d->pack, sets[i]), raw))
+            return true;
+    for (size_t i = 0; i < pack_intent_count(d->pack); i++)
+        if (label_in(pack_intent_at(d->pack, i)->title, raw))
+            return true;
+    return false;
+}
+
+/* Words of letters in raw (emails and numbers are not words here). */
+static int words(const char *raw)
+{
+    int n = 0;
+    for (const char *s = raw; *s;) {
+        while (*s && isspace((unsigned char)*s))
+            s++;
+        const char *w = s;
+        bool alpha = true;
+        while (*s && !isspace((unsigned char)*s)) {
+            if (*s == '@' || isdigit((unsigned char)*s))
+                alpha = false;
+            s++;
+        }
+        n += s > w && alpha;
+    }
+    return n;
+}
+
+static void update_lang(dialog *d, const struct nlu_result *nr, const char *raw)
+{
+    if (!d->lang[0])
+        memcpy(d->lang, nr->lang, 3);
+    else if (nr->lang_sure && strcmp(nr->lang, d->lang) && words(raw) >= 3 && !is_label(d, raw))
+        memcpy(d->lang, nr->lang, 3);
+}
+
+static bool question_like(const char *raw, const char *fold)
+{
+    static const char *const qw[] = {
+        "what", "how", "where", "when", "who", "which", "why", "can", "could", "do", "does",
+        "is", "are", "should", "will", "vad", "hur", "var", "nar", "vem", "vilken", "vilket",
+        "varfor", "kan", "maste", "ska", "gar", "finns", NULL
+    };
+    static const char *const inside[] = { " how do ", " how can ", " how to ",
+                                          " hur ", " vad ", " where ", " why ",
+                                          " varfor ", NULL };
+    char padded[1040];
+    if (strchr(raw, '?'))
+        return true;
+    snprintf(padded, sizeof padded, " %s ", fold);
+    for (int i = 0; inside[i]; i++)
+        if (strstr(padded, inside[i]))
+            return true;
+    for (int i = 0; qw[i]; i++) {
+        size_t n = strlen(qw[i]);
+        if (!strncmp(fold, qw[i], n) && (fold[n] == ' ' || !fold[n]))
             return true;
     }
-    return !strcasecmp(in->id, raw);
+    return false;
 }
 
-/* Answers an intent outside the pending question: its answer, then its flow. */
-static void answer_intent(dialog *d, int intent, const struct dialog_hooks *h,
-                          struct out *o, struct dialog_reply *r)
+/* A "did you mean" or topic button pressed: the intent it stands for. */
+static int pressed_intent(dialog *d, const char *raw)
 {
-    const struct pack_intent *in = pack_intent_at(d->pack, (size_t)intent);
-    say(d, o, in->answer, NULL, NULL);
+    int k = -1;
+    for (int i = 0; i < 2 && k < 0; i++) {
+        int a = d->alts[i][0] ? pack_intent_find(d->pack, d->alts[i]) : -1;
+        const struct pack_intent *in = a >= 0 ? pack_intent_at(d->pack, (size_t)a) : NULL;
+        if (in && (label_in(in->title, raw) || !strcasecmp(in->id, raw)))
+            k = a;
+    }
+    for (size_t i = 0; i < tree_topic_count(d->tree) && k < 0; i++)
+        if (label_in(tree_topic_at(d->tree, i)->label, raw))
+            k = tree_topic_at(d->tree, i)->intent;
+    d->alts[0][0] = d->alts[1][0] = '\0';
+    return k;
+}
+
+/* The yes/no reading of the message for question q. */
+static enum ans read_yes_no(dialog *d, struct turn *t, const char **value)
+{
+    const struct tree_question *q = t->q;
+    const char *a = ent_get(t->er, "answer"), *res = ent_get(t->er, "result");
+    bool failed_fix = res && !strcmp(res, "failed");
+
+    if (facts_turn(d->facts, q->fact) == d->turn && strcmp(q->fact, "want_case"))
+        return *value = fact(d, q->fact), ANS_VALUE; /* told in words */
+    if (!a && t->sure && intent_is(t->in, "affirm"))
+        a = "yes";
+    if (!a && t->sure && intent_is(t->in, "deny"))
+        a = "no";
+    if (!a && res && (!strcmp(q->fact, "edit") || !strcmp(q->fact, "retry")))
+        a = failed_fix ? "no" : "yes";
+    if (a && !strcmp(a, "unknown"))
+        return ANS_UNKNOWN;
+    if (a && !strcmp(a, "no") && failed_fix && !strcmp(q->fact, "want_case"))
+        return ANS_NONE; /* "no, it didn't help" is not "no case" */
+    if (a && !strcmp(a, "yes"))
+        *value = q->yes;
+    else if (a && !strcmp(a, "no"))
+        *value = q->no;
+    if (*value)
+        return ANS_VALUE;
+    t->why = "not_yes_no";
+    return ANS_INVALID;
+}
+
+static const char *email_why(const struct ent_result *er)
+{
+    if (!er->bad_email[0])
+        return NULL;
+    if (strstr(er->bad_email_why, "space"))
+        return "email_bad_space";
+    if (strstr(er->bad_email_why, "@"))
+        return "email_bad_at";
+    if (strstr(er->bad_email_why, "domain"))
+        return "email_bad_domain";
+    return "invalid_email";
+}
+
+/* Free text for q (a description): anything but a control word, a label, a
+ * bare yes/no, an address or reference alone, or a question to the bot. */
+static enum ans read_text(dialog *d, struct turn *t, const char **value)
+{
+    size_t n = strlen(t->raw);
+    if (ent_has(t->er, "command", "skip") || (t->q->optional && ent_has(t->er, "answer", "no") && n < 12))
+        return t->q->optional ? ANS_SKIP : ANS_INVALID;
+    if (is_label(d, t->raw) || (ent_get(t->er, "answer") && n < 12) || words(t->raw) == 0 ||
+        (t->qlike && t->sure))
+        return ANS_NONE;
+    *value = t->raw;
+    return ANS_VALUE;
+}
+
+/* The answer to the pending question t->q, into *value. */
+static enum ans read_answer(dialog *d, struct turn *t, const char **value)
+{
+    const struct tree_question *q = t->q;
+    const char *e = q->expect;
+    *value = NULL;
+    if (!strcmp(e, "yes_no") || !strcmp(e, "confirm"))
+        return read_yes_no(d, t, value);
+    if (ent_has(t->er, "answer", "unknown") && q->unknown_value)
+        return ANS_UNKNOWN;
+    if (!strcmp(e, "line_status")) {
+        if (facts_turn(d->facts, q->fact) == d->turn)
+            return *value = fact(d, q->fact), ANS_VALUE;
+        return t->why = "invalid", ANS_INVALID;
+    }
+    if (!strcmp(e, "email")) {
+        int k = t->er->nemail == 2 && !strcmp(q->fact, "requester") && t->er->own == 1 ? 1 : 0;
+        if (t->er->nemail > 0)
+            return *value = t->er->email[k], ANS_VALUE;
+        t->why = email_why(t->er);
+        return t->why ? ANS_INVALID : (t->why = "invalid", ANS_INVALID);
+    }
+    if (!strcmp(e, "order_ref")) {
+        if (t->er->order_ref[0])
+            return *value = t->er->order_ref, ANS_VALUE;
+        return t->why = "invalid", ANS_INVALID;
+    }
+    if (!strcmp(q->fact, "field")) {
+        const char *f = ent_get(t->er, "field");
+        return f ? (*value = f, ANS_VALUE) : (t->why = "invalid", ANS_INVALID);
+    }
+    return read_text(d, t, value);
+}
+
+/* Emails, order reference and the facts told in words. */
+static void take_details(dialog *d, struct turn *t)
+{
+    const struct ent_result *er = t->er;
+    const char *pf = t->q ? t->q->fact : "";
+    for (int i = 0; i < er->nvals; i++)
+        if (tree_is_fact(d->tree, er->vals[i].slot))
+            set_fact(d, er->vals[i].slot, er->vals[i].value, ENTITY_CONF);
+    for (int i = 0; i < er->nemail; i++) {
+        bool own = i == er->own || (!strcmp(pf, "requester") && er->nemail == 1);
+        if (own)
+            set_fact(d, "requester", er->email[i], ENTITY_CONF);
+        else if (i == 0)
+            set_fact(d, "new_email", er->email[i], ENTITY_CONF);
+    }
+    if (er->order_ref[0]) {
+        const char *old = fact(d, "order_ref");
+        if (old && strcmp(old, er->order_ref))
+            set_fact(d, "dup", NULL, 1.0); /* another order: look again */
+        set_fact(d, "order_ref", er->order_ref, ENTITY_CONF);
+    }
+}
+
+/* "It worked" / "still fails" said in passing, after steps were given. */
+static void take_result(dialog *d, struct turn *t)
+{
+    const char *res = ent_get(t->er, "result");
+    const char *cache = fact(d, "cache");
+    bool steps = get(d->said, "steps_edit") || get(d->said, "steps_closed");
+    if (!res || (t->q && (!strcmp(t->q->fact, "edit") || !strcmp(t->q->fact, "retry"))))
+        return;
+    if (cache && !strcmp(cache, "shown"))
+        set_fact(d, "retry", res, ENTITY_CONF);
+    else if (steps || !strcmp(res, "failed"))
+        set_fact(d, "edit", res, ENTITY_CONF);
+}
+
+/* Facts the intent implies, unless the message told otherwise. */
+static void take_intent(dialog *d, struct turn *t)
+{
+    const cJSON *v;
+    if (!t->sure)
+        return;
+    if (t->in->flow && !strcmp(t->in->flow, "process") && !fact(d, "goal"))
+        set_fact(d, "goal", "change", INTENT_CONF);
+    cJSON_ArrayForEach(v, t->in->set)
+        if (facts_turn(d->facts, v->string) != d->turn)
+            set_fact(d, v->string, v->valuestring, INTENT_CONF);
+    /* a long first message of a failing edit keeps its words for support */
+    if (!fact(d, "description") && strlen(t->raw) >= 40 && !t->qlike &&
+        (intent_is(t->in, "open_case") || intent_is(t->in, "edit_failed")))
+        set_fact(d, "description", t->raw, ENTITY_CONF);
+}
+
+/* Applies the answer to the pending question. */
+static void take_answer(dialog *d, struct turn *t, const char *value)
+{
+    const struct tree_question *q = t->q;
+    if (t->ans == ANS_VALUE && !strcmp(q->fact, "field")) {
+        set_fact(d, value, NULL, 1.0);
+        set_fact(d, "confirmed", NULL, 1.0);
+    } else if (t->ans == ANS_VALUE) {
+        set_fact(d, q->fact, value, 1.0);
+    } else if (t->ans == ANS_SKIP) {
+        set_fact(d, q->fact, "-", 1.0);
+    } else if (t->ans == ANS_UNKNOWN && q->unknown_value) {
+        set_fact(d, q->fact, q->unknown_value, 1.0);
+    }
+    if (t->ans != ANS_NONE && t->ans != ANS_INVALID) {
+        d->pending[0] = '\0';
+        d->tries = 0;
+    }
+}
+
+/* ---- what the bot says ------------------------------------------------------- */
+
+static void ask(dialog *d, struct turn *t, const struct tree_question *q, bool again,
+                struct out *o, struct dialog_reply *r)
+{
+    say(d, o, again && q->again ? q->again : q->say);
+    if (strcmp(d->pending, q->id))
+        d->tries = 0;
+    snprintf(d->pending, sizeof d->pending, "%s", q->id);
+    r->expect = NULL;
+    static const char *const names[] = { "yes_no", "line_status", "order_ref",
+                                         "email", "text", "confirm" };
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (!strcmp(q->expect, names[i]))
+            r->expect = names[i];
+    cJSON_Delete(r->buttons);
+    r->buttons = NULL;
+    if (q->buttons)
+        set_buttons(d, r, q->buttons);
+    t->asked = true;
+}
+
+/* Runs a step's action. False when the step must not go on (refused). */
+static bool act(dialog *d, const struct tree_step *s, const struct dialog_hooks *h,
+                struct out *o, struct dialog_reply *r, char status[80])
+{
+    char id[24] = "";
+    if (!strcmp(s->action, "find_case")) {
+        int rc = h && h->find_case ? h->find_case(h->ctx, fact(d, "order_ref"), d->lang, id,
+                                                  status, 80) : 0;
+        set_fact(d, "dup", rc == 1 ? id : "none", 1.0);
+        if (rc == 1)
+            set_fact(d, "want_case", "dup", 1.0);
+        return true;
+    }
+    cJSON *facts = facts_values(d->facts), *cj = NULL;
+    int rc = h && h->file_case && facts ? h->file_case(h->ctx, facts, d->lang, id, &cj) : -1;
+    cJSON_Delete(facts);
+    static const struct { int rc; const char *msg; } refusals[] = {
+        { DIALOG_EPONR, "case_refused_ponr" }, { DIALOG_ENOTALLOWED, "case_not_allowed" },
+        { DIALOG_EINCOMPLETE, "case_incomplete" },
+    };
+    if (rc < 0) {
+        const char *msg = "case_error";
+        for (size_t i = 0; i < sizeof refusals / sizeof *refusals; i++)
+            if (rc == refusals[i].rc)
+                msg = refusals[i].msg;
+        say_msg(d, o, msg);
+        set_fact(d, "confirmed", NULL, 1.0);
+        return false;
+    }
+    set_fact(d, "case_id", id, 1.0);
+    cJSON_Delete(r->case_obj);
+    r->case_obj = cj;
+    return true;
+}
+
+/* After a case is filed: its details are cleared for the next one. */
+static void close_form(dialog *d)
+{
+    static const char *const form[] = { "order_ref", "new_email", "description",
+                                        "confirmed", "dup", NULL };
+    for (int i = 0; form[i]; i++)
+        set_fact(d, form[i], NULL, 1.0);
+    set_fact(d, "want_case", "filed", 1.0);
+}
+
+/* Says and asks what the facts lead to (tree_next), step after step. */
+static void run_steps(dialog *d, struct turn *t, bool changed, const struct dialog_hooks *h,
+                      struct out *o, struct dialog_reply *r)
+{
+    char status[80] = "";
+    for (int i = 0; i < MAX_STEPS; i++) {
+        const struct tree_step *s = tree_next(d->tree, d->facts);
+        if (!s)
+            return;
+        bool before = get(d->said, s->id) != NULL;
+        if (s->end && before && !changed) {
+            say(d, o, s->again ? s->again : s->say);
+            return;
+        }
+        if (s->action && !act(d, s, h, o, r, status))
+            return;
+        if (s->say) {
+            const char *extra[] = { "dup_status", status, NULL };
+            say_x(d, o, s->say, extra);
+        }
+        const cJSON *v;
+        cJSON_ArrayForEach(v, s->set)
+            set_fact(d, v->string, v->valuestring, 1.0);
+        cJSON_DeleteItemFromObjectCaseSensitive(d->said, s->id);
+        cJSON_AddNumberToObject(d->said, s->id, d->turn);
+        if (s->action && !strcmp(s->action, "file_case"))
+            close_form(d);
+        if (s->ask) {
+            ask(d, t, s->ask, false, o, r);
+            return;
+        }
+        if (s->end) {
+            d->pending[0] = '\0';
+            return;
+        }
+    }
+}
+
+/* Questions answered at any point: FAQ entries that match (two at most). */
+static int faq_answers(dialog *d, struct turn *t, struct out *o)
+{
+    int n = 0;
+    for (size_t i = 0; i < tree_faq_count(d->tree) && n < 2; i++) {
+        const struct tree_faq *f = tree_faq_at(d->tree, i);
+        bool intent_ok = f->nintents == 0;
+        for (int k = 0; k < f->nintents; k++)
+            intent_ok |= t->sure && pack_intent_at(d->pack, (size_t)f->intents[k]) == t->in;
+        if (intent_ok && t->qlike && pack_rules_match(d->pack, &f->rules, t->fold, t->foldlen)) {
+            say(d, o, f->say);
+            n++;
+        }
+    }
+    return n;
+}
+
+/* An informational intent's own answer (a question about the domain). */
+static bool info_answer(dialog *d, struct turn *t, bool told, const struct dialog_hooks *h,
+                        struct out *o, struct dialog_reply *r)
+{
+    const struct pack_intent *in = t->in;
+    if (!t->sure || (in->flow && !strcmp(in->flow, "process")) || intent_is(in, "affirm") ||
+        intent_is(in, "deny") || (told && !t->qlike))
+        return false;
+    if (in->flow && !strcmp(in->flow, "cases")) {
+        char *list = h && h->list_cases ? h->list_cases(h->ctx, d->lang) : NULL;
+        if (list) {
+            const char *extra[] = { "cases", list, NULL };
+            say_x(d, o, pack_message(d->pack, "case_list"), extra);
+        } else {
+            say_msg(d, o, "no_cases");
+        }
+        free(list);
+        return true;
+    }
+    say(d, o, in->answer);
     if (in->buttons)
         set_buttons(d, r, in->buttons);
-    if (in->flow)
-        run(d, in->flow, h, o, r);
+    else if (intent_is(in, "greeting") || intent_is(in, "help"))
+        topic_buttons(d, r);
+    if (intent_is(in, "goodbye"))
+        d->pending[0] = '\0';
+    return true;
 }
 
+/* Nothing else was said and a question is pending: it was not understood. */
+static void not_understood(dialog *d, struct turn *t, const struct dialog_hooks *h,
+                           struct out *o, struct dialog_reply *r)
+{
+    const struct tree_question *q = t->q;
+    const cJSON *why = t->why && strcmp(t->why, "invalid") ? pack_message(d->pack, t->why) : NULL;
+    r->fallback = true;
+    d->tries++;
+    if (d->tries >= MOVE_ON_TRIES && q->unknown_value) {
+        set_fact(d, q->fact, q->unknown_value, 0.5);
+        d->pending[0] = '\0';
+        say_msg(d, o, "moving_on");
+        run_steps(d, t, true, h, o, r);
+        return;
+    }
+    if (d->tries >= MOVE_ON_TRIES && q->unknown && !q->form) {
+        say(d, o, q->unknown);
+        d->pending[0] = '\0';
+        return;
+    }
+    say(d, o, why ? why : q->invalid ? q->invalid : pack_message(d->pack, "not_understood"));
+    if (d->tries >= MOVE_ON_TRIES && q->form) {
+        say_msg(d, o, "form_needs");
+        ask(d, t, q, true, o, r);
+        const cJSON *c = cJSON_GetArrayItem(get(pack_message(d->pack, "cancel_buttons"), d->lang), 0);
+        if (!r->buttons)
+            r->buttons = cJSON_CreateArray();
+        if (cJSON_IsString(c))
+            cJSON_AddItemToArray(r->buttons, cJSON_CreateString(c->valuestring));
+        return;
+    }
+    ask(d, t, q, false, o, r);
+}
+
+/* Nothing was said and nothing is pending: social answers, out of scope. */
+static void fallback(dialog *d, struct turn *t, struct out *o, struct dialog_reply *r)
+{
+    const struct nlu_result *nr = t->nr;
+    const int oos = pack_intent_find(d->pack, "out_of_scope");
+    r->fallback = true;
+    if (t->sure && (intent_is(t->in, "affirm") || intent_is(t->in, "deny"))) {
+        r->fallback = false;
+        say_msg(d, o, "nothing_pending");
+        topic_buttons(d, r);
+        return;
+    }
+    if (nr->intent == oos && !nr->foreign && nr->nalt >= 2 && nr->alt[0].confidence >= 0.2 &&
+        nr->alt[0].intent != oos && nr->alt[1].intent != oos) {
+        say_msg(d, o, "did_you_mean");
+        cJSON_Delete(r->buttons);
+        r->buttons = cJSON_CreateArray();
+        for (int i = 0; i < 2; i++) {
+            const struct pack_intent *a = pack_intent_at(d->pack, (size_t)nr->alt[i].intent);
+            snprintf(d->alts[i], sizeof d->alts[i], "%s", a->id);
+            cJSON_AddItemToArray(r->buttons, cJSON_CreateString(
+                pack_text(a->title ? a->title : a->answer, d->lang)));
+        }
+        return;
+    }
+    if (nr->foreign) {
+        const char *extra[] = { "foreign", pack_text(nr->foreign, d->lang), NULL };
+        say_x(d, o, pack_message(d->pack, "oos_foreign"), extra);
+    } else {
+        say(d, o, pack_intent_at(d->pack, (size_t)oos)->answer);
+    }
+    topic_buttons(d, r);
+}
+
+/* The last turn of the reply: the third identical reply in a row is replaced
+ * by a way out. */
+static void no_third_time(dialog *d, struct out *o, struct dialog_reply *r)
+{
+    unsigned h = hash(o->text);
+    if (o->text && h == d->last[0] && h == d->last[1]) {
+        free(o->text);
+        memset(o, 0, sizeof *o);
+        say_msg(d, o, "stuck");
+        topic_buttons(d, r);
+        r->expect = NULL;
+        d->pending[0] = '\0';
+        h = hash(o->text);
+    }
+    d->last[1] = d->last[0];
+    d->last[0] = h;
+}
+
+/* Forgets what the conversation knew ("cancel", "start over"), but the
+ * person's own email. */
+static void reset(dialog *d, bool restart, struct out *o)
+{
+    const char *kept = fact(d, "requester");
+    char *keep = kept ? strdup(kept) : NULL;
+    facts_free(d->facts);
+    d->facts = facts_new(NULL);
+    cJSON_Delete(d->said);
+    d->said = cJSON_CreateObject();
+    d->pending[0] = '\0';
+    d->tries = 0;
+    if (keep && d->facts)
+        set_fact(d, "requester", keep, 1.0);
+    free(keep);
+    if (!d->facts || !d->said)
+        o->oom = true;
+    say_msg(d, o, restart ? "restarted" : "cancelled");
+}
+
+static void start_turn(dialog *d, struct turn *t, const struct nlu_result *nr,
+                       const struct ent_result *er, const char *raw, struct dialog_reply *r)
+{
+    int forced = pressed_intent(d, raw);
+    const int oos = pack_intent_find(d->pack, "out_of_scope");
+    memset(t, 0, sizeof *t);
+    t->nr = nr;
+    t->er = er;
+    t->raw = raw;
+    t->foldlen = text_normalize(raw, strlen(raw), TEXT_FOLD, t->fold, sizeof t->fold);
+    r->intent = forced >= 0 ? forced : nr->intent;
+    r->confidence = forced >= 0 ? 1.0 : nr->confidence;
+    t->in = pack_intent_at(d->pack, (size_t)r->intent);
+    t->sure = r->intent != oos && r->confidence >= SURE;
+    t->qlike = question_like(raw, t->fold);
+    t->q = d->pending[0] ? tree_question(d->tree, d->pending) : NULL;
+}
+
+/* The turn (see the top of the file). Longer than most: it is the one place
+ * that puts the pieces in their order, each piece a function above. */
 int dialog_turn(dialog *d, const struct nlu_result *nr, const struct ent_result *er,
                 const char *raw, const char *notices, const struct dialog_hooks *h,
                 struct dialog_reply *r)
 {
-    struct out o = { 0 };
-    const int oos = pack_intent_find(d->pack, "out_of_scope");
-    struct nlu_result res = *nr;
+    struct out o = { 0 }, side = { 0 }, steps = { 0 };
+    struct turn t;
+    const char *value = NULL;
 
     memset(r, 0, sizeof *r);
-    r->intent = -1;
-    r->confidence = -1;
-    if (!d->lang[0] || (nr->lang_sure && !is_button(d, raw)))
-        memcpy(d->lang, nr->lang, 3);
+    d->turn++;
+    update_lang(d, nr, raw);
+    start_turn(d, &t, nr, er, raw, r);
     if (notices && *notices)
         put(&o, notices);
-
-    /* a "did you mean" button pressed */
-    for (int i = 0; i < 2; i++) {
-        int k = d->alts[i][0] ? pack_intent_find(d->pack, d->alts[i]) : -1;
-        if (k >= 0 && title_is(pack_intent_at(d->pack, (size_t)k), raw)) {
-            res.intent = k;
-            res.confidence = 1.0;
-        }
-    }
-    d->alts[0][0] = d->alts[1][0] = '\0';
-    r->intent = res.intent;
-    r->confidence = res.confidence;
-
-    if (is_command(er, "cancel") || is_command(er, "restart")) {
-        bool restart = is_command(er, "restart");
-        const char *kept = slot(d, "requester");
-        char *keep = kept ? strdup(kept) : NULL;
-        d->node[0] = '\0';
-        d->tries = d->misses = 0;
-        cJSON_Delete(d->slots);
-        d->slots = cJSON_CreateObject();
-        if (keep)
-            set_slot(d, "requester", keep);
-        free(keep);
-        say_msg(d, &o, restart ? "restarted" : "cancelled");
+    if (ent_has(er, "command", "cancel") || ent_has(er, "command", "restart")) {
+        reset(d, ent_has(er, "command", "restart"), &o);
         r->intent = -1;
         r->confidence = -1;
         goto done;
     }
-
-    take_entities(d, &res, er, raw);
-
-    if (d->node[0]) {
-        const cJSON *n = pack_node(d->pack, d->node);
-        const char *why = NULL;
-        bool optional = cJSON_IsTrue(get(n, "optional"));
-        if ((is_command(er, "skip") && (optional || d->tries >= MAX_TRIES)) ||
-            (optional && ent_has(er, "answer", "no") && strlen(raw) < 12)) {
-            set_slot(d, str(n, "ask"), "-");
-            run(d, next_of(n, "-"), h, &o, r);
-            goto done;
-        }
-        const char *value = is_command(er, "skip") ? NULL : answer(d, n, &res, er, raw, &why);
-        if (is_command(er, "skip"))
-            why = "not_understood";
-        const struct pack_intent *in = pack_intent_at(d->pack, (size_t)res.intent);
-        bool sure = res.intent != oos && res.confidence >= SIDE_CONFIDENCE &&
-                    strcmp(in->id, "affirm") && strcmp(in->id, "deny");
-
-        if (value) {
-            char *v = strdup(value);
-            if (res.intent == oos) { /* an answer, not a question */
-                r->intent = -1;
-                r->confidence = -1;
-            }
-            set_slot(d, str(n, "ask"), v);
-            d->misses = 0;
-            run(d, next_of(n, v), h, &o, r);
-            free(v);
-            goto done;
-        }
-        if (sure && !why) {
-            bool form = cJSON_IsTrue(get(n, "form"));
-            if (in->flow && !form) {
-                answer_intent(d, res.intent, h, &o, r);
-            } else {
-                if (!(in->flow && form))
-                    say(d, &o, in->answer, NULL, NULL);
-                reask(d, &o, r);
-            }
-            goto done;
-        }
-        if (sure && why && res.confidence >= 0.8 && !in->flow) {
-            say(d, &o, in->answer, NULL, NULL);
-            reask(d, &o, r);
-            goto done;
-        }
-        d->tries++;
-        if (d->tries >= MAX_TRIES) {
-            say_msg(d, &o, "skip_or_cancel");
-            set_buttons(d, r, pack_message(d->pack, "skip_cancel_buttons"));
-            r->expect = NULL;
-            r->fallback = true;
-            goto done;
-        }
-        say_msg(d, &o, why ? why : "not_understood");
-        reask(d, &o, r);
-        goto done;
+    if (t.q)
+        t.ans = read_answer(d, &t, &value);
+    char *v = value ? strdup(value) : NULL; /* value may point into the facts */
+    take_details(d, &t);
+    take_result(d, &t);
+    take_intent(d, &t);
+    if (t.q)
+        take_answer(d, &t, v);
+    free(v);
+    if (t.q && !strcmp(t.q->expect, "text") && t.ans == ANS_VALUE && r->intent >= 0 &&
+        r->intent == pack_intent_find(d->pack, "out_of_scope")) {
+        r->intent = -1; /* an answer, not a question */
+        r->confidence = -1;
     }
-
-    if (res.intent == oos) {
-        r->fallback = true;
-        d->misses++;
-        if (d->misses >= 2) {
-            d->misses = 0;
-            say_msg(d, &o, "misunderstood_twice");
-            run(d, str(pack_message(d->pack, "fallback_node"), "en"), h, &o, r);
-            goto done;
+    bool answered = t.ans != ANS_NONE && t.ans != ANS_INVALID;
+    bool changed = facts_changed_since(d->facts, d->turn);
+    if (t.ans == ANS_UNKNOWN)
+        say(d, &side, t.q->unknown);
+    if (t.q && t.q->form && changed && !answered && !strcmp(t.q->expect, "confirm"))
+        say_msg(d, &steps, "updated");
+    bool process = t.sure && t.in->flow && !strcmp(t.in->flow, "process");
+    if (answered || changed || process)
+        run_steps(d, &t, changed, h, &steps, r);
+    if (!faq_answers(d, &t, &side) || !t.qlike)
+        info_answer(d, &t, answered || changed, h, &side, r);
+    put_all(&o, &side);
+    put_all(&o, &steps);
+    bool off_topic = t.qlike || (words(raw) >= 4 && !(t.q && t.q->form));
+    if (!t.asked && d->pending[0] && side.text) {
+        ask(d, &t, tree_question(d->tree, d->pending), true, &o, r);
+    } else if (!side.text && !steps.text && d->pending[0]) {
+        if (t.q && !answered && !changed && !off_topic)
+            not_understood(d, &t, h, &o, r);
+        else if (!off_topic)
+            ask(d, &t, tree_question(d->tree, d->pending), false, &o, r);
+        else {
+            fallback(d, &t, &o, r);
+            ask(d, &t, tree_question(d->tree, d->pending), true, &o, r);
         }
-        if (nr->nalt >= 2 && nr->alt[0].confidence >= 0.2 && nr->alt[0].intent != oos) {
-            char *t = fill(d, pack_text(pack_message(d->pack, "did_you_mean"), d->lang), NULL, NULL);
-            put(&o, t ? t : "");
-            free(t);
-            cJSON_Delete(r->buttons);
-            r->buttons = cJSON_CreateArray();
-            for (int i = 0; i < 2; i++) {
-                const struct pack_intent *a = pack_intent_at(d->pack, (size_t)nr->alt[i].intent);
-                snprintf(d->alts[i], sizeof d->alts[i], "%s", a->id);
-                cJSON_AddItemToArray(r->buttons, cJSON_CreateString(
-                    pack_text(a->title ? a->title : a->answer, d->lang)));
-            }
-            goto done;
-        }
-        say(d, &o, pack_intent_at(d->pack, (size_t)oos)->answer, NULL, NULL);
-        goto done;
+    } else if (!side.text && !steps.text) {
+        fallback(d, &t, &o, r);
     }
-    d->misses = 0;
-    answer_intent(d, res.intent, h, &o, r);
+    if (!o.oom)
+        no_third_time(d, &o, r);
 done:
+    free(side.text);
+    free(steps.text);
     if (o.oom) {
         free(o.text);
         dialog_reply_clear(r);

@@ -1,14 +1,16 @@
-/* dialog.h -- the dialog engine: flows from the pack, slots, and replies.
+/* dialog.h -- the conversation: facts in, the next step out.
  *
- * One conversation's state (language, the question pending, slots, counters)
- * goes in and out as JSON, so the store can keep it between turns. A turn
- * takes what understanding found (intent, language, entities) and walks the
- * flow graph of flows.json: it answers side questions and asks the pending
- * question again, fills slots from any message so nothing is asked twice,
- * validates answers (three tries, then an offer to skip or cancel), handles
- * "cancel" and "start over", offers "did you mean" on low confidence and a
- * case after two misunderstandings, and calls the engine's hooks to file a
- * case or list cases. No I/O of its own.
+ * A conversation's state is a set of facts (facts.h: line status, edit
+ * access, PONR, what was tried, the case's details...), the question asked
+ * last and a few counters; it goes in and out as JSON so the store can keep
+ * it between turns. Each turn takes what understanding found (intent,
+ * language, entities): it reads the answer to the pending question, takes
+ * every fact the message tells (the latest statement wins, corrections
+ * included), answers side questions first (FAQ and informational intents),
+ * then computes the next step from the facts with the decision tree of the
+ * pack (tree.h): a known fact is never asked again. Domain guards are rules
+ * of the tree (no case after PONR, ask once when PONR is unknown) and again
+ * in the engine's file_case hook. No I/O of its own.
  */
 #ifndef PROVBOT_DIALOG_H
 #define PROVBOT_DIALOG_H
@@ -22,19 +24,25 @@ typedef struct dialog dialog;
 /* What the engine does for the dialog. Each returns 0 or negative. */
 struct dialog_hooks {
     void *ctx;
-    /* Files a case from the slots (object of strings). On success writes the
-     * case id and sets *case_json (caller of the hook owns it: the dialog puts
-     * it in the reply). Returns 1 when an equal case existed already (its id
-     * in id), DIALOG_EPONR when refused after PONR, DIALOG_ENOTALLOWED when
-     * the person may not open cases, negative on error. */
-    int (*file_case)(void *ctx, const cJSON *slots, const char *lang,
+    /* Files a case from the facts (object of fact: value strings). On
+     * success writes the case id and sets *case_json (the hook's caller owns
+     * it: the dialog puts it in the reply). Returns DIALOG_EPONR when refused
+     * after PONR, DIALOG_ENOTALLOWED when the person may not open cases,
+     * DIALOG_EINCOMPLETE when an order reference or new email is missing,
+     * negative on error. */
+    int (*file_case)(void *ctx, const cJSON *facts, const char *lang,
                      char id[24], cJSON **case_json);
+    /* Looks for an open case of this conversation for order_ref: 1 found
+     * (its id and status, in lang, written), 0 none, negative on error. */
+    int (*find_case)(void *ctx, const char *order_ref, const char *lang,
+                     char id[24], char *status, size_t statuslen);
     /* Markdown list of the person's cases, or NULL when none; caller frees. */
     char *(*list_cases)(void *ctx, const char *lang);
 };
 
 #define DIALOG_EPONR (-100)
 #define DIALOG_ENOTALLOWED (-101)
+#define DIALOG_EINCOMPLETE (-102)
 
 struct dialog_reply {
     char *text;              /* markdown, owned */
@@ -55,12 +63,13 @@ void dialog_free(dialog *d);
 const char *dialog_lang(const dialog *d);
 /* True while the case form is open (attachments are welcome). */
 bool dialog_in_form(const dialog *d);
-/* Sets a slot unless it has a value already (e.g. the channel's user). */
-void dialog_preset(dialog *d, const char *slot, const char *value);
+/* Sets a fact unless it is known already (e.g. the channel's user as the
+ * requester). */
+void dialog_preset(dialog *d, const char *fact, const char *value);
 
-/* One turn. raw is the message as sent (sanitised UTF-8), fold its TEXT_FOLD
- * form. notices (may be NULL) is text to put before the reply. Fills out
- * (caller frees with dialog_reply_clear()). 0 or negative (out of memory). */
+/* One turn. raw is the message as sent (sanitised UTF-8). notices (may be
+ * NULL) is text to put before the reply. Fills out (caller frees with
+ * dialog_reply_clear()). 0 or negative (out of memory). */
 int dialog_turn(dialog *d, const struct nlu_result *nr, const struct ent_result *er,
                 const char *raw, const char *notices, const struct dialog_hooks *h,
                 struct dialog_reply *out);

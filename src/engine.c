@@ -142,22 +142,35 @@ static const char *slot_or(const cJSON *slots, const char *k, const char *dflt)
     return cJSON_IsString(v) && *v->valuestring && strcmp(v->valuestring, "-") ? v->valuestring : dflt;
 }
 
-/* What fails and what was tried, for support (in English). */
-static char *summarize(const cJSON *slots)
+/* What was tried, for support: one clause per fact, in English. */
+static void tried_text(const cJSON *f, char *out, size_t cap)
 {
-    const char *desc = slot_or(slots, "description", NULL);
-    const char *status = slot_or(slots, "line_status", NULL);
-    char tried[256] = "";
+    const char *edit = slot_or(f, "edit", NULL), *cache = slot_or(f, "cache", NULL);
+    const char *retry = slot_or(f, "retry", NULL), *access = slot_or(f, "access", NULL);
+    size_t n = 0;
+    out[0] = '\0';
+    if (access && !strcmp(access, "no"))
+        n += (size_t)snprintf(out + n, cap - n, " has no edit access in CCW, and nobody with access can make the change;");
+    if (edit && n < cap)
+        n += (size_t)snprintf(out + n, cap - n, " edited the contact in CCW (Edit, Save, Done);");
+    if (cache && (!strcmp(cache, "yes") || (retry && !strcmp(retry, "failed"))) && n < cap)
+        n += (size_t)snprintf(out + n, cap - n, " cleared cache and cookies, tried another browser and an incognito window;");
+    if (!out[0])
+        snprintf(out, cap, " nothing reported;");
+    out[strlen(out) - 1] = '.';
+}
+
+/* What fails and what was tried, for support (in English). */
+static char *summarize(const cJSON *f)
+{
+    const char *desc = slot_or(f, "description", NULL);
+    const char *status = slot_or(f, "status", NULL);
+    const char *ponr = slot_or(f, "ponr", "unknown");
+    char tried[512];
     char *out = NULL;
 
-    if (slot_or(slots, "tried_edit", NULL))
-        strcat(tried, " edited the contact in CCW (Edit, Save, Done);");
-    if (slot_or(slots, "tried_cache", NULL))
-        strcat(tried, " cleared cache and cookies, tried another browser and an incognito window;");
-    if (!tried[0])
-        strcpy(tried, " nothing reported;");
-    tried[strlen(tried) - 1] = '.';
-    size_t cap = (desc ? strlen(desc) : 0) + 512;
+    tried_text(f, tried, sizeof tried);
+    size_t cap = (desc ? strlen(desc) : 0) + 1024;
     if (!(out = malloc(cap)))
         return NULL;
     size_t dl = desc ? strlen(desc) : 0;
@@ -165,12 +178,13 @@ static char *summarize(const cJSON *slots)
     snprintf(out, cap, "The provisioning contact email cannot be changed in CCW.%s%s%s"
              " Order line status: %s. Organization onboarded (PONR): %s. Already tried:%s",
              desc ? " Reported: \"" : "", desc ? desc : "", desc ? (stop ? "\"" : ".\"") : "",
-             status ? (strcmp(status, "closed") ? "Awaiting Provisioning Details" : "Closed") : "unknown",
-             slot_or(slots, "onboarded", "unknown"), tried);
+             !status || !strcmp(status, "unknown") ? "unknown"
+             : !strcmp(status, "closed") ? "Closed" : "Awaiting Provisioning Details",
+             ponr, tried);
     return out;
 }
 
-static int hook_file_case(void *ctx, const cJSON *slots, const char *lang,
+static int hook_file_case(void *ctx, const cJSON *facts, const char *lang,
                           char id[24], cJSON **case_json)
 {
     struct turn_ctx *t = ctx;
@@ -179,15 +193,17 @@ static int hook_file_case(void *ctx, const cJSON *slots, const char *lang,
     int rc;
 
     *case_json = NULL;
-    if (strcmp(slot_or(slots, "onboarded", "no"), "yes") == 0)
+    if (strcmp(slot_or(facts, "ponr", "no"), "yes") == 0)
         return DIALOG_EPONR; /* after PONR a case cannot help */
+    if (!slot_or(facts, "order_ref", NULL) || !slot_or(facts, "new_email", NULL))
+        return DIALOG_EINCOMPLETE; /* never a case with missing details */
     if (!user_may_file(t->e, t->user))
         return DIALOG_ENOTALLOWED;
     memset(&c, 0, sizeof c);
     snprintf(c.session, sizeof c.session, "%s", t->session);
-    snprintf(c.order_ref, sizeof c.order_ref, "%s", slot_or(slots, "order_ref", "(not given)"));
-    snprintf(c.new_email, sizeof c.new_email, "%s", slot_or(slots, "new_email", "(not given)"));
-    snprintf(c.requester, sizeof c.requester, "%s", slot_or(slots, "requester", ""));
+    snprintf(c.order_ref, sizeof c.order_ref, "%s", slot_or(facts, "order_ref", ""));
+    snprintf(c.new_email, sizeof c.new_email, "%s", slot_or(facts, "new_email", ""));
+    snprintf(c.requester, sizeof c.requester, "%s", slot_or(facts, "requester", ""));
     snprintf(c.lang, sizeof c.lang, "%s", lang);
     rc = store_case_find_same(s, t->session, c.order_ref, c.new_email, id);
     if (rc < 0)
@@ -198,10 +214,10 @@ static int hook_file_case(void *ctx, const cJSON *slots, const char *lang,
             return -1;
         *case_json = case_to_json(&old);
         case_rec_clear(&old);
-        return 1;
+        return 0;
     }
     c.status = t->e->queue_cases ? CASE_QUEUED : CASE_FILED;
-    c.summary = summarize(slots);
+    c.summary = summarize(facts);
     c.transcript = store_transcript(s, t->session);
     if (!c.summary || store_case_insert(s, &c) < 0 ||
         store_attach_bind(s, t->session, c.id) < 0) {
@@ -214,11 +230,40 @@ static int hook_file_case(void *ctx, const cJSON *slots, const char *lang,
     return 0;
 }
 
+/* The person-facing name of a case status, in lang. */
+static const char *status_name(const engine *e, const char *st, const char *lang)
+{
+    const cJSON *arr = cJSON_GetObjectItem(pack_message(e->pack, "case_status_names"), lang);
+    int idx = !strcmp(st, "queued") ? 0 : !strcmp(st, "filed") ? 1 : 2;
+    const cJSON *nm = cJSON_GetArrayItem(arr, idx);
+    return cJSON_IsString(nm) ? nm->valuestring : st;
+}
+
+static int hook_find_case(void *ctx, const char *order_ref, const char *lang,
+                          char id[24], char *status, size_t statuslen)
+{
+    struct turn_ctx *t = ctx;
+    cJSON *arr = store_cases_json(t->e->store, t->session), *c;
+    int found = 0;
+    if (!arr)
+        return -1;
+    cJSON_ArrayForEach(c, arr) {
+        const char *ref = cJSON_GetStringValue(cJSON_GetObjectItem(c, "order_ref"));
+        const char *st = cJSON_GetStringValue(cJSON_GetObjectItem(c, "status"));
+        if (ref && st && order_ref && !strcasecmp(ref, order_ref) && strcmp(st, "failed")) {
+            snprintf(id, 24, "%s", cJSON_GetStringValue(cJSON_GetObjectItem(c, "id")));
+            snprintf(status, statuslen, "%s", status_name(t->e, st, lang));
+            found = 1;
+        }
+    }
+    cJSON_Delete(arr);
+    return found;
+}
+
 static char *hook_list_cases(void *ctx, const char *lang)
 {
     struct turn_ctx *t = ctx;
     cJSON *arr = store_cases_json(t->e->store, t->session), *c;
-    const cJSON *names = pack_message(t->e->pack, "case_status_names");
     size_t cap = 256, len = 0;
     char *out = NULL;
 
@@ -229,9 +274,6 @@ static char *hook_list_cases(void *ctx, const char *lang)
     out[0] = '\0';
     cJSON_ArrayForEach(c, arr) {
         const char *st = cJSON_GetObjectItem(c, "status")->valuestring;
-        const cJSON *arrn = cJSON_GetObjectItem(names, lang);
-        int idx = !strcmp(st, "queued") ? 0 : !strcmp(st, "filed") ? 1 : 2;
-        const cJSON *nm = cJSON_GetArrayItem(arrn, idx);
         char *ref = dialog_md_escape(cJSON_GetObjectItem(c, "order_ref")->valuestring);
         char *em = dialog_md_escape(cJSON_GetObjectItem(c, "new_email")->valuestring);
         /* the remote ticket's status, as the outbox last read it (cached) */
@@ -246,7 +288,7 @@ static char *hook_list_cases(void *ctx, const char *lang)
         char line[1100];
         int n = snprintf(line, sizeof line, "- **%s**: %s (%s, %s)%s\n",
                          cJSON_GetObjectItem(c, "id")->valuestring,
-                         nm ? nm->valuestring : st, ref ? ref : "", em ? em : "", remote);
+                         status_name(t->e, st, lang), ref ? ref : "", em ? em : "", remote);
         free(ref);
         free(em);
         if (n < 0)
@@ -337,7 +379,7 @@ int engine_turn(engine *e, const char *session, const char *user,
     struct ent_result er;
     struct dialog_reply dr = { 0 };
     struct turn_ctx tc = { e, session, user };
-    struct dialog_hooks hooks = { &tc, hook_file_case, hook_list_cases };
+    struct dialog_hooks hooks = { &tc, hook_file_case, hook_find_case, hook_list_cases };
     cJSON *reply = NULL;
     bool in_tx = false;
 

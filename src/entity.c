@@ -1,5 +1,6 @@
 /* entity.c -- entity extraction and email validation (see entity.h). */
 #include "entity.h"
+#include "text.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -84,6 +85,60 @@ static void copy_trim(char *dst, size_t cap, const char *s, size_t n)
     dst[n] = '\0';
 }
 
+/* True when the address at raw[so] is glued by one space to a word that is
+ * not one that leads into an address ("use", "to", "is"...): then the person
+ * most likely typed a space inside it ("john doe@example.com"). */
+static bool space_inside(const pack *p, const char *raw, size_t so)
+{
+    const pcre2_code *lead = pack_email_lead_rule(p);
+    char word[64], fold[128];
+    size_t b = so;
+
+    if (!lead || so < 2 || raw[so - 1] != ' ' || raw[so - 2] == ' ')
+        return false;
+    while (b > 1 && !isspace((unsigned char)raw[b - 2]))
+        b--;
+    size_t n = so - 1 - (b - 1);
+    if (n == 0 || n >= sizeof word)
+        return false;
+    memcpy(word, raw + b - 1, n);
+    word[n] = '\0';
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)word[i]) && !strchr("._-", word[i]) &&
+            !((unsigned char)word[i] & 0x80))
+            return false; /* "Hi," or "(new)": punctuation ends a phrase */
+    size_t fl = text_normalize(word, n, TEXT_FOLD, fold, sizeof fold);
+    return !pack_rule_find(p, lead, fold, fl, 0, 0, &b, &n);
+}
+
+/* Orders the two addresses so the new one comes first ("from a to b"), and
+ * marks the person's own one. */
+static void email_roles(const pack *p, const char *raw, const char *fold, size_t foldlen,
+                        struct ent_result *r)
+{
+    size_t so, eo;
+    const pcre2_code *cue = pack_requester_rule(p);
+    bool own = cue && pack_rule_find(p, cue, fold, foldlen, 0, 0, &so, &eo);
+
+    r->own = -1;
+    if (r->nemail == 2) {
+        const char *a = strstr(raw, r->email[0]), *b = strstr(raw, r->email[1]);
+        if (a && b && a < b) {
+            size_t gap = (size_t)(b - a);
+            char between[256];
+            snprintf(between, sizeof between, "%.*s", (int)(gap < 255 ? gap : 255), a);
+            if (strstr(between, " to ") || strstr(between, " till ") || strstr(between, "->")) {
+                char t[ENT_EMAIL_MAX + 1];
+                memcpy(t, r->email[0], sizeof t);
+                memcpy(r->email[0], r->email[1], sizeof t);
+                memcpy(r->email[1], t, sizeof t);
+            }
+        }
+    }
+    if (own)
+        r->own = r->nemail == 1 ? 0 : r->nemail == 2 ? 1 : -1;
+}
+
 void ent_extract(const pack *p, const char *raw, size_t rawlen,
                  const char *fold, size_t foldlen, struct ent_result *r)
 {
@@ -96,6 +151,14 @@ void ent_extract(const pack *p, const char *raw, size_t rawlen,
         char why[80] = "too long";
         copy_trim(cand, sizeof cand, raw + so, eo - so);
         bool ok = eo - so <= ENT_EMAIL_MAX + 2 && ent_email_valid(cand, why, sizeof why);
+        if (ok && space_inside(p, raw, so)) {
+            ok = false;
+            snprintf(why, sizeof why, "has a space in it");
+            size_t b = so - 1;
+            while (b > 0 && !isspace((unsigned char)raw[b - 1]))
+                b--;
+            copy_trim(cand, sizeof cand, raw + b, eo - b);
+        }
         if (ok) {
             if (r->nemail < 2 && (r->nemail == 0 || strcasecmp(r->email[0], cand) != 0))
                 memcpy(r->email[r->nemail++], cand, sizeof cand);
@@ -105,6 +168,7 @@ void ent_extract(const pack *p, const char *raw, size_t rawlen,
         }
         start = eo > so ? eo : so + 1;
     }
+    email_roles(p, raw, fold, foldlen, r);
     start = 0;
     while (start < rawlen &&
            pack_rule_find(p, pack_order_rule(p), raw, rawlen, start, 1, &so, &eo)) {

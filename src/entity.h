@@ -1,6 +1,7 @@
 /* entity.h -- details taken from any message.
  *
- * Finds, with the pack's entity rules: email addresses (validated here),
+ * Finds, with the pack's entity rules: email addresses (validated here as
+ * whole tokens: "john doe@example.com" is refused, not read as doe@...),
  * an order or subscription reference, and named slot values such as
  * line_status=closed, onboarded=yes, answer=no or command=cancel. The dialog
  * uses them so that nothing already said is asked again.
@@ -20,8 +21,11 @@ struct ent_value {
 };
 
 struct ent_result {
-    char email[2][ENT_EMAIL_MAX + 1]; /* valid addresses, in order of appearance */
+    char email[2][ENT_EMAIL_MAX + 1]; /* valid addresses; [0] the one meant as new
+                                         (in "from a@x to b@y", b@y), then the other */
     int nemail;
+    int own;                 /* index in email of the person's own address ("my
+                                email is ..."), -1 when none is marked so */
     char bad_email[ENT_EMAIL_MAX + 1]; /* first candidate that is not valid, "" if none */
     char bad_email_why[80];  /* why, in English, for logs */
     char order_ref[ENT_REF_MAX + 1];   /* "" when none */

@@ -36,6 +36,8 @@ struct nlu_result {
     struct nlu_guess alt[NLU_ALT_MAX]; /* next best, best first */
     int nalt;
     bool rule;               /* a pattern of the top intent matched */
+    const cJSON *foreign;    /* {en,sv} name of a foreign object the request is about
+                                (out_of_scope because of it), or NULL */
 };
 
 /* Trains on p's examples. p must outlive the nlu. NULL on failure (err). */

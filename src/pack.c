@@ -5,6 +5,7 @@
  * dialog engine can trust every node and text it reads.
  */
 #include "pack.h"
+#include "tree.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -27,13 +28,6 @@ const char *const pack_contract_intents[] = {
 const size_t pack_contract_count =
     sizeof pack_contract_intents / sizeof pack_contract_intents[0];
 
-static const char *const expects[] = {
-    "yes_no", "line_status", "order_ref", "email", "text", "confirm", NULL
-};
-static const char *const actions[] = {
-    "file_case", "list_cases", "reset", NULL
-};
-
 struct pack {
     cJSON *docs[PACK_FILES_MAX];   /* every parsed file, owned */
     size_t ndocs;
@@ -42,21 +36,15 @@ struct pack {
     struct pack_value *values;     /* owned array */
     size_t nvalues;
     const cJSON *messages;         /* pack.json "messages" */
-    const cJSON *nodes;            /* flows.json "nodes" */
+    tree *tree;                    /* flows.json, owned */
     pcre2_code *email_re;          /* owned */
     pcre2_code *order_re;          /* owned */
+    pcre2_code *lead_re;           /* owned, or NULL */
+    pcre2_code *cue_re;            /* owned, or NULL */
     double threshold;              /* below: out_of_scope */
     double temperature;            /* softmax calibration, > 0 */
     pcre2_match_data *md;          /* one thread's match data, owned */
 };
-
-static bool in_list(const char *s, const char *const *list)
-{
-    for (; *list; list++)
-        if (strcmp(s, *list) == 0)
-            return true;
-    return false;
-}
 
 static int fail(char *err, size_t errlen, const char *file, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -174,6 +162,12 @@ static int compile_rules(const cJSON *arr, struct pack_rules *r, const char *fil
     return 0;
 }
 
+int pack_compile_rules(const cJSON *arr, struct pack_rules *r, const char *file,
+                       const char *field, char *err, size_t errlen)
+{
+    return compile_rules(arr, r, file, field, err, errlen);
+}
+
 static void free_rules(struct pack_rules *r)
 {
     for (size_t i = 0; i < r->n; i++)
@@ -205,6 +199,14 @@ static int check_langs(const cJSON *obj, bool arrays, const char *file,
         }
     }
     return 0;
+}
+
+void pack_free_rules(struct pack_rules *r) { free_rules(r); }
+
+int pack_check_langs(const cJSON *obj, bool arrays, const char *file,
+                     const char *field, char *err, size_t errlen)
+{
+    return check_langs(obj, arrays, file, field, err, errlen);
 }
 
 static const cJSON *get(const cJSON *o, const char *k)
@@ -253,79 +255,13 @@ static int load_intent(pack *p, cJSON *doc, const char *file, char *err, size_t 
     in->boost = boost ? boost->valuedouble : 4.0;
     const cJSON *flow = get(doc, "flow");
     if (flow) {
-        if (!cJSON_IsString(flow))
-            return fail(err, errlen, file, "flow: must be a node name");
+        if (!cJSON_IsString(flow) || (strcmp(flow->valuestring, "process") &&
+                                       strcmp(flow->valuestring, "cases")))
+            return fail(err, errlen, file, "flow: must be \"process\" (the decision tree) or \"cases\" (the person's cases)");
         in->flow = flow->valuestring;
     }
     p->nintents++;
     return compile_rules(get(doc, "patterns"), &in->rules, file, "patterns", err, errlen);
-}
-
-static int check_target(const pack *p, const cJSON *t, const char *name, char *err, size_t errlen)
-{
-    if (!cJSON_IsString(t))
-        return fail(err, errlen, "flows.json", "nodes.%s.next: must name a node", name);
-    if (!get(p->nodes, t->valuestring))
-        return fail(err, errlen, "flows.json", "nodes.%s.next: unknown node \"%s\"", name, t->valuestring);
-    return 0;
-}
-
-static int check_nodes(pack *p, char *err, size_t errlen)
-{
-    const cJSON *n;
-    char field[160];
-
-    if (!cJSON_IsObject(p->nodes))
-        return fail(err, errlen, "flows.json", "nodes: missing or not an object");
-    cJSON_ArrayForEach(n, p->nodes) {
-        const char *name = n->string;
-        const cJSON *ask = get(n, "ask"), *expect = get(n, "expect");
-        const cJSON *next = get(n, "next"), *branch = get(n, "branch");
-        const cJSON *action = get(n, "action");
-
-        if (!cJSON_IsObject(n))
-            return fail(err, errlen, "flows.json", "nodes.%s: must be an object", name);
-        if (get(n, "say")) {
-            snprintf(field, sizeof field, "nodes.%s.say", name);
-            if (check_langs(get(n, "say"), false, "flows.json", field, err, errlen) < 0)
-                return -1;
-        }
-        if (get(n, "buttons")) {
-            snprintf(field, sizeof field, "nodes.%s.buttons", name);
-            if (check_langs(get(n, "buttons"), true, "flows.json", field, err, errlen) < 0)
-                return -1;
-        }
-        if (ask && branch)
-            return fail(err, errlen, "flows.json", "nodes.%s: \"ask\" and \"branch\" exclude each other", name);
-        if (ask) {
-            if (!cJSON_IsString(ask))
-                return fail(err, errlen, "flows.json", "nodes.%s.ask: must name a slot", name);
-            if (!cJSON_IsString(expect) || !in_list(expect->valuestring, expects))
-                return fail(err, errlen, "flows.json", "nodes.%s.expect: must be one of yes_no, line_status, order_ref, email, text, confirm", name);
-            if (!get(n, "say"))
-                return fail(err, errlen, "flows.json", "nodes.%s.say: an ask node must say its question", name);
-        }
-        if (branch && !cJSON_IsString(branch))
-            return fail(err, errlen, "flows.json", "nodes.%s.branch: must name a slot", name);
-        if (action && (!cJSON_IsString(action) || !in_list(action->valuestring, actions)))
-            return fail(err, errlen, "flows.json", "nodes.%s.action: unknown action", name);
-        if (get(n, "set") && !cJSON_IsObject(get(n, "set")))
-            return fail(err, errlen, "flows.json", "nodes.%s.set: must be an object", name);
-        if (cJSON_IsObject(next)) {
-            const cJSON *t;
-            cJSON_ArrayForEach(t, next)
-                if (check_target(p, t, name, err, errlen) < 0)
-                    return -1;
-        } else if (next && check_target(p, next, name, err, errlen) < 0) {
-            return -1;
-        }
-        if (branch && !cJSON_IsObject(next))
-            return fail(err, errlen, "flows.json", "nodes.%s.next: a branch needs an object of values", name);
-    }
-    for (size_t i = 0; i < p->nintents; i++)
-        if (p->intents[i].flow && !get(p->nodes, p->intents[i].flow))
-            return fail(err, errlen, p->intents[i].file, "flow: unknown node \"%s\"", p->intents[i].flow);
-    return 0;
 }
 
 static int load_entities(pack *p, const cJSON *doc, char *err, size_t errlen)
@@ -342,6 +278,12 @@ static int load_entities(pack *p, const cJSON *doc, char *err, size_t errlen)
     if (!(p->email_re = compile(email->valuestring, file, "email", err, errlen)))
         return -1;
     if (!(p->order_re = compile(order->valuestring, file, "order_ref", err, errlen)))
+        return -1;
+    if (cJSON_IsString(get(doc, "email_lead")) &&
+        !(p->lead_re = compile(get(doc, "email_lead")->valuestring, file, "email_lead", err, errlen)))
+        return -1;
+    if (cJSON_IsString(get(doc, "requester_cue")) &&
+        !(p->cue_re = compile(get(doc, "requester_cue")->valuestring, file, "requester_cue", err, errlen)))
         return -1;
     if (!cJSON_IsObject(values))
         return fail(err, errlen, file, "values: missing or not an object");
@@ -412,7 +354,7 @@ pack *pack_load(const char *dir, char *err, size_t errlen)
     struct dirent *de;
     char *names[PACK_FILES_MAX];
     size_t nnames = 0;
-    cJSON *doc;
+    cJSON *doc, *flows;
 
     if (!p) {
         snprintf(err, errlen, "out of memory");
@@ -443,9 +385,8 @@ pack *pack_load(const char *dir, char *err, size_t errlen)
     if (!(doc = keep(p, load_json(dir, "entities.json", err, errlen))) ||
         load_entities(p, doc, err, errlen) < 0)
         goto fail;
-    if (!(doc = keep(p, load_json(dir, "flows.json", err, errlen))))
+    if (!(flows = keep(p, load_json(dir, "flows.json", err, errlen))))
         goto fail;
-    p->nodes = get(doc, "nodes");
 
     p->intents = calloc(nnames + 1, sizeof *p->intents);
     if (!p->intents) {
@@ -466,7 +407,7 @@ pack *pack_load(const char *dir, char *err, size_t errlen)
                  pack_contract_intents[i]);
             goto fail;
         }
-    if (check_nodes(p, err, errlen) < 0)
+    if (!(p->tree = tree_parse(flows, p, err, errlen)))
         goto fail;
     p->md = pcre2_match_data_create(16, NULL);
     if (!p->md) {
@@ -497,6 +438,9 @@ void pack_free(pack *p)
     free(p->values);
     pcre2_code_free(p->email_re);
     pcre2_code_free(p->order_re);
+    pcre2_code_free(p->lead_re);
+    pcre2_code_free(p->cue_re);
+    tree_free(p->tree);
     pcre2_match_data_free(p->md);
     for (size_t i = 0; i < p->ndocs; i++)
         cJSON_Delete(p->docs[i]);
@@ -520,10 +464,9 @@ int pack_intent_find(const pack *p, const char *id)
     return -1;
 }
 
-const cJSON *pack_node(const pack *p, const char *name)
-{
-    return name ? get(p->nodes, name) : NULL;
-}
+const tree *pack_tree(const pack *p) { return p->tree; }
+const pcre2_code *pack_email_lead_rule(const pack *p) { return p->lead_re; }
+const pcre2_code *pack_requester_rule(const pack *p) { return p->cue_re; }
 
 const cJSON *pack_message(const pack *p, const char *key)
 {

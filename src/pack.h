@@ -4,7 +4,7 @@
  *   pack.json      settings (threshold, languages) and the bot's own messages
  *   entities.json  rules for details taken from any message (emails, order
  *                  references, yes/no, line status, onboarding, commands)
- *   flows.json     the dialog graph: nodes that ask, say, branch and act
+ *   flows.json     the decision tree: facts, questions, steps, FAQ (tree.h)
  *   *.json         one intent each: id, title, examples per language,
  *                  patterns, answer, and optionally a flow to start
  * pack_load() validates everything and refuses a bad pack with one message
@@ -49,7 +49,8 @@ struct pack_intent {
     const cJSON *answer;           /* {"en","sv"} markdown */
     const cJSON *buttons;          /* {"en":[..],"sv":[..]} or NULL */
     const cJSON *set;              /* {"slot":"value"} set when recognised, or NULL */
-    const char *flow;              /* node to start, or NULL */
+    const char *flow;              /* "process": drives the decision tree;
+                                      "cases": lists the person's cases; or NULL */
     const cJSON *examples[PACK_NLANG]; /* arrays of strings per language */
     struct pack_rules rules;       /* patterns */
     double boost;                  /* logit a matching pattern adds (default 4) */
@@ -74,8 +75,9 @@ double pack_threshold(const pack *p);
 /* Softmax temperature that calibrates the confidences (pack.json). */
 double pack_temperature(const pack *p);
 
-/* The node `name` of flows.json, or NULL. */
-const cJSON *pack_node(const pack *p, const char *name);
+/* The decision tree of flows.json (see tree.h). */
+struct tree;
+const struct tree *pack_tree(const pack *p);
 /* The message `key` of pack.json ({"en","sv"} object), or NULL. */
 const cJSON *pack_message(const pack *p, const char *key);
 /* The text for `lang` in a {"en","sv"} object; "" when obj is NULL. */
@@ -86,6 +88,21 @@ size_t pack_value_count(const pack *p);
 const struct pack_value *pack_value_at(const pack *p, size_t i);
 const pcre2_code *pack_email_rule(const pack *p);
 const pcre2_code *pack_order_rule(const pack *p);
+/* Words that may stand right before an email address (folded), or NULL. */
+const pcre2_code *pack_email_lead_rule(const pack *p);
+/* Words marking an address as the person's own (folded text), or NULL. */
+const pcre2_code *pack_requester_rule(const pack *p);
+
+/* Compiles an array of patterns (as the pack's, for the folded text) into r,
+ * which the caller frees with pack_free_rules(); arr NULL: no rules. On a bad
+ * pattern: negative, with file, field, pcre2's message and offset in err. */
+int pack_compile_rules(const cJSON *arr, struct pack_rules *r, const char *file,
+                       const char *field, char *err, size_t errlen);
+void pack_free_rules(struct pack_rules *r);
+/* Checks a {"en": S, "sv": S} object (arrays of strings when arrays); 0 or
+ * negative with a message naming file and field. */
+int pack_check_langs(const cJSON *obj, bool arrays, const char *file,
+                     const char *field, char *err, size_t errlen);
 
 /* True when any rule matches subject[0..len). Uses the pack's match data:
  * call from one thread only. */

@@ -111,10 +111,16 @@ broken "a missing language" 'help\.json: answer: missing language "sv"' \
     "p=D+'/help.json';d=json.load(open(p));del d['answer']['sv'];json.dump(d,open(p,'w'))"
 broken "an unknown intent id (a contract intent missing)" 'intent "goodbye" of the contract is missing' \
     "p=D+'/goodbye.json';d=json.load(open(p));d['id']='good_bye';json.dump(d,open(p,'w'))"
-broken "a flow naming an unknown node" 'flows\.json: nodes\.change\.status\.next: unknown node "nowhere"' \
-    "p=D+'/flows.json';d=json.load(open(p));d['nodes']['change.status']['next']={'*':'nowhere'};json.dump(d,open(p,'w'))"
-broken "an intent starting an unknown flow" 'open_case\.json: flow: unknown node' \
-    "p=D+'/open_case.json';d=json.load(open(p));d['flow']='case.nope';json.dump(d,open(p,'w'))"
+broken "a step asking an unknown question" 'flows\.json: steps\[[0-9]+\]\.ask: unknown question' \
+    "p=D+'/flows.json';d=json.load(open(p));d['steps'][2]['ask']='nowhere';json.dump(d,open(p,'w'))"
+broken "a step condition on an unknown fact" 'flows\.json: steps\[0\]\.when: unknown fact "mood"' \
+    "p=D+'/flows.json';d=json.load(open(p));d['steps'][0]['when']['mood']='happy';json.dump(d,open(p,'w'))"
+broken "a condition with a value the fact cannot take" 'flows\.json: steps\[0\]\.when\.ponr: not a value of the fact' \
+    "p=D+'/flows.json';d=json.load(open(p));d['steps'][0]['when']['ponr']='maybe';json.dump(d,open(p,'w'))"
+broken "an intent setting an unknown fact" 'closed_line\.json: set\.colour: not a fact of flows\.json' \
+    "p=D+'/closed_line.json';d=json.load(open(p));d['set']={'colour':'red'};json.dump(d,open(p,'w'))"
+broken "an intent starting an unknown flow" 'open_case\.json: flow: must be "process"' \
+    "p=D+'/open_case.json';d=json.load(open(p));d['flow']='nowhere';json.dump(d,open(p,'w'))"
 broken "an entity rule that does not compile" 'entities\.json: values\.answer\.yes\[0\]: pattern error' \
     "p=D+'/entities.json';d=json.load(open(p));d['values']['answer']['yes'][0]='[';json.dump(d,open(p,'w'))"
 echo hi | "$P" classify --intents "$T/nowhere" > /dev/null 2> "$T/err"; rc=$?

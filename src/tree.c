@@ -1,0 +1,364 @@
+/* tree.c -- parsing, validating and reading the decision tree (see tree.h).
+ *
+ * Arrays of questions, steps, FAQ entries and topics point into the cJSON
+ * document; only the compiled FAQ patterns and the arrays are owned here.
+ * Validation checks every name a step or question uses: facts, values,
+ * questions, actions, intents, so the dialog can trust what it reads.
+ */
+#include "tree.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FILE_NAME "flows.json"
+
+struct tree {
+    const cJSON *facts;              /* {fact: [values] | "value"} */
+    struct tree_question *q;         /* owned array */
+    size_t nq;
+    struct tree_step *steps;         /* owned array, in order */
+    size_t nsteps;
+    struct tree_faq *faq;            /* owned array */
+    size_t nfaq;
+    struct tree_topic *topics;       /* owned array */
+    size_t ntopics;
+};
+
+static const char *const expects[] = {
+    "yes_no", "line_status", "order_ref", "email", "text", "confirm", NULL
+};
+static const char *const actions[] = { "file_case", "find_case", NULL };
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    int n = snprintf(err, errlen, FILE_NAME ": ");
+    if (n < 0 || (size_t)n >= errlen)
+        return -1;
+    va_start(ap, fmt);
+    vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static const cJSON *get(const cJSON *o, const char *k)
+{
+    return o ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
+}
+
+static const char *str(const cJSON *o, const char *k)
+{
+    const cJSON *v = get(o, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static bool in_list(const char *s, const char *const *list)
+{
+    for (; s && *list; list++)
+        if (strcmp(s, *list) == 0)
+            return true;
+    return false;
+}
+
+bool tree_is_fact(const tree *t, const char *name)
+{
+    return name && get(t->facts, name) != NULL;
+}
+
+/* True when value may be a value of fact (any value for a "value" fact). */
+static bool value_ok(const tree *t, const char *fact, const char *value)
+{
+    const cJSON *vals = get(t->facts, fact), *v;
+    if (cJSON_IsString(vals))
+        return true;
+    cJSON_ArrayForEach(v, vals)
+        if (cJSON_IsString(v) && value && !strcmp(v->valuestring, value))
+            return true;
+    return false;
+}
+
+/* An optional {en,sv} text at o.k; field names it in messages. */
+static int opt_text(const cJSON *o, const char *k, const char *field, bool arrays,
+                    const cJSON **out, char *err, size_t errlen)
+{
+    char f[160];
+    *out = get(o, k);
+    if (!*out)
+        return 0;
+    snprintf(f, sizeof f, "%s.%s", field, k);
+    return pack_check_langs(*out, arrays, FILE_NAME, f, err, errlen);
+}
+
+static int parse_question(tree *t, const cJSON *o, struct tree_question *q,
+                          char *err, size_t errlen)
+{
+    char field[128];
+    snprintf(field, sizeof field, "questions.%s", o->string);
+    q->id = o->string;
+    q->fact = str(o, "fact");
+    q->expect = str(o, "expect");
+    q->yes = str(o, "yes");
+    q->no = str(o, "no");
+    q->unknown_value = str(o, "unknown_value");
+    q->form = cJSON_IsTrue(get(o, "form"));
+    q->optional = cJSON_IsTrue(get(o, "optional"));
+    if (!q->fact || (strcmp(q->fact, "field") && !tree_is_fact(t, q->fact)))
+        return fail(err, errlen, "%s.fact: must name a fact", field);
+    if (!in_list(q->expect, expects))
+        return fail(err, errlen, "%s.expect: must be one of yes_no, line_status, order_ref, email, text, confirm", field);
+    const char *vals[3] = { q->yes, q->no, q->unknown_value };
+    for (int i = 0; i < 3; i++)
+        if (vals[i] && !value_ok(t, q->fact, vals[i]))
+            return fail(err, errlen, "%s: \"%s\" is not a value of fact %s", field, vals[i], q->fact);
+    if (pack_check_langs(get(o, "say"), false, FILE_NAME, field, err, errlen) < 0)
+        return -1;
+    q->say = get(o, "say");
+    if (opt_text(o, "again", field, false, &q->again, err, errlen) < 0 ||
+        opt_text(o, "invalid", field, false, &q->invalid, err, errlen) < 0 ||
+        opt_text(o, "unknown", field, false, &q->unknown, err, errlen) < 0 ||
+        opt_text(o, "buttons", field, true, &q->buttons, err, errlen) < 0)
+        return -1;
+    return 0;
+}
+
+/* A step's condition: every key a fact, every value one of its values,
+ * a list of them, null or "*". */
+static int check_when(const tree *t, const cJSON *when, const char *field,
+                      char *err, size_t errlen)
+{
+    const cJSON *c, *v;
+    if (!cJSON_IsObject(when))
+        return fail(err, errlen, "%s.when: must be an object of fact conditions", field);
+    cJSON_ArrayForEach(c, when) {
+        if (!tree_is_fact(t, c->string))
+            return fail(err, errlen, "%s.when: unknown fact \"%s\"", field, c->string);
+        if (cJSON_IsNull(c) || (cJSON_IsString(c) && !strcmp(c->valuestring, "*")))
+            continue;
+        if (cJSON_IsString(c) && value_ok(t, c->string, c->valuestring))
+            continue;
+        if (cJSON_IsArray(c)) {
+            bool ok = cJSON_GetArraySize(c) > 0;
+            cJSON_ArrayForEach(v, c)
+                ok = ok && cJSON_IsString(v) && value_ok(t, c->string, v->valuestring);
+            if (ok)
+                continue;
+        }
+        return fail(err, errlen, "%s.when.%s: not a value of the fact", field, c->string);
+    }
+    return 0;
+}
+
+static int parse_step(tree *t, const cJSON *o, struct tree_step *s, size_t i,
+                      char *err, size_t errlen)
+{
+    char field[128];
+    const cJSON *v;
+    s->id = str(o, "id");
+    snprintf(field, sizeof field, "steps[%zu]", i);
+    if (!s->id)
+        return fail(err, errlen, "%s.id: missing", field);
+    s->when = get(o, "when");
+    if (check_when(t, s->when, field, err, errlen) < 0 ||
+        opt_text(o, "say", field, false, &s->say, err, errlen) < 0 ||
+        opt_text(o, "again", field, false, &s->again, err, errlen) < 0)
+        return -1;
+    s->set = get(o, "set");
+    cJSON_ArrayForEach(v, s->set)
+        if (!cJSON_IsString(v) || !tree_is_fact(t, v->string) ||
+            !value_ok(t, v->string, v->valuestring))
+            return fail(err, errlen, "%s.set.%s: must set a fact to one of its values", field, v->string);
+    s->action = str(o, "action");
+    if (get(o, "action") && !in_list(s->action, actions))
+        return fail(err, errlen, "%s.action: must be file_case or find_case", field);
+    if (get(o, "ask") && !(s->ask = tree_question(t, str(o, "ask"))))
+        return fail(err, errlen, "%s.ask: unknown question", field);
+    s->end = cJSON_IsTrue(get(o, "end"));
+    if (!s->say && !s->ask && !s->action && !s->end)
+        return fail(err, errlen, "%s: a step must say, ask, act or end", field);
+    return 0;
+}
+
+static int parse_faq(const pack *p, const cJSON *o, struct tree_faq *f, size_t i,
+                     char *err, size_t errlen)
+{
+    char field[128];
+    const cJSON *in;
+    f->id = str(o, "id");
+    snprintf(field, sizeof field, "faq[%zu]", i);
+    if (!f->id)
+        return fail(err, errlen, "%s.id: missing", field);
+    if (pack_check_langs(get(o, "say"), false, FILE_NAME, field, err, errlen) < 0)
+        return -1;
+    f->say = get(o, "say");
+    cJSON_ArrayForEach(in, get(o, "intents")) {
+        int k = cJSON_IsString(in) ? pack_intent_find(p, in->valuestring) : -1;
+        if (k < 0 || f->nintents == 8)
+            return fail(err, errlen, "%s.intents: unknown intent or more than 8", field);
+        f->intents[f->nintents++] = k;
+    }
+    strcat(field, ".match");
+    if (pack_compile_rules(get(o, "match"), &f->rules, FILE_NAME, field, err, errlen) < 0)
+        return -1;
+    return f->rules.n ? 0 : fail(err, errlen, "%s: no patterns", field);
+}
+
+static int parse_topics(tree *t, const pack *p, const cJSON *arr, char *err, size_t errlen)
+{
+    const cJSON *o;
+    t->topics = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof *t->topics);
+    if (!t->topics)
+        return fail(err, errlen, "out of memory");
+    cJSON_ArrayForEach(o, arr) {
+        struct tree_topic *tp = &t->topics[t->ntopics];
+        char field[64];
+        snprintf(field, sizeof field, "topics[%zu].label", t->ntopics);
+        tp->intent = str(o, "intent") ? pack_intent_find(p, str(o, "intent")) : -1;
+        if (tp->intent < 0)
+            return fail(err, errlen, "topics[%zu].intent: unknown intent", t->ntopics);
+        if (pack_check_langs(get(o, "label"), false, FILE_NAME, field, err, errlen) < 0)
+            return -1;
+        tp->label = get(o, "label");
+        t->ntopics++;
+    }
+    return 0;
+}
+
+/* Every fact an intent sets ("set" in its file) is a fact of the tree. */
+static int check_intent_sets(const tree *t, const pack *p, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < pack_intent_count(p); i++) {
+        const struct pack_intent *in = pack_intent_at(p, i);
+        const cJSON *v;
+        cJSON_ArrayForEach(v, in->set)
+            if (!cJSON_IsString(v) || !tree_is_fact(t, v->string) ||
+                !value_ok(t, v->string, v->valuestring)) {
+                snprintf(err, errlen, "%s: set.%s: not a fact of " FILE_NAME
+                         " with that value", in->file, v->string);
+                return -1;
+            }
+    }
+    return 0;
+}
+
+/* Allocates the four arrays and parses them, questions first (steps refer
+ * to them). */
+static int parse_all(tree *t, const pack *p, const cJSON *doc, char *err, size_t errlen)
+{
+    const cJSON *qs = get(doc, "questions"), *steps = get(doc, "steps");
+    const cJSON *faq = get(doc, "faq"), *o;
+    if (!cJSON_IsObject(qs) || !cJSON_IsArray(steps) || (faq && !cJSON_IsArray(faq)))
+        return fail(err, errlen, "questions (object), steps (array) and faq (array) are needed");
+    t->q = calloc((size_t)cJSON_GetArraySize(qs) + 1, sizeof *t->q);
+    t->steps = calloc((size_t)cJSON_GetArraySize(steps) + 1, sizeof *t->steps);
+    t->faq = calloc((size_t)cJSON_GetArraySize(faq) + 1, sizeof *t->faq);
+    if (!t->q || !t->steps || !t->faq)
+        return fail(err, errlen, "out of memory");
+    cJSON_ArrayForEach(o, qs)
+        if (parse_question(t, o, &t->q[t->nq++], err, errlen) < 0)
+            return -1;
+    cJSON_ArrayForEach(o, steps) {
+        if (parse_step(t, o, &t->steps[t->nsteps], t->nsteps, err, errlen) < 0)
+            return -1;
+        t->nsteps++;
+    }
+    cJSON_ArrayForEach(o, faq) {
+        if (parse_faq(p, o, &t->faq[t->nfaq], t->nfaq, err, errlen) < 0) {
+            t->nfaq++; /* its rules are freed with the rest */
+            return -1;
+        }
+        t->nfaq++;
+    }
+    if (parse_topics(t, p, get(doc, "topics"), err, errlen) < 0)
+        return -1;
+    return check_intent_sets(t, p, err, errlen);
+}
+
+tree *tree_parse(const cJSON *doc, const pack *p, char *err, size_t errlen)
+{
+    tree *t = calloc(1, sizeof *t);
+    const cJSON *v = get(doc, "version");
+    if (!t) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (!cJSON_IsNumber(v) || v->valueint != 2) {
+        fail(err, errlen, "version: must be 2 (a decision tree of facts and steps)");
+        goto fail;
+    }
+    t->facts = get(doc, "facts");
+    if (!cJSON_IsObject(t->facts)) {
+        fail(err, errlen, "facts: missing or not an object");
+        goto fail;
+    }
+    if (parse_all(t, p, doc, err, errlen) < 0)
+        goto fail;
+    return t;
+fail:
+    tree_free(t);
+    return NULL;
+}
+
+void tree_free(tree *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < t->nfaq; i++)
+        pack_free_rules(&t->faq[i].rules);
+    free(t->q);
+    free(t->steps);
+    free(t->faq);
+    free(t->topics);
+    free(t);
+}
+
+const struct tree_question *tree_question(const tree *t, const char *id)
+{
+    for (size_t i = 0; id && i < t->nq; i++)
+        if (!strcmp(t->q[i].id, id))
+            return &t->q[i];
+    return NULL;
+}
+
+const struct tree_step *tree_step(const tree *t, const char *id)
+{
+    for (size_t i = 0; id && i < t->nsteps; i++)
+        if (!strcmp(t->steps[i].id, id))
+            return &t->steps[i];
+    return NULL;
+}
+
+bool tree_holds(const cJSON *cond, const facts *f)
+{
+    const cJSON *c, *v;
+    cJSON_ArrayForEach(c, cond) {
+        const char *have = facts_get(f, c->string);
+        bool ok = false;
+        if (cJSON_IsNull(c))
+            ok = !have;
+        else if (cJSON_IsString(c))
+            ok = have && (!strcmp(c->valuestring, "*") || !strcmp(c->valuestring, have));
+        else
+            cJSON_ArrayForEach(v, c)
+                ok = ok || (have && !strcmp(v->valuestring, have));
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+const struct tree_step *tree_next(const tree *t, const facts *f)
+{
+    for (size_t i = 0; i < t->nsteps; i++)
+        if (tree_holds(t->steps[i].when, f))
+            return &t->steps[i];
+    return NULL;
+}
+
+size_t tree_faq_count(const tree *t) { return t->nfaq; }
+const struct tree_faq *tree_faq_at(const tree *t, size_t i) { return &t->faq[i]; }
+size_t tree_topic_count(const tree *t) { return t->ntopics; }
+const struct tree_topic *tree_topic_at(const tree *t, size_t i) { return &t->topics[i]; }

@@ -1,0 +1,78 @@
+/* tree.h -- the article's decision tree, as data (intents/flows.json).
+ *
+ * The tree names the facts a conversation can know and their values, the
+ * questions the bot can ask (the fact each sets, what it expects, its texts),
+ * the steps in order (the first whose condition over the facts holds is the
+ * next step), the questions answered at any point (FAQ, matched by patterns)
+ * and the main topics offered as buttons. tree_parse() validates it all and
+ * refuses a bad tree with one message naming the field; a parsed tree is
+ * read-only and borrows every text from the cJSON document it was parsed
+ * from, which must outlive it (the pack keeps both).
+ */
+#ifndef PROVBOT_TREE_H
+#define PROVBOT_TREE_H
+
+#include "facts.h"
+#include "pack.h"
+
+typedef struct tree tree;
+
+struct tree_question {
+    const char *id;          /* key in "questions" */
+    const char *fact;        /* the fact its answer sets */
+    const char *expect;      /* yes_no line_status order_ref email text confirm */
+    const char *yes, *no;    /* values a yes / a no set (yes_no, confirm), or NULL */
+    const char *unknown_value; /* value "don't know" sets, NULL: the fact stays open */
+    const cJSON *say;        /* {en,sv} the question */
+    const cJSON *again;      /* {en,sv} a one-line reminder, or NULL */
+    const cJSON *invalid;    /* {en,sv} said for an answer that is not valid, or NULL */
+    const cJSON *unknown;    /* {en,sv} said for "don't know", or NULL */
+    const cJSON *buttons;    /* {en:[..],sv:[..]} or NULL */
+    bool form;               /* part of the case form */
+    bool optional;           /* may be skipped */
+};
+
+struct tree_step {
+    const char *id;
+    const cJSON *when;       /* {fact: value | [values] | null | "*"} */
+    const cJSON *say;        /* {en,sv} or NULL */
+    const cJSON *again;      /* {en,sv} said instead when the step comes again, or NULL */
+    const cJSON *set;        /* {fact: value} set when the step runs, or NULL */
+    const struct tree_question *ask; /* the question it asks, or NULL */
+    const char *action;      /* "file_case", "find_case" or NULL */
+    bool end;                /* closes the path */
+};
+
+struct tree_faq {
+    const char *id;
+    struct pack_rules rules; /* on the folded text; owned by the tree */
+    int intents[8];          /* only with these intents (pack indexes), when nintents > 0 */
+    int nintents;
+    const cJSON *say;        /* {en,sv} */
+};
+
+struct tree_topic {
+    int intent;              /* pack index */
+    const cJSON *label;      /* {en,sv} button label */
+};
+
+/* Parses and validates doc (flows.json) against pack p's intents. NULL with
+ * a message naming the field in err. */
+tree *tree_parse(const cJSON *doc, const pack *p, char *err, size_t errlen);
+void tree_free(tree *t);
+
+/* True when name is a fact of the tree. */
+bool tree_is_fact(const tree *t, const char *name);
+const struct tree_question *tree_question(const tree *t, const char *id);
+const struct tree_step *tree_step(const tree *t, const char *id);
+/* The first step whose condition holds for f, or NULL. */
+const struct tree_step *tree_next(const tree *t, const facts *f);
+/* True when cond ({fact: value...}) holds for f. */
+bool tree_holds(const cJSON *cond, const facts *f);
+
+size_t tree_faq_count(const tree *t);
+const struct tree_faq *tree_faq_at(const tree *t, size_t i);
+size_t tree_topic_count(const tree *t);
+const struct tree_topic *tree_topic_at(const tree *t, size_t i);
+
+#endif
