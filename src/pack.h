@@ -30,6 +30,7 @@
 #define PACK_NLANG 2
 
 typedef struct pack pack;
+typedef struct lex lex;      /* lexicon.h */
 
 extern const char *const pack_langs[PACK_NLANG]; /* "en", "sv" */
 
@@ -73,6 +74,9 @@ int pack_intent_find(const pack *p, const char *id);
 double pack_threshold(const pack *p);
 /* Softmax temperature that calibrates the confidences (pack.json). */
 double pack_temperature(const pack *p);
+
+/* The lexicon of objects.json (lexicon.h), or NULL when the pack has none. */
+const lex *pack_lexicon(const pack *p);
 
 /* The node `name` of flows.json, or NULL. */
 const cJSON *pack_node(const pack *p, const char *name);
