@@ -372,11 +372,12 @@ static size_t put(char *out, size_t o, size_t cap, const char *s, size_t n)
     return o + n;
 }
 
-size_t lex_rewrite(const lex *x, const char *fold, size_t len, char *out, size_t cap,
-                   struct lex_found *found)
+/* One pass of lex_rewrite(); drop_foreign leaves the foreign tokens out. */
+static size_t rewrite(const lex *x, const char *fold, size_t len, char *out, size_t cap,
+                      bool drop_foreign, struct lex_found *fd)
 {
-    struct lex_found fd = { 0, 0, -1 };
     size_t o = 0;
+    *fd = (struct lex_found){ 0, 0, -1 };
     for (size_t at = 0; at < len;) {
         size_t e = at, end = 0;
         while (e < len && fold[e] != ' ')
@@ -388,17 +389,28 @@ size_t lex_rewrite(const lex *x, const char *fold, size_t len, char *out, size_t
             continue;
         }
         const struct lex_concept *k = &x->concepts[c];
-        o = put(out, o, cap, k->token, strlen(k->token));
+        if (!k->foreign || !drop_foreign)
+            o = put(out, o, cap, k->token, strlen(k->token));
         if (k->foreign) {
-            fd.nforeign++;
-            if (fd.foreign < 0)
-                fd.foreign = c;
+            fd->nforeign++;
+            if (fd->foreign < 0)
+                fd->foreign = c;
         } else {
-            fd.ndomain++;
+            fd->ndomain++;
         }
         at = end;
     }
     out[o] = '\0';
+    return o;
+}
+
+size_t lex_rewrite(const lex *x, const char *fold, size_t len, char *out, size_t cap,
+                   unsigned flags, struct lex_found *found)
+{
+    struct lex_found fd;
+    size_t o = rewrite(x, fold, len, out, cap, false, &fd);
+    if ((flags & LEX_CONTEXT_FOREIGN) && fd.ndomain && fd.nforeign)
+        o = rewrite(x, fold, len, out, cap, true, &fd);
     if (found)
         *found = fd;
     return o;

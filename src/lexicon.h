@@ -50,9 +50,12 @@ void lex_free(lex *x);
 /* Rewrites fold[0..len) (TEXT_FOLD form) into out (capacity cap >= 1) with
  * each synonym replaced by its concept token; returns the output length
  * (NUL-terminated, cut at a word when out is full). found may be NULL.
- * x may be NULL: the text is copied unchanged. */
+ * x may be NULL: the text is copied unchanged. With LEX_CONTEXT_FOREIGN, a
+ * message that names a domain object loses its foreign objects' tokens: the
+ * request is about ours, the others are context. */
+#define LEX_CONTEXT_FOREIGN 1u
 size_t lex_rewrite(const lex *x, const char *fold, size_t len, char *out, size_t cap,
-                   struct lex_found *found);
+                   unsigned flags, struct lex_found *found);
 
 /* True when a message of intent i is about an object (task_intents). */
 bool lex_is_task(const lex *x, int intent);

@@ -238,7 +238,7 @@ static void scores(const nlu *m, const struct feat *f, size_t n, float *restrict
 static size_t prepare(nlu *m, const char *text, size_t len, struct lex_found *fd)
 {
     size_t nl = text_normalize(text, len, TEXT_FOLD, m->norm, sizeof m->norm);
-    return lex_rewrite(m->lex, m->norm, nl, m->rew, sizeof m->rew, fd);
+    return lex_rewrite(m->lex, m->norm, nl, m->rew, sizeof m->rew, LEX_CONTEXT_FOREIGN, fd);
 }
 
 struct example {
