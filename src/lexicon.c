@@ -2,10 +2,10 @@
  *
  * Synonyms are compiled into phrases: a phrase is a run of words, a word a
  * run of alternatives (a folded string with "any beginning" / "any ending"
- * flags), all in flat arrays. Phrases are bucketed by the first byte of their
- * first word's alternatives, so a message's word is only compared with the
- * few phrases that can start there (plus those whose first word may have any
- * beginning).
+ * flags), all in flat arrays. Phrases are bucketed by a hash of the first two
+ * bytes of their first word's alternatives, so a message's word is only
+ * compared with the few phrases that can start there (plus those whose first
+ * word may have any beginning or is one letter long).
  */
 #include "lexicon.h"
 #include "text.h"
@@ -16,6 +16,7 @@
 #include <string.h>
 
 #define LEX_WORD_MAX 64      /* bytes of one folded synonym word */
+#define LEX_BUCKETS 1024     /* by the first two bytes; one more for the rest */
 
 struct lex_alt {
     char w[LEX_WORD_MAX];    /* folded, one word */
@@ -56,7 +57,7 @@ struct lex {
     size_t nwords, capwords;
     struct lex_alt *alts;           /* owned */
     size_t nalts, capalts;
-    struct lex_bucket buckets[257]; /* by first byte; [256]: any beginning */
+    struct lex_bucket buckets[LEX_BUCKETS + 1]; /* [LEX_BUCKETS]: the rest */
     bool *task;                     /* per intent of the pack, owned */
     size_t nintents;
 };
@@ -87,6 +88,11 @@ static bool grow(void **arr, size_t *cap, size_t n, size_t sz)
     *arr = a;
     *cap = nc;
     return true;
+}
+
+static size_t bucket_of(const char *w)
+{
+    return ((unsigned char)w[0] * 31u + (unsigned char)w[1]) & (LEX_BUCKETS - 1);
 }
 
 static int bucket_add(struct lex_bucket *b, size_t ph)
@@ -157,7 +163,7 @@ static int add_synonym(lex *x, const char *s, int c, const char *field, char *er
     const struct lex_word *first = &x->words[ph.word];
     for (size_t i = 0; i < first->nalt; i++) {
         const struct lex_alt *a = &x->alts[first->alt + i];
-        size_t b = a->any_start ? 256 : (unsigned char)a->w[0];
+        size_t b = a->any_start || a->len < 2 ? LEX_BUCKETS : bucket_of(a->w);
         if (bucket_add(&x->buckets[b], id) < 0)
             return fail(err, errlen, "out of memory");
     }
@@ -290,7 +296,7 @@ void lex_free(lex *x)
 {
     if (!x)
         return;
-    for (size_t b = 0; b < 257; b++)
+    for (size_t b = 0; b <= LEX_BUCKETS; b++)
         free(x->buckets[b].ph);
     free(x->concepts);
     free(x->phrases);
@@ -343,7 +349,12 @@ static size_t phrase_matches(const lex *x, const struct lex_phrase *ph, const ch
  * its concept (-1: none) and stores the end of the match in *end. */
 static int best_at(const lex *x, const char *s, size_t len, size_t at, size_t *end)
 {
-    const struct lex_bucket *bs[2] = { &x->buckets[(unsigned char)s[at]], &x->buckets[256] };
+    const struct lex_bucket *bs[2] = {
+        at + 1 < len && s[at + 1] != ' ' ? &x->buckets[bucket_of(s + at)] : &x->buckets[LEX_BUCKETS],
+        &x->buckets[LEX_BUCKETS] };
+    static const struct lex_bucket none = { 0 };
+    if (bs[0] == bs[1])
+        bs[1] = &none;
     int best = -1;
     size_t bestw = 0;
     for (int k = 0; k < 2; k++)

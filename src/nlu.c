@@ -480,8 +480,8 @@ static void detect_lang(nlu *m, const char *text, size_t len, const char *ctx,
         }
         i = j + 1;
     }
-    size_t nl = prepare(m, clean, o, NULL);
-    size_t nh = extract(m, -1, m->rew, nl, m->hashes, FEAT_MAX);
+    size_t nl = text_normalize(clean, o, TEXT_FOLD, m->norm, sizeof m->norm);
+    size_t nh = extract(m, -1, m->norm, nl, m->hashes, FEAT_MAX);
     double llr = 0; /* > 0: Swedish */
     for (size_t i = 0; i < nh; i++) {
         int64_t id = table_find(m, m->hashes[i]);
