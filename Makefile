@@ -8,11 +8,12 @@
 #   make clean    removes build output
 #   make install PREFIX=/usr/local
 
+# Snowball's libstemmer ships no pkg-config file: it is linked as -lstemmer in LDLIBS.
 PKGS     := libwebsockets libcurl libcjson libpcre2-8 sqlite3
 # Debian 12 packages the build and the tests need (checked by `make deps`).
 DEB_BUILD := build-essential pkg-config libwebsockets-dev libcurl4-openssl-dev \
-             libcjson-dev libpcre2-dev libsqlite3-dev libwebsockets-evlib-ev
-DEB_TEST  := libcmocka-dev valgrind python3 sqlite3 chromium nodejs clang libclang-rt-14-dev
+             libcjson-dev libpcre2-dev libsqlite3-dev libwebsockets-evlib-ev libstemmer-dev
+DEB_TEST  := libcmocka-dev valgrind python3 python3-sklearn sqlite3 chromium nodejs clang libclang-rt-14-dev
 
 PREFIX   ?= /usr/local
 BUILD    ?= build
@@ -23,7 +24,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS   := -std=c11 -Wall -Wextra -Werror -g $(OPT) $(SAN) -D_POSIX_C_SOURCE=200809L \
             -D_DEFAULT_SOURCE -MMD -MP -Isrc $(PKG_CFLAGS) $(EXTRA_CFLAGS)
-LDLIBS   := $(PKG_LIBS) -lpthread -lm
+LDLIBS   := $(PKG_LIBS) -lstemmer -lpthread -lm
 LDFLAGS  := $(SAN)
 
 SRC_C    := $(sort $(wildcard src/*.c))

@@ -238,6 +238,13 @@ static int cmd_classify(const struct opts *o)
             cJSON_AddNumberToObject(a, "confidence", round3(r.alt[i].confidence));
             cJSON_AddItemToArray(alts, a);
         }
+        if (r.intent2 >= 0) { /* beyond the contract: a second request */
+            cJSON *a = cJSON_AddObjectToObject(obj, "second");
+            cJSON_AddStringToObject(a, "intent", pack_intent_at(p, (size_t)r.intent2)->id);
+            cJSON_AddNumberToObject(a, "confidence", round3(r.confidence2));
+        }
+        if (r.foreign) /* beyond the contract: the foreign object it is about */
+            cJSON_AddStringToObject(obj, "foreign", pack_text(r.foreign, "en"));
         if (!(s = cJSON_PrintUnformatted(obj)))
             goto oom;
         puts(s);

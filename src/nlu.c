@@ -6,8 +6,10 @@
  * (w[f * C + c]) so scoring one feature touches one contiguous row.
  */
 #include "nlu.h"
+#include "lexicon.h"
 #include "text.h"
 
+#include <libstemmer.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,6 +23,8 @@
 #define RULE_BOOST 4.0f      /* logit given to out_of_scope when nothing is known */
 #define LANG_MARGIN 4.0      /* log-likelihood ratio needed to be sure */
 #define LANG_SWITCH 15.0     /* ... to leave the conversation's language */
+#define SENT_MAX 8           /* sentences of a long message looked at one by one */
+#define STEM_MAX 64          /* longer words are not stemmed */
 
 struct feat {
     uint32_t id;
@@ -44,9 +48,14 @@ struct nlu {
     uint32_t *seen;          /* nfeat: stamp of the message that last had it */
     uint32_t *pos;           /* nfeat: its slot in that message's features */
     uint32_t stamp;          /* current message's stamp */
+    const lex *lex;          /* the pack's objects, borrowed (may be NULL) */
+    struct sb_stemmer *stem[PACK_NLANG]; /* Snowball, English and Swedish, owned */
     /* scratch for one classification */
     char norm[NLU_INPUT_MAX + 8];
     char lower[NLU_INPUT_MAX + 8];
+    char rew[NLU_INPUT_MAX + 8];  /* norm with concept tokens (lexicon.h) */
+    float *zs;               /* CP: one sentence's probabilities */
+    float *zbest;            /* CP: the request sentence's */
     uint64_t hashes[FEAT_MAX];
     struct feat feats[FEAT_MAX];
     float *logits;           /* CP */
@@ -61,13 +70,33 @@ static uint64_t fnv(uint64_t h, const char *s, size_t n)
     return h ? h : 1;
 }
 
-/* Hashes of the n-grams of a TEXT_FOLD string; returns how many. */
-static size_t extract(const char *s, size_t len, uint64_t *out, size_t max)
+/* Word s[0..n) as the model sees it: its Snowball stem in language lang (-1:
+ * none), concept tokens and words with digits as they are. Returns the
+ * length of *w, which points into s or buf. */
+static size_t stem_word(const nlu *m, int lang, const char *s, size_t n, const char **w)
+{
+    *w = s;
+    if (lang < 0 || !m->stem[lang] || n < 3 || n > STEM_MAX || s[0] == '#')
+        return n;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] >= '0' && s[i] <= '9')
+            return n;
+    const sb_symbol *st = sb_stemmer_stem(m->stem[lang], (const sb_symbol *)s, (int)n);
+    if (!st)
+        return n;
+    *w = (const char *)st;
+    return (size_t)sb_stemmer_length(m->stem[lang]);
+}
+
+/* Hashes of the n-grams of a rewritten TEXT_FOLD string: character 3-5-grams
+ * of the text, word uni- and bigrams of the stems; returns how many. */
+static size_t extract(const nlu *m, int lang, const char *s, size_t len, uint64_t *out,
+                      size_t max)
 {
     const uint64_t basis = 0xcbf29ce484222325ULL;
     char buf[NLU_INPUT_MAX + 8];
     size_t n = 0, blen;
-    const char *w0 = NULL;
+    char prev[STEM_MAX + 8];
     size_t w0len = 0;
 
     buf[0] = ' ';
@@ -81,13 +110,17 @@ static size_t extract(const char *s, size_t len, uint64_t *out, size_t max)
         size_t j = i;
         while (j < len && s[j] != ' ')
             j++;
-        out[n++] = fnv(fnv(basis, "w", 1), s + i, j - i);
-        if (w0) {
-            uint64_t h = fnv(fnv(basis, "b", 1), w0, w0len);
-            out[n++] = fnv(fnv(h, " ", 1), s + i, j - i);
+        const char *w;
+        size_t wl = stem_word(m, lang, s + i, j - i, &w);
+        if (wl > STEM_MAX)
+            wl = STEM_MAX;
+        out[n++] = fnv(fnv(basis, "w", 1), w, wl);
+        if (w0len) {
+            uint64_t h = fnv(fnv(basis, "b", 1), prev, w0len);
+            out[n++] = fnv(fnv(h, " ", 1), w, wl);
         }
-        w0 = s + i;
-        w0len = j - i;
+        memcpy(prev, w, wl);
+        w0len = wl;
         i = j + 1;
     }
     return n;
@@ -200,6 +233,14 @@ static void scores(const nlu *m, const struct feat *f, size_t n, float *restrict
     }
 }
 
+/* text[0..len) in TEXT_FOLD form into m->norm, rewritten with the concept
+ * tokens into m->rew; returns the length of m->rew. */
+static size_t prepare(nlu *m, const char *text, size_t len, struct lex_found *fd)
+{
+    size_t nl = text_normalize(text, len, TEXT_FOLD, m->norm, sizeof m->norm);
+    return lex_rewrite(m->lex, m->norm, nl, m->rew, sizeof m->rew, LEX_CONTEXT_FOREIGN, fd);
+}
+
 struct example {
     size_t off, n;           /* into the feature pool */
     int label;
@@ -236,6 +277,9 @@ nlu *nlu_train(const pack *p, char *err, size_t errlen)
     m->C = pack_intent_count(p);
     m->CP = (m->C + LANES - 1) / LANES * LANES;
     m->oos = pack_intent_find(p, "out_of_scope");
+    m->lex = pack_lexicon(p);
+    m->stem[0] = sb_stemmer_new("english", NULL);
+    m->stem[1] = sb_stemmer_new("swedish", NULL);
     size_t nstr = 0;
     for (size_t c = 0; c < m->C; c++)
         for (int l = 0; l < PACK_NLANG; l++)
@@ -246,7 +290,10 @@ nlu *nlu_train(const pack *p, char *err, size_t errlen)
     m->keys = calloc(m->cap, sizeof *m->keys);
     m->vals = calloc(m->cap, sizeof *m->vals);
     m->logits = calloc(m->CP, sizeof *m->logits);
-    if (!ex || !hashes || !m->keys || !m->vals || !m->logits)
+    m->zs = calloc(m->CP, sizeof *m->zs);
+    m->zbest = calloc(m->CP, sizeof *m->zbest);
+    if (!ex || !hashes || !m->keys || !m->vals || !m->logits || !m->zs || !m->zbest ||
+        !m->stem[0] || !m->stem[1])
         goto oom;
 
     /* 1. Every example's features: the vocabulary first, then the vectors. */
@@ -263,9 +310,9 @@ nlu *nlu_train(const pack *p, char *err, size_t errlen)
                 const cJSON *s;
                 cJSON_ArrayForEach(s, pack_intent_at(p, c)->examples[l]) {
                     size_t len = strlen(s->valuestring);
-                    size_t nl = text_normalize(s->valuestring, len < NLU_INPUT_MAX ? len : NLU_INPUT_MAX,
-                                               TEXT_FOLD, m->norm, sizeof m->norm);
-                    size_t nh = extract(m->norm, nl, hashes, FEAT_MAX);
+                    size_t nl = prepare(m, s->valuestring, len < NLU_INPUT_MAX ? len : NLU_INPUT_MAX,
+                                        NULL);
+                    size_t nh = extract(m, l, m->rew, nl, hashes, FEAT_MAX);
                     if (pass == 0) {
                         total_h += nh;
                         while (m->nfeat + nh >= m->cap / 2)
@@ -383,6 +430,11 @@ void nlu_free(nlu *m)
     free(m->b);
     free(m->lang_ll);
     free(m->logits);
+    free(m->zs);
+    free(m->zbest);
+    for (int l = 0; l < PACK_NLANG; l++)
+        if (m->stem[l])
+            sb_stemmer_delete(m->stem[l]);
     free(m->seen);
     free(m->pos);
     free(m);
@@ -429,7 +481,7 @@ static void detect_lang(nlu *m, const char *text, size_t len, const char *ctx,
         i = j + 1;
     }
     size_t nl = text_normalize(clean, o, TEXT_FOLD, m->norm, sizeof m->norm);
-    size_t nh = extract(m->norm, nl, m->hashes, FEAT_MAX);
+    size_t nh = extract(m, -1, m->norm, nl, m->hashes, FEAT_MAX);
     double llr = 0; /* > 0: Swedish */
     for (size_t i = 0; i < nh; i++) {
         int64_t id = table_find(m, m->hashes[i]);
@@ -455,40 +507,75 @@ static void detect_lang(nlu *m, const char *text, size_t len, const char *ctx,
     memcpy(r->lang, sv ? "sv" : "en", 3);
 }
 
-void nlu_classify(nlu *m, const char *text, size_t len, const char *ctx_lang,
-                  struct nlu_result *r)
+/* Probabilities of text[0..len) in lang into z (CP floats): features, the
+ * model, the pack's patterns (matched[c] set for those of intent c when
+ * matched is not NULL), calibrated softmax. fd: the objects it names. */
+static void probs(nlu *m, const char *text, size_t len, int lang, float *z, bool *matched,
+                  struct lex_found *fd)
 {
-    const size_t C = m->C;
-    float *z = m->logits;
-
-    if (len > NLU_INPUT_MAX)
-        len = NLU_INPUT_MAX;
-    memset(r, 0, sizeof *r);
-    text_normalize(text, len, TEXT_LOWER, m->lower, sizeof m->lower);
-    detect_lang(m, text, len, ctx_lang, r);
-    size_t nl = text_normalize(text, len, TEXT_FOLD, m->norm, sizeof m->norm);
-    size_t nh = extract(m->norm, nl, m->hashes, FEAT_MAX);
+    size_t nr = prepare(m, text, len, fd);
+    size_t nl = strlen(m->norm);
+    size_t nh = extract(m, lang, m->rew, nr, m->hashes, FEAT_MAX);
     size_t nf = to_feats(m, m->hashes, nh, m->feats);
     weigh(m, m->feats, nf);
     scores(m, m->feats, nf, z);
-    bool matched[256] = { false };
-    for (size_t c = 0; c < C && c < 256; c++) {
+    for (size_t c = 0; c < m->C; c++) {
         const struct pack_intent *in = pack_intent_at(m->pack, c);
-        if (in->rules.n && pack_rules_match(m->pack, &in->rules, m->norm, nl)) {
+        bool hit = in->rules.n && pack_rules_match(m->pack, &in->rules, m->norm, nl);
+        if (hit)
             z[c] += (float)in->boost;
-            matched[c] = true;
-        }
+        if (matched && c < 256)
+            matched[c] = hit;
     }
     if (nf == 0) /* nothing known: empty, gibberish or another script */
         z[m->oos] += RULE_BOOST;
-    softmax(z, C, (float)pack_temperature(m->pack));
+    softmax(z, m->C, (float)pack_temperature(m->pack));
+}
 
-    /* best and the next best */
-    int best[NLU_ALT_MAX + 1];
+/* The most probable intent about an object (lexicon.h), or -1. */
+static int best_task(const nlu *m, const float *z)
+{
+    int b = -1;
+    for (size_t c = 0; c < m->C; c++)
+        if (lex_is_task(m->lex, (int)c) && (b < 0 || z[c] > z[b]))
+            b = (int)c;
+    return b;
+}
+
+/* A long message: each sentence alone; the one most like a request is the
+ * request sentence, and z (the whole message's, context included) becomes the
+ * mean of both. tops/confs get each sentence's best task intent. Returns the
+ * number of sentences looked at (0: one sentence only). */
+static size_t by_sentence(nlu *m, const char *text, size_t len, int lang, float *z,
+                          int *tops, float *confs)
+{
+    struct text_span sp[SENT_MAX];
+    size_t n = text_sentences(text, len, sp, SENT_MAX);
+    float best = -1;
+    if (n < 2)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        probs(m, text + sp[i].off, sp[i].len, lang, m->zs, NULL, NULL);
+        tops[i] = best_task(m, m->zs);
+        confs[i] = tops[i] >= 0 ? m->zs[tops[i]] : 0;
+        if (confs[i] > best) {
+            best = confs[i];
+            memcpy(m->zbest, m->zs, m->CP * sizeof *m->zs);
+        }
+    }
+    if (best >= pack_threshold(m->pack))
+        for (size_t c = 0; c < m->C; c++)
+            z[c] = 0.5f * (z[c] + m->zbest[c]);
+    return n;
+}
+
+/* The best NLU_ALT_MAX + 1 intents of z, best first; returns how many. */
+static int rank(const nlu *m, const float *z, int *best)
+{
     int nb = 0;
-    for (int k = 0; k < NLU_ALT_MAX + 1 && k < (int)C; k++) {
+    for (int k = 0; k < NLU_ALT_MAX + 1 && k < (int)m->C; k++) {
         int bi = -1;
-        for (size_t c = 0; c < C; c++) {
+        for (size_t c = 0; c < m->C; c++) {
             bool used = false;
             for (int j = 0; j < nb; j++)
                 used |= best[j] == (int)c;
@@ -497,11 +584,19 @@ void nlu_classify(nlu *m, const char *text, size_t len, const char *ctx_lang,
         }
         best[nb++] = bi;
     }
-    r->top = (struct nlu_guess){ best[0], z[best[0]] };
-    r->rule = best[0] < 256 && matched[best[0]];
-    if (best[0] != m->oos && z[best[0]] < pack_threshold(m->pack)) {
+    return nb;
+}
+
+/* r->intent from the ranking: out_of_scope under the threshold or when the
+ * request is about a foreign object only (fd), else the best. */
+static void decide(nlu *m, const float *z, const int *best, int nb,
+                   const struct lex_found *fd, struct nlu_result *r)
+{
+    bool foreign = fd->nforeign > 0 && fd->ndomain == 0 && lex_is_task(m->lex, best[0]);
+    if (best[0] != m->oos && (foreign || z[best[0]] < pack_threshold(m->pack))) {
         r->intent = m->oos;
-        r->confidence = 1.0 - z[best[0]];
+        r->confidence = foreign ? z[best[0]] : 1.0 - z[best[0]];
+        r->foreign = foreign ? lex_name(m->lex, fd->foreign) : NULL;
         for (int k = 0; k < nb && r->nalt < NLU_ALT_MAX; k++)
             if (best[k] != m->oos)
                 r->alt[r->nalt++] = (struct nlu_guess){ best[k], z[best[k]] };
@@ -511,4 +606,35 @@ void nlu_classify(nlu *m, const char *text, size_t len, const char *ctx_lang,
         for (int k = 1; k < nb && r->nalt < NLU_ALT_MAX; k++)
             r->alt[r->nalt++] = (struct nlu_guess){ best[k], z[best[k]] };
     }
+}
+
+void nlu_classify(nlu *m, const char *text, size_t len, const char *ctx_lang,
+                  struct nlu_result *r)
+{
+    float *z = m->logits;
+    bool matched[256] = { false };
+    struct lex_found fd;
+    int tops[SENT_MAX], best[NLU_ALT_MAX + 1];
+    float confs[SENT_MAX];
+
+    if (len > NLU_INPUT_MAX)
+        len = NLU_INPUT_MAX;
+    memset(r, 0, sizeof *r);
+    r->intent2 = -1;
+    text_normalize(text, len, TEXT_LOWER, m->lower, sizeof m->lower);
+    detect_lang(m, text, len, ctx_lang, r);
+    int lang = strcmp(r->lang, "sv") == 0;
+    probs(m, text, len, lang, z, matched, &fd);
+    size_t ns = by_sentence(m, text, len, lang, z, tops, confs);
+    int nb = rank(m, z, best);
+    r->top = (struct nlu_guess){ best[0], z[best[0]] };
+    r->rule = best[0] < 256 && matched[best[0]];
+    decide(m, z, best, nb, &fd, r);
+    /* a second request: another sentence sure of another task */
+    for (size_t i = 0; i < ns; i++)
+        if (tops[i] >= 0 && tops[i] != r->intent && tops[i] != r->top.intent &&
+            confs[i] >= fmax(pack_threshold(m->pack), 0.5) && confs[i] > r->confidence2) {
+            r->intent2 = tops[i];
+            r->confidence2 = confs[i];
+        }
 }

@@ -5,9 +5,16 @@
  *     character 3-5-grams and word uni/bigrams of the TEXT_FOLD form, so typos,
  *     inflections, word order and missing diacritics cost little;
  *   - a language model: naive Bayes over the same features, English/Swedish.
+ * Before features are built, the words are stemmed (Snowball, English or
+ * Swedish) and the synonyms of intents/objects.json become concept tokens
+ * (lexicon.h).
  * nlu_classify() adds the pack's patterns (a matching rule lifts its intent),
  * calibrates the softmax with a temperature, and returns out_of_scope under
- * the pack's threshold, with the next best alternatives for "did you mean".
+ * the pack's threshold or when the request names a foreign object and no
+ * domain object, with the next best alternatives for "did you mean". A
+ * message of several sentences is also read sentence by sentence: the one
+ * most like a request weighs as much as the whole message, and another
+ * sentence sure of another request is reported as intent2.
  *
  * The model is read-only after training; nlu_classify() uses scratch space in
  * the nlu object and the pack's match data: one thread at a time.
@@ -36,8 +43,11 @@ struct nlu_result {
     struct nlu_guess alt[NLU_ALT_MAX]; /* next best, best first */
     int nalt;
     bool rule;               /* a pattern of the top intent matched */
-    const cJSON *foreign;    /* {en,sv} name of a foreign object the request is about
-                                (out_of_scope because of it), or NULL */
+    const cJSON *foreign;    /* out_of_scope because the request is about this
+                                foreign object only: its display name
+                                {"en","sv"} (borrowed from the pack); else NULL */
+    int intent2;             /* a second request in a long message, or -1 */
+    double confidence2;      /* its confidence (0 when none) */
 };
 
 /* Trains on p's examples. p must outlive the nlu. NULL on failure (err). */

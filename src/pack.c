@@ -6,6 +6,7 @@
  */
 #include "pack.h"
 #include "tree.h"
+#include "lexicon.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define PACK_FILES_MAX 128
 
@@ -44,6 +46,7 @@ struct pack {
     double threshold;              /* below: out_of_scope */
     double temperature;            /* softmax calibration, > 0 */
     pcre2_match_data *md;          /* one thread's match data, owned */
+    lex *lex;                      /* objects.json, owned; NULL without the file */
 };
 
 static int fail(char *err, size_t errlen, const char *file, const char *fmt, ...)
@@ -347,6 +350,20 @@ static cJSON *keep(pack *p, cJSON *doc)
     return doc;
 }
 
+/* objects.json, when the pack has one (see lexicon.h). */
+static int load_lexicon(pack *p, const char *dir, char *err, size_t errlen)
+{
+    char path[4096];
+    cJSON *doc;
+    snprintf(path, sizeof path, "%s/%s", dir, LEX_FILE);
+    if (access(path, F_OK) != 0)
+        return 0;
+    if (!(doc = keep(p, load_json(dir, LEX_FILE, err, errlen))))
+        return -1;
+    p->lex = lex_build(doc, p, err, errlen);
+    return p->lex ? 0 : -1;
+}
+
 pack *pack_load(const char *dir, char *err, size_t errlen)
 {
     pack *p = calloc(1, sizeof *p);
@@ -395,7 +412,7 @@ pack *pack_load(const char *dir, char *err, size_t errlen)
     }
     for (size_t i = 0; i < nnames; i++) {
         if (!strcmp(names[i], "pack.json") || !strcmp(names[i], "entities.json") ||
-            !strcmp(names[i], "flows.json"))
+            !strcmp(names[i], "flows.json") || !strcmp(names[i], LEX_FILE))
             continue;
         if (!(doc = keep(p, load_json(dir, names[i], err, errlen))) ||
             load_intent(p, doc, names[i], err, errlen) < 0)
@@ -408,6 +425,8 @@ pack *pack_load(const char *dir, char *err, size_t errlen)
             goto fail;
         }
     if (!(p->tree = tree_parse(flows, p, err, errlen)))
+        goto fail;
+    if (load_lexicon(p, dir, err, errlen) < 0)
         goto fail;
     p->md = pcre2_match_data_create(16, NULL);
     if (!p->md) {
@@ -442,6 +461,7 @@ void pack_free(pack *p)
     pcre2_code_free(p->cue_re);
     tree_free(p->tree);
     pcre2_match_data_free(p->md);
+    lex_free(p->lex);
     for (size_t i = 0; i < p->ndocs; i++)
         cJSON_Delete(p->docs[i]);
     free(p);
@@ -451,6 +471,7 @@ size_t pack_intent_count(const pack *p) { return p->nintents; }
 const struct pack_intent *pack_intent_at(const pack *p, size_t i) { return &p->intents[i]; }
 double pack_threshold(const pack *p) { return p->threshold; }
 double pack_temperature(const pack *p) { return p->temperature; }
+const lex *pack_lexicon(const pack *p) { return p->lex; }
 size_t pack_value_count(const pack *p) { return p->nvalues; }
 const struct pack_value *pack_value_at(const pack *p, size_t i) { return &p->values[i]; }
 const pcre2_code *pack_email_rule(const pack *p) { return p->email_re; }

@@ -30,6 +30,7 @@
 #define PACK_NLANG 2
 
 typedef struct pack pack;
+typedef struct lex lex;      /* lexicon.h */
 
 extern const char *const pack_langs[PACK_NLANG]; /* "en", "sv" */
 
@@ -78,6 +79,9 @@ double pack_temperature(const pack *p);
 /* The decision tree of flows.json (see tree.h). */
 struct tree;
 const struct tree *pack_tree(const pack *p);
+/* The lexicon of objects.json (lexicon.h), or NULL when the pack has none. */
+const lex *pack_lexicon(const pack *p);
+
 /* The message `key` of pack.json ({"en","sv"} object), or NULL. */
 const cJSON *pack_message(const pack *p, const char *key);
 /* The text for `lang` in a {"en","sv"} object; "" when obj is NULL. */

@@ -193,3 +193,43 @@ bool text_utf8_valid(const char *s, size_t len)
     }
     return true;
 }
+
+static bool has_alnum(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] >= 0x80 || (s[i] >= '0' && s[i] <= '9') ||
+            ((s[i] | 0x20) >= 'a' && (s[i] | 0x20) <= 'z'))
+            return true;
+    return false;
+}
+
+static bool sentence_end(const char *s, size_t len, size_t i)
+{
+    if (s[i] == '\n')
+        return true;
+    if (s[i] != '.' && s[i] != '!' && s[i] != '?' && s[i] != ';')
+        return false;
+    return i + 1 == len || s[i + 1] == ' ' || s[i + 1] == '\t' || s[i + 1] == '\n' ||
+           s[i + 1] == '\r';
+}
+
+size_t text_sentences(const char *s, size_t len, struct text_span *out, size_t max)
+{
+    size_t n = 0, start = 0;
+    if (max == 0)
+        return 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && !sentence_end(s, len, i))
+            continue;
+        size_t end = i < len ? i + 1 : len;
+        if (has_alnum(s + start, end - start)) {
+            if (n == max) {
+                out[n - 1].len = len - out[n - 1].off;
+                return n;
+            }
+            out[n++] = (struct text_span){ start, end - start };
+        }
+        start = end;
+    }
+    return n;
+}

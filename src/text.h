@@ -25,6 +25,17 @@ enum text_form { TEXT_LOWER, TEXT_FOLD };
 size_t text_normalize(const char *in, size_t len, enum text_form form,
                       char *out, size_t cap);
 
+/* A sentence of a message: bytes [off, off + len) of the raw text. */
+struct text_span {
+    size_t off, len;
+};
+
+/* Splits s[0..len) into sentences: a break after '.', '!', '?' or ';'
+ * followed by white space (so "a.b@x.se" and "1.5" stay whole) and at every
+ * line break. Spans hold at least one letter or digit; at most max are
+ * stored (the last one then runs to the end). Returns how many. */
+size_t text_sentences(const char *s, size_t len, struct text_span *out, size_t max);
+
 /* Copies in[0..len) into a new malloc'd string with every invalid UTF-8
  * sequence and every NUL replaced by U+FFFD, so it can go into JSON.
  * Returns NULL only when out of memory; caller frees. */
