@@ -65,7 +65,8 @@ struct turn {                    /* what this turn found, for the helpers */
     const char *raw;
     char fold[1024];
     size_t foldlen;
-    bool sure;                   /* in is sure and not out_of_scope */
+    bool sure;                   /* in is the classifier's pick, not out_of_scope */
+    bool firm;                   /* ... and confident enough to act on (SURE) */
     bool qlike;                  /* the message asks something */
     const struct tree_question *q; /* pending question at the start */
     enum ans ans;
@@ -451,17 +452,17 @@ static int pressed_intent(dialog *d, const char *raw)
 }
 
 /* The yes/no reading of the message for question q. */
-static enum ans read_yes_no(dialog *d, struct turn *t, const char **value)
+static enum ans read_yes_no(struct turn *t, const char **value)
 {
     const struct tree_question *q = t->q;
     const char *a = ent_get(t->er, "answer"), *res = ent_get(t->er, "result");
     bool failed_fix = res && !strcmp(res, "failed");
 
-    if (facts_turn(d->facts, q->fact) == d->turn && strcmp(q->fact, "want_case"))
-        return *value = fact(d, q->fact), ANS_VALUE; /* told in words */
-    if (!a && t->sure && intent_is(t->in, "affirm"))
+    if (ent_get(t->er, q->fact))
+        return *value = ent_get(t->er, q->fact), ANS_VALUE; /* told in words */
+    if (!a && t->firm && intent_is(t->in, "affirm"))
         a = "yes";
-    if (!a && t->sure && intent_is(t->in, "deny"))
+    if (!a && t->firm && intent_is(t->in, "deny"))
         a = "no";
     if (!a && res && (!strcmp(q->fact, "edit") || !strcmp(q->fact, "retry")))
         a = failed_fix ? "no" : "yes";
@@ -513,12 +514,12 @@ static enum ans read_answer(dialog *d, struct turn *t, const char **value)
     const char *e = q->expect;
     *value = NULL;
     if (!strcmp(e, "yes_no") || !strcmp(e, "confirm"))
-        return read_yes_no(d, t, value);
+        return read_yes_no(t, value);
     if (ent_has(t->er, "answer", "unknown") && q->unknown_value)
         return ANS_UNKNOWN;
     if (!strcmp(e, "line_status")) {
-        if (facts_turn(d->facts, q->fact) == d->turn)
-            return *value = fact(d, q->fact), ANS_VALUE;
+        if (ent_get(t->er, q->fact))
+            return *value = ent_get(t->er, q->fact), ANS_VALUE;
         return t->why = "invalid", ANS_INVALID;
     }
     if (!strcmp(e, "email")) {
@@ -546,8 +547,11 @@ static void take_details(dialog *d, struct turn *t)
     const struct ent_result *er = t->er;
     const char *pf = t->q ? t->q->fact : "";
     for (int i = 0; i < er->nvals; i++)
-        if (tree_is_fact(d->tree, er->vals[i].slot))
+        if (tree_is_fact(d->tree, er->vals[i].slot)) {
             set_fact(d, er->vals[i].slot, er->vals[i].value, ENTITY_CONF);
+            if (!fact(d, "goal")) /* the person talks about their order */
+                set_fact(d, "goal", "change", INTENT_CONF);
+        }
     for (int i = 0; i < er->nemail; i++) {
         bool own = i == er->own || (!strcmp(pf, "requester") && er->nemail == 1);
         if (own)
@@ -581,7 +585,7 @@ static void take_result(dialog *d, struct turn *t)
 static void take_intent(dialog *d, struct turn *t)
 {
     const cJSON *v;
-    if (!t->sure)
+    if (!t->firm)
         return;
     if (t->in->flow && !strcmp(t->in->flow, "process") && !fact(d, "goal"))
         set_fact(d, "goal", "change", INTENT_CONF);
@@ -589,9 +593,20 @@ static void take_intent(dialog *d, struct turn *t)
         if (facts_turn(d->facts, v->string) != d->turn)
             set_fact(d, v->string, v->valuestring, INTENT_CONF);
     /* a long first message of a failing edit keeps its words for support */
-    if (!fact(d, "description") && strlen(t->raw) >= 40 && !t->qlike &&
-        (intent_is(t->in, "open_case") || intent_is(t->in, "edit_failed")))
+    if ((!fact(d, "description") || facts_conf(d->facts, "description") < 1.0) &&
+        strlen(t->raw) >= 40 && !t->qlike &&
+        (intent_is(t->in, "edit_failed") || ent_has(t->er, "edit", "failed")))
         set_fact(d, "description", t->raw, ENTITY_CONF);
+}
+
+/* True when a detail of the case form was told this turn. */
+static bool form_changed(const dialog *d)
+{
+    static const char *const form[] = { "order_ref", "new_email", "description", "requester", NULL };
+    for (int i = 0; form[i]; i++)
+        if (facts_turn(d->facts, form[i]) == d->turn)
+            return true;
+    return false;
 }
 
 /* Applies the answer to the pending question. */
@@ -719,10 +734,12 @@ static void run_steps(dialog *d, struct turn *t, bool changed, const struct dial
     }
 }
 
-/* Questions answered at any point: FAQ entries that match (two at most). */
-static int faq_answers(dialog *d, struct turn *t, struct out *o)
+/* Questions answered at any point: FAQ entries that match (two at most).
+ * Sets *covered when one replaces the intent's own answer. */
+static int faq_answers(dialog *d, struct turn *t, struct out *o, bool *covered)
 {
     int n = 0;
+    *covered = false;
     for (size_t i = 0; i < tree_faq_count(d->tree) && n < 2; i++) {
         const struct tree_faq *f = tree_faq_at(d->tree, i);
         bool intent_ok = f->nintents == 0;
@@ -731,6 +748,8 @@ static int faq_answers(dialog *d, struct turn *t, struct out *o)
         if (intent_ok && t->qlike && pack_rules_match(d->pack, &f->rules, t->fold, t->foldlen)) {
             say(d, o, f->say);
             n++;
+            for (int k = 0; k < f->ncovers; k++)
+                *covered |= pack_intent_at(d->pack, (size_t)f->covers[k]) == t->in;
         }
     }
     return n;
@@ -765,6 +784,19 @@ static bool info_answer(dialog *d, struct turn *t, bool told, const struct dialo
     return true;
 }
 
+/* A second question in the same message gets its answer too. */
+static void second_answer(dialog *d, struct turn *t, struct out *o)
+{
+    const struct nlu_result *nr = t->nr;
+    if (nr->intent2 < 0 || nr->intent2 == nr->intent || !t->qlike)
+        return;
+    const struct pack_intent *in = pack_intent_at(d->pack, (size_t)nr->intent2);
+    if (in->flow || intent_is(in, "affirm") || intent_is(in, "deny") ||
+        intent_is(in, "out_of_scope") || intent_is(in, "greeting") || intent_is(in, "thanks"))
+        return;
+    say(d, o, in->answer);
+}
+
 /* Nothing else was said and a question is pending: it was not understood. */
 static void not_understood(dialog *d, struct turn *t, const struct dialog_hooks *h,
                            struct out *o, struct dialog_reply *r)
@@ -772,7 +804,6 @@ static void not_understood(dialog *d, struct turn *t, const struct dialog_hooks 
     const struct tree_question *q = t->q;
     const cJSON *why = t->why && strcmp(t->why, "invalid") ? pack_message(d->pack, t->why) : NULL;
     r->fallback = true;
-    d->tries++;
     if (d->tries >= MOVE_ON_TRIES && q->unknown_value) {
         set_fact(d, q->fact, q->unknown_value, 0.5);
         d->pending[0] = '\0';
@@ -884,7 +915,8 @@ static void start_turn(dialog *d, struct turn *t, const struct nlu_result *nr,
     r->intent = forced >= 0 ? forced : nr->intent;
     r->confidence = forced >= 0 ? 1.0 : nr->confidence;
     t->in = pack_intent_at(d->pack, (size_t)r->intent);
-    t->sure = r->intent != oos && r->confidence >= SURE;
+    t->sure = r->intent != oos;
+    t->firm = t->sure && r->confidence >= SURE;
     t->qlike = question_like(raw, t->fold);
     t->q = d->pending[0] ? tree_question(d->tree, d->pending) : NULL;
 }
@@ -920,6 +952,13 @@ int dialog_turn(dialog *d, const struct nlu_result *nr, const struct ent_result 
     if (t.q)
         take_answer(d, &t, v);
     free(v);
+    if (t.q && !strcmp(t.q->fact, "field") && t.ans != ANS_VALUE && form_changed(d)) {
+        set_fact(d, "confirmed", NULL, 1.0); /* the right value typed straight away */
+        t.ans = ANS_VALUE;
+        d->pending[0] = '\0';
+    }
+    if (t.q && (t.ans == ANS_NONE || t.ans == ANS_INVALID) && !t.qlike)
+        d->tries++;
     if (t.q && !strcmp(t.q->expect, "text") && t.ans == ANS_VALUE && r->intent >= 0 &&
         r->intent == pack_intent_find(d->pack, "out_of_scope")) {
         r->intent = -1; /* an answer, not a question */
@@ -932,10 +971,18 @@ int dialog_turn(dialog *d, const struct nlu_result *nr, const struct ent_result 
     if (t.q && t.q->form && changed && !answered && !strcmp(t.q->expect, "confirm"))
         say_msg(d, &steps, "updated");
     bool process = t.sure && t.in->flow && !strcmp(t.in->flow, "process");
+    if (t.q && !answered && d->tries >= MOVE_ON_TRIES && t.q->unknown_value && changed) {
+        set_fact(d, t.q->fact, t.q->unknown_value, 0.5); /* two tries: go on without it */
+        d->pending[0] = '\0';
+        say_msg(d, &steps, "moving_on");
+    }
     if (answered || changed || process)
         run_steps(d, &t, changed, h, &steps, r);
-    if (!faq_answers(d, &t, &side) || !t.qlike)
-        info_answer(d, &t, answered || changed, h, &side, r);
+    bool covered;
+    faq_answers(d, &t, &side, &covered);
+    if (!covered)
+        info_answer(d, &t, (answered || changed) && steps.text, h, &side, r);
+    second_answer(d, &t, &side);
     put_all(&o, &side);
     put_all(&o, &steps);
     bool off_topic = t.qlike || (words(raw) >= 4 && !(t.q && t.q->form));

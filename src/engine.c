@@ -151,8 +151,11 @@ static void tried_text(const cJSON *f, char *out, size_t cap)
     out[0] = '\0';
     if (access && !strcmp(access, "no"))
         n += (size_t)snprintf(out + n, cap - n, " has no edit access in CCW, and nobody with access can make the change;");
+    const char *status = slot_or(f, "status", NULL);
     if (edit && n < cap)
-        n += (size_t)snprintf(out + n, cap - n, " edited the contact in CCW (Edit, Save, Done);");
+        n += (size_t)snprintf(out + n, cap - n, status && !strcmp(status, "closed")
+                              ? " edited the contact on the Cloud/SaaS Subscriptions page (Edit, Save, Done);"
+                              : " edited the contact in CCW (Edit, Save, Done);");
     if (cache && (!strcmp(cache, "yes") || (retry && !strcmp(retry, "failed"))) && n < cap)
         n += (size_t)snprintf(out + n, cap - n, " cleared cache and cookies, tried another browser and an incognito window;");
     if (!out[0])

@@ -61,6 +61,12 @@ const char *facts_get(const facts *f, const char *name)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+double facts_conf(const facts *f, const char *name)
+{
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(entry(f, name), "c");
+    return cJSON_IsNumber(c) ? c->valuedouble : 0;
+}
+
 int facts_turn(const facts *f, const char *name)
 {
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(entry(f, name), "t");

@@ -26,6 +26,8 @@ cJSON *facts_json(const facts *f);
 
 /* The value of fact name, or NULL when not known. */
 const char *facts_get(const facts *f, const char *name);
+/* The confidence it was told with, 0 when not known. */
+double facts_conf(const facts *f, const char *name);
 /* The turn that set it, or -1. */
 int facts_turn(const facts *f, const char *name);
 /* Sets (value NULL or "": forgets) a fact told at turn with confidence conf.

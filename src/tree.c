@@ -200,6 +200,12 @@ static int parse_faq(const pack *p, const cJSON *o, struct tree_faq *f, size_t i
             return fail(err, errlen, "%s.intents: unknown intent or more than 8", field);
         f->intents[f->nintents++] = k;
     }
+    cJSON_ArrayForEach(in, get(o, "covers")) {
+        int k = cJSON_IsString(in) ? pack_intent_find(p, in->valuestring) : -1;
+        if (k < 0 || f->ncovers == 8)
+            return fail(err, errlen, "%s.covers: unknown intent or more than 8", field);
+        f->covers[f->ncovers++] = k;
+    }
     strcat(field, ".match");
     if (pack_compile_rules(get(o, "match"), &f->rules, FILE_NAME, field, err, errlen) < 0)
         return -1;

@@ -49,6 +49,8 @@ struct tree_faq {
     int intents[8];          /* only with these intents (pack indexes), when nintents > 0 */
     int nintents;
     const cJSON *say;        /* {en,sv} */
+    int covers[8];           /* intents whose own answer this one replaces */
+    int ncovers;
 };
 
 struct tree_topic {
