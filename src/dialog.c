@@ -48,6 +48,7 @@ struct dialog {
     cJSON *said;                 /* {step id: turn said}, owned */
     unsigned last[2];            /* hashes of the last two replies */
     char alts[2][PACK_ID_MAX];   /* "did you mean" intents offered */
+    char last_faq[PACK_ID_MAX];  /* FAQ answered last turn, for "and for X?" */
 };
 
 struct out {                     /* a reply under construction */
@@ -72,6 +73,8 @@ struct turn {                    /* what this turn found, for the helpers */
     enum ans ans;
     const char *why;             /* message key or text for ANS_INVALID */
     bool asked;                  /* a question (or its reminder) is in the reply */
+    const cJSON *short_steps[2]; /* step ids to say in their short form (FAQ said it) */
+    const struct tree_faq *faq[2]; /* FAQ entries answered this turn */
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -268,6 +271,8 @@ dialog *dialog_load(const pack *p, const char *json, const char *default_lang)
     snprintf(d->lang, sizeof d->lang, "%s", default_lang ? default_lang : "");
     if ((v = str(doc, "lang")) && (!strcmp(v, "en") || !strcmp(v, "sv")))
         snprintf(d->lang, sizeof d->lang, "%s", v);
+    if ((v = str(doc, "last_faq")))
+        snprintf(d->last_faq, sizeof d->last_faq, "%s", v);
     if ((v = str(doc, "pending")) && tree_question(d->tree, v))
         snprintf(d->pending, sizeof d->pending, "%s", v);
     d->tries = cJSON_IsNumber(get(doc, "tries")) ? get(doc, "tries")->valueint : 0;
@@ -301,6 +306,7 @@ char *dialog_save(const dialog *d)
     cJSON_AddNumberToObject(o, "v", 2);
     cJSON_AddStringToObject(o, "lang", d->lang);
     cJSON_AddStringToObject(o, "pending", d->pending);
+    cJSON_AddStringToObject(o, "last_faq", d->last_faq);
     cJSON_AddNumberToObject(o, "tries", d->tries);
     cJSON_AddNumberToObject(o, "turn", d->turn);
     for (int i = 0; i < 2; i++) {
@@ -366,9 +372,9 @@ static bool label_in(const cJSON *texts, const char *raw)
 /* True when raw is a button label the bot offers (a click, not words). */
 static bool is_label(const dialog *d, const char *raw)
 {
-    const struct tree_question *q = d->pending[0] ? tree_question(d->tree, d->pending) : NULL;
-    if (q && label_in(q->buttons, raw))
-        return true;
+    for (size_t i = 0; i < tree_question_count(d->tree); i++)
+        if (label_in(tree_question_at(d->tree, i)->buttons, raw))
+            return true;
     for (size_t i = 0; i < tree_topic_count(d->tree); i++)
         if (label_in(tree_topic_at(d->tree, i)->label, raw))
             return true;
@@ -585,13 +591,15 @@ static void take_result(dialog *d, struct turn *t)
 static void take_intent(dialog *d, struct turn *t)
 {
     const cJSON *v;
-    if (!t->firm)
+    if (!t->sure)
         return;
     if (t->in->flow && !strcmp(t->in->flow, "process") && !fact(d, "goal"))
         set_fact(d, "goal", "change", INTENT_CONF);
-    cJSON_ArrayForEach(v, t->in->set)
-        if (facts_turn(d->facts, v->string) != d->turn)
+    cJSON_ArrayForEach(v, t->in->set) /* only from a confident reading */
+        if (t->firm && facts_turn(d->facts, v->string) != d->turn)
             set_fact(d, v->string, v->valuestring, INTENT_CONF);
+    if (facts_turn(d->facts, "want_case") == d->turn && !strcmp(fact(d, "want_case"), "yes"))
+        set_fact(d, "dup", NULL, 1.0); /* asked again: look for an open case again */
     /* a long first message of a failing edit keeps its words for support */
     if ((!fact(d, "description") || facts_conf(d->facts, "description") < 1.0) &&
         strlen(t->raw) >= 40 && !t->qlike &&
@@ -696,6 +704,17 @@ static void close_form(dialog *d)
     set_fact(d, "want_case", "filed", 1.0);
 }
 
+/* True when a FAQ answer given this turn already said what step id says. */
+static bool said_short(const struct turn *t, const char *id)
+{
+    const cJSON *v;
+    for (int i = 0; i < 2; i++)
+        cJSON_ArrayForEach(v, t->short_steps[i])
+            if (!strcmp(v->valuestring, id))
+                return true;
+    return false;
+}
+
 /* Says and asks what the facts lead to (tree_next), step after step. */
 static void run_steps(dialog *d, struct turn *t, bool changed, const struct dialog_hooks *h,
                       struct out *o, struct dialog_reply *r)
@@ -714,7 +733,7 @@ static void run_steps(dialog *d, struct turn *t, bool changed, const struct dial
             return;
         if (s->say) {
             const char *extra[] = { "dup_status", status, NULL };
-            say_x(d, o, s->say, extra);
+            say_x(d, o, s->again && said_short(t, s->id) ? s->again : s->say, extra);
         }
         const cJSON *v;
         cJSON_ArrayForEach(v, s->set)
@@ -734,6 +753,19 @@ static void run_steps(dialog *d, struct turn *t, bool changed, const struct dial
     }
 }
 
+/* A short "and for ...?" / "och för ...?" after an answer: the same topic. */
+static bool follow_up(const struct turn *t)
+{
+    static const char *const starts[] = { "and ", "what about ", "how about ", "och ",
+                                          "hur ar det med ", "men ", NULL };
+    if (t->sure || words(t->raw) > 6)
+        return false;
+    for (int i = 0; starts[i]; i++)
+        if (!strncmp(t->fold, starts[i], strlen(starts[i])))
+            return true;
+    return false;
+}
+
 /* Questions answered at any point: FAQ entries that match (two at most).
  * Sets *covered when one replaces the intent's own answer. */
 static int faq_answers(dialog *d, struct turn *t, struct out *o, bool *covered)
@@ -745,8 +777,12 @@ static int faq_answers(dialog *d, struct turn *t, struct out *o, bool *covered)
         bool intent_ok = f->nintents == 0;
         for (int k = 0; k < f->nintents; k++)
             intent_ok |= t->sure && pack_intent_at(d->pack, (size_t)f->intents[k]) == t->in;
-        if (intent_ok && t->qlike && pack_rules_match(d->pack, &f->rules, t->fold, t->foldlen)) {
+        bool follow = !strcmp(f->id, d->last_faq) && follow_up(t);
+        if (follow || (intent_ok && t->qlike &&
+                       pack_rules_match(d->pack, &f->rules, t->fold, t->foldlen))) {
             say(d, o, f->say);
+            t->short_steps[n] = f->covers_steps;
+            t->faq[n] = f;
             n++;
             for (int k = 0; k < f->ncovers; k++)
                 *covered |= pack_intent_at(d->pack, (size_t)f->covers[k]) == t->in;
@@ -784,12 +820,17 @@ static bool info_answer(dialog *d, struct turn *t, bool told, const struct dialo
     return true;
 }
 
-/* A second question in the same message gets its answer too. */
+/* A second question in the same message gets its answer too, unless a FAQ
+ * answer given this turn covers it. */
 static void second_answer(dialog *d, struct turn *t, struct out *o)
 {
     const struct nlu_result *nr = t->nr;
     if (nr->intent2 < 0 || nr->intent2 == nr->intent || !t->qlike)
         return;
+    for (int i = 0; i < 2 && t->faq[i]; i++)
+        for (int k = 0; k < t->faq[i]->ncovers; k++)
+            if (t->faq[i]->covers[k] == nr->intent2)
+                return;
     const struct pack_intent *in = pack_intent_at(d->pack, (size_t)nr->intent2);
     if (in->flow || intent_is(in, "affirm") || intent_is(in, "deny") ||
         intent_is(in, "out_of_scope") || intent_is(in, "greeting") || intent_is(in, "thanks"))
@@ -976,10 +1017,11 @@ int dialog_turn(dialog *d, const struct nlu_result *nr, const struct ent_result 
         d->pending[0] = '\0';
         say_msg(d, &steps, "moving_on");
     }
-    if (answered || changed || process)
-        run_steps(d, &t, changed, h, &steps, r);
     bool covered;
     faq_answers(d, &t, &side, &covered);
+    snprintf(d->last_faq, sizeof d->last_faq, "%s", t.faq[0] ? t.faq[0]->id : "");
+    if (answered || changed || process)
+        run_steps(d, &t, changed, h, &steps, r);
     if (!covered)
         info_answer(d, &t, (answered || changed) && steps.text, h, &side, r);
     second_answer(d, &t, &side);

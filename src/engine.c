@@ -369,6 +369,45 @@ static cJSON *reply_json(const engine *e, const struct dialog_reply *dr,
     return o;
 }
 
+/* The first place of needle (lower case ASCII) in s, ignoring case, or NULL. */
+static const char *find_nocase(const char *s, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (; *s; s++)
+        if (!strncasecmp(s, needle, n))
+            return s;
+    return NULL;
+}
+
+/* Two questions joined in one sentence ("what is PONR, and which sender
+ * should IT allow?"): the clause after the join is classified on its own and
+ * becomes the second request when it asks something else. */
+static void second_clause(engine *e, const char *msg, const char *lang, struct nlu_result *nr)
+{
+    static const char *const joins[] = { ", and ", " and ", ", och ", " och ", NULL };
+    if (nr->intent2 >= 0 || strlen(msg) > 600)
+        return;
+    for (int i = 0; joins[i]; i++) {
+        const char *j = find_nocase(msg, joins[i]);
+        if (!j || j - msg < 12 || strlen(j + strlen(joins[i])) < 12)
+            continue;
+        /* each side on its own: the one that asks something else is second */
+        char head[640];
+        snprintf(head, sizeof head, "%.*s", (int)(j - msg), msg);
+        const char *side[2] = { head, j + strlen(joins[i]) };
+        for (int k = 0; k < 2 && nr->intent2 < 0; k++) {
+            struct nlu_result r2;
+            nlu_classify(e->nlu, side[k], strlen(side[k]), lang, &r2);
+            if (r2.intent != nr->intent && r2.confidence >= 0.6 &&
+                r2.intent != pack_intent_find(e->pack, "out_of_scope")) {
+                nr->intent2 = r2.intent;
+                nr->confidence2 = r2.confidence;
+            }
+        }
+        return;
+    }
+}
+
 int engine_turn(engine *e, const char *session, const char *user,
                 const char *text, const char *reply_to,
                 struct engine_result *out, char *err, size_t errlen)
@@ -412,6 +451,7 @@ int engine_turn(engine *e, const char *session, const char *user,
     }
     size_t mlen = strlen(msg);
     nlu_classify(e->nlu, msg, mlen, state ? dialog_lang(d) : NULL, &nr);
+    second_clause(e, msg, nr.lang, &nr);
     size_t flen = text_normalize(msg, mlen > NLU_INPUT_MAX ? NLU_INPUT_MAX : mlen,
                                  TEXT_FOLD, fold, sizeof fold);
     ent_extract(e->pack, msg, mlen, fold, flen, &er);

@@ -206,6 +206,10 @@ static int parse_faq(const pack *p, const cJSON *o, struct tree_faq *f, size_t i
             return fail(err, errlen, "%s.covers: unknown intent or more than 8", field);
         f->covers[f->ncovers++] = k;
     }
+    f->covers_steps = get(o, "covers_steps");
+    cJSON_ArrayForEach(in, f->covers_steps)
+        if (!cJSON_IsString(in))
+            return fail(err, errlen, "%s.covers_steps: must be step ids", field);
     strcat(field, ".match");
     if (pack_compile_rules(get(o, "match"), &f->rules, FILE_NAME, field, err, errlen) < 0)
         return -1;
@@ -368,3 +372,5 @@ size_t tree_faq_count(const tree *t) { return t->nfaq; }
 const struct tree_faq *tree_faq_at(const tree *t, size_t i) { return &t->faq[i]; }
 size_t tree_topic_count(const tree *t) { return t->ntopics; }
 const struct tree_topic *tree_topic_at(const tree *t, size_t i) { return &t->topics[i]; }
+size_t tree_question_count(const tree *t) { return t->nq; }
+const struct tree_question *tree_question_at(const tree *t, size_t i) { return &t->q[i]; }

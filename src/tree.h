@@ -51,6 +51,8 @@ struct tree_faq {
     const cJSON *say;        /* {en,sv} */
     int covers[8];           /* intents whose own answer this one replaces */
     int ncovers;
+    const cJSON *covers_steps; /* array of step ids that say their "again" (short)
+                                  form when this answer was given, or NULL */
 };
 
 struct tree_topic {
@@ -66,6 +68,8 @@ void tree_free(tree *t);
 /* True when name is a fact of the tree. */
 bool tree_is_fact(const tree *t, const char *name);
 const struct tree_question *tree_question(const tree *t, const char *id);
+size_t tree_question_count(const tree *t);
+const struct tree_question *tree_question_at(const tree *t, size_t i);
 const struct tree_step *tree_step(const tree *t, const char *id);
 /* The first step whose condition holds for f, or NULL. */
 const struct tree_step *tree_next(const tree *t, const facts *f);
