@@ -194,6 +194,33 @@ def run_suites(tree):
     return None
 
 
+def sample(tree, mod, rng):
+    """PER mutants of module mod, drawn with rng: (path, original text,
+    mutated text, label "file:line: operator: the mutated line")."""
+    if mod == "intents":
+        cands = intent_mutants(tree)
+        out = []
+        for f, lang, op, new in (cands[k] for k in sorted(rng.sample(range(len(cands)), min(PER, len(cands))))):
+            path = os.path.join(tree, "intents", f)
+            orig = open(path).read()
+            d = json.loads(orig)
+            d["answer"][lang] = new
+            out.append((path, orig, json.dumps(d, ensure_ascii=False, indent=2),
+                        "intents/%s answer.%s: %s" % (f, lang, op)))
+        return out
+    src = os.path.join(tree, "src", mod + ".c")
+    if not os.path.exists(src):
+        log("# no src/%s.c: skipped" % mod)
+        return []
+    lines, cands = c_mutants(src)
+    out = []
+    for n, op, new in (cands[k] for k in sorted(rng.sample(range(len(cands)), min(PER, len(cands))))):
+        out.append((src, "\n".join(lines), "\n".join(lines[:n] + [new] + lines[n + 1:]),
+                    "src/%s.c:%d: %s: %s" % (mod, n + 1, op, (lines[n] if op.startswith("delete")
+                                                              else new).strip())))
+    return out
+
+
 def build(tree):
     return subprocess.run(BUILD, cwd=tree, capture_output=True, text=True).returncode == 0
 
@@ -217,57 +244,21 @@ def main():
     for mod in MODULES:
         rng = random.Random("%d:%s" % (SEED, mod))
         killed = total = nocompile = 0
-        if mod == "intents":
-            cands = intent_mutants(tree)
-            pick = sorted(rng.sample(range(len(cands)), min(PER, len(cands))))
-            for k in pick:
-                f, lang, op, new = cands[k]
-                path = os.path.join(tree, "intents", f)
-                orig = open(path).read()
-                d = json.loads(orig)
-                d["answer"][lang] = new
-                open(path, "w").write(json.dumps(d, ensure_ascii=False, indent=2))
-                try:
-                    if not build(tree):
-                        nocompile += 1
-                        continue
-                    total += 1
-                    who = run_suites(tree)
-                    if who:
-                        killed += 1
-                    else:
-                        survivors.append("intents/%s answer.%s: %s" % (f, lang, op))
-                    log("  %-8s intents/%s answer.%s %s" % ("killed" if who else "SURVIVED", f, lang, who or ""))
-                finally:
-                    open(path, "w").write(orig)
-            scores.append((mod, killed, total, nocompile))
-            continue
-        src = os.path.join(tree, "src", mod + ".c")
-        if not os.path.exists(src):
-            log("# no src/%s.c: skipped" % mod)
-            continue
-        lines, cands = c_mutants(src)
-        orig = "\n".join(lines)
-        pick = sorted(rng.sample(range(len(cands)), min(PER, len(cands))))
-        for k in pick:
-            n, op, new = cands[k]
-            mutated = list(lines)
-            mutated[n] = new
-            open(src, "w").write("\n".join(mutated))
+        for path, orig, mutated, label in sample(tree, mod, rng):
+            open(path, "w").write(mutated)
             try:
                 if not build(tree):
                     nocompile += 1
-                    log("  %-8s src/%s.c:%d %s" % ("nocompile", mod, n + 1, op))
+                    log("  %-9s %s" % ("nocompile", label))
                     continue
                 total += 1
                 who = run_suites(tree)
-                if who:
-                    killed += 1
-                else:
-                    survivors.append("src/%s.c:%d: %s: %s" % (mod, n + 1, op, new.strip()))
-                log("  %-8s src/%s.c:%d %s %s" % ("killed" if who else "SURVIVED", mod, n + 1, op, who or ""))
+                killed += bool(who)
+                if not who:
+                    survivors.append(label)
+                log("  %-9s %s %s" % ("killed" if who else "SURVIVED", label, who or ""))
             finally:
-                open(src, "w").write(orig)
+                open(path, "w").write(orig)
         scores.append((mod, killed, total, nocompile))
     log("# mutation score per module (%.0f min)" % ((time.time() - t0) / 60))
     for mod, killed, total, nocompile in scores:
