@@ -5,6 +5,7 @@
 #   make test     installs what is missing, builds (also with ASan+UBSan), runs every suite
 #   make bench    benchmarks that print figures
 #   make fuzz     libFuzzer targets, FUZZ_SECONDS each (default 30)
+#   make mutate   mutation score per module (tests/mutate.py; slow, not part of make test)
 #   make clean    removes build output
 #   make install PREFIX=/usr/local
 
@@ -45,7 +46,7 @@ BENCHES  := $(BENCH_C:tests/bench/%.c=$(BUILD)/bench/%)
 FUZZERS  := $(FUZZ_C:tests/fuzz/%.c=build-fuzz/%)
 FUZZ_SECONDS ?= 30
 
-.PHONY: all deps deps-test run test bench fuzz fuzzers clean install
+.PHONY: all deps deps-test run test bench fuzz fuzzers clean install mutate
 all: $(PROG) bot/provbot
 
 $(LIB): $(SRC_O)
@@ -130,3 +131,7 @@ clean:
 	rm -rf build build-asan build-fuzz bot/provbot
 
 -include $(SRC_O:.o=.d) $(BOT_O:.o=.d)
+
+# Mutation testing in a copy of the tree (MODULES, MUTANTS_PER_MODULE, MUTATE_SEED).
+mutate:
+	MODULES="$(MODULES)" MUTANTS_PER_MODULE="$(MUTANTS_PER_MODULE)" MUTATE_SEED="$(MUTATE_SEED)" sh tests/mutate.sh

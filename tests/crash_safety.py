@@ -2,11 +2,13 @@
 """Crash safety: provbot serve is killed (SIGKILL) at random moments while
 many web chat conversations file cases against a flaky case server; it is
 restarted each time. Then: every confirmed case was delivered exactly once,
-every conversation finished where it left off, and SQLite's integrity_check
-passes. Prints TAP.
+every conversation finished where it left off (after every reconnect, an
+unrelated "?" must bring back the question pending before the cut), and
+SQLite's integrity_check passes. The case server is the strict fake (body and
+token checked, its random plan seeded by CRASH_SEED). Prints TAP.
 
 usage: crash_safety.py PROVBOT [SESSIONS] [KILLS]"""
-import json, os, random, re, signal, socket, subprocess, sys, tempfile, threading, time
+import json, os, random, re, select, signal, socket, subprocess, sys, tempfile, threading, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "fakes"))
 from wsclient import WS, Closed  # noqa: E402
@@ -14,7 +16,8 @@ from wsclient import WS, Closed  # noqa: E402
 prog = os.path.abspath(sys.argv[1])
 nsess = int(sys.argv[2]) if len(sys.argv) > 2 else 24
 nkills = int(sys.argv[3]) if len(sys.argv) > 3 else 4
-random.seed(int(os.environ.get("CRASH_SEED", "4242")))
+SEED = int(os.environ.get("CRASH_SEED", "4242"))
+random.seed(SEED)
 tmp = tempfile.mkdtemp()
 data = os.path.join(tmp, "data")
 checks = []
@@ -39,10 +42,12 @@ def free_port():
 case_port, bot_port = free_port(), free_port()
 env = dict(os.environ, PROVBOT_CASE_BACKEND="http",
            PROVBOT_CASE_URL="http://127.0.0.1:%d/cases" % case_port,
+           PROVBOT_CASE_TOKEN="crash-token-0123",
            PROVBOT_OUTBOX_BACKOFF_MS="100", PROVBOT_CASE_TIMEOUT_MS="500", PROVBOT_LOG="warn")
 caselog = os.path.join(tmp, "cases.log")
 case_srv = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__), "fakes", "case_server.py"),
-                             str(case_port), caselog, "random"])
+                             str(case_port), caselog, "random", "--seed", str(SEED),
+                             "--token", "crash-token-0123"])
 bot = None
 bot_lock = threading.Lock()
 
@@ -65,6 +70,12 @@ errors = []
 
 
 resumed = [0]
+resume_checked, resume_wrong = [0], []
+
+
+def pending(r):
+    """What reply r asks: (expect, its last paragraph)."""
+    return r.get("expect"), r.get("text", "").split("\n\n")[-1].strip()
 
 
 def next_message(i, r):
@@ -92,6 +103,7 @@ def conversation(i):
     whenever the bot goes away, and answering whatever the bot asks."""
     sess = "crash%03d" % i
     ws, deadline, msg, n = None, time.time() + 90, "I need to change the provisioning contact email", 0
+    last, in_flight, cut = None, False, False  # the last reply; a message unanswered; a cut since
     while time.time() < deadline and n < 80:
         try:
             if ws is None:
@@ -99,21 +111,38 @@ def conversation(i):
                 ws.send({"type": "hello", "session": sess, "user": "me%d@example.com" % i})
                 if ws.recv().get("type") != "welcome":
                     raise Closed("no welcome")
+                if cut and last is not None and not in_flight and last.get("expect") != "text":
+                    # the cut came while the person was reading: the bot must
+                    # still be asking the same thing (not where any text is
+                    # the answer: there "?" would be taken as one)
+                    ws.send({"type": "message", "text": "?", "id": "q%d" % n})
+                    n += 1
+                    q = ws.recv()
+                    while q.get("type") != "reply":
+                        q = ws.recv()
+                    resume_checked[0] += 1
+                    if pending(q) != pending(last):
+                        resume_wrong.append("%s: before the cut %r, after %r" % (sess, pending(last), pending(q)))
+                cut = False
+            in_flight = True
             ws.send({"type": "message", "text": msg, "id": "m%d" % n})
             n += 1
             r = ws.recv()
             while r.get("type") != "reply":
                 r = ws.recv()
+            last, in_flight = r, False
             if r.get("case"):
                 confirmed[sess] = r["case"]["id"]
                 break
             msg = next_message(i, r)
-            time.sleep(0.05 + random.random() * 0.15)  # a person reading
+            # a person reading; a cut now (the socket ends) is a cut between turns
+            if select.select([ws.s], [], [], 0.05 + random.random() * 0.15)[0] and not ws.buf:
+                ws.recv()  # raises Closed: nothing else is due
         except (Closed, OSError, ValueError):
             if ws:
                 ws.close()
                 resumed[0] += 1
-            ws = None
+            ws, cut = None, True
             time.sleep(0.05 + random.random() * 0.1)  # then the same message again
     if ws:
         ws.close()
@@ -138,6 +167,9 @@ try:
         t.join()
     check("every conversation reached its case across %d kill -9s (%d chats cut off and resumed)"
           % (kills, resumed[0]), len(confirmed) == nsess and not errors and resumed[0] > 0, errors[:5])
+    check("after every reconnect between turns, the bot asks what it asked before the cut "
+          "(%d resumes checked)" % resume_checked[0], resume_checked[0] > 0 and not resume_wrong,
+          resume_wrong[:3])
     # let the outbox finish, then stop gracefully
     end = time.time() + 90
     cases = []
@@ -157,9 +189,12 @@ try:
           len({(c["order_ref"], c["new_email"]) for c in cases}) == nsess, len(cases))
     rows = [json.loads(line) for line in open(caselog)]
     created = [r["key"] for r in rows if r.get("created")]
+    rejected = [r for r in rows if str(r.get("step", "")).startswith("reject")]
+    check("every POST had the right token and a valid case body (seed %d)" % SEED, not rejected,
+          rejected[:2])
     check("each case created exactly once at the case server (idempotency key)",
           sorted(created) == sorted(ids), "created %d for %d cases" % (len(created), len(ids)))
-    attempts = sum(1 for r in rows if "step" in r)
+    attempts = sum(1 for r in rows if r.get("method") == "POST")
     check("the flaky server made the outbox retry (%d attempts for %d cases)" % (attempts, len(ids)),
           attempts > len(ids))
     integ = subprocess.run(["sqlite3", os.path.join(data, "provbot.db"), "PRAGMA integrity_check"],

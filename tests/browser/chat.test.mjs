@@ -1,7 +1,8 @@
 // chat.test.mjs BASE_URL -- drives provbot's chat page in Debian's chromium
 // (headless, through playwright-core): greeting, a whole flow to a filed case
 // by clicking quick replies and typing, the case card, a screenshot upload,
-// resuming the session after a reload, and a person's HTML executing nothing.
+// resuming the session after a reload (the question shown before it is shown
+// again), and a person's HTML executing nothing.
 // Prints TAP, one line per check; exits 1 when a check fails.
 //
 // The flow is table-driven: after each reply it looks at the question (the
@@ -208,11 +209,20 @@ async function main() {
   const echoed = /<img|onerror/i.test(x.text || '');
   check(dom.mineLiteral && (!echoed || (x.text || '').includes(XSS)), 'the HTML appears literally where it is shown', `reply: ${x.text}`);
 
-  // 4. a reload resumes the same session
+  // 4. a reload in the middle of a flow resumes it: the page, asked anything
+  // ("?"), shows the question, the quick replies and the input it showed before
+  const before = await say(page, 'I need to change the provisioning contact email');
+  check(before.expect && before.question.length > 10, 'a new flow starts with a question (the state to resume)',
+    JSON.stringify(before));
   await page.reload({ timeout: WAIT });
   const again = await page.waitForFunction(() => document.getElementById('status').dataset.state === 'connected', null, { timeout: WAIT })
     .then(() => page.evaluate(() => localStorage.getItem('provbot.session')), () => null);
   check(again && again === session, 'a reload reconnects into the same session', `before ${session}, after ${again}`);
+  const after = await say(page, '?').catch((e) => ({ question: '', err: e.message }));
+  check(after.expect === before.expect && after.question === before.question
+    && JSON.stringify(after.buttons) === JSON.stringify(before.buttons),
+  'after the reload the page shows the question pending before it (expect, question, quick replies)',
+  `before ${JSON.stringify(before)}\nafter ${JSON.stringify(after)}`);
 
   // 5. 320 px wide: no horizontal scrolling
   await page.setViewportSize({ width: 320, height: 640 });

@@ -13,9 +13,16 @@ after the checklist in ../shared/webex-protocol.md section 7:
                                             mercury.buffer_state; ping -> pong; acks recorded;
                                             a second connection replaces the first (close 4000)
   GET  /v1/people/me, /v1/messages/ID (404 for a raw UUID or a wrong cluster, 403 for a
-       group message that does not mention the bot), POST /v1/messages (7439-byte limit,
-       echoes the bot's own message as an activity, injectable 429 + Retry-After),
-       GET /v1/attachment/actions/ID, GET /v1/contents/ID (a PNG)
+       group message that does not mention the bot; injectable 429/423 + Retry-After),
+       POST /v1/messages (7439-byte limit; roomId must be a Hydra ROOM id, 400 for a raw
+       UUID; parentId must name a known message that is no reply itself (Hydra or raw
+       UUID, as production takes both), 400 otherwise; echoes the bot's own message as an
+       activity; injectable 429 + Retry-After), GET /v1/attachment/actions/ID,
+       GET /v1/contents/ID (a PNG; the id is Hydra, a raw UUID gets 404)
+
+Strict about the client's WebSocket frames: an unmasked frame (RFC 6455 5.1: a
+client MUST mask) is a protocol error: recorded in protocol_errors, the
+connection closed with 1002. no_pong: app-level pings go unanswered.
 
 Every endpoint wants "Authorization: Bearer <token>" (401 otherwise).
 Activities carry raw UUIDs and encrypted-looking text, as the real ones do.
@@ -54,8 +61,9 @@ def unhydra(hid):
 class WS:
     """The server side of one WebSocket (RFC 6455, text frames)."""
 
-    def __init__(self, sock):
+    def __init__(self, sock, errors=None):
         self.sock, self.lock, self.open = sock, threading.Lock(), True
+        self.errors = errors if errors is not None else []
 
     def send(self, text, opcode=1):
         data = text.encode() if isinstance(text, str) else text
@@ -97,7 +105,11 @@ class WS:
                 n = struct.unpack("!H", self._exact(2))[0]
             elif n == 127:
                 n = struct.unpack("!Q", self._exact(8))[0]
-            mask = self._exact(4) if h[1] & 0x80 else b"\0\0\0\0"
+            if not h[1] & 0x80:  # RFC 6455 5.1: the server MUST close on an unmasked frame
+                self.errors.append("unmasked frame (opcode %d)" % op)
+                self.close(1002, b"unmasked frame")
+                raise EOFError
+            mask = self._exact(4)
             data = bytes(b ^ mask[i % 4] for i, b in enumerate(self._exact(n)))
             if op == 9:
                 self.send(data, opcode=10)
@@ -131,6 +143,10 @@ class Fake:
         self.ws, self.connections, self.ready_count = None, 0, 0
         self.device_creates, self.device_deletes = 0, 0
         self.fail_posts = []       # queue of (status, retry_after) for the next POSTs
+        self.fail_gets = []        # the same for the next GET /v1/messages/ID
+        self.get_attempts = []     # every GET /v1/messages/ID: (time, status)
+        self.bad_requests = []     # (what, detail) for every request refused as malformed
+        self.protocol_errors = []  # WebSocket protocol errors of the client
         self.replay_on_connect = False
         self.no_pong = False
         self.cond = threading.Condition(self.lock)
@@ -220,6 +236,11 @@ class Fake:
         if path == "/v1/messages" and method == "POST":
             return self.post_message(h, data)
         if path.startswith("/v1/contents/"):
+            cid = unhydra(path.rsplit("/", 1)[1])
+            if not cid or cid[1] != "CONTENT":
+                with self.lock:
+                    self.bad_requests.append(("GET content id", path))
+                return self.reply(h, 404, {"message": "content not found"})
             return self.reply(h, 200, raw=PNG, ctype="image/png")
         if path.startswith("/v1/attachment/actions/"):
             return self.reply(h, 404, {"message": "no such action"})
@@ -246,10 +267,22 @@ class Fake:
             return self.reply(h, 200, dev)
 
     def get_message(self, h, mid):
+        now = time.monotonic()
         with self.lock:
             self.gets.append(mid)
+            fail = self.fail_gets.pop(0) if self.fail_gets else None
+            if fail:
+                self.get_attempts.append((now, fail[0]))
+        if fail:
+            hdrs = [("Retry-After", str(fail[1]))] if fail[1] is not None else []
+            return self.reply(h, fail[0], {"message": "Too Many Requests" if fail[0] == 429 else
+                                           "Locked"}, headers=hdrs)
+        with self.lock:
+            self.get_attempts.append((now, 200))
         parts = unhydra(mid)
         if not parts or parts[1] != "MESSAGE" or parts[0] != CLUSTER:
+            with self.lock:
+                self.bad_requests.append(("GET message id", mid))
             return self.reply(h, 404, {"message": "Unable to get message"})
         with self.lock:
             m = self.messages.get(parts[2])
@@ -271,10 +304,12 @@ class Fake:
             hdrs = [("Retry-After", str(fail[1]))] if fail[1] is not None else []
             return self.reply(h, fail[0], {"message": "Too Many Requests"}, headers=hdrs)
         md = (data or {}).get("markdown") or (data or {}).get("text") or ""
-        if len(md.encode()) > 7439 or not (data or {}).get("roomId"):
+        why = self.post_problem(data or {}, md)
+        if why:
             with self.lock:
                 self.post_attempts.append((now, 400))
-            return self.reply(h, 400, {"message": "bad message"})
+                self.bad_requests.append(("POST message", why))
+            return self.reply(h, 400, {"message": why})
         room = unhydra(data["roomId"])
         with self.lock:
             self.post_attempts.append((now, 200))
@@ -293,6 +328,28 @@ class Fake:
             self.emit(self.activity(raw, room[2], self.bot_uuid, self.bot_email, True, [], "post",
                                     actor_type="PERSON"), record=False)
 
+    def post_problem(self, data, md):
+        """Why POST /v1/messages with data would be refused, or None."""
+        if len(md.encode()) > 7439:
+            return "message longer than 7439 bytes"
+        room = unhydra(data.get("roomId") or "")
+        if not room or room[1] != "ROOM":
+            return "roomId is not a Hydra room id: %r" % data.get("roomId")
+        pid = data.get("parentId")
+        if pid is None:
+            return None
+        p = unhydra(pid)
+        raw = p[2] if p and p[1] == "MESSAGE" else pid
+        with self.lock:
+            parent = self.messages.get(raw)
+        if not parent:
+            return "parentId names no message: %r" % pid
+        if parent.get("parentId"):
+            return "parentId is itself a reply (a reply cannot be a parent): %r" % pid
+        if parent["roomId"] != data["roomId"]:
+            return "parentId is in another room"
+        return None
+
     # ------------------------------------------------------------ WebSocket
     def websocket(self, h, path):
         did = path.split("/")[2]
@@ -309,7 +366,7 @@ class Fake:
         h.send_header("Sec-WebSocket-Accept", acc)
         h.end_headers()
         h.wfile.flush()
-        ws = WS(h.connection)
+        ws = WS(h.connection, self.protocol_errors)
         with self.lock:
             old, self.ws = self.ws, ws
             self.connections += 1
@@ -393,7 +450,7 @@ class Fake:
         if mention:
             msg["mentionedPeople"] = [hydra("PEOPLE", self.bot_uuid)]
         if files:
-            msg["files"] = [f"{self.base}/v1/contents/{uuid.uuid4()}" for _ in range(files)]
+            msg["files"] = [f"{self.base}/v1/contents/{hydra('CONTENT', uuid.uuid4())}" for _ in range(files)]
         if parent:
             msg["parentId"] = hydra("MESSAGE", parent)
         with self.lock:

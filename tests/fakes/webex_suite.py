@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
 """webex_suite.py PROVBOT -- provbot serve in Webex, against the local fake
-(webex_fake.py, in this process). Prints TAP. Loopback only, bounded waits.
+(webex_fake.py, in this process). Prints TAP. Loopback only. The checks wait
+for events (a reply, a log line, an ack); where a deadline is unavoidable it
+is scaled by TEST_SLOWDOWN, and "nothing happened" is only asserted after a
+positive control: an event that comes later than the one that must not come.
 """
-import json, os, shutil, signal, socket, sqlite3, subprocess, sys, tempfile, time, uuid
+import base64, json, os, shutil, signal, socket, sqlite3, struct, subprocess, sys, tempfile, time
+import urllib.request, uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from webex_fake import Fake, hydra, unhydra, CLUSTER  # noqa: E402
@@ -33,8 +37,11 @@ def free_port():
     return p
 
 
+SLOW = float(os.environ.get("TEST_SLOWDOWN", "1") or 1)
+
+
 def wait(pred, timeout=8.0):
-    end = time.monotonic() + timeout
+    end = time.monotonic() + timeout * SLOW
     while time.monotonic() < end:
         if pred():
             return True
@@ -89,6 +96,10 @@ def replies_to(room):
     return [d for d in posts() if d.get("roomId") == rid]
 
 
+def log_count(s):
+    return log().count(s)
+
+
 def say_and_wait(room, email, text, **kw):
     before = len(replies_to(room))
     fake.say(room, email, text, **kw)
@@ -97,7 +108,48 @@ def say_and_wait(room, email, text, **kw):
     return (r[-1] if ok else None), len(r) - before
 
 
+def raw_ws_auth(f, masked):
+    """Connects to f's Mercury socket as a minimal client and sends the
+    authorization frame, masked or not. Returns the first frame's (opcode, payload)."""
+    req = urllib.request.Request(f.base + "/wdm/api/v1/devices", data=b"{}", method="POST",
+                                 headers={"Authorization": "Bearer " + TOKEN})
+    did = json.load(urllib.request.urlopen(req, timeout=5))["url"].rsplit("/", 1)[1]
+    c = socket.create_connection(("127.0.0.1", f.port), 5)
+    c.sendall((f"GET /mercury/{did}/messages HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+               "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+               "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += c.recv(1)
+    data = json.dumps({"id": "1", "type": "authorization",
+                       "data": {"token": "Bearer " + TOKEN}}).encode()
+    mask = os.urandom(4) if masked else b""
+    body = bytes(b ^ mask[i % 4] for i, b in enumerate(data)) if masked else data
+    c.sendall(bytes([0x81, (0x80 if masked else 0) | 126]) + struct.pack("!H", len(data)) + mask + body)
+    h = c.recv(2)
+    n = h[1] & 0x7F
+    if n == 126:
+        n = struct.unpack("!H", c.recv(2))[0]
+    payload = b""
+    while len(payload) < n:
+        payload += c.recv(n - len(payload))
+    c.close()
+    return h[0] & 0x0F, payload
+
+
 try:
+    # 0. the fake itself is strict: an unmasked client frame is closed with
+    # 1002, a masked one gets the ready signal (the positive control)
+    f0 = Fake(free_port(), TOKEN).start()
+    try:
+        op_u, p_u = raw_ws_auth(f0, masked=False)
+        op_m, p_m = raw_ws_auth(f0, masked=True)
+    finally:
+        f0.stop()
+    check("the fake closes an unmasked client frame with 1002, answers a masked one",
+          op_u == 8 and p_u[:2] == struct.pack("!H", 1002) and f0.protocol_errors and
+          op_m == 1 and b"mercury.buffer_state" in p_m, (op_u, p_u, op_m, p_m, f0.protocol_errors))
+
     # 1. boot: identity, U2C, a new device, the socket authorized and ready
     start_bot()
     ready = fake.wait_ready(1)
@@ -148,12 +200,11 @@ try:
 
     # 4. a group space: without the mention nothing, with the mention an answer
     grp, bob = str(uuid.uuid4()), "bob@partner.example"
-    n_gets = len(fake.gets)
-    fake.say(grp, bob, "what does PONR mean?", direct=False)
-    time.sleep(1.0)
-    check("group space without a mention: no fetch, no answer",
-          not replies_to(grp) and len(fake.gets) == n_gets, f"{replies_to(grp)}")
-    root = str(uuid.uuid4())
+    n_gets, ignored = len(fake.gets), log_count("why=not_mentioned")
+    root = fake.say(grp, bob, "what does PONR mean?", direct=False)
+    seen = wait(lambda: log_count("why=not_mentioned") > ignored)
+    check("group space without a mention: seen and ignored (log), no fetch, no answer",
+          seen and not replies_to(grp) and len(fake.gets) == n_gets, f"{replies_to(grp)}")
     r, k = say_and_wait(grp, bob, "what does PONR mean?", direct=False, mention=True, parent=root)
     md = (r or {}).get("markdown", "")
     check("group space with the mention: answered once, in the thread, about PONR",
@@ -166,10 +217,18 @@ try:
     check("sessions: a 1:1 space is one conversation, in a group each person has their own",
           r is not None and k == 1 and len({sess.get(alice), sess.get(bob), sess.get("carol@partner.example")}) == 3
           and all(str(v).startswith("wx-") for v in sess.values()), json.dumps(sess))
-    b = len(posts())
+    b, ignored = len(posts()), log_count("why=bot_actor")
     fake.say(str(uuid.uuid4()), "other@bots.example", "hello", actor_type="BOT")
-    time.sleep(0.8)
-    check("another bot is never answered", len(posts()) == b)
+    seen = wait(lambda: log_count("why=bot_actor") > ignored)
+    r, k = say_and_wait(grp, bob, "thanks", direct=False, mention=True, parent=root)
+    check("another bot is never answered (seen, ignored; the next person's message is)",
+          seen and r is not None and k == 1 and len(posts()) == b + 1, f"{len(posts())} vs {b}")
+    # a reply in a thread: the bot answers in the thread, to its root, never to the reply
+    reply = fake.say(grp, bob, "and what is a sub reference?", direct=False, parent=root)
+    r, k = say_and_wait(grp, bob, "what is a sub reference?", direct=False, mention=True, parent=root)
+    check("a mention inside a thread is answered in the thread's root, not to a reply",
+          r is not None and k == 1 and r.get("parentId") in (hydra("MESSAGE", root), root) and
+          r.get("parentId") not in (hydra("MESSAGE", reply), reply), json.dumps(r))
 
     # 5. 429 on POST messages: waits Retry-After, delivers once
     with fake.lock:
@@ -181,10 +240,9 @@ try:
     with fake.lock:
         att = [(t, s) for t, s in fake.post_attempts if t >= t0]
     gap = att[1][0] - att[0][0] if len(att) >= 2 else 0
-    time.sleep(0.5)
-    check("429 on POST /messages: waits Retry-After (1 s), then delivers exactly once",
-          ok and [s for _, s in att][:2] == [429, 200] and gap >= 0.95 and
-          len(replies_to(dm)) == before + 1, f"attempts={att} gap={gap:.2f}")
+    check("429 on POST /messages: waits Retry-After (1 s), then delivers",
+          ok and [s for _, s in att][:2] == [429, 200] and gap >= 0.95, f"attempts={att} gap={gap:.2f}")
+    before_429 = before
 
     # 5b. a reply that fails to send (503) is retried, not dropped
     with fake.lock:
@@ -196,6 +254,39 @@ try:
     with fake.lock:
         att = [s for t, s in fake.post_attempts if t >= t0]
     check("a reply that fails with 503 is retried and delivered once", ok and att == [503, 200], att)
+    check("... and the 429'd reply was delivered exactly once (counted after the next reply)",
+          len(replies_to(dm)) == before_429 + 2, len(replies_to(dm)) - before_429)
+
+    # 5c. 423 (Locked) and 429 on GET /messages/ID: waits each Retry-After, never gives up
+    for plan in ([(423, 1)], [(429, 1), (423, 1), (429, 1)]):
+        with fake.lock:
+            fake.fail_gets = list(plan)
+        t0 = time.monotonic()
+        before = len(replies_to(dm))
+        fake.say(dm, alice, "what does PONR mean?")
+        ok = wait(lambda: len(replies_to(dm)) > before, 8 + 2 * len(plan))
+        with fake.lock:
+            att = [(t, st) for t, st in fake.get_attempts if t >= t0]
+        gaps = [b[0] - a[0] for a, b in zip(att, att[1:])]
+        md = (replies_to(dm)[-1] if ok else {}).get("markdown", "")
+        check("GET /messages answered %s (Retry-After 1 s): waits each, then answers once"
+              % "+".join(str(st) for st, _ in plan),
+              ok and [st for _, st in att] == [st for st, _ in plan] + [200] and
+              all(g >= 0.95 for g in gaps) and "Point of No Return" in md and
+              log_count("event=webex_rate_limited op=message status=423") >= 1,
+              f"attempts={[st for _, st in att]} gaps={gaps} {md[:80]}")
+
+    # 5d. no pong: the server stops answering pings; the bot must notice and reconnect
+    conns, rc0 = fake.connections, fake.ready_count
+    with fake.lock:
+        fake.no_pong = True
+    ok = fake.wait_ready(rc0 + 1, 10 * SLOW)
+    with fake.lock:
+        fake.no_pong = False
+    check("no pong: the bot closes the silent socket and reconnects",
+          ok and fake.connections > conns and "event=webex_timeout what=pong" in log(), log()[-600:])
+    r, k = say_and_wait(dm, alice, "hello")
+    check("... and answers on the new connection", r is not None and k == 1)
 
     # 6. malformed envelopes are ignored with a log line, the bot keeps answering
     fake.raw_frame("{not json")
@@ -210,20 +301,25 @@ try:
     d2, dave = str(uuid.uuid4()), "dave@partner.example"
     r, _ = say_and_wait(d2, dave, "open a case for order 77700001, new contact n1@example.org, save fails")
     asked = r is not None
-    total = len(posts())
-    conns = fake.connections
+    total, conns, n_gets = len(posts()), fake.connections, len(fake.gets)
     with fake.lock:
         fake.replay_on_connect = True
+        replayed = [json.loads(e)["id"] for _, e in fake.envelopes]
+    t_drop = time.monotonic()
     fake.drop(1011)
-    reconnected = fake.wait_ready(fake.ready_count + 1, 10)
-    time.sleep(1.0)
-    check("socket dropped (1011): reconnects with backoff",
-          asked and reconnected and fake.connections > conns and "event=webex_reconnect" in log(), log()[-800:])
-    check("every activity redelivered after the reconnect is answered zero more times",
-          len(posts()) == total and "event=webex_duplicate" in log(), f"{len(posts())} vs {total}")
+    reconnected = fake.wait_ready(fake.ready_count + 1, 10 * SLOW)
+    reconnect_s = time.monotonic() - t_drop
     with fake.lock:
         fake.replay_on_connect = False
+    check("socket dropped (1011): reconnects with backoff",
+          asked and reconnected and fake.connections > conns and "event=webex_reconnect" in log(), log()[-800:])
+    # every replayed envelope acked (seen), then a new message answered (the positive
+    # control): only then "nothing more" is meaningful
+    acked = wait(lambda: all(fake.acks.count(i) >= 2 for i in replayed))
     r, _ = say_and_wait(d2, dave, "yes")
+    check("every activity redelivered after the reconnect is acked and answered zero more times",
+          acked and r is not None and len(posts()) == total + 1 and len(fake.gets) == n_gets + 1 and
+          "event=webex_duplicate" in log(), f"acked={acked} posts {len(posts())} vs {total}+1")
     check("the conversation resumes where it was: confirming files the case",
           r is not None and "PB-000002" in r.get("markdown", ""), json.dumps(r))
 
@@ -241,16 +337,22 @@ try:
     # 9. a restart: the device is reused; events replayed from before are not answered again
     rc = stop_bot()
     check("a clean stop on SIGTERM (exit 0)", rc == 0, log()[-400:])
-    total, creates = len(posts()), fake.device_creates
+    total, creates, n_gets = len(posts()), fake.device_creates, len(fake.gets)
     with fake.lock:
         fake.replay_on_connect = True
+        replayed = [json.loads(e)["id"] for _, e in fake.envelopes]
+        acks0 = {i: fake.acks.count(i) for i in replayed}
     start_bot(["--webex-unregister"], allow="example.com")
-    ok = fake.wait_ready(fake.ready_count + 1, 10)
-    time.sleep(1.2)
-    check("after a restart: the registered device is reused, nothing is answered twice",
-          ok and fake.device_creates == creates and len(posts()) == total, f"{len(posts())} vs {total}")
+    ok = fake.wait_ready(fake.ready_count + 1, 10 * SLOW)
     with fake.lock:
         fake.replay_on_connect = False
+    acked = wait(lambda: all(fake.acks.count(i) > acks0[i] for i in replayed))
+    r, k = say_and_wait(dm, alice, "hello")
+    check("after a restart: the device is reused, the replay acked, nothing answered twice "
+          "(a new message is: the control)",
+          ok and acked and fake.device_creates == creates and r is not None and k == 1 and
+          len(posts()) == total + 1 and len(fake.gets) == n_gets + 1,
+          f"acked={acked} posts {len(posts())} vs {total}+1, gets {len(fake.gets)} vs {n_gets}+1")
 
     # 10. PROVBOT_ALLOW_DOMAINS: others get answers, but no case
     e2 = str(uuid.uuid4())
@@ -272,12 +374,16 @@ try:
     ok = fake.wait_ready(fake.ready_count + 1, 10)
     conns = fake.connections
     fake.drop(4401)
-    time.sleep(1.5)
-    check("close 4401: stops the Webex channel with a clear log, no reconnect",
-          ok and fake.connections == conns and "event=webex_unauthorized" in log() and bot.poll() is None,
-          log()[-600:])
+    dead = wait(lambda: "event=webex_unauthorized" in log())
+    # the control: after 1011 the bot was back in reconnect_s; give it three times that
+    waited = not wait(lambda: fake.connections > conns, max(3 * reconnect_s, 1.0))
+    check("close 4401: stops the Webex channel with a clear log, no reconnect within 3x the "
+          "measured reconnect time (%.2f s)" % reconnect_s,
+          ok and dead and waited and fake.connections == conns and bot.poll() is None, log()[-600:])
     stop_bot()
     check("the token is never logged", TOKEN not in log() and "fake-bot-token" not in log())
+    check("the bot never sent an unmasked frame, a raw UUID as a REST id, or a reply to a reply",
+          not fake.protocol_errors and not fake.bad_requests, (fake.protocol_errors, fake.bad_requests))
 except Exception as e:  # a crash in the driver is a failure, not a silent pass
     import traceback
     check("the suite ran to the end", False, traceback.format_exc() + "\n" + (log()[-1500:] if

@@ -93,6 +93,41 @@ static void test_template_body(void **state)
     case_rec_clear(&c);
 }
 
+/* The exact bounds: Retry-After capped at one hour, seconds to ms, the first
+ * backoff 1 s with jitter over [-20 %, +20 %) taken from rnd modulo 400 ms. */
+static void test_backoff_bounds(void **state)
+{
+    (void)state;
+    assert_int_equal(case_backoff_ms(1, 3600, 0), 3600000);
+    assert_int_equal(case_backoff_ms(1, 3601, 0), 3600000);
+    assert_int_equal(case_backoff_ms(1, 7200, 0), 3600000);
+    assert_int_equal(case_backoff_ms(2, 5, 0), 5000);
+    assert_int_equal(case_backoff_ms(1, -1, 0), 800);
+    assert_int_equal(case_backoff_ms(1, -1, 399), 1199);
+    assert_int_equal(case_backoff_ms(1, -1, 400), 800);
+    assert_int_equal(case_backoff_ms(2, -1, 0), 1600);
+    assert_int_equal(case_backoff_ms(30, -1, 0), 240000);  /* capped at 300 s, -20 % */
+}
+
+/* Attachments go into the body whole (a deep copy, with their fields). */
+static void test_body_attachments(void **state)
+{
+    (void)state;
+    struct case_rec c = sample();
+    cJSON *att = cJSON_Parse("[{\"name\":\"shot.png\",\"content_type\":\"image/png\",\"data\":\"iVBO\"}]");
+    char *body = case_http_body(&c, NULL, att);
+    cJSON *b = cJSON_Parse(body);
+    const cJSON *a = cJSON_GetArrayItem(cJSON_GetObjectItem(b, "attachments"), 0);
+    assert_non_null(a);
+    assert_string_equal(cJSON_GetObjectItem(a, "name")->valuestring, "shot.png");
+    assert_string_equal(cJSON_GetObjectItem(a, "data")->valuestring, "iVBO");
+    assert_string_equal(cJSON_GetObjectItem(b, "new_email")->valuestring, "it-admin@example.org");
+    cJSON_Delete(b);
+    free(body);
+    cJSON_Delete(att);
+    case_rec_clear(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -100,6 +135,8 @@ int main(void)
         cmocka_unit_test(test_verdicts),
         cmocka_unit_test(test_backoff),
         cmocka_unit_test(test_template_body),
+        cmocka_unit_test(test_backoff_bounds),
+        cmocka_unit_test(test_body_attachments),
     };
     return cmocka_run_group_tests_name("case", tests, NULL, NULL);
 }

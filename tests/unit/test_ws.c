@@ -6,9 +6,11 @@
  * and fragmented frames, bad JSON, the rate limit, resuming a session) and
  * plain HTTP (/healthz, /metrics, 404). The last test stops the server with
  * SIGTERM while a chat is open and expects a close frame and exit status 0.
+ * A second group starts the server with a short --idle-timeout and measures
+ * both sides of it: an idle chat is not closed before it, and is after it.
  *
- * Every wait is bounded (at most a few seconds), and alarm() ends a test
- * that still hangs.
+ * Every wait is for an event, bounded (a few seconds, times TEST_SLOWDOWN),
+ * and alarm() ends a test that still hangs.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -42,6 +44,15 @@
 static pid_t server_pid;
 static int server_port;
 static char tmpdir[64];
+static char idle_arg[16];       /* --idle-timeout for the next start, "" for none */
+
+/* TEST_SLOWDOWN (default 1): the factor for deadlines on a loaded machine. */
+static int slowdown(void)
+{
+    const char *v = getenv("TEST_SLOWDOWN");
+    int n = v ? atoi(v) : 1;
+    return n < 1 ? 1 : n;
+}
 
 static int64_t now_ms(void)
 {
@@ -111,7 +122,11 @@ static int start_server(void **state)
     if (server_pid == 0) {
         FILE *f = freopen(logpath, "w", stderr);
         (void)f;
-        execl(bin, bin, "serve", "--listen", listen, "--data", tmpdir, (char *)NULL);
+        if (idle_arg[0])
+            execl(bin, bin, "serve", "--listen", listen, "--data", tmpdir, "--idle-timeout", idle_arg,
+                  (char *)NULL);
+        else
+            execl(bin, bin, "serve", "--listen", listen, "--data", tmpdir, (char *)NULL);
         fprintf(stderr, "exec %s: %s\n", bin, strerror(errno));
         _exit(127);
     }
@@ -558,21 +573,71 @@ static void test_too_fast(void **state)
     alarm(0);
 }
 
+/* Sends text as message id and returns its reply (caller cJSON_Deletes). */
+static cJSON *say(struct wsc *c, const char *text, const char *id)
+{
+    cJSON *m = cJSON_CreateObject();
+    assert_non_null(m);
+    cJSON_AddStringToObject(m, "type", "message");
+    cJSON_AddStringToObject(m, "text", text);
+    cJSON_AddStringToObject(m, "id", id);
+    char *buf = cJSON_PrintUnformatted(m);
+    assert_non_null(buf);
+    ws_send(c, buf);
+    free(buf);
+    cJSON_Delete(m);
+    cJSON *j = ws_next(c, 3000 * slowdown());
+    expect_type(j, "reply");
+    assert_string_equal(jstr(j, "reply_to"), id);
+    return j;
+}
+
+/* What reply j asks: its expect (or "null") and its last paragraph. */
+static void asked(const cJSON *j, char *expect, size_t elen, char *question, size_t qlen)
+{
+    const char *e = jstr(j, "expect"), *t = jstr(j, "text"), *p;
+    assert_non_null(t);
+    snprintf(expect, elen, "%s", e ? e : "null");
+    for (p = t + strlen(t); p > t && strncmp(p - 1, "\n\n", 2) != 0; p--)
+        ;
+    snprintf(question, qlen, "%s", p);
+}
+
+/* A chat cut in the middle of a flow and resumed with its session asks
+ * what it asked before the cut (an unrelated "?" brings the question back). */
 static void test_resume(void **state)
 {
     (void)state;
-    alarm(10);
+    char e1[32], q1[512], e2[32], q2[512];
+    alarm(10 * slowdown());
     struct wsc *c = ws_open("/chat", NULL);
     assert_int_equal(c->state, 1);
     char *sid = hello(c, NULL);
-    expect_reply(c, "r1");
+    cJSON *j = say(c, "I need to change the provisioning contact email", "r1");
+    asked(j, e1, sizeof e1, q1, sizeof q1);
+    cJSON_Delete(j);
+    assert_string_not_equal(e1, "null");              /* a flow is under way */
+    assert_true(strlen(q1) > 10);
     ws_free(c);
 
     c = ws_open("/chat", NULL);
     assert_int_equal(c->state, 1);
     char *again = hello(c, sid);
     assert_string_equal(again, sid);
-    expect_reply(c, "r2");
+    j = say(c, "?", "r2");
+    asked(j, e2, sizeof e2, q2, sizeof q2);
+    cJSON_Delete(j);
+    assert_string_equal(e2, e1);
+    assert_string_equal(q2, q1);
+
+    /* the control: a new session is not in that flow */
+    ws_free(c);
+    c = ws_open("/chat", NULL);
+    free(hello(c, NULL));
+    j = say(c, "?", "r3");
+    asked(j, e2, sizeof e2, q2, sizeof q2);
+    cJSON_Delete(j);
+    assert_string_not_equal(q2, q1);
     free(again);
     free(sid);
     ws_free(c);
@@ -597,6 +662,66 @@ static void test_healthz(void **state)
     assert_int_equal(http_get("/healthz", body, sizeof body), 200);
     assert_string_equal(body, "ok");
     alarm(0);
+}
+
+/* The documented default idle timeout (600 s, `provbot --help`) is in force. */
+static void test_idle_default(void **state)
+{
+    (void)state;
+    char path[128], line[1024];
+    bool found = false;
+    snprintf(path, sizeof path, "%s/server.log", tmpdir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, "event=listen") && strstr(line, " idle_secs=600 ");
+    fclose(f);
+    assert_true(found);
+}
+
+/* Services until c is closed or the deadline; returns when it closed (ms). */
+static int64_t wait_closed(struct wsc *c, int64_t deadline)
+{
+    while (c->state == 1 && now_ms() < deadline) lws_service(cctx, 0);
+    return now_ms();
+}
+
+/* --idle-timeout I: an idle chat is closed (1000) no sooner than I after its
+ * last message and soon after; a message restarts the clock (the control:
+ * the chat that spoke stays open when the silent one is closed). */
+static void test_idle_timeout(void **state)
+{
+    (void)state;
+    int64_t idle_ms = atoi(idle_arg) * 1000LL, slack = 3000LL * slowdown();
+    alarm((unsigned)(3 * idle_ms / 1000 + 20));
+    struct wsc *a = ws_open("/chat", NULL), *b = ws_open("/chat", NULL);
+    assert_int_equal(a->state, 1);
+    assert_int_equal(b->state, 1);
+    free(hello(b, NULL));
+    int64_t ta = now_ms();
+    free(hello(a, NULL));
+    assert_true(wait_closed(a, ta + idle_ms * 6 / 10) >= ta + idle_ms * 6 / 10);
+    assert_int_equal(a->state, 1);                    /* open at 0.6 I */
+    assert_int_equal(b->state, 1);
+    cJSON_Delete(say(b, "hello", "keep"));
+    int64_t tb = now_ms();
+    int64_t closed_a = wait_closed(a, ta + idle_ms + slack);
+    assert_int_equal(a->state, 2);
+    assert_int_equal(a->close_code, 1000);
+    assert_true(closed_a - ta >= idle_ms - 100);       /* never before the timeout */
+    assert_int_equal(b->state, 1);                    /* its clock restarted at tb */
+    int64_t closed_b = wait_closed(b, tb + idle_ms + slack);
+    assert_int_equal(b->state, 2);
+    assert_true(closed_b - tb >= idle_ms - 100);
+    ws_free(a);
+    ws_free(b);
+    alarm(0);
+}
+
+static int idle_setup(void **state)
+{
+    snprintf(idle_arg, sizeof idle_arg, "%d", 2 * slowdown());
+    return client_setup(state);
 }
 
 static void test_metrics(void **state)
@@ -653,6 +778,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_healthz),
+        cmocka_unit_test(test_idle_default),
         cmocka_unit_test(test_hello_welcome),
         cmocka_unit_test(test_message_without_hello),
         cmocka_unit_test(test_one_reply_per_message),
@@ -665,5 +791,9 @@ int main(void)
         cmocka_unit_test(test_not_found),
         cmocka_unit_test(test_graceful_stop),
     };
-    return cmocka_run_group_tests_name("ws", tests, client_setup, client_teardown);
+    const struct CMUnitTest idle[] = {
+        cmocka_unit_test(test_idle_timeout),
+    };
+    int failed = cmocka_run_group_tests_name("ws", tests, client_setup, client_teardown);
+    return failed + cmocka_run_group_tests_name("ws-idle", idle, idle_setup, client_teardown);
 }
