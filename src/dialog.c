@@ -49,6 +49,7 @@ struct dialog {
     unsigned last[2];            /* hashes of the last two replies */
     char alts[2][PACK_ID_MAX];   /* "did you mean" intents offered */
     char last_faq[PACK_ID_MAX];  /* FAQ answered last turn, for "and for X?" */
+    bool last_oos;               /* the last reply was the out-of-scope answer */
 };
 
 struct out {                     /* a reply under construction */
@@ -271,6 +272,7 @@ dialog *dialog_load(const pack *p, const char *json, const char *default_lang)
     snprintf(d->lang, sizeof d->lang, "%s", default_lang ? default_lang : "");
     if ((v = str(doc, "lang")) && (!strcmp(v, "en") || !strcmp(v, "sv")))
         snprintf(d->lang, sizeof d->lang, "%s", v);
+    d->last_oos = cJSON_IsTrue(get(doc, "last_oos"));
     if ((v = str(doc, "last_faq")))
         snprintf(d->last_faq, sizeof d->last_faq, "%s", v);
     if ((v = str(doc, "pending")) && tree_question(d->tree, v))
@@ -307,6 +309,7 @@ char *dialog_save(const dialog *d)
     cJSON_AddStringToObject(o, "lang", d->lang);
     cJSON_AddStringToObject(o, "pending", d->pending);
     cJSON_AddStringToObject(o, "last_faq", d->last_faq);
+    cJSON_AddBoolToObject(o, "last_oos", d->last_oos);
     cJSON_AddNumberToObject(o, "tries", d->tries);
     cJSON_AddNumberToObject(o, "turn", d->turn);
     for (int i = 0; i < 2; i++) {
@@ -369,12 +372,20 @@ static bool label_in(const cJSON *texts, const char *raw)
     return false;
 }
 
-/* True when raw is a button label the bot offers (a click, not words). */
-static bool is_label(const dialog *d, const char *raw)
+/* True when raw is the label of one of the tree's question buttons. */
+static bool question_label(const dialog *d, const char *raw)
 {
     for (size_t i = 0; i < tree_question_count(d->tree); i++)
         if (label_in(tree_question_at(d->tree, i)->buttons, raw))
             return true;
+    return false;
+}
+
+/* True when raw is a button label the bot offers (a click, not words). */
+static bool is_label(const dialog *d, const char *raw)
+{
+    if (question_label(d, raw))
+        return true;
     for (size_t i = 0; i < tree_topic_count(d->tree); i++)
         if (label_in(tree_topic_at(d->tree, i)->label, raw))
             return true;
@@ -422,7 +433,8 @@ static bool question_like(const char *raw, const char *fold)
         "is", "are", "should", "will", "vad", "hur", "var", "nar", "vem", "vilken", "vilket",
         "varfor", "kan", "maste", "ska", "gar", "finns", NULL
     };
-    static const char *const inside[] = { " how do ", " how can ", " how to ",
+    static const char *const inside[] = { " how do ", " how can ", " how to ", " what does ",
+                                          " what is ", " what s ", " vad ar ", " vad betyder ",
                                           " hur ", " vad ", " where ", " why ",
                                           " varfor ", NULL };
     char padded[1040];
@@ -457,8 +469,24 @@ static int pressed_intent(dialog *d, const char *raw)
     return k;
 }
 
+/* True when a yes/no in the message is about something else than the
+ * pending question: another fact of the process is told, or a longer message
+ * makes another request ("ok, I want to change the contact"). */
+static bool about_else(const dialog *d, const struct turn *t)
+{
+    static const char *const process[] = { "status", "access", "ponr", "edit", "cache", NULL };
+    if (is_label(d, t->raw) || !ent_has(t->er, "answer", "yes"))
+        return false; /* a button pressed, or a no, answers the question */
+    for (int i = 0; process[i]; i++)
+        if (strcmp(process[i], t->q->fact) && ent_get(t->er, process[i]))
+            return true;
+    if (!t->sure || intent_is(t->in, "affirm") || intent_is(t->in, "deny") || words(t->raw) < 4)
+        return false;
+    return !cJSON_GetObjectItemCaseSensitive(t->in->set, t->q->fact);
+}
+
 /* The yes/no reading of the message for question q. */
-static enum ans read_yes_no(struct turn *t, const char **value)
+static enum ans read_yes_no(const dialog *d, struct turn *t, const char **value)
 {
     const struct tree_question *q = t->q;
     const char *a = ent_get(t->er, "answer"), *res = ent_get(t->er, "result");
@@ -466,6 +494,11 @@ static enum ans read_yes_no(struct turn *t, const char **value)
 
     if (ent_get(t->er, q->fact))
         return *value = ent_get(t->er, q->fact), ANS_VALUE; /* told in words */
+    if (about_else(d, t))
+        return ANS_NONE; /* "yes I have edit access" at the PONR question */
+    if (res && !failed_fix && strcmp(q->fact, "edit") && strcmp(q->fact, "retry") &&
+        strcmp(q->fact, "want_case"))
+        return ANS_NONE; /* "done, got the confirmation" says nothing about PONR */
     if (!a && t->firm && intent_is(t->in, "affirm"))
         a = "yes";
     if (!a && t->firm && intent_is(t->in, "deny"))
@@ -504,11 +537,13 @@ static const char *email_why(const struct ent_result *er)
 static enum ans read_text(dialog *d, struct turn *t, const char **value)
 {
     size_t n = strlen(t->raw);
-    if (ent_has(t->er, "command", "skip") || (t->q->optional && ent_has(t->er, "answer", "no") && n < 12))
-        return t->q->optional ? ANS_SKIP : ANS_INVALID;
-    if (is_label(d, t->raw) || (ent_get(t->er, "answer") && n < 12) || words(t->raw) == 0 ||
-        (t->qlike && t->sure))
-        return ANS_NONE;
+    bool bare = ent_get(t->er, "answer") && n < 20;
+    if (ent_has(t->er, "command", "skip") || (t->q->optional && bare))
+        return t->q->optional ? ANS_SKIP : ANS_INVALID; /* "no" or "yes, open it": nothing to add */
+    if (is_label(d, t->raw) || words(t->raw) == 0 || (t->qlike && t->sure) ||
+        t->er->nemail || t->er->order_ref[0] ||
+        (t->firm && (intent_is(t->in, "open_case") || intent_is(t->in, "case_status"))))
+        return t->q->optional && is_label(d, t->raw) ? ANS_SKIP : ANS_NONE;
     *value = t->raw;
     return ANS_VALUE;
 }
@@ -520,7 +555,7 @@ static enum ans read_answer(dialog *d, struct turn *t, const char **value)
     const char *e = q->expect;
     *value = NULL;
     if (!strcmp(e, "yes_no") || !strcmp(e, "confirm"))
-        return read_yes_no(t, value);
+        return read_yes_no(d, t, value);
     if (ent_has(t->er, "answer", "unknown") && q->unknown_value)
         return ANS_UNKNOWN;
     if (!strcmp(e, "line_status")) {
@@ -559,7 +594,7 @@ static void take_details(dialog *d, struct turn *t)
                 set_fact(d, "goal", "change", INTENT_CONF);
         }
     for (int i = 0; i < er->nemail; i++) {
-        bool own = i == er->own || (!strcmp(pf, "requester") && er->nemail == 1);
+        bool own = i == er->own || (!strcmp(pf, "requester") && er->nemail == 1 && !er->new_cue);
         if (own)
             set_fact(d, "requester", er->email[i], ENTITY_CONF);
         else if (i == 0)
@@ -583,8 +618,8 @@ static void take_result(dialog *d, struct turn *t)
         return;
     if (cache && !strcmp(cache, "shown"))
         set_fact(d, "retry", res, ENTITY_CONF);
-    else if (steps || !strcmp(res, "failed"))
-        set_fact(d, "edit", res, ENTITY_CONF);
+    else if (steps || fact(d, "goal") || !strcmp(res, "failed"))
+        set_fact(d, "edit", res, ENTITY_CONF); /* done on their own, or after the steps */
 }
 
 /* Facts the intent implies, unless the message told otherwise. */
@@ -615,6 +650,20 @@ static bool form_changed(const dialog *d)
         if (facts_turn(d->facts, form[i]) == d->turn)
             return true;
     return false;
+}
+
+/* A case asked for right after an out-of-scope question is about that other
+ * topic: not a case of this bot's type. True when so (the request dropped). */
+static bool other_topic_case(dialog *d)
+{
+    const char *w = fact(d, "want_case");
+    bool goal_before = fact(d, "goal") && facts_turn(d->facts, "goal") != d->turn;
+    if (!d->last_oos || goal_before || !w || strcmp(w, "yes") ||
+        facts_turn(d->facts, "want_case") != d->turn || fact(d, "order_ref"))
+        return false;
+    set_fact(d, "want_case", NULL, 1.0);
+    set_fact(d, "goal", NULL, 1.0);
+    return true;
 }
 
 /* Applies the answer to the pending question. */
@@ -778,7 +827,7 @@ static int faq_answers(dialog *d, struct turn *t, struct out *o, bool *covered)
         for (int k = 0; k < f->nintents; k++)
             intent_ok |= t->sure && pack_intent_at(d->pack, (size_t)f->intents[k]) == t->in;
         bool follow = !strcmp(f->id, d->last_faq) && follow_up(t);
-        if (follow || (intent_ok && t->qlike &&
+        if (follow || (intent_ok && (t->qlike || f->any) &&
                        pack_rules_match(d->pack, &f->rules, t->fold, t->foldlen))) {
             say(d, o, f->say);
             t->short_steps[n] = f->covers_steps;
@@ -797,7 +846,7 @@ static bool info_answer(dialog *d, struct turn *t, bool told, const struct dialo
 {
     const struct pack_intent *in = t->in;
     if (!t->sure || (in->flow && !strcmp(in->flow, "process")) || intent_is(in, "affirm") ||
-        intent_is(in, "deny") || (told && !t->qlike))
+        intent_is(in, "deny") || (told && !t->qlike) || question_label(d, t->raw))
         return false;
     if (in->flow && !strcmp(in->flow, "cases")) {
         char *list = h && h->list_cases ? h->list_cases(h->ctx, d->lang) : NULL;
@@ -871,6 +920,18 @@ static void not_understood(dialog *d, struct turn *t, const struct dialog_hooks 
     ask(d, t, q, false, o, r);
 }
 
+/* True for an intent about the domain (not small talk, yes/no or out of scope). */
+static bool domain(const dialog *d, int intent)
+{
+    static const char *const social[] = { "greeting", "thanks", "goodbye", "affirm", "deny",
+                                          "help", "out_of_scope", NULL };
+    const struct pack_intent *in = pack_intent_at(d->pack, (size_t)intent);
+    for (int i = 0; social[i]; i++)
+        if (intent_is(in, social[i]))
+            return false;
+    return true;
+}
+
 /* Nothing was said and nothing is pending: social answers, out of scope. */
 static void fallback(dialog *d, struct turn *t, struct out *o, struct dialog_reply *r)
 {
@@ -884,7 +945,7 @@ static void fallback(dialog *d, struct turn *t, struct out *o, struct dialog_rep
         return;
     }
     if (nr->intent == oos && !nr->foreign && nr->nalt >= 2 && nr->alt[0].confidence >= 0.2 &&
-        nr->alt[0].intent != oos && nr->alt[1].intent != oos) {
+        domain(d, nr->alt[0].intent) && domain(d, nr->alt[1].intent)) {
         say_msg(d, o, "did_you_mean");
         cJSON_Delete(r->buttons);
         r->buttons = cJSON_CreateArray();
@@ -910,7 +971,11 @@ static void fallback(dialog *d, struct turn *t, struct out *o, struct dialog_rep
 static void no_third_time(dialog *d, struct out *o, struct dialog_reply *r)
 {
     unsigned h = hash(o->text);
-    if (o->text && h == d->last[0] && h == d->last[1]) {
+    if (o->text && h == d->last[0] && h == d->last[1] && !d->pending[0]) {
+        say_msg(d, o, "repeat_hint"); /* the answer again, but not word for word */
+        topic_buttons(d, r);
+        h = hash(o->text);
+    } else if (o->text && h == d->last[0] && h == d->last[1]) {
         free(o->text);
         memset(o, 0, sizeof *o);
         say_msg(d, o, "stuck");
@@ -990,6 +1055,7 @@ int dialog_turn(dialog *d, const struct nlu_result *nr, const struct ent_result 
     take_details(d, &t);
     take_result(d, &t);
     take_intent(d, &t);
+    bool other_case = other_topic_case(d);
     if (t.q)
         take_answer(d, &t, v);
     free(v);
@@ -1011,12 +1077,15 @@ int dialog_turn(dialog *d, const struct nlu_result *nr, const struct ent_result 
         say(d, &side, t.q->unknown);
     if (t.q && t.q->form && changed && !answered && !strcmp(t.q->expect, "confirm"))
         say_msg(d, &steps, "updated");
-    bool process = t.sure && t.in->flow && !strcmp(t.in->flow, "process");
+    bool process = (t.sure && t.in->flow && !strcmp(t.in->flow, "process")) ||
+                   ent_get(er, "want_case");
     if (t.q && !answered && d->tries >= MOVE_ON_TRIES && t.q->unknown_value && changed) {
         set_fact(d, t.q->fact, t.q->unknown_value, 0.5); /* two tries: go on without it */
         d->pending[0] = '\0';
         say_msg(d, &steps, "moving_on");
     }
+    if (other_case)
+        say_msg(d, &side, "case_other_topic");
     bool covered;
     faq_answers(d, &t, &side, &covered);
     snprintf(d->last_faq, sizeof d->last_faq, "%s", t.faq[0] ? t.faq[0]->id : "");
@@ -1042,6 +1111,8 @@ int dialog_turn(dialog *d, const struct nlu_result *nr, const struct ent_result 
     } else if (!side.text && !steps.text) {
         fallback(d, &t, &o, r);
     }
+    d->last_oos = r->fallback && r->intent >= 0 &&
+                  r->intent == pack_intent_find(d->pack, "out_of_scope") && !d->pending[0];
     if (!o.oom)
         no_third_time(d, &o, r);
 done:

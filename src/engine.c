@@ -149,7 +149,8 @@ static void tried_text(const cJSON *f, char *out, size_t cap)
     const char *retry = slot_or(f, "retry", NULL), *access = slot_or(f, "access", NULL);
     size_t n = 0;
     out[0] = '\0';
-    if (access && !strcmp(access, "no"))
+    const char *helper = slot_or(f, "helper", NULL);
+    if (access && !strcmp(access, "no") && helper && !strcmp(helper, "no"))
         n += (size_t)snprintf(out + n, cap - n, " has no edit access in CCW, and nobody with access can make the change;");
     const char *status = slot_or(f, "status", NULL);
     if (edit && n < cap)

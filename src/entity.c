@@ -135,7 +135,9 @@ static void email_roles(const pack *p, const char *raw, const char *fold, size_t
             }
         }
     }
-    if (own)
+    const pcre2_code *nc = pack_new_cue_rule(p);
+    r->new_cue = nc && pack_rule_find(p, nc, fold, foldlen, 0, 0, &so, &eo);
+    if (own && !(r->new_cue && r->nemail == 1))
         r->own = r->nemail == 1 ? 0 : r->nemail == 2 ? 1 : -1;
 }
 

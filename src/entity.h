@@ -24,6 +24,7 @@ struct ent_result {
     char email[2][ENT_EMAIL_MAX + 1]; /* valid addresses; [0] the one meant as new
                                          (in "from a@x to b@y", b@y), then the other */
     int nemail;
+    bool new_cue;            /* the message calls an address new ("new email x") */
     int own;                 /* index in email of the person's own address ("my
                                 email is ..."), -1 when none is marked so */
     char bad_email[ENT_EMAIL_MAX + 1]; /* first candidate that is not valid, "" if none */

@@ -96,6 +96,8 @@ const pcre2_code *pack_order_rule(const pack *p);
 const pcre2_code *pack_email_lead_rule(const pack *p);
 /* Words marking an address as the person's own (folded text), or NULL. */
 const pcre2_code *pack_requester_rule(const pack *p);
+/* Words calling an address the new one (folded text), or NULL. */
+const pcre2_code *pack_new_cue_rule(const pack *p);
 
 /* Compiles an array of patterns (as the pack's, for the folded text) into r,
  * which the caller frees with pack_free_rules(); arr NULL: no rules. On a bad

@@ -206,6 +206,7 @@ static int parse_faq(const pack *p, const cJSON *o, struct tree_faq *f, size_t i
             return fail(err, errlen, "%s.covers: unknown intent or more than 8", field);
         f->covers[f->ncovers++] = k;
     }
+    f->any = cJSON_IsTrue(get(o, "any"));
     f->covers_steps = get(o, "covers_steps");
     cJSON_ArrayForEach(in, f->covers_steps)
         if (!cJSON_IsString(in))

@@ -51,6 +51,7 @@ struct tree_faq {
     const cJSON *say;        /* {en,sv} */
     int covers[8];           /* intents whose own answer this one replaces */
     int ncovers;
+    bool any;                /* answered on a statement too, not only a question */
     const cJSON *covers_steps; /* array of step ids that say their "again" (short)
                                   form when this answer was given, or NULL */
 };
