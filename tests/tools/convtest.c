@@ -17,8 +17,8 @@
  *   ! case K CHECK       case K (0-based) of that list passes CHECK, which is
  *                        the whole rest of the line (spaces and & included)
  * Checks: key=value (exact; null for JSON null; for buttons, [..] compares
- * the whole array), key!=value, key~regex (PCRE2, caseless, dot matches
- * newline), key!~regex; keys: type reply_to text lang intent confidence
+ * the whole array), key!=value, key~regex (PCRE2, caseless, Unicode \w and
+ * \b, dot matches newline), key!~regex; keys: type reply_to text lang intent confidence
  * expect buttons (any button; !~ / != : no button) case case.FIELD.
  *
  * Strict by design (each of these fails the file, with the reason):
@@ -315,7 +315,7 @@ static bool rx(const char *re, const char *subject, char *why, size_t whylen)
     int err;
     PCRE2_SIZE off;
     pcre2_code *c = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED,
-                                  PCRE2_UTF | PCRE2_CASELESS | PCRE2_DOTALL, &err, &off, NULL);
+                                  PCRE2_UTF | PCRE2_UCP | PCRE2_CASELESS | PCRE2_DOTALL, &err, &off, NULL);
     if (!c) {
         snprintf(why, whylen, "harness error: bad regex %.200s at offset %zu", re, (size_t)off);
         return false;
