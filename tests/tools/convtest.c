@@ -92,8 +92,15 @@ static void report(bool ok, const char *file, int line, const char *what, const 
     if (!ok)
         nfail++;
     printf("%sok %d - %s:%d %s\n", ok ? "" : "not ", ntest, file, line, what);
-    if (!ok && why && *why)
-        printf("#   %s\n", why);
+    if (ok || !why || !*why)
+        return;
+    fputs("#   ", stdout);
+    for (; *why; why++) /* one TAP comment line: newlines shown as \n */
+        if (*why == '\n')
+            fputs("\\n", stdout);
+        else
+            putchar(*why);
+    putchar('\n');
 }
 
 /* Prints a captured stderr file as TAP comments (at most 40 lines). */
