@@ -15,6 +15,18 @@
 # (its whole process group) and counts as a failure: "not ok - NAME timed out".
 # RUN_SUITES="conversations cli" runs only the suites named.
 cd "$(dirname "$0")/.." || exit 1
+
+units() { # BUILD_DIR
+    rc=0
+    for t in "$1"/tests/test_*; do
+        [ -x "$t" ] || continue
+        case "$t" in *.d) continue;; esac
+        CMOCKA_MESSAGE_OUTPUT=TAP PROVBOT_BIN="$1/provbot" "$t" || rc=1
+    done
+    return $rc
+}
+# `run.sh --units BUILD_DIR`: the unit tests alone (timeout(1) needs a program)
+if [ "$1" = --units ]; then units "$2"; exit; fi
 OUT=tests/out
 mkdir -p "$OUT"
 : > "$OUT/all.tap"
@@ -51,24 +63,14 @@ suite() { # NAME MINUTES COMMAND...: runs one suite, keeps its TAP, shows failur
     sed "s/^/[$name] /" "$OUT/$name.tap" >> "$OUT/all.tap"
 }
 
-units() { # BUILD_DIR
-    rc=0
-    for t in "$1"/tests/test_*; do
-        [ -x "$t" ] || continue
-        case "$t" in *.d) continue;; esac
-        CMOCKA_MESSAGE_OUTPUT=TAP PROVBOT_BIN="$1/provbot" "$t" || rc=1
-    done
-    return $rc
-}
-
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 # limits in minutes (at TEST_SLOWDOWN=1): several times a warm run's time
 fuzz_targets=$(ls tests/fuzz/fuzz_*.c 2>/dev/null | wc -l)
 fuzz_minutes=$(( (fuzz_targets * ${FUZZ_SECONDS:-60} + 59) / 60 + 10 ))
-suite unit 5 units build
-suite unit-asan 10 units build-asan
+suite unit 5 sh tests/run.sh --units build
+suite unit-asan 10 sh tests/run.sh --units build-asan
 suite conversations 5 sh tests/conversations.sh build/provbot build/tools/convtest
 suite conversations-asan 10 sh tests/conversations.sh build-asan/provbot build/tools/convtest
 suite convtest-self 3 sh tests/convtest_self.sh build/tools/convtest
