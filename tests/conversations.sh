@@ -6,7 +6,9 @@
 P=$1
 C=$2
 cd "$(dirname "$0")/.." || exit 1
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-python3 tests/gen_answers.py "${PROVBOT_INTENTS:-intents}" "$T/generated_answers.conv" || exit 1
-"$C" "$P" tests/conv/*.conv "$T/generated_answers.conv"
+# kept in tests/out/ so that a failing line can be read there (one file per
+# build, as the plain and the ASan runs may overlap)
+G=tests/out/generated_answers.$(basename "$(dirname "$(realpath "$P")")").conv
+mkdir -p tests/out
+python3 tests/gen_answers.py "${PROVBOT_INTENTS:-intents}" "$G" || exit 1
+"$C" "$P" tests/conv/*.conv "$G"
