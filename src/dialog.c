@@ -399,6 +399,15 @@ static bool is_label(const dialog *d, const char *raw)
     return false;
 }
 
+/* True when raw has no letter or digit at all ("?", an emoji). */
+static bool no_content(const char *raw)
+{
+    for (; *raw; raw++)
+        if (isalnum((unsigned char)*raw))
+            return false;
+    return true;
+}
+
 /* Words of letters in raw (emails and numbers are not words here). */
 static int words(const char *raw)
 {
@@ -691,6 +700,9 @@ static void take_answer(dialog *d, struct turn *t, const char *value)
 static void ask(dialog *d, struct turn *t, const struct tree_question *q, bool again,
                 struct out *o, struct dialog_reply *r)
 {
+    const char *why = !strcmp(q->expect, "email") ? email_why(t->er) : NULL;
+    if (why) /* an address told in passing that is not valid: say why first */
+        say_msg(d, o, why);
     say(d, o, again && q->again ? q->again : q->say);
     if (strcmp(d->pending, q->id))
         d->tries = 0;
@@ -940,7 +952,7 @@ static void fallback(dialog *d, struct turn *t, struct out *o, struct dialog_rep
     r->fallback = true;
     if (t->sure && (intent_is(t->in, "affirm") || intent_is(t->in, "deny"))) {
         r->fallback = false;
-        say_msg(d, o, "nothing_pending");
+        say(d, o, t->in->answer); /* a yes or a no with nothing asked */
         topic_buttons(d, r);
         return;
     }
@@ -1097,7 +1109,9 @@ int dialog_turn(dialog *d, const struct nlu_result *nr, const struct ent_result 
     put_all(&o, &side);
     put_all(&o, &steps);
     bool off_topic = t.qlike || (words(raw) >= 4 && !(t.q && t.q->form));
-    if (!t.asked && d->pending[0] && side.text) {
+    if (!t.asked && d->pending[0] && !side.text && !steps.text && t.q && no_content(raw)) {
+        ask(d, &t, t.q, false, &o, r); /* "?" or an emoji: the question again, in full */
+    } else if (!t.asked && d->pending[0] && side.text) {
         ask(d, &t, tree_question(d->tree, d->pending), true, &o, r);
     } else if (!side.text && !steps.text && d->pending[0]) {
         if (t.q && !answered && !changed && !off_topic)

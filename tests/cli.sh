@@ -78,11 +78,19 @@ expect "unknown subcommand: exit 2 and a message naming it" $? "rc=$rc $(cat "$T
 "$P" classify --bogus < /dev/null > /dev/null 2> "$T/err"; rc=$?
 [ $rc = 2 ] && grep -q -- '--bogus' "$T/err"
 expect "unknown option: exit 2" $? "rc=$rc"
-for c in "" classify eval chat serve cases; do
-    "$P" $c --help > "$T/h" 2>&1 || break
-    grep -q 'usage: provbot' "$T/h" || break
+bad=""
+for c in "" classify eval chat serve cases outbox "cases list" "chat --jsonl"; do
+    for h in --help -h; do
+        "$P" $c $h > "$T/h" 2> "$T/he"; rc=$?
+        [ $rc = 0 ] && grep -q 'usage: provbot' "$T/h" && grep -q "^  ${c%% *} " "$T/h" ||
+            bad="$bad [provbot $c $h: exit $rc, $(wc -c < "$T/h") bytes on stdout]"
+    done
 done
-expect "--help on every level exits 0 with the usage" $?
+expect "SUBCOMMAND --help (and -h) exits 0 with the usage naming it, for every subcommand" \
+    "$([ -z "$bad" ]; echo $?)" "$bad"
+"$P" > "$T/h" 2> "$T/he"; rc=$?
+[ $rc = 2 ] && grep -q 'usage: provbot' "$T/he"
+expect "no subcommand: exit 2 with the usage on stderr" $? "rc=$rc"
 "$P" eval /nonexistent/file > /dev/null 2> "$T/err"; rc=$?
 expect "eval on a missing file: exit 2" "$([ $rc = 2 ]; echo $?)" "rc=$rc"
 "$P" cases show PB-999999 --data "$T/d1" > /dev/null 2>&1; rc=$?

@@ -47,7 +47,7 @@ PY
 field() { "$P" cases show "$1" --json --data "$2" | python3 -c "import json,sys; print(json.load(sys.stdin)['$3'])"; }
 
 # 1. The server is down: the case is committed as queued, the person gets the reference.
-printf 'open a case for order 55512345, new contact it-admin@example.org, save fails\nyes\n' |
+printf 'open a case for order 55512345, new contact it-admin@example.org, save fails, org not onboarded\nyes\n' |
     "$P" chat --jsonl --data "$T/d" --user partner@example.com > "$T/r1" 2> "$T/e1"
 tail -1 "$T/r1" | grep -q '"status":"queued"' && tail -1 "$T/r1" | grep -q 'PB-000001'
 check "case queued at once while the server is down (reference given)" $? "$(tail -1 "$T/r1")"
@@ -80,7 +80,7 @@ mkfifo "$T/fifo"
 "$P" chat --jsonl --data "$T/k" --user p@example.com < "$T/fifo" > "$T/rk" 2>/dev/null & BOT=$!
 exec 3> "$T/fifo"
 for i in 1 2 3; do
-    printf 'open a case for order 7770000%s, new contact n%s@example.org, save fails\nyes\n' "$i" "$i" >&3
+    printf 'open a case for order 7770000%s, new contact n%s@example.org, save fails, org not onboarded\nyes\n' "$i" "$i" >&3
 done
 for _ in $(seq 50); do [ "$(grep -c '"case":{' "$T/rk")" -ge 3 ] && break; sleep 0.1; done
 kill -9 $BOT; wait $BOT 2>/dev/null; exec 3>&-
@@ -107,7 +107,7 @@ stop_server
 
 # 4. A 4xx fails the case; the person is told at the next turn, with the reference.
 start_server "400" --no-dedup
-printf 'open a case for order 12121212, new contact z@example.org, save fails\nyes\n' |
+printf 'open a case for order 12121212, new contact z@example.org, save fails, org not onboarded\nyes\n' |
     "$P" chat --jsonl --data "$T/f" --session s4 --user p@example.com > /dev/null 2>&1
 "$P" outbox --data "$T/f" 2> "$T/e4"
 [ "$(field PB-000001 "$T/f" status)" = failed ]
@@ -126,7 +126,7 @@ stop_server
 for tok in wrong-token ""; do
     start_server "201" --no-dedup
     d="$T/t${tok:-none}"
-    printf 'open a case for order 34343434, new contact w@example.org, save fails\nyes\n' |
+    printf 'open a case for order 34343434, new contact w@example.org, save fails, org not onboarded\nyes\n' |
         PROVBOT_CASE_TOKEN=$tok "$P" chat --jsonl --data "$d" --user p@example.com > /dev/null 2>&1
     PROVBOT_CASE_TOKEN=$tok "$P" outbox --data "$d" 2> "$T/e6"
     [ "$(field PB-000001 "$d" status)" = failed ] && reqs "$T/server.log" '
@@ -138,7 +138,7 @@ done
 
 # 7. Five cases, no dedup, every POST accepted: exactly five POSTs, five tickets.
 for i in 1 2 3 4 5; do
-    printf 'open a case for order 4545454%s, new contact f%s@example.org, save fails\nyes\n' "$i" "$i"
+    printf 'open a case for order 4545454%s, new contact f%s@example.org, save fails, org not onboarded\nyes\n' "$i" "$i"
 done | "$P" chat --jsonl --data "$T/five" --user p@example.com > /dev/null 2>&1
 start_server "201" --no-dedup
 "$P" outbox --data "$T/five" 2> "$T/e7"
@@ -155,7 +155,7 @@ stop_server
 # failed step, and nothing after its success.
 SEED=${OUTBOX_SEED:-1616}
 for i in 1 2 3 4 5 6; do
-    printf 'open a case for order 5656565%s, new contact r%s@example.org, save fails\nyes\n' "$i" "$i"
+    printf 'open a case for order 5656565%s, new contact r%s@example.org, save fails, org not onboarded\nyes\n' "$i" "$i"
 done | "$P" chat --jsonl --data "$T/rnd" --user p@example.com > /dev/null 2>&1
 start_server "random" --seed "$SEED"
 "$P" outbox --data "$T/rnd" 2> "$T/e8"

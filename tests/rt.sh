@@ -116,7 +116,8 @@ EOF
 # The prepared database is kept as pristine.db; every run starts from a copy,
 # so that no ticket of an earlier run carries this run's case ids.
 if [ -f "$RTDIR/ready" ] && [ -s "$RTDIR/token" ] && [ -s "$RTDIR/pristine.db" ]; then
-    check "RT database, queue, custom fields and token reused from build/rt" 0
+    # not a check: the REST2 checks below show the reused database works
+    echo "# RT database, queue, custom fields and token reused from build/rt"
 else
     rm -f "$RTDIR/rt.db" "$RTDIR/pristine.db" "$RTDIR/token" "$RTDIR/ready"
     timeout 120 rt-setup-database-5 --action init --skip-create > "$T/setup.log" 2>&1 &&
@@ -176,7 +177,7 @@ raw = b"".join(b"\0" + b"\x20\x80\xe0" * 8 for _ in range(8))
 open(sys.argv[1], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 2, 0, 0, 0))
                               + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 PY
-printf '%s\n' 'open a case for order 55512345, new contact it-admin@example.org, saving fails even in incognito' \
+printf '%s\n' 'open a case for order 55512345, new contact it-admin@example.org, saving fails even in incognito, org not onboarded' \
     "{\"attach\": \"$T/shot.png\"}" 'yes' |
     "$P" chat --jsonl --data "$D" --session s1 --user partner@example.com > "$T/r1" 2> "$T/e1"
 sed -n 2p "$T/r1" | grep -q '"type":"attached"' && tail -1 "$T/r1" | grep -q '"id":"PB-000001","type":"Change provisioning contact email","status":"queued"'
@@ -248,7 +249,15 @@ class H(http.server.BaseHTTPRequestHandler):
             f.write("%s %s %d\n" % (self.command, self.path.split("?")[0], r.status))
         if self.command == "POST" and not dropped:
             dropped.append(1)
-            time.sleep(4)  # the answer is lost: the client times out
+            # the answer is lost: hold it until the client gives up and
+            # hangs up (its own timeout decides, not a sleep here)
+            self.connection.settimeout(300)
+            try:
+                while self.connection.recv(1024):
+                    pass
+            except OSError:
+                pass
+            self.close_connection = True
             return
         self.send_response(r.status)
         self.send_header("Content-Type", r.getheader("Content-Type") or "application/json")
@@ -258,9 +267,12 @@ class H(http.server.BaseHTTPRequestHandler):
 http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
 PY
 for _ in $(seq 50); do python3 -c "import socket; socket.create_connection(('127.0.0.1',$PPORT),0.2)" 2>/dev/null && break; sleep 0.1; done
-printf '%s\n' 'open a case for order 66612345, new contact lost@example.org, save fails' 'yes' |
+printf '%s\n' 'open a case for order 66612345, new contact lost@example.org, save fails, org not onboarded' 'yes' |
     PROVBOT_RT_URL="http://127.0.0.1:$PPORT" "$P" chat --jsonl --data "$D" --session s2 --user p2@example.com > /dev/null 2>&1
-PROVBOT_RT_URL="http://127.0.0.1:$PPORT" PROVBOT_CASE_TIMEOUT_MS=1500 "$P" outbox --data "$D" 2> "$T/e5"
+# the client's timeout ends the held POST; scaled so that the retry's search
+# of a loaded RT is not cut short too
+LOST_MS=$(awk -v s="${TEST_SLOWDOWN:-1}" 'BEGIN { printf "%d", 5000 * (s > 1 ? s : 1) }')
+PROVBOT_RT_URL="http://127.0.0.1:$PPORT" PROVBOT_CASE_TIMEOUT_MS=$LOST_MS "$P" outbox --data "$D" 2> "$T/e5"
 [ "$(field PB-000002 status)" = filed ] && [ "$(tickets_of PB-000002)" = 1 ] &&
     grep -q 'case=PB-000002.*found by the case id' "$T/e5" && [ "$(grep -c '^POST' "$T/proxy.log")" = 1 ]
 check "a create whose answer is lost is found by the case id and adopted: one ticket" $? \
@@ -269,7 +281,7 @@ kill "$PROXY"; wait "$PROXY" 2>/dev/null; PROXY=""
 
 # 6. RT is down while a case is filed: queued; RT back: filed exactly once.
 stop_rt
-printf '%s\n' 'open a case for order 77712345, new contact down@example.org, save fails' 'yes' |
+printf '%s\n' 'open a case for order 77712345, new contact down@example.org, save fails, org not onboarded' 'yes' |
     "$P" chat --jsonl --data "$D" --session s3 --user p3@example.com > "$T/r6" 2> "$T/e6"
 tail -1 "$T/r6" | grep -q '"id":"PB-000003","type":"Change provisioning contact email","status":"queued"'
 check "with RT stopped the case is queued and the person gets the reference" $? "$(tail -1 "$T/r6")"

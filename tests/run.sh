@@ -2,26 +2,50 @@
 # run.sh -- every suite of `make test`, one TAP stream each, then one line
 # "N passed, M failed" over all of them. Exit status 1 when anything failed.
 #
-# Suites: unit tests (cmocka, also under ASan+UBSan), the conversation files,
-# the command line (classify on hostile input, eval floors, a broken pack),
-# the outbox against a flaky case server, cases filed in a real Request
-# Tracker (tests/rt.sh), kill -9 during many web chats
-# (crash safety), the browser, valgrind, and every fuzz target
+# Suites: unit tests (cmocka, also under ASan+UBSan), the conversation files
+# and the answer checks generated from intents/ (tests/conversations.sh), the
+# harness's own check (tests/convtest_self.sh), the command line (classify on
+# hostile input, eval floors, a broken pack), the outbox against a flaky case
+# server, cases filed in a real Request Tracker (tests/rt.sh), kill -9 during
+# many web chats (crash safety), the browser, valgrind, and every fuzz target
 # (FUZZ_SECONDS each, default 60).
+#
+# Every suite runs under timeout(1) with its own limit in minutes, scaled by
+# TEST_SLOWDOWN (default 1; CI may set 3); a suite past its limit is killed
+# (its whole process group) and counts as a failure: "not ok - NAME timed out".
+# RUN_SUITES="conversations cli" runs only the suites named.
 cd "$(dirname "$0")/.." || exit 1
+
+units() { # BUILD_DIR
+    rc=0
+    for t in "$1"/tests/test_*; do
+        [ -x "$t" ] || continue
+        case "$t" in *.d) continue;; esac
+        CMOCKA_MESSAGE_OUTPUT=TAP PROVBOT_BIN="$1/provbot" "$t" || rc=1
+    done
+    return $rc
+}
+# `run.sh --units BUILD_DIR`: the unit tests alone (timeout(1) needs a program)
+if [ "$1" = --units ]; then units "$2"; exit; fi
 OUT=tests/out
 mkdir -p "$OUT"
 : > "$OUT/all.tap"
 suites_failed=""
+SLOWDOWN=${TEST_SLOWDOWN:-1}
 
-suite() { # NAME COMMAND...: runs one suite, keeps its TAP, shows failures
-    name=$1; shift
+suite() { # NAME MINUTES COMMAND...: runs one suite, keeps its TAP, shows failures
+    name=$1; minutes=$2; shift 2
+    case " ${RUN_SUITES:-$name} " in *" $name "*) ;; *) return 0;; esac
+    limit=$(awk -v m="$minutes" -v s="$SLOWDOWN" 'BEGIN { t = m * 60 * (s > 0 ? s : 1); printf "%d", t < 1 ? 1 : t }')
     start=$(date +%s)
-    "$@" > "$OUT/$name.tap" 2> "$OUT/$name.err"
+    timeout --kill-after=20 "$limit" "$@" > "$OUT/$name.tap" 2> "$OUT/$name.err"
     rc=$?
     ok=$(grep -c '^ok ' "$OUT/$name.tap")
     bad=$(grep -c '^not ok ' "$OUT/$name.tap")
-    if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then
+    if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+        echo "not ok - $name timed out after ${limit}s (limit $minutes min x TEST_SLOWDOWN $SLOWDOWN), killed" >> "$OUT/$name.tap"
+        bad=$((bad+1))
+    elif [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then
         # a suite that died without saying which check failed counts as one failure
         echo "not ok - $name exited with status $rc" >> "$OUT/$name.tap"
         bad=1
@@ -39,34 +63,28 @@ suite() { # NAME COMMAND...: runs one suite, keeps its TAP, shows failures
     sed "s/^/[$name] /" "$OUT/$name.tap" >> "$OUT/all.tap"
 }
 
-units() { # BUILD_DIR
-    rc=0
-    for t in "$1"/tests/test_*; do
-        [ -x "$t" ] || continue
-        case "$t" in *.d) continue;; esac
-        CMOCKA_MESSAGE_OUTPUT=TAP PROVBOT_BIN="$1/provbot" "$t" || rc=1
-    done
-    return $rc
-}
-
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-suite unit units build
-suite unit-asan units build-asan
-suite conversations build/tools/convtest build/provbot tests/conv/*.conv
-suite conversations-asan build/tools/convtest build-asan/provbot tests/conv/*.conv
-suite cli sh tests/cli.sh build/provbot
-suite cli-asan sh tests/cli.sh build-asan/provbot
-suite eval sh tests/eval.sh build/provbot
-suite outbox sh tests/outbox.sh build/provbot
-suite rt sh tests/rt.sh build/provbot
-suite crash-safety python3 tests/crash_safety.py build/provbot 24 6
-suite security python3 tests/security.py build/provbot
-suite webex sh tests/webex.sh build/provbot
-suite browser sh tests/browser/run.sh
-suite valgrind sh tests/valgrind.sh
-suite fuzz sh tests/fuzz.sh "${FUZZ_SECONDS:-60}"
+# limits in minutes (at TEST_SLOWDOWN=1): several times a warm run's time
+fuzz_targets=$(ls tests/fuzz/fuzz_*.c 2>/dev/null | wc -l)
+fuzz_minutes=$(( (fuzz_targets * ${FUZZ_SECONDS:-60} + 59) / 60 + 10 ))
+suite unit 5 sh tests/run.sh --units build
+suite unit-asan 10 sh tests/run.sh --units build-asan
+suite conversations 5 sh tests/conversations.sh build/provbot build/tools/convtest
+suite conversations-asan 10 sh tests/conversations.sh build-asan/provbot build/tools/convtest
+suite convtest-self 3 sh tests/convtest_self.sh build/tools/convtest
+suite cli 5 sh tests/cli.sh build/provbot
+suite cli-asan 10 sh tests/cli.sh build-asan/provbot
+suite eval 5 sh tests/eval.sh build/provbot
+suite outbox 10 sh tests/outbox.sh build/provbot
+suite rt 30 sh tests/rt.sh build/provbot
+suite crash-safety 15 python3 tests/crash_safety.py build/provbot 24 6
+suite security 5 python3 tests/security.py build/provbot
+suite webex 5 sh tests/webex.sh build/provbot
+suite browser 15 sh tests/browser/run.sh
+suite valgrind 25 sh tests/valgrind.sh
+suite fuzz "$fuzz_minutes" sh tests/fuzz.sh "${FUZZ_SECONDS:-60}"
 
 passed=$(grep -c '\] ok ' "$OUT/all.tap")
 failed=$(grep -c '\] not ok ' "$OUT/all.tap")

@@ -1,13 +1,26 @@
 #!/usr/bin/env python3
 """The web chat's limits as a stranger meets them: the Origin allow-list,
 the maximum of connections, the idle timeout, and a token file others can
-read. Prints TAP. usage: security.py PROVBOT"""
+read. Prints TAP. usage: security.py PROVBOT
+No assertion rests on a sleep: waits poll for the event up to a deadline
+scaled by TEST_SLOWDOWN (default 1)."""
 import os, socket, stat, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "fakes"))
 from wsclient import WS, Closed  # noqa: E402
 
 prog = os.path.abspath(sys.argv[1])
+SLOW = float(os.environ.get("TEST_SLOWDOWN") or 1) or 1
+
+
+def wait_for(cond, seconds):
+    """Polls cond() until it is true or seconds x TEST_SLOWDOWN have passed."""
+    end = time.time() + seconds * SLOW
+    while True:
+        v = cond()
+        if v or time.time() > end:
+            return v
+        time.sleep(0.05)
 tmp = tempfile.mkdtemp()
 checks = []
 
@@ -31,12 +44,13 @@ def serve(*args):
     p = port()
     proc = subprocess.Popen([prog, "serve", "--listen", "127.0.0.1:%d" % p, "--data", os.path.join(tmp, str(p))]
                             + list(args), stderr=open(os.path.join(tmp, "serve.log"), "a"))
-    for _ in range(100):
+    def up():
         try:
             socket.create_connection(("127.0.0.1", p), 0.2).close()
-            break
+            return True
         except OSError:
-            time.sleep(0.05)
+            return False
+    wait_for(up, 10)
     return proc, p
 
 
@@ -65,14 +79,15 @@ try:
     why = refused(p)
     check("past --max-conns a connection is refused cleanly (503)", why is not None and "503" in why, why)
     a.close()
-    time.sleep(0.3)
-    check("... and taken again once one closes", refused(p) is None)
+    why = wait_for(lambda: refused(p) is None, 10)
+    check("... and taken again once one closes", why, "still refused after 10 s x TEST_SLOWDOWN")
     b.close()
 finally:
     proc.terminate()
     proc.wait()
 
-proc, p = serve("--idle-timeout", "1")
+IDLE = 2
+proc, p = serve("--idle-timeout", str(IDLE))
 try:
     w = WS("127.0.0.1", p)
     t0 = time.time()
@@ -81,7 +96,10 @@ try:
         closed = False
     except (Closed, OSError) as e:
         closed = "close frame" in str(e)
-    check("an idle chat is closed with a close frame after --idle-timeout", closed and time.time() - t0 < 5)
+    took = time.time() - t0
+    # not before the timeout (a shorter one fails), and not long after it
+    check("an idle chat is closed with a close frame after --idle-timeout %d s (took %.1f s)" % (IDLE, took),
+          closed and IDLE * 0.75 <= took < IDLE + 5 * SLOW, "closed=%s took=%.2f" % (closed, took))
 finally:
     proc.terminate()
     proc.wait()

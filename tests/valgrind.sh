@@ -1,35 +1,63 @@
 #!/bin/sh
-# valgrind.sh -- the unit tests under valgrind (memcheck, no leaks, no
-# errors), and the command line on a whole conversation. PCRE2's JIT is
-# turned off: valgrind cannot follow JIT code. Prints TAP.
+# valgrind.sh -- every unit test under valgrind (memcheck, no leaks, no
+# errors), and the command line on a whole conversation and on classify,
+# whose output is checked too (a run that prints the wrong thing fails even
+# when memcheck is clean). PCRE2's JIT is turned off: valgrind cannot follow
+# JIT code. Prints TAP.
 export PROVBOT_PCRE2_JIT=0
 VG="valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99"
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
 n=0
 for t in build/tests/test_*; do
-    case "$t" in *.d|*test_ws) continue;; esac
+    case "$t" in *.d) continue;; esac
     n=$((n+1))
-    if $VG "$t" > /tmp/vg.out.$$ 2>&1; then
+    if [ ! -x "$t" ]; then
+        echo "not ok $n - valgrind $(basename "$t"): not built"
+    elif CMOCKA_MESSAGE_OUTPUT=TAP PROVBOT_BIN=build/provbot $VG "$t" > "$T/vg.out" 2>&1; then
         echo "ok $n - valgrind $(basename "$t")"
     else
         echo "not ok $n - valgrind $(basename "$t")"
-        grep '==' /tmp/vg.out.$$ | head -20 | sed 's/^/#   /'
+        grep -E '==|not ok' "$T/vg.out" | head -20 | sed 's/^/#   /'
     fi
 done
-T=$(mktemp -d)
+[ "$n" -gt 0 ] || { echo "not ok 1 - no unit test built in build/tests"; n=1; }
+
 n=$((n+1))
-if printf 'hi\nopen a case for order 55512345, new contact a@example.org, save fails\nyes\nstatus of my case\n\377\376\n' |
-    $VG build/provbot chat --jsonl --data "$T" --user me@example.com > /dev/null 2> /tmp/vg.out.$$; then
-    echo "ok $n - valgrind provbot chat --jsonl, a conversation to a filed case"
+printf 'hi\nopen a case for order 55512345, new contact a@example.org, save fails\nyes\nstatus of my case\n\377\376\n' |
+    $VG build/provbot chat --jsonl --data "$T/d" --user me@example.com > "$T/chat.out" 2> "$T/vg.out"
+rc=$?
+python3 - "$T/chat.out" > "$T/py.out" 2>&1 <<'PY'
+import json, sys
+r = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8")]
+assert len(r) == 5, "%d replies for 5 lines" % len(r)
+assert r[0]["intent"] == "greeting", r[0]
+assert r[1]["expect"] == "confirm" and "55512345" in r[1]["text"], r[1]
+c = r[2]["case"]
+assert c and c["status"] == "filed" and c["order_ref"] == "55512345" and c["new_email"] == "a@example.org", r[2]
+assert r[3]["intent"] == "case_status" and c["id"] in r[3]["text"], r[3]
+assert all(x["type"] == "reply" for x in r)
+PY
+py=$?
+if [ $rc = 0 ] && [ $py = 0 ]; then
+    echo "ok $n - valgrind provbot chat --jsonl: a conversation to a filed case, replies checked"
 else
-    echo "not ok $n - valgrind provbot chat --jsonl"
-    head -20 /tmp/vg.out.$$ | sed 's/^/#   /'
+    echo "not ok $n - valgrind provbot chat --jsonl (exit $rc)"
+    cat "$T/vg.out" "$T/py.out" | head -20 | sed 's/^/#   /'
 fi
+
 n=$((n+1))
-if head -50 tests/heldout.tsv | cut -f2 | $VG build/provbot classify > /dev/null 2> /tmp/vg.out.$$; then
-    echo "ok $n - valgrind provbot classify"
+grep -v '^#' tests/heldout.tsv | head -50 > "$T/set"
+cut -f2 "$T/set" > "$T/in"
+$VG build/provbot classify < "$T/in" > "$T/cl.out" 2> "$T/vg.out"
+rc=$?
+lines=$(wc -l < "$T/cl.out")
+good=$(cut -f1 "$T/set" | paste - "$T/cl.out" |
+    python3 -c 'import json,sys; print(sum(json.loads(l.split("\t",1)[1])["intent"] == l.split("\t")[0] for l in sys.stdin))')
+if [ $rc = 0 ] && [ "$lines" = 50 ] && [ "${good:-0}" -ge 47 ]; then
+    echo "ok $n - valgrind provbot classify: 50 lines, $good of 50 right"
 else
-    echo "not ok $n - valgrind provbot classify"
-    head -20 /tmp/vg.out.$$ | sed 's/^/#   /'
+    echo "not ok $n - valgrind provbot classify (exit $rc, $lines lines, ${good:-no} right)"
+    head -20 "$T/vg.out" | sed 's/^/#   /'
 fi
-rm -rf "$T" /tmp/vg.out.$$
 echo "1..$n"

@@ -82,17 +82,27 @@ static void test_attachments(void **state)
     static const unsigned char png[] = "\x89PNG\r\n\x1a\n rest";
     /* no case form open: refused */
     assert_int_not_equal(engine_attach(e, "att", "a.png", png, sizeof png, err, sizeof err), 0);
+    assert_non_null(strstr(err, "while a case is being opened"));
     cJSON_Delete(say(e, "att", "me@example.com", "open a support case"));
     assert_int_not_equal(engine_attach(e, "att", "a.txt", "hello", 5, err, sizeof err), 0);
+    assert_non_null(strstr(err, "PNG or JPEG"));
+    /* a cut JPEG signature is no JPEG */
+    assert_int_not_equal(engine_attach(e, "att", "cut.jpg", "\xff\xd8", 2, err, sizeof err), 0);
     assert_non_null(strstr(err, "PNG or JPEG"));
     unsigned char *big = calloc(1, (5u << 20) + 10);
     memcpy(big, png, 8);
     assert_int_not_equal(engine_attach(e, "att", "big.png", big, (5u << 20) + 10, err, sizeof err), 0);
+    assert_non_null(strstr(err, "larger than 5 MB"));
     free(big);
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 4; i++)
         assert_int_equal(engine_attach(e, "att", "a.png", png, sizeof png, err, sizeof err), 0);
+    /* a JPEG is taken like a PNG: the fifth screenshot */
+    assert_int_equal(engine_attach(e, "att", "b.jpg", "\xff\xd8\xff\xe0", 4, err, sizeof err), 0);
+    /* the sixth is refused for the count, whatever its type */
     assert_int_not_equal(engine_attach(e, "att", "a.png", png, sizeof png, err, sizeof err), 0);
-    assert_int_equal(engine_attach(e, "att", "b.jpg", "\xff\xd8\xff\xe0", 4, err, sizeof err) == 0, 0);
+    assert_non_null(strstr(err, "at most 5"));
+    assert_int_not_equal(engine_attach(e, "att", "c.jpg", "\xff\xd8\xff\xe0", 4, err, sizeof err), 0);
+    assert_non_null(strstr(err, "at most 5"));
 }
 
 static void test_ponr_guard_and_no_duplicates(void **state)
