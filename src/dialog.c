@@ -574,6 +574,9 @@ static enum ans read_answer(dialog *d, struct turn *t, const char **value)
     }
     if (!strcmp(e, "email")) {
         int k = t->er->nemail == 2 && !strcmp(q->fact, "requester") && t->er->own == 1 ? 1 : 0;
+        bool mine = !strcmp(q->fact, "requester");
+        if (t->er->nemail == 1 && (mine ? t->er->new_cue : t->er->own == 0))
+            return ANS_NONE; /* "new email x" at "your email?", or "my email is x" at "new email?" */
         if (t->er->nemail > 0)
             return *value = t->er->email[k], ANS_VALUE;
         t->why = email_why(t->er);
@@ -792,7 +795,7 @@ static void run_steps(dialog *d, struct turn *t, bool changed, const struct dial
         }
         if (s->action && !act(d, s, h, o, r, status))
             return;
-        if (s->say) {
+        if (s->say && !(before && s->ask && !s->end)) { /* an explanation is said once */
             const char *extra[] = { "dup_status", status, NULL };
             say_x(d, o, s->again && said_short(t, s->id) ? s->again : s->say, extra);
         }
@@ -1087,8 +1090,8 @@ int dialog_turn(dialog *d, const struct nlu_result *nr, const struct ent_result 
     bool changed = facts_changed_since(d->facts, d->turn);
     if (t.ans == ANS_UNKNOWN)
         say(d, &side, t.q->unknown);
-    if (t.q && t.q->form && changed && !answered && !strcmp(t.q->expect, "confirm"))
-        say_msg(d, &steps, "updated");
+    if (t.q && t.q->form && !answered && form_changed(d))
+        say_msg(d, &steps, "updated"); /* a detail corrected while another is asked */
     bool process = (t.sure && t.in->flow && !strcmp(t.in->flow, "process")) ||
                    ent_get(er, "want_case");
     if (t.q && !answered && d->tries >= MOVE_ON_TRIES && t.q->unknown_value && changed) {
