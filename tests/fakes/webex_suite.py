@@ -171,7 +171,7 @@ try:
     check("the message is fetched by its Hydra id with the catalog's cluster, never by raw UUID",
           gets and all(unhydra(g) and unhydra(g)[0] == CLUSTER for g in gets), gets)
     r, _ = say_and_wait(dm, alice, "open a case for order 55512345, new contact it-admin@example.org, "
-                                   "the save fails")
+                                   "the save fails, org not onboarded")
     check("the case form asks to confirm", r is not None and "55512345" in r.get("markdown", ""),
           json.dumps(r))
     r, _ = say_and_wait(dm, alice, "", files=1)
@@ -299,7 +299,7 @@ try:
 
     # 7. the socket dropped mid-conversation: reconnect; redelivered events are not answered twice
     d2, dave = str(uuid.uuid4()), "dave@partner.example"
-    r, _ = say_and_wait(d2, dave, "open a case for order 77700001, new contact n1@example.org, save fails")
+    r, _ = say_and_wait(d2, dave, "open a case for order 77700001, new contact n1@example.org, save fails, org not onboarded")
     asked = r is not None
     total, conns, n_gets = len(posts()), fake.connections, len(fake.gets)
     with fake.lock:
@@ -357,7 +357,7 @@ try:
     # 10. PROVBOT_ALLOW_DOMAINS: others get answers, but no case
     e2 = str(uuid.uuid4())
     say_and_wait(e2, "erin@outsider.example", "open a case for order 77700009, new contact n9@example.org, "
-                                              "save fails")
+                                              "save fails, org not onboarded")
     r, _ = say_and_wait(e2, "erin@outsider.example", "yes")
     md = (r or {}).get("markdown", "")
     check("PROVBOT_ALLOW_DOMAINS: a person from another domain is answered but gets no case",
