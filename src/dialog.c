@@ -489,9 +489,11 @@ static bool about_else(const dialog *d, const struct turn *t)
     for (int i = 0; process[i]; i++)
         if (strcmp(process[i], t->q->fact) && ent_get(t->er, process[i]))
             return true;
-    if (!t->sure || intent_is(t->in, "affirm") || intent_is(t->in, "deny") || words(t->raw) < 4)
-        return false;
-    return !cJSON_GetObjectItemCaseSensitive(t->in->set, t->q->fact);
+    if (!ent_get(t->er, "weak_yes") || !t->sure || intent_is(t->in, "affirm") ||
+        intent_is(t->in, "deny"))
+        return false; /* a plain "yes ..." answers; an "ok, ..." may start something else */
+    return intent_is(t->in, "thanks") || intent_is(t->in, "goodbye") ||
+           (words(t->raw) >= 4 && !cJSON_GetObjectItemCaseSensitive(t->in->set, t->q->fact));
 }
 
 /* The yes/no reading of the message for question q. */
@@ -512,8 +514,8 @@ static enum ans read_yes_no(const dialog *d, struct turn *t, const char **value)
         a = "yes";
     if (!a && t->firm && intent_is(t->in, "deny"))
         a = "no";
-    if (!a && res && (!strcmp(q->fact, "edit") || !strcmp(q->fact, "retry")))
-        a = failed_fix ? "no" : "yes";
+    if (!a && res && !t->qlike && (!strcmp(q->fact, "edit") || !strcmp(q->fact, "retry")))
+        a = failed_fix ? "no" : "yes"; /* "still broken" / "it worked", not "how do I see it worked?" */
     if (a && !strcmp(a, "unknown"))
         return ANS_UNKNOWN;
     if (a && !strcmp(a, "no") && failed_fix && !strcmp(q->fact, "want_case"))
@@ -524,7 +526,7 @@ static enum ans read_yes_no(const dialog *d, struct turn *t, const char **value)
         *value = q->no;
     if (*value)
         return ANS_VALUE;
-    t->why = "not_yes_no";
+    t->why = q->unknown_value ? "not_yes_no" : "not_yes_no_plain";
     return ANS_INVALID;
 }
 
@@ -626,11 +628,13 @@ static void take_result(dialog *d, struct turn *t)
     const char *res = ent_get(t->er, "result");
     const char *cache = fact(d, "cache");
     bool steps = get(d->said, "steps_edit") || get(d->said, "steps_closed");
-    if (!res || (t->q && (!strcmp(t->q->fact, "edit") || !strcmp(t->q->fact, "retry"))))
+    if (!res || t->qlike || (t->q && (!strcmp(t->q->fact, "edit") || !strcmp(t->q->fact, "retry"))))
         return;
+    if (!fact(d, "goal") && !steps)
+        return; /* "my meeting audio is not working" is not about an edit */
     if (cache && !strcmp(cache, "shown"))
         set_fact(d, "retry", res, ENTITY_CONF);
-    else if (steps || fact(d, "goal") || !strcmp(res, "failed"))
+    else
         set_fact(d, "edit", res, ENTITY_CONF); /* done on their own, or after the steps */
 }
 
@@ -649,7 +653,7 @@ static void take_intent(dialog *d, struct turn *t)
         set_fact(d, "dup", NULL, 1.0); /* asked again: look for an open case again */
     /* a long first message of a failing edit keeps its words for support */
     if ((!fact(d, "description") || facts_conf(d->facts, "description") < 1.0) &&
-        strlen(t->raw) >= 40 && !t->qlike &&
+        strlen(t->raw) >= 20 && !t->qlike &&
         (intent_is(t->in, "edit_failed") || ent_has(t->er, "edit", "failed")))
         set_fact(d, "description", t->raw, ENTITY_CONF);
 }
@@ -841,6 +845,8 @@ static int faq_answers(dialog *d, struct turn *t, struct out *o, bool *covered)
         bool intent_ok = f->nintents == 0;
         for (int k = 0; k < f->nintents; k++)
             intent_ok |= t->sure && pack_intent_at(d->pack, (size_t)f->intents[k]) == t->in;
+        if (f->pending && (!t->q || strcmp(f->pending, t->q->id)))
+            continue; /* only while its question is pending */
         bool follow = !strcmp(f->id, d->last_faq) && follow_up(t);
         if (follow || (intent_ok && (t->qlike || f->any) &&
                        pack_rules_match(d->pack, &f->rules, t->fold, t->foldlen))) {
@@ -921,7 +927,9 @@ static void not_understood(dialog *d, struct turn *t, const struct dialog_hooks 
         d->pending[0] = '\0';
         return;
     }
-    say(d, o, why ? why : q->invalid ? q->invalid : pack_message(d->pack, "not_understood"));
+    bool generic = why && (!strncmp(t->why, "not_yes_no", 10));
+    say(d, o, why && !(generic && q->invalid) ? why
+              : q->invalid ? q->invalid : pack_message(d->pack, "not_understood"));
     if (d->tries >= MOVE_ON_TRIES && q->form) {
         say_msg(d, o, "form_needs");
         ask(d, t, q, true, o, r);
@@ -976,7 +984,8 @@ static void fallback(dialog *d, struct turn *t, struct out *o, struct dialog_rep
         const char *extra[] = { "foreign", pack_text(nr->foreign, d->lang), NULL };
         say_x(d, o, pack_message(d->pack, "oos_foreign"), extra);
     } else {
-        say(d, o, pack_intent_at(d->pack, (size_t)oos)->answer);
+        say(d, o, d->last_oos ? pack_message(d->pack, "oos_again")
+                              : pack_intent_at(d->pack, (size_t)oos)->answer);
     }
     topic_buttons(d, r);
 }
@@ -1114,7 +1123,8 @@ int dialog_turn(dialog *d, const struct nlu_result *nr, const struct ent_result 
     bool off_topic = t.qlike || (words(raw) >= 4 && !(t.q && t.q->form));
     if (!t.asked && d->pending[0] && !side.text && !steps.text && t.q && no_content(raw)) {
         ask(d, &t, t.q, false, &o, r); /* "?" or an emoji: the question again, in full */
-    } else if (!t.asked && d->pending[0] && side.text) {
+    } else if (!t.asked && d->pending[0] && side.text && !(t.sure && (intent_is(t.in, "thanks") ||
+                                                                      intent_is(t.in, "goodbye")))) {
         ask(d, &t, tree_question(d->tree, d->pending), true, &o, r);
     } else if (!side.text && !steps.text && d->pending[0]) {
         if (t.q && !answered && !changed && !off_topic)

@@ -157,8 +157,10 @@ static void tried_text(const cJSON *f, char *out, size_t cap)
         n += (size_t)snprintf(out + n, cap - n, status && !strcmp(status, "closed")
                               ? " edited the contact on the Cloud/SaaS Subscriptions page (Edit, Save, Done);"
                               : " edited the contact in CCW (Edit, Save, Done);");
-    if (cache && (!strcmp(cache, "yes") || (retry && !strcmp(retry, "failed"))) && n < cap)
+    if (cache && !strcmp(cache, "shown") && retry && !strcmp(retry, "failed") && n < cap)
         n += (size_t)snprintf(out + n, cap - n, " cleared cache and cookies, tried another browser and an incognito window;");
+    else if (cache && !strcmp(cache, "yes") && n < cap)
+        n += (size_t)snprintf(out + n, cap - n, " browser steps, as reported (cache and cookies, another browser or incognito);");
     if (!out[0])
         snprintf(out, cap, " nothing reported;");
     out[strlen(out) - 1] = '.';

@@ -207,6 +207,7 @@ static int parse_faq(const pack *p, const cJSON *o, struct tree_faq *f, size_t i
         f->covers[f->ncovers++] = k;
     }
     f->any = cJSON_IsTrue(get(o, "any"));
+    f->pending = str(o, "pending");
     f->covers_steps = get(o, "covers_steps");
     cJSON_ArrayForEach(in, f->covers_steps)
         if (!cJSON_IsString(in))
@@ -285,6 +286,14 @@ static int parse_all(tree *t, const pack *p, const cJSON *doc, char *err, size_t
     }
     if (parse_topics(t, p, get(doc, "topics"), err, errlen) < 0)
         return -1;
+    for (size_t i = 0; i < t->nfaq; i++) { /* names that FAQ entries use */
+        const cJSON *v;
+        if (t->faq[i].pending && !tree_question(t, t->faq[i].pending))
+            return fail(err, errlen, "faq[%zu].pending: unknown question", i);
+        cJSON_ArrayForEach(v, t->faq[i].covers_steps)
+            if (!tree_step(t, v->valuestring))
+                return fail(err, errlen, "faq[%zu].covers_steps: unknown step \"%s\"", i, v->valuestring);
+    }
     return check_intent_sets(t, p, err, errlen);
 }
 

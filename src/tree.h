@@ -52,6 +52,7 @@ struct tree_faq {
     int covers[8];           /* intents whose own answer this one replaces */
     int ncovers;
     bool any;                /* answered on a statement too, not only a question */
+    const char *pending;     /* only while this question (id) is pending, or NULL */
     const cJSON *covers_steps; /* array of step ids that say their "again" (short)
                                   form when this answer was given, or NULL */
 };

@@ -24,7 +24,7 @@ done
 [ "$n" -gt 0 ] || { echo "not ok 1 - no unit test built in build/tests"; n=1; }
 
 n=$((n+1))
-printf 'hi\nopen a case for order 55512345, new contact a@example.org, save fails\nyes\nstatus of my case\n\377\376\n' |
+printf 'hi\nopen a case for order 55512345, new contact a@example.org, save fails, org not onboarded\nyes\nstatus of my case\n\377\376\n' |
     $VG build/provbot chat --jsonl --data "$T/d" --user me@example.com > "$T/chat.out" 2> "$T/vg.out"
 rc=$?
 python3 - "$T/chat.out" > "$T/py.out" 2>&1 <<'PY'

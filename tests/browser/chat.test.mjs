@@ -117,11 +117,11 @@ const RULES = [
     act: (page) => say(page, DESCRIPTION) },
   { name: 'did it work', when: (r) => /\b(did (it|that|this|the [\w ]{1,24}) (work|help)|(is|has) (it|that) (worked|working|fixed|solved)|works? now|fungerade)/i.test(r.question),
     act: (page, r) => answer(page, r, /^(no|nej)\b/i, 'no') },
-  { name: 'open a case', when: (r) => /\b(case|ticket|escalat|support|ärende)/i.test(r.question),
-    act: (page, r) => answer(page, r, /^(yes|ja)\b/i, 'yes') },
   { name: 'onboarded', when: (r) => /\b(onboard|control hub|ponr|mapped)/i.test(r.question),
     act: (page, r) => answer(page, r, /^(no|nej)\b/i, 'no') },
-  { name: 'edit access', when: (r) => /\b(access|permission|edit button|place(d)? the order|able to edit|can you edit|edit (it|the order))/i.test(r.question),
+  { name: 'open a case', when: (r) => /\b(case|ticket|escalat|support|ärende)/i.test(r.question),
+    act: (page, r) => answer(page, r, /^(yes|ja)\b/i, 'yes') },
+  { name: 'edit access', when: (r) => /\b(access|permission|edit button|place(d)? the order|able to edit|can you edit|edit (it|the order)|see "?edit"?)/i.test(r.question),
     act: (page, r) => answer(page, r, /^(yes|ja)\b/i, 'yes') },
 ];
 
