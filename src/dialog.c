@@ -381,6 +381,24 @@ static bool question_label(const dialog *d, const char *raw)
     return false;
 }
 
+/* True when raw is a button of a question that expects another kind of
+ * answer than q (a summary's "Yes, open the case" at a yes/no question). */
+static bool label_of_other(const dialog *d, const char *raw, const struct tree_question *q)
+{
+    bool other = false;
+    if (label_in(pack_message(d->pack, "yes_no_buttons"), raw))
+        return false; /* a plain yes or no answers any question */
+    for (size_t i = 0; i < tree_question_count(d->tree); i++) {
+        const struct tree_question *o = tree_question_at(d->tree, i);
+        if (label_in(o->buttons, raw)) {
+            if (!strcmp(o->expect, q->expect))
+                return false;
+            other = true;
+        }
+    }
+    return other;
+}
+
 /* True when raw is a button label the bot offers (a click, not words). */
 static bool is_label(const dialog *d, const char *raw)
 {
@@ -505,6 +523,8 @@ static enum ans read_yes_no(const dialog *d, struct turn *t, const char **value)
 
     if (ent_get(t->er, q->fact))
         return *value = ent_get(t->er, q->fact), ANS_VALUE; /* told in words */
+    if (label_of_other(d, t->raw, q))
+        return ANS_NONE; /* "Yes, open the case" pressed late is no answer to this */
     if (about_else(d, t))
         return ANS_NONE; /* "yes I have edit access" at the PONR question */
     if (res && !failed_fix && strcmp(q->fact, "edit") && strcmp(q->fact, "retry") &&
@@ -608,7 +628,12 @@ static void take_details(dialog *d, struct turn *t)
                 set_fact(d, "goal", "change", INTENT_CONF);
         }
     for (int i = 0; i < er->nemail; i++) {
-        bool own = i == er->own || (!strcmp(pf, "requester") && er->nemail == 1 && !er->new_cue);
+        /* a second address, not called new, once the new one is known: the person's own */
+        bool second = er->nemail == 1 && !er->new_cue && fact(d, "new_email") &&
+                      strcmp(pf, "new_email") &&
+                      !fact(d, "requester") && strcasecmp(fact(d, "new_email"), er->email[0]);
+        bool own = i == er->own || second ||
+                   (!strcmp(pf, "requester") && er->nemail == 1 && !er->new_cue);
         if (own)
             set_fact(d, "requester", er->email[i], ENTITY_CONF);
         else if (i == 0)
@@ -1103,7 +1128,7 @@ int dialog_turn(dialog *d, const struct nlu_result *nr, const struct ent_result 
         say_msg(d, &steps, "updated"); /* a detail corrected while another is asked */
     bool process = (t.sure && t.in->flow && !strcmp(t.in->flow, "process")) ||
                    ent_get(er, "want_case");
-    if (t.q && !answered && d->tries >= MOVE_ON_TRIES && t.q->unknown_value && changed) {
+    if (t.q && !answered && d->tries >= MOVE_ON_TRIES && t.q->unknown_value) {
         set_fact(d, t.q->fact, t.q->unknown_value, 0.5); /* two tries: go on without it */
         d->pending[0] = '\0';
         say_msg(d, &steps, "moving_on");
