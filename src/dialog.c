@@ -663,6 +663,27 @@ static void take_result(dialog *d, struct turn *t)
         set_fact(d, "edit", res, ENTITY_CONF); /* done on their own, or after the steps */
 }
 
+/* Forgets every fact but the person's own email. */
+static void forget_all(dialog *d)
+{
+    const char *kept = fact(d, "requester");
+    char *keep = kept ? strdup(kept) : NULL;
+    facts *f = facts_new(NULL);
+    if (!f) {
+        free(keep);
+        return;
+    }
+    facts_free(d->facts);
+    d->facts = f;
+    cJSON_Delete(d->said);
+    d->said = cJSON_CreateObject();
+    d->pending[0] = '\0';
+    d->tries = 0;
+    if (keep)
+        set_fact(d, "requester", keep, 1.0);
+    free(keep);
+}
+
 /* Facts the intent implies, unless the message told otherwise. */
 static void take_intent(dialog *d, struct turn *t)
 {
@@ -1041,18 +1062,8 @@ static void no_third_time(dialog *d, struct out *o, struct dialog_reply *r)
  * person's own email. */
 static void reset(dialog *d, bool restart, struct out *o)
 {
-    const char *kept = fact(d, "requester");
-    char *keep = kept ? strdup(kept) : NULL;
-    facts_free(d->facts);
-    d->facts = facts_new(NULL);
-    cJSON_Delete(d->said);
-    d->said = cJSON_CreateObject();
-    d->pending[0] = '\0';
-    d->tries = 0;
-    if (keep && d->facts)
-        set_fact(d, "requester", keep, 1.0);
-    free(keep);
-    if (!d->facts || !d->said)
+    forget_all(d);
+    if (!d->said)
         o->oom = true;
     say_msg(d, o, restart ? "restarted" : "cancelled");
 }
@@ -1101,6 +1112,10 @@ int dialog_turn(dialog *d, const struct nlu_result *nr, const struct ent_result 
     if (t.q)
         t.ans = read_answer(d, &t, &value);
     char *v = value ? strdup(value) : NULL; /* value may point into the facts */
+    const char *w = fact(d, "want_case");
+    if (t.firm && t.in->flow && !strcmp(t.in->flow, "process") && w && !strcmp(w, "filed") &&
+        !intent_is(t.in, "open_case"))
+        forget_all(d); /* a new request after a filed case: a new path */
     take_details(d, &t);
     take_result(d, &t);
     take_intent(d, &t);
