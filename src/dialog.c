@@ -1026,7 +1026,10 @@ static void fallback(dialog *d, struct turn *t, struct out *o, struct dialog_rep
         }
         return;
     }
-    if (nr->foreign) {
+    if (no_content(t->raw)) {
+        r->fallback = false;
+        say_msg(d, o, "ack"); /* an emoji or a "?" with nothing pending */
+    } else if (nr->foreign) {
         const char *extra[] = { "foreign", pack_text(nr->foreign, d->lang), NULL };
         say_x(d, o, pack_message(d->pack, "oos_foreign"), extra);
     } else {
