@@ -67,11 +67,8 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
-    int n = snprintf(err, errlen, "%s: ", LEX_FILE);
-    if (n < 0 || (size_t)n >= errlen)
-        return -1;
     va_start(ap, fmt);
-    vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+    pack_vfail(err, errlen, LEX_FILE, fmt, ap);
     va_end(ap);
     return -1;
 }

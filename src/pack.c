@@ -55,12 +55,17 @@ static int fail(char *err, size_t errlen, const char *file, const char *fmt, ...
 static int fail(char *err, size_t errlen, const char *file, const char *fmt, ...)
 {
     va_list ap;
-    int n = snprintf(err, errlen, "%s: ", file);
-    if (n < 0 || (size_t)n >= errlen)
-        return -1;
     va_start(ap, fmt);
-    vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+    pack_vfail(err, errlen, file, fmt, ap);
     va_end(ap);
+    return -1;
+}
+
+int pack_vfail(char *err, size_t errlen, const char *file, const char *fmt, va_list ap)
+{
+    int n = snprintf(err, errlen, "%s: ", file);
+    if (n >= 0 && (size_t)n < errlen)
+        vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
     return -1;
 }
 

@@ -20,6 +20,7 @@
 #define PROVBOT_PACK_H
 
 #include <stdbool.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <cJSON.h>
 
@@ -98,6 +99,9 @@ const pcre2_code *pack_email_lead_rule(const pack *p);
 const pcre2_code *pack_requester_rule(const pack *p);
 /* Words calling an address the new one (folded text), or NULL. */
 const pcre2_code *pack_new_cue_rule(const pack *p);
+
+/* Writes "file: message" into err; returns -1 (for the loaders' errors). */
+int pack_vfail(char *err, size_t errlen, const char *file, const char *fmt, va_list ap);
 
 /* Compiles an array of patterns (as the pack's, for the folded text) into r,
  * which the caller frees with pack_free_rules(); arr NULL: no rules. On a bad

@@ -36,11 +36,8 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
-    int n = snprintf(err, errlen, FILE_NAME ": ");
-    if (n < 0 || (size_t)n >= errlen)
-        return -1;
     va_start(ap, fmt);
-    vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+    pack_vfail(err, errlen, FILE_NAME, fmt, ap);
     va_end(ap);
     return -1;
 }
@@ -182,6 +179,19 @@ static int parse_step(tree *t, const cJSON *o, struct tree_step *s, size_t i,
     return 0;
 }
 
+/* An array of intent ids into out[8] (pack indexes); -1 on an unknown one. */
+static int intent_list(const pack *p, const cJSON *arr, int out[8], int *n)
+{
+    const cJSON *in;
+    cJSON_ArrayForEach(in, arr) {
+        int k = cJSON_IsString(in) ? pack_intent_find(p, in->valuestring) : -1;
+        if (k < 0 || *n == 8)
+            return -1;
+        out[(*n)++] = k;
+    }
+    return 0;
+}
+
 static int parse_faq(const pack *p, const cJSON *o, struct tree_faq *f, size_t i,
                      char *err, size_t errlen)
 {
@@ -194,18 +204,10 @@ static int parse_faq(const pack *p, const cJSON *o, struct tree_faq *f, size_t i
     if (pack_check_langs(get(o, "say"), false, FILE_NAME, field, err, errlen) < 0)
         return -1;
     f->say = get(o, "say");
-    cJSON_ArrayForEach(in, get(o, "intents")) {
-        int k = cJSON_IsString(in) ? pack_intent_find(p, in->valuestring) : -1;
-        if (k < 0 || f->nintents == 8)
-            return fail(err, errlen, "%s.intents: unknown intent or more than 8", field);
-        f->intents[f->nintents++] = k;
-    }
-    cJSON_ArrayForEach(in, get(o, "covers")) {
-        int k = cJSON_IsString(in) ? pack_intent_find(p, in->valuestring) : -1;
-        if (k < 0 || f->ncovers == 8)
-            return fail(err, errlen, "%s.covers: unknown intent or more than 8", field);
-        f->covers[f->ncovers++] = k;
-    }
+    if (intent_list(p, get(o, "intents"), f->intents, &f->nintents) < 0)
+        return fail(err, errlen, "%s.intents: unknown intent or more than 8", field);
+    if (intent_list(p, get(o, "covers"), f->covers, &f->ncovers) < 0)
+        return fail(err, errlen, "%s.covers: unknown intent or more than 8", field);
     f->any = cJSON_IsTrue(get(o, "any"));
     f->pending = str(o, "pending");
     f->covers_steps = get(o, "covers_steps");
