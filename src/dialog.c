@@ -74,6 +74,9 @@ struct turn {                    /* what this turn found, for the helpers */
     enum ans ans;
     const char *why;             /* message key or text for ANS_INVALID */
     bool asked;                  /* a question (or its reminder) is in the reply */
+    bool answered;               /* the pending question got an answer */
+    bool changed;                /* a fact was told or forgotten this turn */
+    bool other_case;             /* a case asked for about another topic (dropped) */
     const cJSON *short_steps[2]; /* step ids to say in their short form (FAQ said it) */
     const struct tree_faq *faq[2]; /* FAQ entries answered this turn */
 };
@@ -1090,15 +1093,102 @@ static void start_turn(dialog *d, struct turn *t, const struct nlu_result *nr,
     t->q = d->pending[0] ? tree_question(d->tree, d->pending) : NULL;
 }
 
-/* The turn (see the top of the file). Longer than most: it is the one place
- * that puts the pieces in their order, each piece a function above. */
+/* Reads the message: the answer to the pending question and every fact it
+ * tells (steps 3 of the top of the file). */
+static void take_message(dialog *d, struct turn *t, struct dialog_reply *r)
+{
+    const char *value = NULL;
+    if (t->q)
+        t->ans = read_answer(d, t, &value);
+    char *v = value ? strdup(value) : NULL; /* value may point into the facts */
+    const char *w = fact(d, "want_case");
+    if (t->firm && t->in->flow && !strcmp(t->in->flow, "process") && w && !strcmp(w, "filed") &&
+        !intent_is(t->in, "open_case"))
+        forget_all(d); /* a new request after a filed case: a new path */
+    take_details(d, t);
+    take_result(d, t);
+    take_intent(d, t);
+    t->other_case = other_topic_case(d);
+    if (t->q)
+        take_answer(d, t, v);
+    free(v);
+    if (t->q && !strcmp(t->q->fact, "field") && t->ans != ANS_VALUE && form_changed(d)) {
+        set_fact(d, "confirmed", NULL, 1.0); /* the right value typed straight away */
+        t->ans = ANS_VALUE;
+        d->pending[0] = '\0';
+    }
+    if (t->q && (t->ans == ANS_NONE || t->ans == ANS_INVALID) && !t->qlike)
+        d->tries++;
+    if (t->q && !strcmp(t->q->expect, "text") && t->ans == ANS_VALUE && r->intent >= 0 &&
+        r->intent == pack_intent_find(d->pack, "out_of_scope")) {
+        r->intent = -1; /* an answer, not a question */
+        r->confidence = -1;
+    }
+    t->answered = t->ans != ANS_NONE && t->ans != ANS_INVALID;
+    t->changed = facts_changed_since(d->facts, d->turn);
+}
+
+/* Side answers into side, the steps the facts lead to into steps (steps 4
+ * and 5 of the top of the file). */
+static void speak(dialog *d, struct turn *t, const struct dialog_hooks *h,
+                  struct out *side, struct out *steps, struct dialog_reply *r)
+{
+    const struct tree_question *q = t->q;
+    if (t->ans == ANS_UNKNOWN)
+        say(d, side, q->unknown);
+    if (q && q->form && !t->answered && form_changed(d))
+        say_msg(d, steps, "updated"); /* a detail corrected while another is asked */
+    bool process = (t->sure && t->in->flow && !strcmp(t->in->flow, "process")) ||
+                   ent_get(t->er, "want_case");
+    if (q && !t->answered && d->tries >= MOVE_ON_TRIES && q->unknown_value) {
+        set_fact(d, q->fact, q->unknown_value, 0.5); /* two tries: go on without it */
+        d->pending[0] = '\0';
+        say_msg(d, steps, "moving_on");
+    }
+    if (t->other_case)
+        say_msg(d, side, "case_other_topic");
+    bool covered;
+    faq_answers(d, t, side, &covered);
+    snprintf(d->last_faq, sizeof d->last_faq, "%s", t->faq[0] ? t->faq[0]->id : "");
+    if (t->answered || t->changed || process)
+        run_steps(d, t, t->changed, h, steps, r);
+    if (!covered)
+        info_answer(d, t, (t->answered || t->changed) && steps->text, h, side, r);
+    second_answer(d, t, side);
+}
+
+/* When nothing else was said: the pending question in full or as a
+ * reminder, "not understood", or the fallback (step 6). */
+static void close_reply(dialog *d, struct turn *t, const struct dialog_hooks *h, bool said,
+                        bool side_said, struct out *o, struct dialog_reply *r)
+{
+    bool off_topic = t->qlike || (words(t->raw) >= 4 && !(t->q && t->q->form));
+    bool social = t->sure && (intent_is(t->in, "thanks") || intent_is(t->in, "goodbye"));
+    if (!t->asked && d->pending[0] && !said && t->q && no_content(t->raw)) {
+        ask(d, t, t->q, false, o, r); /* "?" or an emoji: the question again, in full */
+    } else if (!t->asked && d->pending[0] && side_said && !social) {
+        ask(d, t, tree_question(d->tree, d->pending), true, o, r);
+    } else if (!said && d->pending[0]) {
+        if (t->q && !t->answered && !t->changed && !off_topic)
+            not_understood(d, t, h, o, r);
+        else if (!off_topic)
+            ask(d, t, tree_question(d->tree, d->pending), false, o, r);
+        else {
+            fallback(d, t, o, r);
+            ask(d, t, tree_question(d->tree, d->pending), true, o, r);
+        }
+    } else if (!said) {
+        fallback(d, t, o, r);
+    }
+}
+
+/* The turn (see the top of the file). */
 int dialog_turn(dialog *d, const struct nlu_result *nr, const struct ent_result *er,
                 const char *raw, const char *notices, const struct dialog_hooks *h,
                 struct dialog_reply *r)
 {
     struct out o = { 0 }, side = { 0 }, steps = { 0 };
     struct turn t;
-    const char *value = NULL;
 
     memset(r, 0, sizeof *r);
     d->turn++;
@@ -1112,75 +1202,11 @@ int dialog_turn(dialog *d, const struct nlu_result *nr, const struct ent_result 
         r->confidence = -1;
         goto done;
     }
-    if (t.q)
-        t.ans = read_answer(d, &t, &value);
-    char *v = value ? strdup(value) : NULL; /* value may point into the facts */
-    const char *w = fact(d, "want_case");
-    if (t.firm && t.in->flow && !strcmp(t.in->flow, "process") && w && !strcmp(w, "filed") &&
-        !intent_is(t.in, "open_case"))
-        forget_all(d); /* a new request after a filed case: a new path */
-    take_details(d, &t);
-    take_result(d, &t);
-    take_intent(d, &t);
-    bool other_case = other_topic_case(d);
-    if (t.q)
-        take_answer(d, &t, v);
-    free(v);
-    if (t.q && !strcmp(t.q->fact, "field") && t.ans != ANS_VALUE && form_changed(d)) {
-        set_fact(d, "confirmed", NULL, 1.0); /* the right value typed straight away */
-        t.ans = ANS_VALUE;
-        d->pending[0] = '\0';
-    }
-    if (t.q && (t.ans == ANS_NONE || t.ans == ANS_INVALID) && !t.qlike)
-        d->tries++;
-    if (t.q && !strcmp(t.q->expect, "text") && t.ans == ANS_VALUE && r->intent >= 0 &&
-        r->intent == pack_intent_find(d->pack, "out_of_scope")) {
-        r->intent = -1; /* an answer, not a question */
-        r->confidence = -1;
-    }
-    bool answered = t.ans != ANS_NONE && t.ans != ANS_INVALID;
-    bool changed = facts_changed_since(d->facts, d->turn);
-    if (t.ans == ANS_UNKNOWN)
-        say(d, &side, t.q->unknown);
-    if (t.q && t.q->form && !answered && form_changed(d))
-        say_msg(d, &steps, "updated"); /* a detail corrected while another is asked */
-    bool process = (t.sure && t.in->flow && !strcmp(t.in->flow, "process")) ||
-                   ent_get(er, "want_case");
-    if (t.q && !answered && d->tries >= MOVE_ON_TRIES && t.q->unknown_value) {
-        set_fact(d, t.q->fact, t.q->unknown_value, 0.5); /* two tries: go on without it */
-        d->pending[0] = '\0';
-        say_msg(d, &steps, "moving_on");
-    }
-    if (other_case)
-        say_msg(d, &side, "case_other_topic");
-    bool covered;
-    faq_answers(d, &t, &side, &covered);
-    snprintf(d->last_faq, sizeof d->last_faq, "%s", t.faq[0] ? t.faq[0]->id : "");
-    if (answered || changed || process)
-        run_steps(d, &t, changed, h, &steps, r);
-    if (!covered)
-        info_answer(d, &t, (answered || changed) && steps.text, h, &side, r);
-    second_answer(d, &t, &side);
+    take_message(d, &t, r);
+    speak(d, &t, h, &side, &steps, r);
     put_all(&o, &side);
     put_all(&o, &steps);
-    bool off_topic = t.qlike || (words(raw) >= 4 && !(t.q && t.q->form));
-    if (!t.asked && d->pending[0] && !side.text && !steps.text && t.q && no_content(raw)) {
-        ask(d, &t, t.q, false, &o, r); /* "?" or an emoji: the question again, in full */
-    } else if (!t.asked && d->pending[0] && side.text && !(t.sure && (intent_is(t.in, "thanks") ||
-                                                                      intent_is(t.in, "goodbye")))) {
-        ask(d, &t, tree_question(d->tree, d->pending), true, &o, r);
-    } else if (!side.text && !steps.text && d->pending[0]) {
-        if (t.q && !answered && !changed && !off_topic)
-            not_understood(d, &t, h, &o, r);
-        else if (!off_topic)
-            ask(d, &t, tree_question(d->tree, d->pending), false, &o, r);
-        else {
-            fallback(d, &t, &o, r);
-            ask(d, &t, tree_question(d->tree, d->pending), true, &o, r);
-        }
-    } else if (!side.text && !steps.text) {
-        fallback(d, &t, &o, r);
-    }
+    close_reply(d, &t, h, side.text || steps.text, side.text != NULL, &o, r);
     d->last_oos = r->fallback && r->intent >= 0 &&
                   r->intent == pack_intent_find(d->pack, "out_of_scope") && !d->pending[0];
     if (!o.oom)
