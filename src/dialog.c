@@ -701,9 +701,9 @@ static void take_intent(dialog *d, struct turn *t)
     if (facts_turn(d->facts, "want_case") == d->turn && !strcmp(fact(d, "want_case"), "yes"))
         set_fact(d, "dup", NULL, 1.0); /* asked again: look for an open case again */
     /* a long first message of a failing edit keeps its words for support */
-    if ((!fact(d, "description") || facts_conf(d->facts, "description") < 1.0) &&
-        strlen(t->raw) >= 20 && !t->qlike &&
-        (intent_is(t->in, "edit_failed") || ent_has(t->er, "edit", "failed")))
+    bool told = ent_has(t->er, "edit", "failed");
+    if ((!fact(d, "description") || (told && facts_conf(d->facts, "description") < 1.0)) &&
+        strlen(t->raw) >= 20 && !t->qlike && (told || intent_is(t->in, "edit_failed")))
         set_fact(d, "description", t->raw, ENTITY_CONF);
 }
 
