@@ -1134,6 +1134,17 @@ static void speak(dialog *d, struct turn *t, const struct dialog_hooks *h,
                   struct out *side, struct out *steps, struct dialog_reply *r)
 {
     const struct tree_question *q = t->q;
+    bool covered;
+    faq_answers(d, t, side, &covered);
+    snprintf(d->last_faq, sizeof d->last_faq, "%s", t->faq[0] ? t->faq[0]->id : "");
+    if (t->ans == ANS_UNKNOWN && t->faq[0] && t->faq[0]->pending) {
+        /* "not sure, where do I see that?": told where, the question stays */
+        set_fact(d, q->fact, NULL, 1.0);
+        snprintf(d->pending, sizeof d->pending, "%s", q->id);
+        t->ans = ANS_NONE;
+        t->answered = false;
+        t->changed = facts_changed_since(d->facts, d->turn);
+    }
     if (t->ans == ANS_UNKNOWN)
         say(d, side, q->unknown);
     if (q && q->form && !t->answered && form_changed(d))
@@ -1147,9 +1158,6 @@ static void speak(dialog *d, struct turn *t, const struct dialog_hooks *h,
     }
     if (t->other_case)
         say_msg(d, side, "case_other_topic");
-    bool covered;
-    faq_answers(d, t, side, &covered);
-    snprintf(d->last_faq, sizeof d->last_faq, "%s", t->faq[0] ? t->faq[0]->id : "");
     if (t->answered || t->changed || process)
         run_steps(d, t, t->changed, h, steps, r);
     if (!covered)
