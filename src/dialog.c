@@ -50,6 +50,7 @@ struct dialog {
     char alts[2][PACK_ID_MAX];   /* "did you mean" intents offered */
     char last_faq[PACK_ID_MAX];  /* FAQ answered last turn, for "and for X?" */
     bool last_oos;               /* the last reply was the out-of-scope answer */
+    bool oom;                    /* a fact could not be stored: the turn fails */
 };
 
 struct out {                     /* a reply under construction */
@@ -107,7 +108,7 @@ static const char *fact(const dialog *d, const char *name)
 static void set_fact(dialog *d, const char *name, const char *value, double conf)
 {
     if (facts_set(d->facts, name, value, d->turn, conf) < 0)
-        fprintf(stderr, "provbot: out of memory setting a fact\n");
+        d->oom = true; /* reported by dialog_turn's return */
 }
 
 /* Appends paragraph s, unless the reply has it already. */
@@ -1222,7 +1223,8 @@ int dialog_turn(dialog *d, const struct nlu_result *nr, const struct ent_result 
 done:
     free(side.text);
     free(steps.text);
-    if (o.oom) {
+    if (o.oom || d->oom) {
+        d->oom = false;
         free(o.text);
         dialog_reply_clear(r);
         return -1;
