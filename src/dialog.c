@@ -457,30 +457,11 @@ static void update_lang(dialog *d, const struct nlu_result *nr, const char *raw)
         memcpy(d->lang, nr->lang, 3);
 }
 
-static bool question_like(const char *raw, const char *fold)
+/* True when the message asks something: a "?", or the question cues of
+ * entities.json. */
+static bool question_like(const char *raw, const struct ent_result *er)
 {
-    static const char *const qw[] = {
-        "what", "how", "where", "when", "who", "which", "why", "can", "could", "do", "does",
-        "is", "are", "should", "will", "vad", "hur", "var", "nar", "vem", "vilken", "vilket",
-        "varfor", "kan", "maste", "ska", "gar", "finns", NULL
-    };
-    static const char *const inside[] = { " how do ", " how can ", " how to ", " what does ",
-                                          " what is ", " what s ", " vad ar ", " vad betyder ",
-                                          " hur ", " vad ", " where ", " why ",
-                                          " varfor ", NULL };
-    char padded[1040];
-    if (strchr(raw, '?'))
-        return true;
-    snprintf(padded, sizeof padded, " %s ", fold);
-    for (int i = 0; inside[i]; i++)
-        if (strstr(padded, inside[i]))
-            return true;
-    for (int i = 0; qw[i]; i++) {
-        size_t n = strlen(qw[i]);
-        if (!strncmp(fold, qw[i], n) && (fold[n] == ' ' || !fold[n]))
-            return true;
-    }
-    return false;
+    return strchr(raw, '?') || ent_get(er, "question");
 }
 
 /* A "did you mean" or topic button pressed: the intent it stands for. */
@@ -505,11 +486,11 @@ static int pressed_intent(dialog *d, const char *raw)
  * makes another request ("ok, I want to change the contact"). */
 static bool about_else(const dialog *d, const struct turn *t)
 {
-    static const char *const process[] = { "status", "access", "ponr", "edit", "cache", NULL };
     if (is_label(d, t->raw) || !ent_has(t->er, "answer", "yes"))
         return false; /* a button pressed, or a no, answers the question */
-    for (int i = 0; process[i]; i++)
-        if (strcmp(process[i], t->q->fact) && ent_get(t->er, process[i]))
+    for (int i = 0; i < t->er->nvals; i++)
+        if (strcmp(t->er->vals[i].slot, t->q->fact) &&
+            tree_is_process_fact(d->tree, t->er->vals[i].slot))
             return true;
     if (!ent_get(t->er, "weak_yes") || !t->sure || intent_is(t->in, "affirm") ||
         intent_is(t->in, "deny"))
@@ -531,14 +512,14 @@ static enum ans read_yes_no(const dialog *d, struct turn *t, const char **value)
         return ANS_NONE; /* "Yes, open the case" pressed late is no answer to this */
     if (about_else(d, t))
         return ANS_NONE; /* "yes I have edit access" at the PONR question */
-    if (res && !failed_fix && strcmp(q->fact, "edit") && strcmp(q->fact, "retry") &&
-        strcmp(q->fact, "want_case"))
+    bool result_q = tree_is_result_fact(d->tree, q->fact);
+    if (res && !failed_fix && !result_q && strcmp(q->fact, "want_case"))
         return ANS_NONE; /* "done, got the confirmation" says nothing about PONR */
     if (!a && t->firm && intent_is(t->in, "affirm"))
         a = "yes";
     if (!a && t->firm && intent_is(t->in, "deny"))
         a = "no";
-    if (!a && res && !t->qlike && (!strcmp(q->fact, "edit") || !strcmp(q->fact, "retry")))
+    if (!a && res && !t->qlike && result_q)
         a = failed_fix ? "no" : "yes"; /* "still broken" / "it worked", not "how do I see it worked?" */
     if (a && !strcmp(a, "unknown"))
         return ANS_UNKNOWN;
@@ -651,20 +632,16 @@ static void take_details(dialog *d, struct turn *t)
     }
 }
 
-/* "It worked" / "still fails" said in passing, after steps were given. */
+/* "It worked" / "still fails" said in passing: the fact the tree's
+ * "results" name for now (none while nothing is under way). */
 static void take_result(dialog *d, struct turn *t)
 {
     const char *res = ent_get(t->er, "result");
-    const char *cache = fact(d, "cache");
-    bool steps = get(d->said, "steps_edit") || get(d->said, "steps_closed");
-    if (!res || t->qlike || (t->q && (!strcmp(t->q->fact, "edit") || !strcmp(t->q->fact, "retry"))))
+    if (!res || t->qlike || (t->q && tree_is_result_fact(d->tree, t->q->fact)))
         return;
-    if (!fact(d, "goal") && !steps)
-        return; /* "my meeting audio is not working" is not about an edit */
-    if (cache && !strcmp(cache, "shown"))
-        set_fact(d, "retry", res, ENTITY_CONF);
-    else
-        set_fact(d, "edit", res, ENTITY_CONF); /* done on their own, or after the steps */
+    const char *f = tree_result_fact(d->tree, d->facts);
+    if (f)
+        set_fact(d, f, res, ENTITY_CONF);
 }
 
 /* Forgets every fact but the person's own email. */
@@ -874,14 +851,7 @@ static void run_steps(dialog *d, struct turn *t, bool changed, const struct dial
 /* A short "and for ...?" / "och för ...?" after an answer: the same topic. */
 static bool follow_up(const struct turn *t)
 {
-    static const char *const starts[] = { "and ", "what about ", "how about ", "och ",
-                                          "hur ar det med ", "men ", NULL };
-    if (t->sure || words(t->raw) > 6)
-        return false;
-    for (int i = 0; starts[i]; i++)
-        if (!strncmp(t->fold, starts[i], strlen(starts[i])))
-            return true;
-    return false;
+    return !t->sure && words(t->raw) <= 6 && ent_get(t->er, "follow_up");
 }
 
 /* Questions answered at any point: FAQ entries that match (two at most).
@@ -1090,7 +1060,7 @@ static void start_turn(dialog *d, struct turn *t, const struct nlu_result *nr,
     t->in = pack_intent_at(d->pack, (size_t)r->intent);
     t->sure = r->intent != oos;
     t->firm = t->sure && r->confidence >= SURE;
-    t->qlike = question_like(raw, t->fold);
+    t->qlike = question_like(raw, er);
     t->q = d->pending[0] ? tree_question(d->tree, d->pending) : NULL;
 }
 

@@ -13,7 +13,7 @@
 
 #define ENT_EMAIL_MAX 254
 #define ENT_REF_MAX 40
-#define ENT_VALS_MAX 16
+#define ENT_VALS_MAX 32
 
 struct ent_value {
     const char *slot;        /* borrowed from the pack */

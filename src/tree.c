@@ -16,6 +16,8 @@
 
 struct tree {
     const cJSON *facts;              /* {fact: [values] | "value"} */
+    const cJSON *process;            /* ["fact", ...] or NULL */
+    const cJSON *results;            /* [{"when": {...}, "fact": F}, ...] or NULL */
     struct tree_question *q;         /* owned array */
     size_t nq;
     struct tree_step *steps;         /* owned array, in order */
@@ -241,6 +243,27 @@ static int parse_topics(tree *t, const pack *p, const cJSON *arr, char *err, siz
     return 0;
 }
 
+/* "process_facts" names facts; each "results" entry a condition and a fact. */
+static int parse_lists(tree *t, const cJSON *doc, char *err, size_t errlen)
+{
+    const cJSON *v;
+    size_t i = 0;
+    t->process = get(doc, "process_facts");
+    t->results = get(doc, "results");
+    cJSON_ArrayForEach(v, t->process)
+        if (!cJSON_IsString(v) || !tree_is_fact(t, v->valuestring))
+            return fail(err, errlen, "process_facts: every entry must name a fact");
+    cJSON_ArrayForEach(v, t->results) {
+        char field[32];
+        snprintf(field, sizeof field, "results[%zu]", i++);
+        if (check_when(t, get(v, "when"), field, err, errlen) < 0)
+            return -1;
+        if (!tree_is_fact(t, str(v, "fact")))
+            return fail(err, errlen, "%s.fact: must name a fact", field);
+    }
+    return 0;
+}
+
 /* Every fact an intent sets ("set" in its file) is a fact of the tree. */
 static int check_intent_sets(const tree *t, const pack *p, char *err, size_t errlen)
 {
@@ -316,7 +339,7 @@ tree *tree_parse(const cJSON *doc, const pack *p, char *err, size_t errlen)
         fail(err, errlen, "facts: missing or not an object");
         goto fail;
     }
-    if (parse_all(t, p, doc, err, errlen) < 0)
+    if (parse_all(t, p, doc, err, errlen) < 0 || parse_lists(t, doc, err, errlen) < 0)
         goto fail;
     return t;
 fail:
@@ -386,3 +409,30 @@ size_t tree_topic_count(const tree *t) { return t->ntopics; }
 const struct tree_topic *tree_topic_at(const tree *t, size_t i) { return &t->topics[i]; }
 size_t tree_question_count(const tree *t) { return t->nq; }
 const struct tree_question *tree_question_at(const tree *t, size_t i) { return &t->q[i]; }
+
+bool tree_is_process_fact(const tree *t, const char *name)
+{
+    const cJSON *v;
+    cJSON_ArrayForEach(v, t->process)
+        if (name && !strcmp(v->valuestring, name))
+            return true;
+    return false;
+}
+
+const char *tree_result_fact(const tree *t, const facts *f)
+{
+    const cJSON *v;
+    cJSON_ArrayForEach(v, t->results)
+        if (tree_holds(get(v, "when"), f))
+            return str(v, "fact");
+    return NULL;
+}
+
+bool tree_is_result_fact(const tree *t, const char *name)
+{
+    const cJSON *v;
+    cJSON_ArrayForEach(v, t->results)
+        if (name && !strcmp(str(v, "fact"), name))
+            return true;
+    return false;
+}

@@ -78,6 +78,15 @@ const struct tree_step *tree_next(const tree *t, const facts *f);
 /* True when cond ({fact: value...}) holds for f. */
 bool tree_holds(const cJSON *cond, const facts *f);
 
+/* True when name is one of the process facts (a "yes" may be about one of
+ * them rather than the question asked). */
+bool tree_is_process_fact(const tree *t, const char *name);
+/* The fact that a result told in passing ("it worked", "still fails") sets
+ * now: the first entry of "results" whose condition holds, or NULL. */
+const char *tree_result_fact(const tree *t, const facts *f);
+/* True when name is a fact some entry of "results" sets. */
+bool tree_is_result_fact(const tree *t, const char *name);
+
 size_t tree_faq_count(const tree *t);
 const struct tree_faq *tree_faq_at(const tree *t, size_t i);
 size_t tree_topic_count(const tree *t);
