@@ -78,6 +78,7 @@ struct turn {                    /* what this turn found, for the helpers */
     bool answered;               /* the pending question got an answer */
     bool changed;                /* a fact was told or forgotten this turn */
     bool other_case;             /* a case asked for about another topic (dropped) */
+    bool covered;                /* a FAQ answer stands for the intent's own */
     const cJSON *short_steps[2]; /* step ids to say in their short form (FAQ said it) */
     const struct tree_faq *faq[2]; /* FAQ entries answered this turn */
 };
@@ -674,7 +675,7 @@ static void take_intent(dialog *d, struct turn *t)
     if (t->in->flow && !strcmp(t->in->flow, "process") && !fact(d, "goal"))
         set_fact(d, "goal", "change", INTENT_CONF);
     cJSON_ArrayForEach(v, t->in->set) /* only from a confident reading */
-        if (t->firm && facts_turn(d->facts, v->string) != d->turn)
+        if (t->firm && !t->covered && facts_turn(d->facts, v->string) != d->turn)
             set_fact(d, v->string, v->valuestring, INTENT_CONF);
     if (facts_turn(d->facts, "want_case") == d->turn && !strcmp(fact(d, "want_case"), "yes"))
         set_fact(d, "dup", NULL, 1.0); /* asked again: look for an open case again */
@@ -709,11 +710,32 @@ static bool other_topic_case(dialog *d)
     return true;
 }
 
+/* "Updated: the new provisioning contact is now x." for what changed. */
+static void say_updated(dialog *d, struct out *o)
+{
+    static const char *const form[] = { "new_email", "order_ref", "requester", NULL };
+    bool any = false;
+    for (int i = 0; form[i]; i++)
+        if (facts_turn(d->facts, form[i]) == d->turn) {
+            char key[40];
+            snprintf(key, sizeof key, "updated_%s", form[i]);
+            say_msg(d, o, key);
+            any = true;
+        }
+    if (!any)
+        say_msg(d, o, "updated");
+}
+
 /* Applies the answer to the pending question. */
 static void take_answer(dialog *d, struct turn *t, const char *value)
 {
     const struct tree_question *q = t->q;
-    if (t->ans == ANS_VALUE && !strcmp(q->fact, "field")) {
+    const char *colon = strchr(t->raw, ':');
+    if (t->ans == ANS_VALUE && !strcmp(q->fact, "field") && colon && colon[1] &&
+        !strcmp(value, "description")) {
+        set_fact(d, "description", colon + 1 + strspn(colon + 1, " "), 1.0); /* typed right away */
+        set_fact(d, "confirmed", NULL, 1.0);
+    } else if (t->ans == ANS_VALUE && !strcmp(q->fact, "field")) {
         set_fact(d, value, NULL, 1.0);
         set_fact(d, "confirmed", NULL, 1.0);
     } else if (t->ans == ANS_VALUE) {
@@ -854,12 +876,12 @@ static bool follow_up(const struct turn *t)
     return !t->sure && words(t->raw) <= 6 && ent_get(t->er, "follow_up");
 }
 
-/* Questions answered at any point: FAQ entries that match (two at most).
- * Sets *covered when one replaces the intent's own answer. */
-static int faq_answers(dialog *d, struct turn *t, struct out *o, bool *covered)
+/* Questions answered at any point: the FAQ entries that match (two at most)
+ * go into t->faq; t->covered is set when one replaces the intent's own
+ * answer (and what the intent implies). */
+static void faq_match(dialog *d, struct turn *t)
 {
     int n = 0;
-    *covered = false;
     for (size_t i = 0; i < tree_faq_count(d->tree) && n < 2; i++) {
         const struct tree_faq *f = tree_faq_at(d->tree, i);
         bool intent_ok = f->nintents == 0;
@@ -870,15 +892,12 @@ static int faq_answers(dialog *d, struct turn *t, struct out *o, bool *covered)
         bool follow = !strcmp(f->id, d->last_faq) && follow_up(t);
         if (follow || (intent_ok && (t->qlike || f->any) &&
                        pack_rules_match(d->pack, &f->rules, t->fold, t->foldlen))) {
-            say(d, o, f->say);
             t->short_steps[n] = f->covers_steps;
-            t->faq[n] = f;
-            n++;
+            t->faq[n++] = f;
             for (int k = 0; k < f->ncovers; k++)
-                *covered |= pack_intent_at(d->pack, (size_t)f->covers[k]) == t->in;
+                t->covered |= pack_intent_at(d->pack, (size_t)f->covers[k]) == t->in;
         }
     }
-    return n;
 }
 
 /* An informational intent's own answer (a question about the domain). */
@@ -938,7 +957,10 @@ static void not_understood(dialog *d, struct turn *t, const struct dialog_hooks 
     if (d->tries >= MOVE_ON_TRIES && q->unknown_value) {
         set_fact(d, q->fact, q->unknown_value, 0.5);
         d->pending[0] = '\0';
-        say_msg(d, o, "moving_on");
+        if (q->unknown)
+            say(d, o, q->unknown);
+        else
+            say_msg(d, o, "moving_on");
         run_steps(d, t, true, h, o, r);
         return;
     }
@@ -1019,7 +1041,13 @@ static void no_third_time(dialog *d, struct out *o, struct dialog_reply *r)
 {
     unsigned h = hash(o->text);
     if (o->text && h == d->last[0] && h == d->last[1] && !d->pending[0]) {
-        say_msg(d, o, "repeat_hint"); /* the answer again, but not word for word */
+        if (r->fallback) { /* out of scope a third time: other words */
+            free(o->text);
+            memset(o, 0, sizeof *o);
+            say_msg(d, o, "oos_third");
+        } else {
+            say_msg(d, o, "repeat_hint"); /* the answer again, but not word for word */
+        }
         topic_buttons(d, r);
         h = hash(o->text);
     } else if (o->text && h == d->last[0] && h == d->last[1]) {
@@ -1062,6 +1090,12 @@ static void start_turn(dialog *d, struct turn *t, const struct nlu_result *nr,
     t->firm = t->sure && r->confidence >= SURE;
     t->qlike = question_like(raw, er);
     t->q = d->pending[0] ? tree_question(d->tree, d->pending) : NULL;
+    if (!t->q && !label_in(pack_message(d->pack, "yes_no_buttons"), raw)) {
+        /* a question's button pressed after the path moved on answers it */
+        for (size_t i = 0; i < tree_question_count(d->tree) && !t->q; i++)
+            if (label_in(tree_question_at(d->tree, i)->buttons, raw))
+                t->q = tree_question_at(d->tree, i);
+    }
 }
 
 /* Reads the message: the answer to the pending question and every fact it
@@ -1078,6 +1112,7 @@ static void take_message(dialog *d, struct turn *t, struct dialog_reply *r)
         forget_all(d); /* a new request after a filed case: a new path */
     take_details(d, t);
     take_result(d, t);
+    faq_match(d, t);
     take_intent(d, t);
     t->other_case = other_topic_case(d);
     if (t->q)
@@ -1088,8 +1123,9 @@ static void take_message(dialog *d, struct turn *t, struct dialog_reply *r)
         t->ans = ANS_VALUE;
         d->pending[0] = '\0';
     }
-    if (t->q && (t->ans == ANS_NONE || t->ans == ANS_INVALID) && !t->qlike)
-        d->tries++;
+    if (t->q && (t->ans == ANS_NONE || t->ans == ANS_INVALID) && !t->qlike &&
+        !(t->er->bad_email[0] && strcmp(t->q->expect, "email")))
+        d->tries++; /* (an address with a typo is not a try at another question) */
     if (t->q && !strcmp(t->q->expect, "text") && t->ans == ANS_VALUE && r->intent >= 0 &&
         r->intent == pack_intent_find(d->pack, "out_of_scope")) {
         r->intent = -1; /* an answer, not a question */
@@ -1105,8 +1141,8 @@ static void speak(dialog *d, struct turn *t, const struct dialog_hooks *h,
                   struct out *side, struct out *steps, struct dialog_reply *r)
 {
     const struct tree_question *q = t->q;
-    bool covered;
-    faq_answers(d, t, side, &covered);
+    for (int i = 0; i < 2 && t->faq[i]; i++)
+        say(d, side, t->faq[i]->say);
     snprintf(d->last_faq, sizeof d->last_faq, "%s", t->faq[0] ? t->faq[0]->id : "");
     if (t->ans == ANS_UNKNOWN && t->faq[0] && t->faq[0]->pending) {
         /* "not sure, where do I see that?": told where, the question stays */
@@ -1119,19 +1155,22 @@ static void speak(dialog *d, struct turn *t, const struct dialog_hooks *h,
     if (t->ans == ANS_UNKNOWN)
         say(d, side, q->unknown);
     if (q && q->form && !t->answered && form_changed(d))
-        say_msg(d, steps, "updated"); /* a detail corrected while another is asked */
+        say_updated(d, steps); /* a detail corrected while another is asked */
     bool process = (t->sure && t->in->flow && !strcmp(t->in->flow, "process")) ||
                    ent_get(t->er, "want_case");
     if (q && !t->answered && d->tries >= MOVE_ON_TRIES && q->unknown_value) {
         set_fact(d, q->fact, q->unknown_value, 0.5); /* two tries: go on without it */
         d->pending[0] = '\0';
-        say_msg(d, steps, "moving_on");
+        if (q->unknown)
+            say(d, steps, q->unknown);
+        else
+            say_msg(d, steps, "moving_on");
     }
     if (t->other_case)
         say_msg(d, side, "case_other_topic");
     if (t->answered || t->changed || process)
         run_steps(d, t, t->changed, h, steps, r);
-    if (!covered)
+    if (!t->covered)
         info_answer(d, t, (t->answered || t->changed) && steps->text, h, side, r);
     second_answer(d, t, side);
 }
@@ -1146,6 +1185,9 @@ static void close_reply(dialog *d, struct turn *t, const struct dialog_hooks *h,
     if (!t->asked && d->pending[0] && !said && t->q && no_content(t->raw)) {
         ask(d, t, t->q, false, o, r); /* "?" or an emoji: the question again, in full */
     } else if (!t->asked && d->pending[0] && side_said && !social) {
+        ask(d, t, tree_question(d->tree, d->pending), true, o, r);
+    } else if (!said && d->pending[0] && t->er->bad_email[0] && email_why(t->er)) {
+        say_msg(d, o, email_why(t->er)); /* "john@" at another question: what is wrong */
         ask(d, t, tree_question(d->tree, d->pending), true, o, r);
     } else if (!said && d->pending[0]) {
         if (t->q && !t->answered && !t->changed && !off_topic)
