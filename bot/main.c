@@ -41,7 +41,7 @@ struct opts {
 };
 
 static const char usage[] =
-    "usage: provbot SUBCOMMAND [options]\n"
+    "usage: provbot [global options] SUBCOMMAND [options]\n"
     "\n"
     "subcommands:\n"
     "  classify            one utterance per stdin line -> one JSON object per line\n"
@@ -55,7 +55,7 @@ static const char usage[] =
     "  cases list|show ID  the cases in the store [--json]\n"
     "  outbox              deliver queued cases until none is left, then exit\n"
     "\n"
-    "global options:\n"
+    "global options (before or after the subcommand):\n"
     "  --data DIR          state folder (default $PROVBOT_DATA, else ./var)\n"
     "  --intents DIR       knowledge pack (default ./intents)\n"
     "  --config FILE       KEY=VALUE lines (PROVBOT_*, WEBEX_*) used where the\n"
@@ -661,12 +661,16 @@ int main(int argc, char **argv)
             fputs(usage, stdout);
             return 0;
         }
-    o.args[o.nargs++] = argv[1];
-    if ((rc = parse(argc, argv, 2, &o)))
+    /* Global options may come before the subcommand or after it (as git
+     * and docker take them): the first positional argument is the
+     * subcommand, the ones after it are its arguments. */
+    if ((rc = parse(argc, argv, 1, &o)))
         return rc;
+    if (o.nargs == 0)
+        return usage_error("%s", "no subcommand");
     curl_global_init(CURL_GLOBAL_DEFAULT);
     signal(SIGPIPE, SIG_IGN);
-    const char *cmd = argv[1];
+    const char *cmd = o.args[0];
     if (!strcmp(cmd, "classify")) rc = cmd_classify(&o);
     else if (!strcmp(cmd, "eval")) rc = cmd_eval(&o);
     else if (!strcmp(cmd, "chat")) rc = cmd_chat(&o);
