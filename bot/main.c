@@ -4,10 +4,12 @@
  * the serve loop.
  */
 #include "engine.h"
+#include "log.h"
 #include "nlu.h"
 #include "outbox.h"
 #include "pack.h"
 #include "serve.h"
+#include "webex.h"
 #include "store.h"
 #include "text.h"
 
@@ -622,6 +624,9 @@ static int cmd_outbox(const struct opts *o)
     return rc < 0 ? 1 : 0;
 }
 
+/* The channels `serve` runs beside the web chat: add one here. */
+static const struct channel *const channels[] = { &webex_channel };
+
 static int cmd_serve(const struct opts *o)
 {
     char err[512];
@@ -640,7 +645,9 @@ static int cmd_serve(const struct opts *o)
         .idle_secs = o->idle_secs,
         .rate_per_sec = o->rate_limit,
         .checkpoint_elsewhere = true,
-        .webex_unregister = o->webex_unregister,
+        .unregister_at_stop = o->webex_unregister,
+        .channels = channels,
+        .n_channels = (int)(sizeof channels / sizeof channels[0]),
     };
     int rc = serve_run(&cfg);
     outbox_stop(ob);
@@ -668,6 +675,7 @@ int main(int argc, char **argv)
         return rc;
     if (o.nargs == 0)
         return usage_error("%s", "no subcommand");
+    log_set_level(getenv("PROVBOT_LOG"));   /* after --config, which may set it */
     curl_global_init(CURL_GLOBAL_DEFAULT);
     signal(SIGPIPE, SIG_IGN);
     const char *cmd = o.args[0];

@@ -11,6 +11,7 @@
  * the next step, which goes back on the multi handle in the same round.
  */
 #include "outbox.h"
+#include "log.h"
 #include "case.h"
 #include "rt.h"
 #include "store.h"
@@ -65,12 +66,10 @@ struct req {                 /* one delivery (or rt status read) in flight */
     bool too_big;
 };
 
+/* One outbox log line: the case id (or "-") and a free-text detail. */
 static void logline(const char *level, const char *event, const char *id, const char *detail)
 {
-    char ts[32];
-    store_rfc3339(store_now_ms(), ts);
-    fprintf(stderr, "ts=%s level=%s event=%s case=%s%s%s\n", ts, level, event, id,
-            detail && *detail ? " detail=" : "", detail ? detail : "");
+    log_event(level, event, "case=%s%s%s", id, detail && *detail ? " detail=" : "", detail ? detail : "");
 }
 
 static enum backend backend_named(void)

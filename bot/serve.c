@@ -32,9 +32,10 @@
  * SIGINT/SIGTERM handlers replace the ones the plugin installs.
  */
 #include "serve.h"
+#include "log.h"
 #include "engine.h"
 #include "wchat.h"
-#include "webex.h"
+#include "turns.h"
 #include "www_embed.h"
 
 #include <libwebsockets.h>
@@ -68,66 +69,6 @@
 
 /* ---------------------------------------------------------------- logging */
 
-static int log_threshold = -1; /* 0 debug .. 3 error; -1: not read yet */
-
-static int log_rank(const char *level)
-{
-    if (!level) return 1;
-    if (!strcmp(level, "debug")) return 0;
-    if (!strcmp(level, "info")) return 1;
-    if (!strcmp(level, "warn")) return 2;
-    if (!strcmp(level, "error")) return 3;
-    return 1;
-}
-
-void serve_log(const char *level, const char *event, const char *fmt, ...)
-{
-    if (log_threshold < 0) {
-        const char *env = getenv("PROVBOT_LOG");
-        log_threshold = env ? log_rank(env) : 1;
-    }
-    if (log_rank(level) < log_threshold) return;
-
-    char line[1024];
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    int n = (int)strftime(line, sizeof line, "ts=%Y-%m-%dT%H:%M:%S", &tm);
-    n += snprintf(line + n, sizeof line - (size_t)n, ".%03ldZ level=%s event=%s",
-                  ts.tv_nsec / 1000000, level, event);
-    if (fmt && n < (int)sizeof line - 2) {
-        line[n++] = ' ';
-        va_list ap;
-        va_start(ap, fmt);
-        int m = vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
-        va_end(ap);
-        if (m > 0) n += m;
-    }
-    if (n > (int)sizeof line - 2) n = (int)sizeof line - 2;
-    line[n++] = '\n';
-    ssize_t w = write(STDERR_FILENO, line, (size_t)n);
-    (void)w;
-}
-
-/* Writes `in` as a double-quoted log value into out (escaping quotes,
- * backslashes and control bytes, cut to fit). Returns out. */
-static const char *log_quote(const char *in, char *out, size_t outlen)
-{
-    size_t o = 0;
-    if (outlen < 3) { if (outlen) out[0] = 0; return out; }
-    out[o++] = '"';
-    for (; in && *in && o + 5 < outlen; in++) {
-        unsigned char ch = (unsigned char)*in;
-        if (ch == '"' || ch == '\\') { out[o++] = '\\'; out[o++] = (char)ch; }
-        else if (ch < 0x20 || ch == 0x7f) o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", ch);
-        else out[o++] = (char)ch;
-    }
-    out[o++] = '"';
-    out[o] = 0;
-    return out;
-}
-
 static void lws_log_emit(int level, const char *line)
 {
     char q[512];
@@ -137,7 +78,7 @@ static void lws_log_emit(int level, const char *line)
     memcpy(tmp, line, n);
     while (n && (tmp[n - 1] == '\n' || tmp[n - 1] == '\r')) n--;
     tmp[n] = 0;
-    serve_log(level == LLL_ERR ? "error" : "warn", "lws", "msg=%s", log_quote(tmp, q, sizeof q));
+    log_event(level == LLL_ERR ? "error" : "warn", "lws", "msg=%s", log_quote(tmp, q, sizeof q));
 }
 
 /* ---------------------------------------------------------------- helpers */
@@ -193,6 +134,8 @@ static void counter_bump(struct counter *tab, int *n, int cap, const char *name)
 
 struct outmsg {
     struct outmsg *next;
+    bool slot;                  /* a place kept for a reply not yet durable (len 0) */
+    int64_t t0;                 /* slot: when its message arrived (latency metric) */
     size_t len;                 /* payload bytes at buf + LWS_PRE */
     unsigned char buf[];        /* LWS_PRE headroom, then the payload */
 };
@@ -219,9 +162,7 @@ struct conn {
     int64_t refill_us;          /* when tokens were last refilled */
     int64_t last_us;            /* last message received (idle timeout) */
     char session[SERVE_SESSION_MAX + 1]; /* "" until hello or first message */
-    bool held;                  /* the queue ends in replies of an uncommitted batch */
-    int held_at;                /* queue length before the first held reply */
-    struct conn *dnext;         /* server.dirty list while held */
+    struct server *srv;         /* the server, borrowed (the pipeline's callback needs it) */
 };
 
 /* One HTTP transaction: the response body being written and an upload
@@ -253,6 +194,8 @@ struct pss {
 struct server {
     const struct serve_config *cfg; /* borrowed for serve_run */
     engine *eng;                /* owned */
+    turns *turns;               /* the turn pipeline over eng, owned */
+    struct lws_protocols *protocols; /* the chat's, then each channel's; owned */
     struct lws_context *ctx;    /* owned */
     lws_sorted_usec_list_t tick; /* housekeeping timer */
     struct conn *head, *tail;   /* open chats, least recently active first */
@@ -264,8 +207,7 @@ struct server {
     bool done;                  /* leave the loop */
     bool evlib;                 /* lws runs on its libev plugin (epoll), not on poll() */
     int64_t stop_deadline;      /* give up waiting for chats to close */
-    lws_sorted_usec_list_t commit; /* group commit at the end of a loop turn */
-    struct conn *dirty;         /* chats holding replies of the open batch */
+    lws_sorted_usec_list_t commit; /* the pipeline's group commit, after a loop turn's input */
     struct metrics m;
 };
 
@@ -301,25 +243,34 @@ static void conn_close_soon(struct conn *c, enum close_why why)
     lws_callback_on_writable(c->wsi);
 }
 
-/* Queues a copy of s[0..len) for the chat. When the queue is full the chat
- * is closed instead (its client does not read). */
-static void conn_send(struct conn *c, const char *s, size_t len)
+/* A frame of len payload bytes (a copy of s; NULL: a slot) for the chat's
+ * queue, or NULL after closing the chat (queue full: its client does not
+ * read; or out of memory). */
+static struct outmsg *outmsg_new(struct conn *c, const char *s, size_t len)
 {
-    if (c->closing == CW_SLOW) return;
+    if (c->closing == CW_SLOW) return NULL;
     if (c->qlen >= SERVE_OUTQ_MAX) {
-        serve_log("warn", "ws_slow_consumer", "queued=%d", c->qlen);
+        log_event("warn", "ws_slow_consumer", "queued=%d", c->qlen);
         conn_close_soon(c, CW_SLOW);
-        return;
+        return NULL;
     }
     struct outmsg *m = malloc(sizeof *m + LWS_PRE + len);
     if (!m) {
-        serve_log("error", "out_of_memory", "bytes=%zu", len);
+        log_event("error", "out_of_memory", "bytes=%zu", len);
         conn_close_soon(c, CW_SLOW);
-        return;
+        return NULL;
     }
     m->next = NULL;
+    m->slot = s == NULL;
+    m->t0 = 0;
     m->len = len;
-    memcpy(m->buf + LWS_PRE, s, len);
+    if (s) memcpy(m->buf + LWS_PRE, s, len);
+    return m;
+}
+
+/* Queues m at the end of the chat's queue. */
+static void conn_queue(struct conn *c, struct outmsg *m)
+{
     if (c->qtail) c->qtail->next = m; else c->qhead = m;
     c->qtail = m;
     c->qlen++;
@@ -330,10 +281,17 @@ static void conn_send(struct conn *c, const char *s, size_t len)
     lws_callback_on_writable(c->wsi);
 }
 
+/* Queues a copy of s[0..len) for the chat. */
+static void conn_send(struct conn *c, const char *s, size_t len)
+{
+    struct outmsg *m = outmsg_new(c, s, len);
+    if (m) conn_queue(c, m);
+}
+
 static void conn_send_owned(struct conn *c, char *txt)
 {
     if (txt) conn_send(c, txt, strlen(txt));
-    else serve_log("error", "out_of_memory", "what=json");
+    else log_event("error", "out_of_memory", "what=json");
     free(txt);
 }
 
@@ -357,9 +315,9 @@ static int conn_writeable(struct conn *c)
                          (unsigned char *)"replies not read", 16);
         return -1;
     }
-    if (c->held)
-        return 0;   /* not durable yet: the group commit asks again */
     struct outmsg *m = c->qhead;
+    if (m && m->slot)
+        return 0;   /* its reply is not durable yet: the pipeline's callback asks again */
     if (m) {
         c->qhead = m->next;
         if (!c->qhead) c->qtail = NULL;
@@ -421,98 +379,89 @@ static void metrics_turn(struct server *s, const struct engine_result *r, double
     }
 }
 
-/* Group commit: the turns of one loop iteration share one store commit, and
- * their replies are held until it succeeds (a reply is never sent for a turn
- * that is not durable). Runs from a 0 us timer, i.e. after the iteration's
- * input, and before an upload is answered or the server stops. */
-static void batch_commit(struct server *s)
+/* Puts the frame txt (owned; NULL: out of memory) in place of the chat's
+ * oldest slot; without a slot (none could be queued) it goes at the end.
+ * Returns the slot's t0, or 0. */
+static int64_t conn_fill_slot(struct conn *c, char *txt)
 {
-    char err[256] = "";
-    bool ok = engine_batch_commit(s->eng, err, sizeof err) == 0;
-    if (!ok) {
-        char q[300];
-        serve_log("error", "commit_failed", "err=%s", log_quote(err, q, sizeof q));
+    int64_t t0 = 0;
+    struct outmsg **pp = &c->qhead;
+    while (*pp && !(*pp)->slot)
+        pp = &(*pp)->next;
+    if (!*pp || !txt) {
+        if (*pp) (*pp)->slot = false;    /* an empty frame is better than a stuck queue */
+        conn_send_owned(c, txt);
+        return 0;
     }
-    while (s->dirty) {
-        struct conn *c = s->dirty;
-        s->dirty = c->dnext;
-        c->dnext = NULL;
-        c->held = false;
-        if (!ok) { /* drop the replies of the lost turns, say so instead */
-            struct outmsg **pp = &c->qhead;
-            for (int i = 0; i < c->held_at && *pp; i++)
-                pp = &(*pp)->next;
-            while (*pp) {
-                struct outmsg *m = *pp;
-                *pp = m->next;
-                free(m);
-                c->qlen--;
-            }
-            c->qtail = NULL;
-            for (struct outmsg *m = c->qhead; m; m = m->next)
-                c->qtail = m;
-            conn_error(s, c, "internal", "the bot could not save your message, please send it again", NULL);
-        }
-        lws_callback_on_writable(c->wsi);
+    struct outmsg *old = *pp, *m = malloc(sizeof *m + LWS_PRE + strlen(txt));
+    if (!m) {
+        old->slot = false;
+        log_event("error", "out_of_memory", "what=reply");
+        conn_close_soon(c, CW_SLOW);
+        free(txt);
+        return 0;
     }
+    t0 = old->t0;
+    m->next = old->next;
+    m->slot = false;
+    m->t0 = 0;
+    m->len = strlen(txt);
+    memcpy(m->buf + LWS_PRE, txt, m->len);
+    *pp = m;
+    if (c->qtail == old) c->qtail = m;
+    free(old);
+    free(txt);
+    lws_callback_on_writable(c->wsi);
+    return t0;
+}
+
+/* The pipeline's answer for one of the chat's turns: its reply once durable,
+ * else an error frame (the turn is lost: the person sends it again). */
+static void conn_answered(void *owner, void *arg, const struct turns_outcome *o)
+{
+    struct conn *c = owner;
+    struct server *s = c->srv;
+    char q[300];
+    (void)arg;
+    if (!o->ok) {
+        log_event("error", "turn_failed", "session=%.8s err=%s", c->session,
+                  log_quote(o->err, q, sizeof q));
+        counter_bump(s->m.errors, &s->m.n_errors, 8, "internal");
+        conn_fill_slot(c, wchat_error("internal", "the bot could not save your message, please send it again",
+                                      o->reply_to));
+        return;
+    }
+    char *txt = strdup(o->res->json);
+    int64_t t0 = conn_fill_slot(c, txt);
+    metrics_turn(s, o->res, t0 ? (double)(now_us() - t0) / 1e6 : 0);
 }
 
 static void commit_cb(lws_sorted_usec_list_t *sul)
 {
-    batch_commit(lws_container_of(sul, struct server, commit));
+    turns_flush(lws_container_of(sul, struct server, commit)->turns);
 }
 
-static void conn_hold(struct server *s, struct conn *c)
+/* The pipeline's hook: a group commit after this loop turn's input. */
+static void schedule_commit(void *arg)
 {
-    if (c->held)
-        return;
-    c->held = true;
-    c->held_at = c->qlen;
-    c->dnext = s->dirty;
-    s->dirty = c;
-}
-
-static void conn_unhold(struct server *s, struct conn *c)
-{
-    for (struct conn **pp = &s->dirty; *pp; pp = &(*pp)->dnext)
-        if (*pp == c) {
-            *pp = c->dnext;
-            break;
-        }
-    c->held = false;
-    c->dnext = NULL;
+    struct server *s = arg;
+    lws_sul_schedule(s->ctx, 0, &s->commit, commit_cb, 0);
 }
 
 static void conn_turn(struct server *s, struct conn *c, const char *text, const char *id, int64_t t0)
 {
-    struct engine_result r;
-    char err[256] = "";
-    memset(&r, 0, sizeof r);
     if (!c->welcomed) {
         if (!c->session[0]) engine_new_session(c->session);
         conn_welcome(c);
     }
     s->m.messages++;
-    if (!engine_in_batch(s->eng)) {
-        if (engine_batch_begin(s->eng, err, sizeof err) == 0)
-            lws_sul_schedule(s->ctx, 0, &s->commit, commit_cb, 0);
-        else /* no batch: this turn commits alone */
-            serve_log("warn", "batch_failed", "session=%.8s", c->session);
+    struct outmsg *slot = outmsg_new(c, NULL, 0);
+    if (slot) {
+        slot->t0 = t0;
+        conn_queue(c, slot);
     }
-    int rc = engine_turn(s->eng, c->session, c->user, text, id, &r, err, sizeof err);
-    if (rc < 0 || !r.json) {
-        char q[300];
-        serve_log("error", "turn_failed", "session=%.8s err=%s", c->session,
-                  log_quote(err, q, sizeof q));
-        conn_error(s, c, "internal", "the bot could not answer, please try again", id);
-        engine_result_free(&r);
-        return;
-    }
-    metrics_turn(s, &r, (double)(now_us() - t0) / 1e6);
-    if (engine_in_batch(s->eng))
-        conn_hold(s, c);
-    conn_send(c, r.json, strlen(r.json));
-    engine_result_free(&r);
+    struct turns_msg m = { .session = c->session, .user = c->user, .text = text, .reply_to = id };
+    turns_submit(s->turns, &m, conn_answered, c, NULL);
 }
 
 static void conn_hello(struct conn *c, const struct wchat_frame *f)
@@ -524,7 +473,7 @@ static void conn_hello(struct conn *c, const struct wchat_frame *f)
         engine_new_session(c->session);
     free(c->user);
     c->user = f->user[0] ? strdup(f->user) : NULL;
-    serve_log("debug", "ws_hello", "session=%.8s resumed=%d", c->session, resumed);
+    log_event("debug", "ws_hello", "session=%.8s resumed=%d", c->session, resumed);
     conn_welcome(c);
 }
 
@@ -604,18 +553,18 @@ static void conn_open(struct server *s, struct pss *p, struct lws *wsi)
     p->kind = PSS_WS;
     struct conn *c = &p->u.c;
     c->wsi = wsi;
+    c->srv = s;
     c->last_us = c->refill_us = now_us();
     c->tokens = s->burst;
     conns_append(s, c);
     s->n_conns++;
     s->m.conns_total++;
-    serve_log("debug", "ws_open", "conns=%d", s->n_conns);
+    log_event("debug", "ws_open", "conns=%d", s->n_conns);
 }
 
 static void conn_closed(struct server *s, struct conn *c)
 {
-    if (c->held)
-        conn_unhold(s, c);
+    turns_cancel(s->turns, c);
     while (c->qhead) {
         struct outmsg *m = c->qhead;
         c->qhead = m->next;
@@ -629,7 +578,7 @@ static void conn_closed(struct server *s, struct conn *c)
     c->user = NULL;
     conns_unlink(s, c);
     s->n_conns--;
-    serve_log("debug", "ws_close", "session=%.8s conns=%d", c->session, s->n_conns);
+    log_event("debug", "ws_close", "session=%.8s conns=%d", c->session, s->n_conns);
 }
 
 /* ---------------------------------------------------------------- HTTP */
@@ -887,7 +836,7 @@ static int upload_begin(struct server *s, struct lws *wsi, struct http_req *h)
         h->up_error = "the file is larger than 5 MiB";
     } else if (origin[0] && !origin_allowed(s->cfg, origin)) {
         char q[300];
-        serve_log("warn", "origin_rejected", "what=upload origin=%s", log_quote(origin, q, sizeof q));
+        log_event("warn", "origin_rejected", "what=upload origin=%s", log_quote(origin, q, sizeof q));
         h->up_status = 403;
         h->up_error = "origin not allowed";
     } else if (!sess || !wchat_session_valid(sess)) {
@@ -932,15 +881,15 @@ static int upload_done(struct server *s, struct lws *wsi, struct http_req *h)
     if (!h->uploading) return 0;
     h->uploading = false;
     if (h->up_status) {
-        serve_log("info", "upload_refused", "status=%d", h->up_status);
+        log_event("info", "upload_refused", "status=%d", h->up_status);
         return http_json_status(wsi, h, (unsigned)h->up_status, h->up_error);
     }
     char err[256] = "";
-    int rc = engine_attach(s->eng, h->up_session, h->up_name, h->up, h->up_len, err, sizeof err);
-    batch_commit(s); /* the attachment is durable before it is acknowledged */
+    /* durable before it is acknowledged */
+    int rc = turns_attach(s->turns, h->up_session, h->up_name, h->up, h->up_len, err, sizeof err);
     free(h->up);
     h->up = NULL;
-    serve_log("info", "upload", "session=%.8s bytes=%zu ok=%d", h->up_session, h->up_len, rc == 0);
+    log_event("info", "upload", "session=%.8s bytes=%zu ok=%d", h->up_session, h->up_len, rc == 0);
     if (rc == 0) {
         s->m.uploads++;
         return http_json_status(wsi, h, 200, NULL);
@@ -958,7 +907,7 @@ static int http_request(struct server *s, struct lws *wsi, struct pss *p, const 
     char *uri;
     int urilen;
     int method = lws_http_get_uri_and_method(wsi, &uri, &urilen);
-    serve_log("debug", "http", "method=%d path_len=%zu", method, strlen(path));
+    log_event("debug", "http", "method=%d path_len=%zu", method, strlen(path));
 
     if (!strcmp(path, "/upload")) {
         if (method != LWSHUMETH_POST) return http_json_status(wsi, h, 405, "use POST");
@@ -995,12 +944,12 @@ static int ws_confirm(struct server *s, struct lws *wsi)
         header_origin(wsi, origin, sizeof origin);
         if (!origin_allowed(s->cfg, origin)) {
             s->m.origin_rejected++;
-            serve_log("warn", "origin_rejected", "what=ws origin=%s", log_quote(origin, q, sizeof q));
+            log_event("warn", "origin_rejected", "what=ws origin=%s", log_quote(origin, q, sizeof q));
             status = 403;
         } else if (s->stopping || s->n_conns >= s->max_conns) {
             s->m.refused++;
             if (s->m.refused < 10 || s->m.refused % 1000 == 0)
-                serve_log("warn", "ws_refused", "reason=%s conns=%d refused_total=%llu",
+                log_event("warn", "ws_refused", "reason=%s conns=%d refused_total=%llu",
                           s->stopping ? "stopping" : "max_conns", s->n_conns,
                           (unsigned long long)s->m.refused);
             status = 503;
@@ -1067,23 +1016,39 @@ static int serve_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
     return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
-static const struct lws_protocols serve_protocols[] = {
-    {
+/* The context's protocols: the chat first (the vhost's default, so a
+ * WebSocket without a subprotocol lands on it), then each channel's, then
+ * the terminator. Caller frees. */
+static struct lws_protocols *protocols_new(const struct serve_config *cfg)
+{
+    struct lws_protocols *p = calloc((size_t)cfg->n_channels + 2, sizeof *p);
+    int n = 0;
+    if (!p) return NULL;
+    p[n++] = (struct lws_protocols){
         .name = "provbot-chat",
         .callback = serve_callback,
         .per_session_data_size = sizeof(struct pss),
         .rx_buffer_size = 0,
-    },
-    WEBEX_PROTOCOL,             /* the Webex client (bot/webex.c); never the default */
-    { .name = NULL, .callback = NULL },
-};
+    };
+    for (int i = 0; i < cfg->n_channels; i++)
+        if (cfg->channels[i]->protocol.name)
+            p[n++] = cfg->channels[i]->protocol;
+    return p;
+}
+
+/* Stops every channel (idempotent), before the context goes. */
+static void channels_stop(const struct serve_config *cfg)
+{
+    for (int i = 0; i < cfg->n_channels; i++)
+        cfg->channels[i]->stop();
+}
 
 static void begin_stop(struct server *s, const char *why)
 {
     if (s->stopping) return;
     s->stopping = true;
     s->stop_deadline = now_us() + SERVE_STOP_GRACE_US;
-    serve_log("info", "shutdown", "reason=%s conns=%d", why, s->n_conns);
+    log_event("info", "shutdown", "reason=%s conns=%d", why, s->n_conns);
     for (struct conn *c = s->head; c; c = c->next) conn_close_soon(c, CW_SHUTDOWN);
 }
 
@@ -1103,10 +1068,10 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
 
     check_stop(s);
     if (s->stopping) {
-        batch_commit(s);
+        turns_flush(s->turns);
         if (!s->head || now >= s->stop_deadline) {
             s->done = true;
-            webex_stop();                     /* before the context goes */
+            channels_stop(s->cfg);            /* before the context goes */
             if (s->evlib)
                 lws_context_destroy(s->ctx);  /* ends the libev loop; serve_run finishes it */
             else
@@ -1116,7 +1081,7 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
     } else if (s->idle_us > 0) {
         for (struct conn *c = s->head; c && now - c->last_us > s->idle_us; c = c->next)
             if (c->closing == CW_NONE) {
-                serve_log("debug", "ws_idle", "session=%.8s", c->session);
+                log_event("debug", "ws_idle", "session=%.8s", c->session);
                 conn_close_soon(c, CW_IDLE);
             }
     }
@@ -1205,11 +1170,16 @@ int serve_run(const struct serve_config *cfg)
         rc = 2;
         goto fail;
     }
+    if (!(s->turns = turns_open(s->eng, NULL, schedule_commit, s)) ||
+        !(s->protocols = protocols_new(cfg))) {
+        fprintf(stderr, "provbot: out of memory\n");
+        goto fail;
+    }
 
     rlim_t want = (rlim_t)s->max_conns + 256;
     rlim_t have = raise_nofile(want);
     if (have < want)
-        serve_log("warn", "fd_limit", "nofile=%llu wanted=%llu",
+        log_event("warn", "fd_limit", "nofile=%llu wanted=%llu",
                   (unsigned long long)have, (unsigned long long)want);
 
     /* The handlers to restore at the end: the ones from before lws (whose
@@ -1222,7 +1192,7 @@ int serve_run(const struct serve_config *cfg)
     struct lws_context_creation_info info = {
         .port = port,
         .iface = host[0] ? host : NULL,
-        .protocols = serve_protocols,
+        .protocols = s->protocols,
         .user = s,
         .vhost_name = "provbot",
         .server_string = "provbot",
@@ -1238,7 +1208,7 @@ int serve_run(const struct serve_config *cfg)
     if (!s->ctx) {      /* no libev plugin? lws's own poll() loop then */
         info.options &= ~(uint64_t)LWS_SERVER_OPTION_LIBEV;
         s->ctx = lws_create_context(&info);
-        if (s->ctx) serve_log("warn", "evlib", "using=poll reason=\"libev plugin not loaded\"");
+        if (s->ctx) log_event("warn", "evlib", "using=poll reason=\"libev plugin not loaded\"");
     }
     if (!s->ctx) {
         fprintf(stderr, "provbot: cannot listen on %s (address in use or not available?)\n",
@@ -1255,7 +1225,7 @@ int serve_run(const struct serve_config *cfg)
 
     struct lws_vhost *vh = lws_get_vhost_by_name(s->ctx, "provbot");
     int bound = vh ? lws_get_vhost_listen_port(vh) : port;
-    serve_log("info", "listen", "addr=%s%s%s:%d max_conns=%d idle_secs=%lld rate=%g origins=%d",
+    log_event("info", "listen", "addr=%s%s%s:%d max_conns=%d idle_secs=%lld rate=%g origins=%d",
               strchr(host, ':') ? "[" : "", host[0] ? host : "0.0.0.0",
               strchr(host, ':') ? "]" : "", bound > 0 ? bound : port, s->max_conns,
               (long long)(s->idle_us / 1000000), s->rate, cfg->n_allow_origins);
@@ -1264,14 +1234,16 @@ int serve_run(const struct serve_config *cfg)
                 strchr(host, ':') ? "[" : "", host[0] ? host : "127.0.0.1",
                 strchr(host, ':') ? "]" : "", bound > 0 ? bound : port);
 
-    if (webex_start(s->ctx, s->eng, cfg) < 0) {   /* with WEBEX_TOKEN: Webex too */
-        rc = 2;
-        goto fail;
-    }
+    struct channel_env env = { .ctx = s->ctx, .turns = s->turns, .unregister = cfg->unregister_at_stop };
+    for (int i = 0; i < cfg->n_channels; i++)
+        if (cfg->channels[i]->start(&env) < 0) {   /* configured, but wrongly */
+            rc = 2;
+            goto fail;
+        }
     lws_sul_schedule(s->ctx, 0, &s->tick, tick_cb, SERVE_TICK_US);
     while (!s->done) {
         if (lws_service(s->ctx, 0) < 0) {
-            serve_log("error", "service_failed", NULL);
+            log_event("error", "service_failed", NULL);
             break;
         }
         check_stop(s);
@@ -1283,15 +1255,18 @@ int serve_run(const struct serve_config *cfg)
     rc = 0;
 
 fail:
-    webex_stop();
+    if (s->turns) turns_flush(s->turns);    /* the channels' pending turns, while they exist */
+    channels_stop(cfg);
     if (s->ctx) lws_context_destroy(s->ctx);   /* closes what is left: CLOSED frees each chat */
+    turns_close(s->turns);
     if (signals_set) {
         sigaction(SIGINT, &old_int, NULL);
         sigaction(SIGTERM, &old_term, NULL);
     }
     if (s->eng) engine_close(s->eng);
+    free(s->protocols);
     if (rc == 0)
-        serve_log("info", "stopped", "messages=%llu conns_total=%llu",
+        log_event("info", "stopped", "messages=%llu conns_total=%llu",
                   (unsigned long long)s->m.messages, (unsigned long long)s->m.conns_total);
     free(s);
     return rc;

@@ -8,12 +8,13 @@
  * loop gracefully: close frames to every chat, then engine_close() flushes the
  * store.
  *
- * Logs go to stderr, one line an event, "ts=... level=... event=... k=v ...".
- * The environment variable PROVBOT_LOG (debug|info|warn|error, default info)
- * sets the threshold. Message texts and full session ids are never logged.
+ * Logs go through bot/log.h. Message texts and full session ids are never
+ * logged.
  */
 #ifndef PROVBOT_SERVE_H
 #define PROVBOT_SERVE_H
+
+#include "channel.h"
 
 #include <stdbool.h>
 
@@ -29,7 +30,10 @@ struct serve_config {
                                           0: 10, <0: no limit */
     volatile int *stop;                /* optional: the loop ends soon after *stop becomes non-zero */
     bool checkpoint_elsewhere;         /* another thread checkpoints the store's WAL */
-    bool webex_unregister;             /* Webex: DELETE the device on a clean shutdown */
+    bool unregister_at_stop;           /* channels delete their remote registration
+                                          (Webex: the device) at a clean shutdown */
+    const struct channel *const *channels; /* the channels beside the web chat, borrowed */
+    int n_channels;                    /* entries in channels */
 };
 
 /* Runs the server until SIGINT/SIGTERM or *cfg->stop. Returns 0 after a clean
@@ -40,13 +44,5 @@ struct serve_config {
  * Installs SIGINT/SIGTERM handlers for its duration and raises RLIMIT_NOFILE
  * (soft limit) to fit max_conns. */
 int serve_run(const struct serve_config *cfg);
-
-/* Writes one structured log line to stderr:
- *   ts=2026-11-24T07:00:00Z level=LEVEL event=EVENT <fmt...>
- * level is "debug", "info", "warn" or "error"; fmt (printf-style, may be
- * NULL) adds key=value pairs. Lines below the PROVBOT_LOG threshold are
- * dropped; a line is cut at 1 KiB. Thread-safe (one write(2) a line). */
-void serve_log(const char *level, const char *event, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -23,6 +23,7 @@
  * only this protocol's callback acts on it, and it drains all of it.
  */
 #include "webex.h"
+#include "log.h"
 #include "wx.h"
 
 #include <curl/curl.h>
@@ -104,7 +105,7 @@ enum wstate { WS_OFF, WS_BOOT, WS_CONNECTING, WS_AUTH, WS_READY, WS_DEAD };
 
 struct webex {
     struct lws_context *ctx;     /* borrowed */
-    engine *eng;                 /* borrowed */
+    turns *turns;                /* the turn pipeline, borrowed */
     char *token;                 /* owned, never logged */
     char auth_hdr[1100];         /* "Authorization: Bearer ..." (never logged) */
     char api[512], u2c[512];     /* base URLs, no trailing slash */
@@ -306,13 +307,13 @@ static void req_done(struct webex *w, struct wreq *r, struct wreq **pending)
     if ((r->status == 429 || r->status == 423) && r->rate_waits < WX_RATE_RETRIES) {
         wait = wx_retry_after_ms(r->retry_after[0] ? r->retry_after : NULL);
         r->rate_waits++;
-        serve_log("warn", "webex_rate_limited", "op=%s status=%ld wait_ms=%lld", op_names[r->op],
+        log_event("warn", "webex_rate_limited", "op=%s status=%ld wait_ms=%lld", op_names[r->op],
                   r->status, (long long)wait);
     } else if (r->op == OP_REPLY && (r->status == 0 || r->status >= 500) &&
                r->send_tries < WX_SEND_RETRIES) {
         wait = 500LL << (r->send_tries < 6 ? r->send_tries : 6);
         r->send_tries++;
-        serve_log("warn", "webex_reply_retry", "status=%ld try=%d wait_ms=%lld", r->status,
+        log_event("warn", "webex_reply_retry", "status=%ld try=%d wait_ms=%lld", r->status,
                   r->send_tries, (long long)wait);
     }
     if (wait >= 0 && !atomic_load(&w->drain)) {
@@ -408,7 +409,7 @@ static void rest(struct webex *w, enum op op, const char *method, const char *ur
 {
     struct wreq *r = calloc(1, sizeof *r);
     if (!r || !(r->url = strdup(url)) || (body && !(r->body = strdup(body)))) {
-        serve_log("error", "out_of_memory", "what=webex_request");
+        log_event("error", "out_of_memory", "what=webex_request");
         if (r) { r->job = job; req_free(r); } else job_free(job);
         return;
     }
@@ -428,7 +429,7 @@ static void rest(struct webex *w, enum op op, const char *method, const char *ur
 static void send_frame(struct webex *w, char *txt)
 {
     if (!txt) {
-        serve_log("error", "out_of_memory", "what=webex_frame");
+        log_event("error", "out_of_memory", "what=webex_frame");
         return;
     }
     size_t len = strlen(txt);
@@ -490,7 +491,7 @@ static void go_dead(struct webex *w, const char *event, const char *why)
     w->st = WS_DEAD;
     lws_sul_cancel(&w->sul_boot);
     lws_sul_cancel(&w->sul_ping);
-    serve_log("error", event, "why=\"%s\" action=stopped", why);
+    log_event("error", event, "why=\"%s\" action=stopped", why);
 }
 
 /* Schedules the next boot step after the backoff delay (with jitter). */
@@ -505,7 +506,7 @@ static void backoff(struct webex *w, const char *why)
     if (jitter > 0) d += (long)((w->rng >> 8) % (unsigned)(2 * jitter + 1)) - jitter;
     w->retry++;
     w->st = WS_BOOT;
-    serve_log("info", "webex_reconnect", "why=%s attempt=%d delay_ms=%ld", why, w->retry, d);
+    log_event("info", "webex_reconnect", "why=%s attempt=%d delay_ms=%ld", why, w->retry, d);
     lws_sul_schedule(w->ctx, 0, &w->sul_boot, boot_cb, (lws_usec_t)d * 1000);
 }
 
@@ -518,7 +519,7 @@ static void connect_ws(struct webex *w)
     snprintf(url, sizeof url, "%s%s%s", w->dev.ws_url, strchr(w->dev.ws_url, '?') ? "&" : "?", q);
     if (lws_parse_uri(url, &prot, &ads, &port, &p) ||
         (strcmp(prot, "wss") && !(w->plain_ok && !strcmp(prot, "ws")))) {
-        serve_log("error", "webex_bad_ws_url", "scheme_ok=0");
+        log_event("error", "webex_bad_ws_url", "scheme_ok=0");
         w->have_dev = false;
         w->force_create = true;
         backoff(w, "bad_ws_url");
@@ -539,7 +540,7 @@ static void connect_ws(struct webex *w)
     w->close_code = 0;
     w->kill = false;
     w->ping_out = false;
-    serve_log("info", "webex_connect", "host=%s", ads);
+    log_event("info", "webex_connect", "host=%s", ads);
     if (!lws_client_connect_via_info(&i)) {
         w->wsi = NULL;
         if (w->st == WS_CONNECTING) backoff(w, "connect_failed");
@@ -573,7 +574,7 @@ static void boot_step(struct webex *w)
 /* A failed boot call: credentials stop us, the rest backs off. */
 static void boot_failed(struct webex *w, struct wreq *r)
 {
-    serve_log("warn", "webex_boot_failed", "op=%s status=%ld err=\"%s\"", op_names[r->op],
+    log_event("warn", "webex_boot_failed", "op=%s status=%ld err=\"%s\"", op_names[r->op],
               r->status, r->err);
     if (r->status == 401 || (r->status == 403 && r->op != OP_CREATE))
         go_dead(w, "webex_unauthorized", "Webex refused the token (check WEBEX_TOKEN)");
@@ -589,32 +590,24 @@ static void job_reply(struct webex *w, struct job *j, const char *markdown)
     char *body = wx_reply_body(j->room_id, j->parent_id, markdown);
     snprintf(url, sizeof url, "%s/messages", w->api);
     if (body) rest(w, OP_REPLY, "POST", url, body, NULL);
-    else serve_log("error", "out_of_memory", "what=webex_reply");
+    else log_event("error", "out_of_memory", "what=webex_reply");
     free(body);
-    serve_log("info", "webex_reply_queued", "session=%.11s", j->session);
+    log_event("info", "webex_reply_queued", "session=%.11s", j->session);
 }
 
-/* The files are in: run the turn and answer. Frees j. */
-static void job_turn(struct webex *w, struct job *j)
+/* The pipeline's answer for a job's turn: the reply (with the notes about
+ * the files before it) once the turn is durable, else an apology. Frees j. */
+static void job_answered(void *owner, void *arg, const struct turns_outcome *o)
 {
-    char err[256] = "";
-    struct engine_result res;
-    memset(&res, 0, sizeof res);
-    if (!j->text[0]) {                       /* only files: tell what became of them */
-        if (j->notes[0]) job_reply(w, j, j->notes);
+    struct webex *w = owner;
+    struct job *j = arg;
+    if (!o->ok) {
+        log_event("error", "webex_turn_failed", "session=%.11s err=\"%s\"", j->session, o->err);
+        job_reply(w, j, "The bot could not save your message, please send it again.");
         job_free(j);
         return;
     }
-    if (engine_in_batch(w->eng) && engine_batch_commit(w->eng, err, sizeof err) < 0)
-        serve_log("error", "commit_failed", "err=\"%s\"", err);
-    if (engine_turn(w->eng, j->session, j->email[0] ? j->email : NULL, j->text, NULL,
-                    &res, err, sizeof err) < 0 || !res.json) {
-        serve_log("error", "webex_turn_failed", "session=%.11s err=\"%s\"", j->session, err);
-        job_free(j);
-        engine_result_free(&res);
-        return;
-    }
-    char *md = wx_reply_markdown(res.json, strlen(res.json));
+    char *md = wx_reply_markdown(o->res->json, strlen(o->res->json));
     if (md && j->notes[0]) {
         size_t n = strlen(j->notes) + strlen(md) + 3;
         char *both = malloc(n);
@@ -625,11 +618,23 @@ static void job_turn(struct webex *w, struct job *j)
         }
     }
     if (md) job_reply(w, j, md);
-    serve_log("info", "webex_turn", "session=%.11s intent=%s case=%s", j->session,
-              res.intent[0] ? res.intent : "none", res.case_id[0] ? res.case_id : "-");
+    log_event("info", "webex_turn", "session=%.11s intent=%s case=%s", j->session,
+              o->res->intent[0] ? o->res->intent : "none", o->res->case_id[0] ? o->res->case_id : "-");
     free(md);
-    engine_result_free(&res);
     job_free(j);
+}
+
+/* The files are in: hand the turn to the pipeline. Takes j. */
+static void job_turn(struct webex *w, struct job *j)
+{
+    if (!j->text[0]) {                       /* only files: tell what became of them */
+        if (j->notes[0]) job_reply(w, j, j->notes);
+        job_free(j);
+        return;
+    }
+    struct turns_msg m = { .session = j->session, .user = j->email[0] ? j->email : NULL,
+                           .text = j->text, .reply_to = NULL };
+    turns_submit(w->turns, &m, job_answered, w, j);
 }
 
 /* Fetches the next shared file, or runs the turn. Takes j. */
@@ -641,7 +646,7 @@ static void job_next(struct webex *w, struct job *j)
             rest(w, OP_FILE, "GET", u, NULL, j);
             return;
         }
-        serve_log("warn", "webex_file_skipped", "why=foreign_host");
+        log_event("warn", "webex_file_skipped", "why=foreign_host");
         j->next_file++;
     }
     job_turn(w, j);
@@ -656,13 +661,12 @@ static void on_file(struct webex *w, struct wreq *r)
     snprintf(name, sizeof name, "screenshot-%d.%s", j->next_file + 1, ext);
     int rc = -1;
     if (r->status == 200 && !r->too_big) {
-        if (engine_in_batch(w->eng)) engine_batch_commit(w->eng, err, sizeof err);
-        rc = engine_attach(w->eng, j->session, name, r->resp ? r->resp : "", r->resp_len, err, sizeof err);
+        rc = turns_attach(w->turns, j->session, name, r->resp ? r->resp : "", r->resp_len, err, sizeof err);
     } else {
         snprintf(err, sizeof err, "%s", r->too_big ? "the file is larger than 5 MiB"
                                                    : "the file could not be fetched");
     }
-    serve_log("info", "webex_attach", "session=%.11s bytes=%zu status=%ld ok=%d", j->session,
+    log_event("info", "webex_attach", "session=%.11s bytes=%zu status=%ld ok=%d", j->session,
               r->resp_len, r->status, rc == 0);
     size_t o = strlen(j->notes);
     snprintf(j->notes + o, sizeof j->notes - o, "%s%s %s%s%s", o ? "\n" : "", rc == 0 ? "📎" : "⚠️",
@@ -676,17 +680,17 @@ static void on_message(struct webex *w, struct wreq *r)
     struct job *j = r->job;
     struct wx_message m;
     if (r->status != 200 || wx_message_parse(r->resp ? r->resp : "", r->resp_len, &m) < 0) {
-        serve_log("warn", "webex_message_unavailable", "status=%ld err=\"%s\"", r->status, r->err);
+        log_event("warn", "webex_message_unavailable", "status=%ld err=\"%s\"", r->status, r->err);
         if (r->status == 200) wx_message_clear(&m);
         return;                                /* r still owns j */
     }
     bool direct = strcmp(m.room_type, "group") != 0 && j->direct;
     if (w->me.email[0] && !strcasecmp(m.person_email, w->me.email)) {
-        serve_log("debug", "webex_ignored", "why=own_message");
+        log_event("debug", "webex_ignored", "why=own_message");
         goto out;
     }
     if (!direct && !wx_message_mentions(&m, w->me.uuid)) {
-        serve_log("debug", "webex_ignored", "why=not_mentioned");
+        log_event("debug", "webex_ignored", "why=not_mentioned");
         goto out;
     }
     r->job = NULL;                             /* j is ours now */
@@ -709,36 +713,34 @@ out:
 
 static void on_activity(struct webex *w, const struct wx_activity *a)
 {
-    char cluster[128], id[WX_ID_MAX], url[WX_ID_MAX + 600], err[256] = "";
+    char cluster[128], id[WX_ID_MAX], url[WX_ID_MAX + 600];
     if (strcmp(a->verb, "post") && strcmp(a->verb, "share")) {
-        serve_log("debug", "webex_ignored", "why=verb verb=%s", a->verb);
+        log_event("debug", "webex_ignored", "why=verb verb=%s", a->verb);
         return;
     }
     if ((w->me.uuid[0] && !strcasecmp(a->actor_id, w->me.uuid)) ||
         (w->dev.user_id[0] && !strcasecmp(a->actor_id, w->dev.user_id))) {
-        serve_log("debug", "webex_ignored", "why=own_activity");
+        log_event("debug", "webex_ignored", "why=own_activity");
         return;
     }
     if (a->actor_type[0] && strcmp(a->actor_type, "PERSON")) {
-        serve_log("debug", "webex_ignored", "why=bot_actor");
+        log_event("debug", "webex_ignored", "why=bot_actor");
         return;
     }
     if (!a->one_on_one && !wx_activity_mentions(a, w->me.uuid)) {
-        serve_log("debug", "webex_ignored", "why=not_mentioned");
+        log_event("debug", "webex_ignored", "why=not_mentioned");
         return;
     }
     /* Never twice: the id is durable before any work (an event redelivered
      * after a reconnect or a restart stops here). */
-    if (engine_in_batch(w->eng) && engine_batch_commit(w->eng, err, sizeof err) < 0)
-        serve_log("error", "commit_failed", "err=\"%s\"", err);
     char key[WX_UUID_MAX + 8];
     snprintf(key, sizeof key, "webex:%s", a->id);
-    int rc = engine_mark_handled(w->eng, key);
+    int rc = turns_mark_handled(w->turns, key);
     if (rc == 0) {
-        serve_log("info", "webex_duplicate", "activity=%.8s", a->id);
+        log_event("info", "webex_duplicate", "activity=%.8s", a->id);
         return;
     }
-    if (rc < 0) serve_log("error", "webex_store", "what=mark_handled");
+    if (rc < 0) log_event("error", "webex_store", "what=mark_handled");
     wx_u2c_cluster(w->catalog ? w->catalog : "", w->catalog_len, a->target_host, cluster, sizeof cluster);
     if (wx_hydra_id(cluster, "MESSAGE", a->id, id, sizeof id) < 0) return;
     struct job *j = calloc(1, sizeof *j);
@@ -748,7 +750,7 @@ static void on_activity(struct webex *w, const struct wx_activity *a)
     snprintf(j->room_uuid, sizeof j->room_uuid, "%s", a->target_id);
     j->direct = a->one_on_one;
     snprintf(url, sizeof url, "%s/messages/%s", w->api, id);
-    serve_log("info", "webex_activity", "activity=%.8s verb=%s direct=%d", a->id, a->verb, a->one_on_one);
+    log_event("info", "webex_activity", "activity=%.8s verb=%s direct=%d", a->id, a->verb, a->one_on_one);
     rest(w, OP_MESSAGE, "GET", url, NULL, j);
 }
 
@@ -761,7 +763,7 @@ static void on_result(struct webex *w, struct wreq *r)
     case OP_ME:
         if (r->status == 200 && wx_person_parse(body, r->resp_len, &w->me) == 0 && w->me.uuid[0]) {
             w->have_me = true;
-            serve_log("info", "webex_identity", "email=%s", w->me.email);
+            log_event("info", "webex_identity", "email=%s", w->me.email);
             boot_step(w);
         } else {
             boot_failed(w, r);
@@ -784,7 +786,7 @@ static void on_result(struct webex *w, struct wreq *r)
         int rc = r->status == 200 ? wx_devices_find(body, r->resp_len, w->device_name, &w->dev) : -1;
         if (rc == 1) {
             w->have_dev = true;
-            serve_log("info", "webex_device", "action=reused");
+            log_event("info", "webex_device", "action=reused");
             boot_step(w);
         } else if (rc == 0) {
             w->force_create = true;
@@ -798,16 +800,16 @@ static void on_result(struct webex *w, struct wreq *r)
         if (r->status >= 200 && r->status < 300 && wx_device_parse(body, r->resp_len, &w->dev) == 0) {
             w->have_dev = true;
             w->force_create = false;
-            serve_log("info", "webex_device", "action=created");
+            log_event("info", "webex_device", "action=created");
             boot_step(w);
         } else {
             if (r->status == 403)
-                serve_log("error", "webex_device_refused", "status=403 body_hint=\"%.80s\"", body);
+                log_event("error", "webex_device_refused", "status=403 body_hint=\"%.80s\"", body);
             boot_failed(w, r);
         }
         break;
     case OP_DELETE:
-        serve_log("info", "webex_device", "action=deleted status=%ld", r->status);
+        log_event("info", "webex_device", "action=deleted status=%ld", r->status);
         break;
     case OP_MESSAGE:
         on_message(w, r);
@@ -817,9 +819,9 @@ static void on_result(struct webex *w, struct wreq *r)
         break;
     case OP_REPLY:
         if (r->status == 200)
-            serve_log("info", "webex_reply", "status=200");
+            log_event("info", "webex_reply", "status=200");
         else
-            serve_log("error", "webex_reply_failed", "status=%ld err=\"%s\"", r->status, r->err);
+            log_event("error", "webex_reply_failed", "status=%ld err=\"%s\"", r->status, r->err);
         break;
     }
 }
@@ -845,7 +847,7 @@ static void ping_cb(lws_sorted_usec_list_t *sul)
     struct webex *w = lws_container_of(sul, struct webex, sul_ping);
     if (!w->wsi) return;
     if (w->st != WS_READY || w->ping_out) {
-        serve_log("warn", "webex_timeout", "what=%s", w->st != WS_READY ? "ready" : "pong");
+        log_event("warn", "webex_timeout", "what=%s", w->st != WS_READY ? "ready" : "pong");
         w->kill = true;
         lws_callback_on_writable(w->wsi);
         return;
@@ -864,14 +866,14 @@ static void on_frame(struct webex *w, const char *msg, size_t len)
     if (env.id[0] && k != WX_ENV_PONG) send_frame(w, wx_ack_frame(env.id));
     switch (k) {
     case WX_ENV_BAD:
-        serve_log("warn", "webex_bad_envelope", "bytes=%zu event=\"%s\"", len, env.event_type);
+        log_event("warn", "webex_bad_envelope", "bytes=%zu event=\"%s\"", len, env.event_type);
         break;
     case WX_ENV_READY:
         if (w->st != WS_READY) {
             w->st = WS_READY;
             w->retry = 0;
             w->reregisters = 0;
-            serve_log("info", "webex_ready", NULL);
+            log_event("info", "webex_ready", NULL);
             lws_sul_schedule(w->ctx, 0, &w->sul_ping, ping_cb, (lws_usec_t)w->ping_ms * 1000);
         }
         break;
@@ -879,7 +881,7 @@ static void on_frame(struct webex *w, const char *msg, size_t len)
         w->ping_out = false;
         break;
     case WX_ENV_SHUTDOWN:
-        serve_log("info", "webex_server_shutdown", NULL);
+        log_event("info", "webex_server_shutdown", NULL);
         w->kill = true;
         lws_callback_on_writable(w->wsi);
         break;
@@ -887,7 +889,7 @@ static void on_frame(struct webex *w, const char *msg, size_t len)
         on_activity(w, &env.act);
         break;
     case WX_ENV_OTHER:
-        serve_log("debug", "webex_event", "type=\"%s\"", env.event_type);
+        log_event("debug", "webex_event", "type=\"%s\"", env.event_type);
         break;
     }
 }
@@ -909,7 +911,7 @@ static int on_receive(struct webex *w, struct lws *wsi, const char *in, size_t l
     }
     if (!lws_is_final_fragment(wsi)) return 0;
     if (w->rx_over)
-        serve_log("warn", "webex_bad_envelope", "why=too_large");
+        log_event("warn", "webex_bad_envelope", "why=too_large");
     else
         on_frame(w, w->rx, w->rx_len);
     w->rx_len = 0;
@@ -927,7 +929,7 @@ static void on_gone(struct webex *w, bool handshake_failed, int http_status)
     if (handshake_failed && http_status == 404) {
         w->have_dev = false;
         if (++w->reregisters <= WX_REREGISTER_MAX) {
-            serve_log("warn", "webex_stale_device", "action=register attempt=%d", w->reregisters);
+            log_event("warn", "webex_stale_device", "action=register attempt=%d", w->reregisters);
             w->force_create = true;
             w->st = WS_BOOT;
             lws_sul_schedule(w->ctx, 0, &w->sul_boot, boot_cb, 1);
@@ -946,7 +948,7 @@ static void on_gone(struct webex *w, bool handshake_failed, int http_status)
         go_dead(w, "webex_replaced", "code 4000: another connection for this device replaced this one");
         return;
     case WX_CLOSE_AUTH:
-        serve_log("error", "webex_auth_rejected", "code=%d", w->close_code);
+        log_event("error", "webex_auth_rejected", "code=%d", w->close_code);
         go_dead(w, "webex_unauthorized", "Webex closed the socket for the credentials (check WEBEX_TOKEN)");
         return;
     case WX_CLOSE_REREGISTER:
@@ -962,7 +964,7 @@ static void on_gone(struct webex *w, bool handshake_failed, int http_status)
     backoff(w, why);
 }
 
-int webex_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+static int webex_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                    void *in, size_t len)
 {
     struct webex *w = W;
@@ -976,7 +978,7 @@ int webex_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR: {
         if (w->wsi && wsi != w->wsi) return 0;
         int st = (int)lws_http_client_http_response(wsi);
-        serve_log("warn", "webex_connect_error", "status=%d err=\"%s\"", st,
+        log_event("warn", "webex_connect_error", "status=%d err=\"%s\"", st,
                   in ? (const char *)in : "");
         on_gone(w, true, st);
         return 0;
@@ -998,7 +1000,7 @@ int webex_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user
             const unsigned char *b = in;
             w->close_code = (b[0] << 8) | b[1];
         }
-        serve_log("info", "webex_peer_close", "code=%d", w->close_code);
+        log_event("info", "webex_peer_close", "code=%d", w->close_code);
         return 0;
     case LWS_CALLBACK_CLIENT_CLOSED:
         if (wsi != w->wsi) return 0;
@@ -1046,7 +1048,7 @@ static void webex_free(struct webex *w)
     free(w);
 }
 
-int webex_start(struct lws_context *ctx, engine *eng, const struct serve_config *cfg)
+static int webex_start(const struct channel_env *env)
 {
     const char *tok = getenv("WEBEX_TOKEN");
     if (!tok || !*tok) return 0;
@@ -1057,9 +1059,9 @@ int webex_start(struct lws_context *ctx, engine *eng, const struct serve_config 
     struct webex *w = calloc(1, sizeof *w);
     if (!w) return -1;
     pthread_mutex_init(&w->mu, NULL);
-    w->ctx = ctx;
-    w->eng = eng;
-    w->unregister = cfg->webex_unregister;
+    w->ctx = env->ctx;
+    w->turns = env->turns;
+    w->unregister = env->unregister;
     if (base_url("WEBEX_API_URL", "https://webexapis.com/v1", w->api, sizeof w->api, &w->plain_ok) ||
         base_url("WEBEX_U2C_URL", "https://u2c.wbx2.com/u2c/api/v1", w->u2c, sizeof w->u2c, &w->plain_ok))
         goto fail;
@@ -1080,15 +1082,15 @@ int webex_start(struct lws_context *ctx, engine *eng, const struct serve_config 
     w->thread_started = true;
     w->st = WS_BOOT;
     W = w;
-    serve_log("info", "webex_start", "api=%s u2c=%s device=%s", w->api, w->u2c, w->device_name);
-    lws_sul_schedule(ctx, 0, &w->sul_boot, boot_cb, 1);
+    log_event("info", "webex_start", "api=%s u2c=%s device=%s", w->api, w->u2c, w->device_name);
+    lws_sul_schedule(w->ctx, 0, &w->sul_boot, boot_cb, 1);
     return 0;
 fail:
     webex_free(w);
     return -1;
 }
 
-void webex_stop(void)
+static void webex_stop(void)
 {
     struct webex *w = W;
     if (!w) return;
@@ -1096,7 +1098,7 @@ void webex_stop(void)
     lws_sul_cancel(&w->sul_ping);
     if (w->unregister && w->have_dev) {
         rest(w, OP_DELETE, "DELETE", w->dev.url, NULL, NULL);
-        serve_log("info", "webex_unregister", NULL);
+        log_event("info", "webex_unregister", NULL);
     }
     w->st = WS_OFF;                  /* callbacks from here on only close */
     w->drain_deadline_ms = mono_ms() + WX_DRAIN_MS;
@@ -1105,6 +1107,7 @@ void webex_stop(void)
     if (w->thread_started) pthread_join(w->thread, NULL);
     w->thread_started = false;
     drain_results(w);                /* the DELETE's answer, for the log */
+    turns_flush(w->turns);           /* the answers of turns still pending, while w exists */
     if (w->wsi) {
         w->kill = true;              /* the context closes it; its callbacks see W == NULL */
         w->wsi = NULL;
@@ -1112,3 +1115,11 @@ void webex_stop(void)
     W = NULL;
     webex_free(w);
 }
+
+const struct channel webex_channel = {
+    .name = "webex",
+    .protocol = { .name = "provbot-webex", .callback = webex_callback,
+                  .per_session_data_size = 0, .rx_buffer_size = 0 },
+    .start = webex_start,
+    .stop = webex_stop,
+};
