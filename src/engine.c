@@ -6,6 +6,7 @@
  * loses at most the turn in progress, never half of one.
  */
 #include "engine.h"
+#include "casefmt.h"
 #include "dialog.h"
 #include "entity.h"
 #include "nlu.h"
@@ -142,51 +143,6 @@ static const char *slot_or(const cJSON *slots, const char *k, const char *dflt)
     return cJSON_IsString(v) && *v->valuestring && strcmp(v->valuestring, "-") ? v->valuestring : dflt;
 }
 
-/* What was tried, for support: one clause per fact, in English. */
-static void tried_text(const cJSON *f, char *out, size_t cap)
-{
-    const char *edit = slot_or(f, "edit", NULL), *cache = slot_or(f, "cache", NULL);
-    const char *retry = slot_or(f, "retry", NULL), *access = slot_or(f, "access", NULL);
-    size_t n = 0;
-    out[0] = '\0';
-    if (access && !strcmp(access, "no"))
-        n += (size_t)snprintf(out + n, cap - n, " has no edit access in CCW, and nobody with access can make the change;");
-    const char *status = slot_or(f, "status", NULL);
-    if (edit && n < cap)
-        n += (size_t)snprintf(out + n, cap - n, status && !strcmp(status, "closed")
-                              ? " edited the contact on the Cloud/SaaS Subscriptions page (Edit, Save, Done);"
-                              : " edited the contact in CCW (Edit, Save, Done);");
-    if (cache && (!strcmp(cache, "yes") || (retry && !strcmp(retry, "failed"))) && n < cap)
-        n += (size_t)snprintf(out + n, cap - n, " cleared cache and cookies, tried another browser and an incognito window;");
-    if (!out[0])
-        snprintf(out, cap, " nothing reported;");
-    out[strlen(out) - 1] = '.';
-}
-
-/* What fails and what was tried, for support (in English). */
-static char *summarize(const cJSON *f)
-{
-    const char *desc = slot_or(f, "description", NULL);
-    const char *status = slot_or(f, "status", NULL);
-    const char *ponr = slot_or(f, "ponr", "unknown");
-    char tried[512];
-    char *out = NULL;
-
-    tried_text(f, tried, sizeof tried);
-    size_t cap = (desc ? strlen(desc) : 0) + 1024;
-    if (!(out = malloc(cap)))
-        return NULL;
-    size_t dl = desc ? strlen(desc) : 0;
-    bool stop = dl && strchr(".!?", desc[dl - 1]);
-    snprintf(out, cap, "The provisioning contact email cannot be changed in CCW.%s%s%s"
-             " Order line status: %s. Organization onboarded (PONR): %s. Already tried:%s",
-             desc ? " Reported: \"" : "", desc ? desc : "", desc ? (stop ? "\"" : ".\"") : "",
-             !status || !strcmp(status, "unknown") ? "unknown"
-             : !strcmp(status, "closed") ? "Closed" : "Awaiting Provisioning Details",
-             ponr, tried);
-    return out;
-}
-
 static int hook_file_case(void *ctx, const cJSON *facts, const char *lang,
                           char id[24], cJSON **case_json)
 {
@@ -220,7 +176,7 @@ static int hook_file_case(void *ctx, const cJSON *facts, const char *lang,
         return 0;
     }
     c.status = t->e->queue_cases ? CASE_QUEUED : CASE_FILED;
-    c.summary = summarize(facts);
+    c.summary = casefmt_summary(pack_cases(t->e->pack), facts);
     c.transcript = store_transcript(s, t->session);
     if (!c.summary || store_case_insert(s, &c) < 0 ||
         store_attach_bind(s, t->session, c.id) < 0) {

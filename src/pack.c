@@ -5,6 +5,9 @@
  * dialog engine can trust every node and text it reads.
  */
 #include "pack.h"
+#include "casefmt.h"
+
+#define CASES_FILE "cases.json"
 #include "tree.h"
 #include "lexicon.h"
 
@@ -47,6 +50,7 @@ struct pack {
     double temperature;            /* softmax calibration, > 0 */
     pcre2_match_data *md;          /* one thread's match data, owned */
     lex *lex;                      /* objects.json, owned; NULL without the file */
+    const cJSON *cases;            /* cases.json (casefmt.h), or NULL without the file */
 };
 
 static int fail(char *err, size_t errlen, const char *file, const char *fmt, ...)
@@ -364,6 +368,20 @@ static int load_lexicon(pack *p, const char *dir, char *err, size_t errlen)
     return p->lex ? 0 : -1;
 }
 
+/* cases.json, when the pack has one (see casefmt.h). */
+static int load_cases(pack *p, const char *dir, char *err, size_t errlen)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, CASES_FILE);
+    if (access(path, F_OK) != 0)
+        return 0;
+    if (!(p->cases = keep(p, load_json(dir, CASES_FILE, err, errlen))))
+        return -1;
+    return casefmt_check(p->cases, err, errlen);
+}
+
+const cJSON *pack_cases(const pack *p) { return p->cases; }
+
 pack *pack_load(const char *dir, char *err, size_t errlen)
 {
     pack *p = calloc(1, sizeof *p);
@@ -412,7 +430,8 @@ pack *pack_load(const char *dir, char *err, size_t errlen)
     }
     for (size_t i = 0; i < nnames; i++) {
         if (!strcmp(names[i], "pack.json") || !strcmp(names[i], "entities.json") ||
-            !strcmp(names[i], "flows.json") || !strcmp(names[i], LEX_FILE))
+            !strcmp(names[i], "flows.json") || !strcmp(names[i], LEX_FILE) ||
+            !strcmp(names[i], CASES_FILE))
             continue;
         if (!(doc = keep(p, load_json(dir, names[i], err, errlen))) ||
             load_intent(p, doc, names[i], err, errlen) < 0)
@@ -426,7 +445,7 @@ pack *pack_load(const char *dir, char *err, size_t errlen)
         }
     if (!(p->tree = tree_parse(flows, p, err, errlen)))
         goto fail;
-    if (load_lexicon(p, dir, err, errlen) < 0)
+    if (load_lexicon(p, dir, err, errlen) < 0 || load_cases(p, dir, err, errlen) < 0)
         goto fail;
     p->md = pcre2_match_data_create(16, NULL);
     if (!p->md) {
