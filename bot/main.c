@@ -3,6 +3,7 @@
  * or configuration, 1 for other failures), and hands over to the engine or
  * the serve loop.
  */
+#include "backend.h"
 #include "engine.h"
 #include "log.h"
 #include "nlu.h"
@@ -381,11 +382,34 @@ out:
     return rc;
 }
 
+/* The engine's configuration: the options, and the environment the engine
+ * does not read itself (the case backend, the allow-list). 0, or 2 with a
+ * message on stderr. */
+static int engine_cfg(const struct opts *o, const char *channel, struct engine_config *cfg)
+{
+    const char *name = getenv("PROVBOT_CASE_BACKEND");
+    const struct backend_ops *b = backend_find(name);
+    if (!b) {
+        fprintf(stderr, "provbot: PROVBOT_CASE_BACKEND=%s: must be %s\n", name, backend_names);
+        return 2;
+    }
+    *cfg = (struct engine_config){
+        .intents_dir = o->intents,
+        .data_dir = o->data,
+        .channel = channel,
+        .no_checkpoint = true,
+        .queue_cases = b->delivers,
+        .allow_domains = getenv("PROVBOT_ALLOW_DOMAINS"),
+    };
+    return 0;
+}
+
 static engine *open_engine(const struct opts *o, const char *channel)
 {
     char err[512];
-    struct engine_config cfg = { .intents_dir = o->intents, .data_dir = o->data,
-                                 .channel = channel, .no_checkpoint = true };
+    struct engine_config cfg;
+    if (engine_cfg(o, channel, &cfg))
+        return NULL;
     engine *e = engine_open(&cfg, err, sizeof err);
     if (!e)
         fprintf(stderr, "provbot: %s\n", err);
@@ -630,6 +654,9 @@ static const struct channel *const channels[] = { &webex_channel };
 static int cmd_serve(const struct opts *o)
 {
     char err[512];
+    struct engine_config ec;
+    if (engine_cfg(o, "web", &ec))
+        return 2;
     outbox *ob = outbox_start(o->data, NULL, err, sizeof err);
     if (!ob) {
         fprintf(stderr, "provbot: %s\n", err);
@@ -637,14 +664,12 @@ static int cmd_serve(const struct opts *o)
     }
     struct serve_config cfg = {
         .listen = o->listen ? o->listen : "127.0.0.1:8080",
-        .intents_dir = o->intents,
-        .data_dir = o->data,
+        .engine = &ec,
         .allow_origins = o->origins,
         .n_allow_origins = o->norigins,
         .max_conns = o->max_conns,
         .idle_secs = o->idle_secs,
         .rate_per_sec = o->rate_limit,
-        .checkpoint_elsewhere = true,
         .unregister_at_stop = o->webex_unregister,
         .channels = channels,
         .n_channels = (int)(sizeof channels / sizeof channels[0]),

@@ -1158,12 +1158,7 @@ int serve_run(const struct serve_config *cfg)
     s->burst = s->rate > 0 ? 2 * s->rate : 0;
 
     char err[256] = "";
-    struct engine_config ec = {
-        .intents_dir = cfg->intents_dir,
-        .data_dir = cfg->data_dir,
-        .channel = "web",
-        .no_checkpoint = cfg->checkpoint_elsewhere,
-    };
+    struct engine_config ec = *cfg->engine;
     s->eng = engine_open(&ec, err, sizeof err);
     if (!s->eng) {     /* the pack or the store: a configuration error, as in `chat` */
         fprintf(stderr, "provbot: %s\n", err[0] ? err : "cannot open the engine");

@@ -15,13 +15,13 @@
 #define PROVBOT_SERVE_H
 
 #include "channel.h"
+#include "engine.h"
 
 #include <stdbool.h>
 
 struct serve_config {
     const char *listen;                /* "HOST:PORT"; NULL: "127.0.0.1:8080"; "[::1]:8080" for IPv6 */
-    const char *intents_dir;           /* knowledge pack folder, for engine_open */
-    const char *data_dir;              /* store folder; NULL: no store (in memory) */
+    const struct engine_config *engine; /* for engine_open, borrowed (its channel: "web") */
     const char *const *allow_origins;  /* WebSocket Origin allow list; NULL / 0 entries: allow all */
     int n_allow_origins;               /* entries in allow_origins */
     int max_conns;                     /* open chats at most; 0: 10000 */
@@ -29,7 +29,6 @@ struct serve_config {
     int rate_per_sec;                  /* messages a chat may send per second (burst 2x);
                                           0: 10, <0: no limit */
     volatile int *stop;                /* optional: the loop ends soon after *stop becomes non-zero */
-    bool checkpoint_elsewhere;         /* another thread checkpoints the store's WAL */
     bool unregister_at_stop;           /* channels delete their remote registration
                                           (Webex: the device) at a clean shutdown */
     const struct channel *const *channels; /* the channels beside the web chat, borrowed */

@@ -33,7 +33,7 @@ struct engine {
     char channel[16];
     bool queue_cases;        /* a remote backend delivers: cases start queued */
     bool batch;              /* a group commit is open (engine_batch_begin) */
-    char *allow_domains;     /* PROVBOT_ALLOW_DOMAINS, owned, or NULL: anyone files cases */
+    char *allow_domains;     /* cfg->allow_domains, owned, or NULL: anyone files cases */
 };
 
 struct turn_ctx {            /* what the dialog's hooks need */
@@ -68,21 +68,14 @@ static bool user_may_file(const engine *e, const char *user)
 engine *engine_open(const struct engine_config *cfg, char *err, size_t errlen)
 {
     engine *e = calloc(1, sizeof *e);
-    const char *backend = getenv("PROVBOT_CASE_BACKEND");
 
     if (!e) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
     snprintf(e->channel, sizeof e->channel, "%s", cfg->channel ? cfg->channel : "chat");
-    if (backend && *backend && strcmp(backend, "local") && strcmp(backend, "http") &&
-        strcmp(backend, "rt")) {
-        snprintf(err, errlen, "PROVBOT_CASE_BACKEND=%s: must be local, http or rt", backend);
-        goto fail;
-    }
-    e->queue_cases = backend && *backend && strcmp(backend, "local") != 0;
-    const char *allow = getenv("PROVBOT_ALLOW_DOMAINS");
-    if (allow && *allow && !(e->allow_domains = strdup(allow))) {
+    e->queue_cases = cfg->queue_cases;
+    if (cfg->allow_domains && *cfg->allow_domains && !(e->allow_domains = strdup(cfg->allow_domains))) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -105,8 +98,8 @@ void engine_close(engine *e)
     char err[256];
     if (!e)
         return;
-    if (e->batch && engine_batch_commit(e, err, sizeof err) < 0)
-        fprintf(stderr, "provbot: the last turns were lost: %s\n", err);
+    if (e->batch)
+        (void)engine_batch_commit(e, err, sizeof err);   /* see engine.h */
     store_close(e->store);
     nlu_free(e->nlu);
     pack_free(e->pack);
