@@ -36,6 +36,7 @@
 #include "engine.h"
 #include "wchat.h"
 #include "turns.h"
+#include "wsq.h"
 #include "www_embed.h"
 
 #include <libwebsockets.h>
@@ -132,31 +133,20 @@ static void counter_bump(struct counter *tab, int *n, int cap, const char *name)
 
 /* ---------------------------------------------------------------- state */
 
-struct outmsg {
-    struct outmsg *next;
-    bool slot;                  /* a place kept for a reply not yet durable (len 0) */
-    int64_t t0;                 /* slot: when its message arrived (latency metric) */
-    size_t len;                 /* payload bytes at buf + LWS_PRE */
-    unsigned char buf[];        /* LWS_PRE headroom, then the payload */
-};
-
 enum close_why { CW_NONE, CW_IDLE, CW_SHUTDOWN, CW_SLOW };
 
 /* One chat (an established WebSocket). Lives in the lws per-session data;
  * invariants: it is on server.conns from ESTABLISHED to CLOSED, ordered by
- * last_us (oldest first); qlen counts the queue; rx is NULL between
- * fragmented messages. */
+ * last_us (oldest first); a reply's slot is in q from its message until
+ * the pipeline's answer. */
 struct conn {
     struct conn *prev, *next;   /* server.conns, least recently active first */
     struct lws *wsi;            /* borrowed; valid until CLOSED */
-    struct outmsg *qhead, *qtail; /* frames to send, owned */
-    int qlen;                   /* frames queued */
+    struct wsq q;               /* frames to send (slots: replies not durable yet), owned */
     bool paused;                /* input paused by rx flow control */
     bool welcomed;              /* the welcome frame was queued */
-    bool rx_over;               /* the message being received passed the cap */
     enum close_why closing;     /* close once the queue drains (CW_SLOW: at once) */
-    char *rx;                   /* reassembly of a fragmented message, owned, cap SERVE_MAX_MSG */
-    size_t rx_len;              /* bytes in rx */
+    struct wsrx rx;             /* reassembly of a fragmented message, cap SERVE_MAX_MSG */
     char *user;                 /* the person's email from hello, owned, or NULL */
     double tokens;              /* rate limit bucket */
     int64_t refill_us;          /* when tokens were last refilled */
@@ -243,49 +233,32 @@ static void conn_close_soon(struct conn *c, enum close_why why)
     lws_callback_on_writable(c->wsi);
 }
 
-/* A frame of len payload bytes (a copy of s; NULL: a slot) for the chat's
- * queue, or NULL after closing the chat (queue full: its client does not
- * read; or out of memory). */
-static struct outmsg *outmsg_new(struct conn *c, const char *s, size_t len)
+/* Queues a copy of s[0..len) for the chat (s NULL: a slot tagged t0).
+ * When the queue is full the chat is closed instead (its client does not
+ * read). */
+static void conn_push(struct conn *c, const char *s, size_t len, int64_t t0)
 {
-    if (c->closing == CW_SLOW) return NULL;
-    if (c->qlen >= SERVE_OUTQ_MAX) {
-        log_event("warn", "ws_slow_consumer", "queued=%d", c->qlen);
+    if (c->closing == CW_SLOW) return;
+    if (c->q.len >= SERVE_OUTQ_MAX) {
+        log_event("warn", "ws_slow_consumer", "queued=%d", c->q.len);
         conn_close_soon(c, CW_SLOW);
-        return NULL;
+        return;
     }
-    struct outmsg *m = malloc(sizeof *m + LWS_PRE + len);
-    if (!m) {
+    if (wsq_push(&c->q, s, len, t0) < 0) {
         log_event("error", "out_of_memory", "bytes=%zu", len);
         conn_close_soon(c, CW_SLOW);
-        return NULL;
+        return;
     }
-    m->next = NULL;
-    m->slot = s == NULL;
-    m->t0 = 0;
-    m->len = len;
-    if (s) memcpy(m->buf + LWS_PRE, s, len);
-    return m;
-}
-
-/* Queues m at the end of the chat's queue. */
-static void conn_queue(struct conn *c, struct outmsg *m)
-{
-    if (c->qtail) c->qtail->next = m; else c->qhead = m;
-    c->qtail = m;
-    c->qlen++;
-    if (c->qlen >= SERVE_OUTQ_PAUSE && !c->paused) {
+    if (c->q.len >= SERVE_OUTQ_PAUSE && !c->paused) {
         lws_rx_flow_control(c->wsi, 0);
         c->paused = true;
     }
     lws_callback_on_writable(c->wsi);
 }
 
-/* Queues a copy of s[0..len) for the chat. */
 static void conn_send(struct conn *c, const char *s, size_t len)
 {
-    struct outmsg *m = outmsg_new(c, s, len);
-    if (m) conn_queue(c, m);
+    conn_push(c, s, len, 0);
 }
 
 static void conn_send_owned(struct conn *c, char *txt)
@@ -315,24 +288,18 @@ static int conn_writeable(struct conn *c)
                          (unsigned char *)"replies not read", 16);
         return -1;
     }
-    struct outmsg *m = c->qhead;
-    if (m && m->slot)
-        return 0;   /* its reply is not durable yet: the pipeline's callback asks again */
-    if (m) {
-        c->qhead = m->next;
-        if (!c->qhead) c->qtail = NULL;
-        c->qlen--;
-        int n = lws_write(c->wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT);
-        bool ok = n >= (int)m->len;
-        free(m);
-        if (!ok) return -1;
-        if (c->paused && c->qlen <= SERVE_OUTQ_RESUME) {
+    int w = wsq_write(&c->q, c->wsi);   /* 0 at a slot: the pipeline's answer asks again */
+    if (w < 0) return -1;
+    if (w > 0) {
+        if (c->paused && c->q.len <= SERVE_OUTQ_RESUME) {
             lws_rx_flow_control(c->wsi, 1);
             c->paused = false;
         }
-        if (c->qhead || c->closing != CW_NONE) lws_callback_on_writable(c->wsi);
+        if (c->q.head || c->closing != CW_NONE) lws_callback_on_writable(c->wsi);
         return 0;
     }
+    if (c->q.head)
+        return 0;
     if (c->closing == CW_IDLE) {
         lws_close_reason(c->wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)"idle timeout", 12);
         return -1;
@@ -385,34 +352,16 @@ static void metrics_turn(struct server *s, const struct engine_result *r, double
 static int64_t conn_fill_slot(struct conn *c, char *txt)
 {
     int64_t t0 = 0;
-    struct outmsg **pp = &c->qhead;
-    while (*pp && !(*pp)->slot)
-        pp = &(*pp)->next;
-    if (!*pp || !txt) {
-        if (*pp) (*pp)->slot = false;    /* an empty frame is better than a stuck queue */
-        conn_send_owned(c, txt);
-        return 0;
-    }
-    struct outmsg *old = *pp, *m = malloc(sizeof *m + LWS_PRE + strlen(txt));
-    if (!m) {
-        old->slot = false;
+    int rc = txt ? wsq_fill(&c->q, txt, strlen(txt), &t0) : -1;
+    if (rc == 0)
+        conn_send(c, txt, strlen(txt));
+    if (rc < 0) {       /* the slot went out empty */
         log_event("error", "out_of_memory", "what=reply");
         conn_close_soon(c, CW_SLOW);
-        free(txt);
-        return 0;
     }
-    t0 = old->t0;
-    m->next = old->next;
-    m->slot = false;
-    m->t0 = 0;
-    m->len = strlen(txt);
-    memcpy(m->buf + LWS_PRE, txt, m->len);
-    *pp = m;
-    if (c->qtail == old) c->qtail = m;
-    free(old);
     free(txt);
     lws_callback_on_writable(c->wsi);
-    return t0;
+    return rc > 0 ? t0 : 0;
 }
 
 /* The pipeline's answer for one of the chat's turns: its reply once durable,
@@ -455,11 +404,7 @@ static void conn_turn(struct server *s, struct conn *c, const char *text, const 
         conn_welcome(c);
     }
     s->m.messages++;
-    struct outmsg *slot = outmsg_new(c, NULL, 0);
-    if (slot) {
-        slot->t0 = t0;
-        conn_queue(c, slot);
-    }
+    conn_push(c, NULL, 0, t0);     /* the reply's place, filled once it is durable */
     struct turns_msg m = { .session = c->session, .user = c->user, .text = text, .reply_to = id };
     turns_submit(s->turns, &m, conn_answered, c, NULL);
 }
@@ -511,39 +456,16 @@ static void conn_dispatch(struct server *s, struct conn *c, const char *msg, siz
 /* One RECEIVE callback: a chunk of a message. */
 static int conn_receive(struct server *s, struct conn *c, const char *in, size_t len)
 {
-    struct lws *wsi = c->wsi;
-    bool first = lws_is_first_fragment(wsi);
-    bool final = lws_is_final_fragment(wsi);
-    bool binary = lws_frame_is_binary(wsi);
-
-    if (first) {
-        free(c->rx);
-        c->rx = NULL;
-        c->rx_len = 0;
-        c->rx_over = false;
-    }
-    if (first && final) {                       /* the usual case: no copy */
-        conn_dispatch(s, c, in, len, binary, len > SERVE_MAX_MSG);
+    const char *msg;
+    size_t mlen;
+    bool binary = lws_frame_is_binary(c->wsi);
+    enum wsrx_status st = wsrx_feed(&c->rx, c->wsi, in, len, SERVE_MAX_MSG, &msg, &mlen);
+    if (st == WSRX_MORE)
         return 0;
-    }
-    if (!c->rx_over) {
-        if (c->rx_len + len > SERVE_MAX_MSG) {
-            c->rx_over = true;
-            free(c->rx);
-            c->rx = NULL;
-            c->rx_len = 0;
-        } else {
-            if (!c->rx && !(c->rx = malloc(SERVE_MAX_MSG))) return -1;
-            memcpy(c->rx + c->rx_len, in, len);
-            c->rx_len += len;
-        }
-    }
-    if (!final) return 0;
-    conn_dispatch(s, c, c->rx ? c->rx : "", c->rx_len, binary, c->rx_over);
-    free(c->rx);
-    c->rx = NULL;
-    c->rx_len = 0;
-    c->rx_over = false;
+    if (st == WSRX_NOMEM)
+        return -1;
+    conn_dispatch(s, c, msg, mlen, binary, st == WSRX_TOO_LARGE);
+    wsrx_clear(&c->rx);     /* a fragmented message's buffer goes with it */
     return 0;
 }
 
@@ -565,15 +487,8 @@ static void conn_open(struct server *s, struct pss *p, struct lws *wsi)
 static void conn_closed(struct server *s, struct conn *c)
 {
     turns_cancel(s->turns, c);
-    while (c->qhead) {
-        struct outmsg *m = c->qhead;
-        c->qhead = m->next;
-        free(m);
-    }
-    c->qtail = NULL;
-    c->qlen = 0;
-    free(c->rx);
-    c->rx = NULL;
+    wsq_clear(&c->q);
+    wsrx_clear(&c->rx);
     free(c->user);
     c->user = NULL;
     conns_unlink(s, c);

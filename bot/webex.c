@@ -24,6 +24,7 @@
  */
 #include "webex.h"
 #include "log.h"
+#include "wsq.h"
 #include "wx.h"
 
 #include <curl/curl.h>
@@ -95,12 +96,6 @@ struct wreq {
     char err[CURL_ERROR_SIZE];
 };
 
-struct frame {
-    struct frame *next;
-    size_t len;
-    unsigned char buf[];         /* LWS_PRE, then the payload */
-};
-
 enum wstate { WS_OFF, WS_BOOT, WS_CONNECTING, WS_AUTH, WS_READY, WS_DEAD };
 
 struct webex {
@@ -132,11 +127,8 @@ struct webex {
     struct lws *wsi;             /* borrowed until CLOSED / CONNECTION_ERROR */
     bool kill;                   /* close the socket at the next WRITEABLE */
     int close_code;              /* from the server's close frame, 0: none */
-    char *rx;                    /* reassembly, owned, cap WX_RX_MAX */
-    size_t rx_len;
-    bool rx_over;
-    struct frame *qhead, *qtail;
-    int qlen;
+    struct wsrx rx;              /* reassembly, cap WX_RX_MAX */
+    struct wsq q;                /* frames to send, owned */
     int retry;                   /* reconnects since the last ready */
     bool ping_out;               /* a ping awaits its pong */
     lws_sorted_usec_list_t sul_boot; /* backoff / boot steps */
@@ -432,29 +424,9 @@ static void send_frame(struct webex *w, char *txt)
         log_event("error", "out_of_memory", "what=webex_frame");
         return;
     }
-    size_t len = strlen(txt);
-    struct frame *f = w->wsi && w->qlen < WX_OUTQ_MAX ? malloc(sizeof *f + LWS_PRE + len) : NULL;
-    if (f) {
-        f->next = NULL;
-        f->len = len;
-        memcpy(f->buf + LWS_PRE, txt, len);
-        if (w->qtail) w->qtail->next = f; else w->qhead = f;
-        w->qtail = f;
-        w->qlen++;
+    if (w->wsi && w->q.len < WX_OUTQ_MAX && wsq_push(&w->q, txt, strlen(txt), 0) == 0)
         lws_callback_on_writable(w->wsi);
-    }
     free(txt);
-}
-
-static void drop_frames(struct webex *w)
-{
-    while (w->qhead) {
-        struct frame *f = w->qhead;
-        w->qhead = f->next;
-        free(f);
-    }
-    w->qtail = NULL;
-    w->qlen = 0;
 }
 
 static int on_writeable(struct webex *w, struct lws *wsi)
@@ -463,16 +435,8 @@ static int on_writeable(struct webex *w, struct lws *wsi)
         lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)"reconnecting", 12);
         return -1;
     }
-    struct frame *f = w->qhead;
-    if (!f) return 0;
-    w->qhead = f->next;
-    if (!w->qhead) w->qtail = NULL;
-    w->qlen--;
-    int n = lws_write(wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT);
-    bool ok = n >= (int)f->len;
-    free(f);
-    if (!ok) return -1;
-    if (w->qhead) lws_callback_on_writable(wsi);
+    if (wsq_write(&w->q, wsi) < 0) return -1;
+    if (w->q.head) lws_callback_on_writable(wsi);
     return 0;
 }
 
@@ -896,26 +860,20 @@ static void on_frame(struct webex *w, const char *msg, size_t len)
 
 static int on_receive(struct webex *w, struct lws *wsi, const char *in, size_t len)
 {
-    if (lws_is_first_fragment(wsi)) {
-        w->rx_len = 0;
-        w->rx_over = false;
-    }
-    if (!w->rx_over) {
-        if (w->rx_len + len > WX_RX_MAX) {
-            w->rx_over = true;
-        } else {
-            if (!w->rx && !(w->rx = malloc(WX_RX_MAX + 1))) return -1;
-            memcpy(w->rx + w->rx_len, in, len);
-            w->rx_len += len;
-        }
-    }
-    if (!lws_is_final_fragment(wsi)) return 0;
-    if (w->rx_over)
+    const char *msg;
+    size_t mlen;
+    switch (wsrx_feed(&w->rx, wsi, in, len, WX_RX_MAX, &msg, &mlen)) {
+    case WSRX_MORE:
+        return 0;
+    case WSRX_NOMEM:
+        return -1;
+    case WSRX_TOO_LARGE:
         log_event("warn", "webex_bad_envelope", "why=too_large");
-    else
-        on_frame(w, w->rx, w->rx_len);
-    w->rx_len = 0;
-    w->rx_over = false;
+        return 0;
+    case WSRX_MESSAGE:
+        on_frame(w, msg, mlen);
+        return 0;
+    }
     return 0;
 }
 
@@ -923,7 +881,7 @@ static int on_receive(struct webex *w, struct lws *wsi, const char *in, size_t l
 static void on_gone(struct webex *w, bool handshake_failed, int http_status)
 {
     w->wsi = NULL;
-    drop_frames(w);
+    wsq_clear(&w->q);
     lws_sul_cancel(&w->sul_ping);
     if (w->st == WS_DEAD || w->st == WS_OFF) return;
     if (handshake_failed && http_status == 404) {
@@ -1035,7 +993,7 @@ static int base_url(const char *name, const char *dflt, char *out, size_t outlen
 static void webex_free(struct webex *w)
 {
     if (!w) return;
-    drop_frames(w);
+    wsq_clear(&w->q);
     while (w->in_head) { struct wreq *r = w->in_head; w->in_head = r->next; req_free(r); }
     while (w->out_head) { struct wreq *r = w->out_head; w->out_head = r->next; req_free(r); }
     if (w->multi) curl_multi_cleanup(w->multi);
@@ -1044,7 +1002,7 @@ static void webex_free(struct webex *w)
     memset(w->auth_hdr, 0, sizeof w->auth_hdr);
     free(w->token);
     free(w->catalog);
-    free(w->rx);
+    wsrx_clear(&w->rx);
     free(w);
 }
 

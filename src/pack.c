@@ -134,7 +134,10 @@ static pcre2_code *compile(const char *re, const char *file, const char *field,
         return NULL;
     }
     /* A JIT failure only slows. PROVBOT_PCRE2_JIT=0 turns JIT off, for
-     * valgrind, which cannot follow JIT code. */
+     * valgrind, which cannot follow JIT code. The one environment read left
+     * in src/, on purpose: a debugging switch that every program loading a
+     * pack (the unit tests and tools too) must honour without each passing
+     * it in. */
     const char *jit = getenv("PROVBOT_PCRE2_JIT");
     if (!jit || strcmp(jit, "0") != 0)
         (void)pcre2_jit_compile(c, PCRE2_JIT_COMPLETE);
