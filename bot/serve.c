@@ -33,6 +33,7 @@
  */
 #include "serve.h"
 #include "log.h"
+#include "metrics.h"
 #include "engine.h"
 #include "wchat.h"
 #include "turns.h"
@@ -89,46 +90,6 @@ static int64_t now_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-/* ---------------------------------------------------------------- metrics */
-
-static const double lat_bounds[] = { 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-                                     0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0 };
-#define N_LAT (sizeof lat_bounds / sizeof lat_bounds[0])
-#define METRICS_MAX_LABELS 48
-
-struct counter {
-    char name[40];              /* label value */
-    uint64_t n;
-};
-
-/* Counters since start; touched only on the loop thread. */
-struct metrics {
-    uint64_t messages;          /* message frames handed to the engine */
-    uint64_t fallbacks;         /* replies where the bot did not understand */
-    uint64_t conns_total;       /* chats ever opened */
-    uint64_t refused;           /* upgrades refused: max connections or shutting down */
-    uint64_t origin_rejected;   /* upgrades refused by the Origin check */
-    uint64_t uploads;           /* screenshots accepted */
-    struct counter replies[METRICS_MAX_LABELS];  /* replies by intent */
-    int n_replies;
-    struct counter cases[8];    /* cases by status */
-    int n_cases;
-    struct counter errors[8];   /* error frames by code */
-    int n_errors;
-    uint64_t lat[N_LAT + 1];    /* histogram, not cumulative; last: above 1 s */
-    uint64_t lat_count;
-    double lat_sum;
-};
-
-static void counter_bump(struct counter *tab, int *n, int cap, const char *name)
-{
-    for (int i = 0; i < *n; i++)
-        if (!strcmp(tab[i].name, name)) { tab[i].n++; return; }
-    if (*n == cap) { tab[cap - 1].n++; return; }   /* full: last row counts the rest */
-    snprintf(tab[*n].name, sizeof tab[*n].name, "%s", *n == cap - 1 ? "other" : name);
-    tab[(*n)++].n = 1;
 }
 
 /* ---------------------------------------------------------------- state */
@@ -271,7 +232,7 @@ static void conn_send_owned(struct conn *c, char *txt)
 static void conn_error(struct server *s, struct conn *c, const char *code,
                        const char *message, const char *reply_to)
 {
-    counter_bump(s->m.errors, &s->m.n_errors, 8, code);
+    metrics_error(&s->m, code);
     conn_send_owned(c, wchat_error(code, message, reply_to));
 }
 
@@ -325,27 +286,6 @@ static bool rate_take(struct server *s, struct conn *c, int64_t now)
     return true;
 }
 
-static void metrics_turn(struct server *s, const struct engine_result *r, double secs)
-{
-    struct metrics *m = &s->m;
-    counter_bump(m->replies, &m->n_replies, METRICS_MAX_LABELS, r->intent[0] ? r->intent : "none");
-    if (r->fallback) m->fallbacks++;
-    size_t b = 0;
-    while (b < N_LAT && secs > lat_bounds[b]) b++;
-    m->lat[b]++;
-    m->lat_count++;
-    m->lat_sum += secs;
-    if (r->case_id[0]) {
-        const char *status = "queued";
-        cJSON *j = cJSON_Parse(r->json);
-        const cJSON *cs = cJSON_GetObjectItemCaseSensitive(j, "case");
-        const cJSON *st = cJSON_GetObjectItemCaseSensitive(cs, "status");
-        if (cJSON_IsString(st) && st->valuestring[0]) status = st->valuestring;
-        counter_bump(m->cases, &m->n_cases, 8, status);
-        cJSON_Delete(j);
-    }
-}
-
 /* Puts the frame txt (owned; NULL: out of memory) in place of the chat's
  * oldest slot; without a slot (none could be queued) it goes at the end.
  * Returns the slot's t0, or 0. */
@@ -375,14 +315,14 @@ static void conn_answered(void *owner, void *arg, const struct turns_outcome *o)
     if (!o->ok) {
         log_event("error", "turn_failed", "session=%.8s err=%s", c->session,
                   log_quote(o->err, q, sizeof q));
-        counter_bump(s->m.errors, &s->m.n_errors, 8, "internal");
+        metrics_error(&s->m, "internal");
         conn_fill_slot(c, wchat_error("internal", "the bot could not save your message, please send it again",
                                       o->reply_to));
         return;
     }
     char *txt = strdup(o->res->json);
     int64_t t0 = conn_fill_slot(c, txt);
-    metrics_turn(s, o->res, t0 ? (double)(now_us() - t0) / 1e6 : 0);
+    metrics_turn(&s->m, o->res, t0 ? (double)(now_us() - t0) / 1e6 : 0);
 }
 
 static void commit_cb(lws_sorted_usec_list_t *sul)
@@ -621,101 +561,6 @@ static int http_writeable(struct lws *wsi, struct http_req *h)
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
-/* Appends one line of printf output to a growing buffer (capped at 256 KiB). */
-struct textbuf { char *p; size_t len, cap; bool failed; };
-
-__attribute__((format(printf, 2, 3)))
-static void tb_printf(struct textbuf *b, const char *fmt, ...)
-{
-    if (b->failed) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) { b->failed = true; return; }
-        if (b->p && b->len + (size_t)n < b->cap) { b->len += (size_t)n; return; }
-        size_t cap = b->cap ? b->cap * 2 : 4096;
-        while (cap < b->len + (size_t)n + 1) cap *= 2;
-        char *np = cap <= 256 * 1024 ? realloc(b->p, cap) : NULL;
-        if (!np) { b->failed = true; return; }
-        b->p = np;
-        b->cap = cap;
-    }
-}
-
-/* A Prometheus label value: backslash, quote and newline escaped. */
-static const char *prom_label(const char *in, char *out, size_t outlen)
-{
-    size_t o = 0;
-    for (; *in && o + 3 < outlen; in++) {
-        if (*in == '\\' || *in == '"') { out[o++] = '\\'; out[o++] = *in; }
-        else if (*in == '\n') { out[o++] = '\\'; out[o++] = 'n'; }
-        else out[o++] = *in;
-    }
-    out[o] = 0;
-    return out;
-}
-
-static char *metrics_text(const struct server *s)
-{
-    const struct metrics *m = &s->m;
-    struct textbuf b = { 0 };
-    char l[96];
-
-    tb_printf(&b, "# HELP provbot_messages_total Chat messages handed to the engine.\n"
-                  "# TYPE provbot_messages_total counter\nprovbot_messages_total %llu\n",
-              (unsigned long long)m->messages);
-    tb_printf(&b, "# HELP provbot_replies_total Replies sent, by intent.\n"
-                  "# TYPE provbot_replies_total counter\n");
-    for (int i = 0; i < m->n_replies; i++)
-        tb_printf(&b, "provbot_replies_total{intent=\"%s\"} %llu\n",
-                  prom_label(m->replies[i].name, l, sizeof l), (unsigned long long)m->replies[i].n);
-    tb_printf(&b, "# HELP provbot_fallbacks_total Replies where the bot did not understand.\n"
-                  "# TYPE provbot_fallbacks_total counter\nprovbot_fallbacks_total %llu\n",
-              (unsigned long long)m->fallbacks);
-    tb_printf(&b, "# HELP provbot_cases_total Cases filed or queued from the web chat, by status.\n"
-                  "# TYPE provbot_cases_total counter\n");
-    for (int i = 0; i < m->n_cases; i++)
-        tb_printf(&b, "provbot_cases_total{status=\"%s\"} %llu\n",
-                  prom_label(m->cases[i].name, l, sizeof l), (unsigned long long)m->cases[i].n);
-    tb_printf(&b, "# HELP provbot_errors_total Error frames sent, by code.\n"
-                  "# TYPE provbot_errors_total counter\n");
-    for (int i = 0; i < m->n_errors; i++)
-        tb_printf(&b, "provbot_errors_total{code=\"%s\"} %llu\n",
-                  prom_label(m->errors[i].name, l, sizeof l), (unsigned long long)m->errors[i].n);
-    tb_printf(&b, "# HELP provbot_connections_open Open chat WebSockets.\n"
-                  "# TYPE provbot_connections_open gauge\nprovbot_connections_open %d\n"
-                  "# HELP provbot_connections_total Chat WebSockets opened.\n"
-                  "# TYPE provbot_connections_total counter\nprovbot_connections_total %llu\n"
-                  "# HELP provbot_connections_refused_total Chat WebSockets refused (full or stopping).\n"
-                  "# TYPE provbot_connections_refused_total counter\n"
-                  "provbot_connections_refused_total %llu\n"
-                  "# HELP provbot_origin_rejected_total Chat WebSockets refused by the Origin check.\n"
-                  "# TYPE provbot_origin_rejected_total counter\nprovbot_origin_rejected_total %llu\n"
-                  "# HELP provbot_uploads_total Screenshots attached.\n"
-                  "# TYPE provbot_uploads_total counter\nprovbot_uploads_total %llu\n",
-              s->n_conns, (unsigned long long)m->conns_total, (unsigned long long)m->refused,
-              (unsigned long long)m->origin_rejected, (unsigned long long)m->uploads);
-    tb_printf(&b, "# HELP provbot_reply_latency_seconds Time from a message to its reply.\n"
-                  "# TYPE provbot_reply_latency_seconds histogram\n");
-    uint64_t cum = 0;
-    for (size_t i = 0; i < N_LAT; i++) {
-        cum += m->lat[i];
-        tb_printf(&b, "provbot_reply_latency_seconds_bucket{le=\"%g\"} %llu\n", lat_bounds[i],
-                  (unsigned long long)cum);
-    }
-    tb_printf(&b, "provbot_reply_latency_seconds_bucket{le=\"+Inf\"} %llu\n"
-                  "provbot_reply_latency_seconds_sum %.9f\n"
-                  "provbot_reply_latency_seconds_count %llu\n",
-              (unsigned long long)m->lat_count, m->lat_sum, (unsigned long long)m->lat_count);
-    if (b.failed) {
-        free(b.p);
-        return NULL;
-    }
-    return b.p;
-}
-
 static const struct www_file *www_find(const char *path)
 {
     if (!strcmp(path, "/")) path = "/index.html";
@@ -838,7 +683,7 @@ static int http_request(struct server *s, struct lws *wsi, struct pss *p, const 
         return http_respond(wsi, h, 200, "text/plain", "ok", 2, false);
     if (!strcmp(path, "/metrics"))
         return http_respond_owned(wsi, h, 200, "text/plain; version=0.0.4; charset=utf-8",
-                                  metrics_text(s));
+                                  metrics_text(&s->m, s->n_conns));
     if (!strcmp(path, "/chat"))
         return http_respond(wsi, h, 426, "text/plain", "WebSocket only\n", 15, false);
     const struct www_file *f = www_find(path);

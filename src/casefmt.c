@@ -1,10 +1,11 @@
 /* casefmt.c -- a case's summary from the pack's template (see casefmt.h).
  *
- * Rendering appends to one growable string capped at CASEFMT_MAX bytes;
- * a part is rendered into its own string first (its "none" and "last"
- * rules need the whole of it).
+ * Rendering appends to one buffer (buf.h) capped at CASEFMT_MAX bytes; a
+ * part is rendered into its own buffer first (its "none" and "last" rules
+ * need the whole of it).
  */
 #include "casefmt.h"
+#include "buf.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -12,28 +13,6 @@
 #include <string.h>
 
 #define CASEFMT_MAX (64 * 1024)   /* a summary longer than this is cut */
-
-struct out {
-    char *s;        /* owned, NUL-terminated */
-    size_t n, cap;
-    bool oom;
-};
-
-static void put(struct out *o, const char *s, size_t n)
-{
-    if (o->oom) return;
-    if (o->n + n > CASEFMT_MAX) n = CASEFMT_MAX - o->n;
-    if (o->n + n + 1 > o->cap) {
-        size_t cap = (o->n + n + 1) * 2;
-        char *p = realloc(o->s, cap);
-        if (!p) { o->oom = true; return; }
-        o->s = p;
-        o->cap = cap;
-    }
-    memcpy(o->s + o->n, s, n);
-    o->n += n;
-    o->s[o->n] = '\0';
-}
 
 static const char *fact(const cJSON *facts, const char *k)
 {
@@ -60,10 +39,10 @@ static bool holds(const cJSON *cond, const cJSON *facts)
     return true;
 }
 
-static void render(struct out *o, const char *text, const cJSON *sum, const cJSON *facts, int depth);
+static void render(struct buf *o, const char *text, const cJSON *sum, const cJSON *facts, int depth);
 
 /* {name}: a part, a labelled fact or a fact; {name.}: the fact as a sentence. */
-static void placeholder(struct out *o, const char *name, size_t len, const cJSON *sum,
+static void placeholder(struct buf *o, const char *name, size_t len, const cJSON *sum,
                         const cJSON *facts, int depth)
 {
     char key[64];
@@ -72,7 +51,8 @@ static void placeholder(struct out *o, const char *name, size_t len, const cJSON
     snprintf(key, sizeof key, "%.*s", (int)len, name);
     const cJSON *part = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(sum, "parts"), key);
     if (part && !stop && depth < 4) {
-        struct out p = { 0 };
+        struct buf p;
+        buf_init(&p, CASEFMT_MAX);
         const cJSON *item;
         cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(part, "items")) {
             const cJSON *alts = cJSON_IsArray(item) ? item : NULL;
@@ -84,13 +64,13 @@ static void placeholder(struct out *o, const char *name, size_t len, const cJSON
         }
         const char *none = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(part, "none"));
         const char *last = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(part, "last"));
-        if (!p.n && none) render(&p, none, sum, facts, depth + 1);
-        bool replace = p.n && last;
-        if (replace) p.n--;
-        if (p.s) put(o, p.s, p.n);
-        if (replace) put(o, last, strlen(last));
-        o->oom = o->oom || p.oom;
-        free(p.s);
+        if (!p.len && none) render(&p, none, sum, facts, depth + 1);
+        bool replace = p.len && last;
+        if (replace) p.len--;
+        buf_add(o, buf_str(&p), p.len);
+        if (replace) buf_adds(o, last);
+        if (p.failed) o->failed = true;
+        buf_free(&p);
         return;
     }
     const char *v = fact(facts, key);
@@ -99,22 +79,22 @@ static void placeholder(struct out *o, const char *name, size_t len, const cJSON
     if (!label && v) label = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(labels, "*"));
     if (stop && v) {
         size_t n = strlen(v);
-        put(o, v, n);
-        if (!strchr(".!?", v[n - 1])) put(o, ".", 1);
+        buf_add(o, v, n);
+        if (!strchr(".!?", v[n - 1])) buf_adds(o, ".");
     } else if (label || v) {
-        put(o, label ? label : v, strlen(label ? label : v));
+        buf_adds(o, label ? label : v);
     }
 }
 
-static void render(struct out *o, const char *text, const cJSON *sum, const cJSON *facts, int depth)
+static void render(struct buf *o, const char *text, const cJSON *sum, const cJSON *facts, int depth)
 {
     for (const char *t = text ? text : ""; *t;) {
         const char *open = strchr(t, '{'), *close = open ? strchr(open, '}') : NULL;
         if (!close) {
-            put(o, t, strlen(t));
+            buf_adds(o, t);
             return;
         }
-        put(o, t, (size_t)(open - t));
+        buf_add(o, t, (size_t)(open - t));
         placeholder(o, open + 1, (size_t)(close - open - 1), sum, facts, depth);
         t = close + 1;
     }
@@ -123,14 +103,10 @@ static void render(struct out *o, const char *text, const cJSON *sum, const cJSO
 char *casefmt_summary(const cJSON *doc, const cJSON *facts)
 {
     const cJSON *sum = cJSON_GetObjectItemCaseSensitive(doc, "summary");
-    struct out o = { 0 };
-    put(&o, "", 0);
+    struct buf o;
+    buf_init(&o, CASEFMT_MAX);
     render(&o, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(sum, "text")), sum, facts, 0);
-    if (o.oom) {
-        free(o.s);
-        return NULL;
-    }
-    return o.s;
+    return buf_take(&o);
 }
 
 static int bad(char *err, size_t errlen, const char *field, const char *why)
