@@ -4,6 +4,7 @@
  * the serve loop.
  */
 #include "backend.h"
+#include "buf.h"
 #include "engine.h"
 #include "log.h"
 #include "nlu.h"
@@ -462,31 +463,22 @@ static int attach_file(engine *e, const char *session, const char *path, bool js
 {
     FILE *f = fopen(path, "rb");
     char err[256];
-    unsigned char *buf = NULL;
-    size_t n = 0, cap = 0;
+    struct buf b;
+    char chunk[65536];
+    size_t k;
     if (!f) {
         snprintf(err, sizeof err, "cannot open %s: %s", path, strerror(errno));
         attach_report(jsonl, path, err);
         return -1;
     }
-    for (;;) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 65536;
-            unsigned char *p = cap <= (6u << 20) ? realloc(buf, cap) : NULL;
-            if (!p)
-                break;
-            buf = p;
-        }
-        size_t k = fread(buf + n, 1, cap - n, f);
-        if (k == 0)
-            break;
-        n += k;
-    }
+    buf_init(&b, 6u << 20);   /* past the engine's 5 MiB limit, so it says "too large" */
+    while ((k = fread(chunk, 1, sizeof chunk, f)) > 0 && buf_add(&b, chunk, k) == 0)
+        ;
     fclose(f);
     const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-    int rc = engine_attach(e, session, base, buf, n, err, sizeof err);
+    int rc = engine_attach(e, session, base, buf_str(&b), b.len, err, sizeof err);
     attach_report(jsonl, base, rc == 0 ? NULL : err);
-    free(buf);
+    buf_free(&b);
     return rc;
 }
 

@@ -23,6 +23,7 @@
  * only this protocol's callback acts on it, and it drains all of it.
  */
 #include "webex.h"
+#include "buf.h"
 #include "log.h"
 #include "wsq.h"
 #include "wx.h"
@@ -79,7 +80,6 @@ struct wreq {
     char method[8];
     char *url;                   /* owned */
     char *body;                  /* owned, or NULL */
-    size_t max_resp;
     int rate_waits, send_tries;
     int64_t not_before_ms;       /* worker: not before this (Retry-After, backoff) */
     struct job *job;             /* owned, or NULL */
@@ -88,8 +88,7 @@ struct wreq {
     struct curl_slist *hdrs;
     /* result */
     long status;                 /* HTTP status, 0: transport error */
-    char *resp;                  /* owned, NUL-terminated */
-    size_t resp_len, resp_cap;
+    struct buf resp;             /* the answer, capped (WX_RESP_MAX, files WX_FILE_MAX) */
     bool too_big;
     char retry_after[24];
     char content_type[64];
@@ -187,7 +186,7 @@ static void req_free(struct wreq *r)
     curl_slist_free_all(r->hdrs);
     free(r->url);
     free(r->body);
-    free(r->resp);
+    buf_free(&r->resp);
     job_free(r->job);
     free(r);
 }
@@ -204,21 +203,10 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
 {
     struct wreq *r = ud;
     size_t len = size * n;
-    if (r->resp_len + len > r->max_resp) {
+    if (buf_add(&r->resp, p, len) < 0) {
         r->too_big = true;
         return 0;                            /* aborts the transfer */
     }
-    if (r->resp_len + len + 1 > r->resp_cap) {
-        size_t cap = r->resp_cap ? r->resp_cap : 4096;
-        while (cap < r->resp_len + len + 1) cap *= 2;
-        char *np = realloc(r->resp, cap);
-        if (!np) return 0;
-        r->resp = np;
-        r->resp_cap = cap;
-    }
-    memcpy(r->resp + r->resp_len, p, len);
-    r->resp_len += len;
-    r->resp[r->resp_len] = 0;
     return len;
 }
 
@@ -247,7 +235,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 static int req_start(struct webex *w, struct wreq *r)
 {
     r->status = 0;
-    r->resp_len = 0;
+    buf_free(&r->resp);
     r->too_big = false;
     r->retry_after[0] = r->content_type[0] = r->err[0] = 0;
     curl_slist_free_all(r->hdrs);
@@ -407,7 +395,7 @@ static void rest(struct webex *w, enum op op, const char *method, const char *ur
     }
     r->op = op;
     snprintf(r->method, sizeof r->method, "%s", method);
-    r->max_resp = op == OP_FILE ? WX_FILE_MAX : WX_RESP_MAX;
+    buf_init(&r->resp, op == OP_FILE ? WX_FILE_MAX : WX_RESP_MAX);
     r->job = job;
     pthread_mutex_lock(&w->mu);
     if (w->in_tail) w->in_tail->next = r; else w->in_head = r;
@@ -625,13 +613,13 @@ static void on_file(struct webex *w, struct wreq *r)
     snprintf(name, sizeof name, "screenshot-%d.%s", j->next_file + 1, ext);
     int rc = -1;
     if (r->status == 200 && !r->too_big) {
-        rc = turns_attach(w->turns, j->session, name, r->resp ? r->resp : "", r->resp_len, err, sizeof err);
+        rc = turns_attach(w->turns, j->session, name, buf_str(&r->resp), r->resp.len, err, sizeof err);
     } else {
         snprintf(err, sizeof err, "%s", r->too_big ? "the file is larger than 5 MiB"
                                                    : "the file could not be fetched");
     }
     log_event("info", "webex_attach", "session=%.11s bytes=%zu status=%ld ok=%d", j->session,
-              r->resp_len, r->status, rc == 0);
+              r->resp.len, r->status, rc == 0);
     size_t o = strlen(j->notes);
     snprintf(j->notes + o, sizeof j->notes - o, "%s%s %s%s%s", o ? "\n" : "", rc == 0 ? "📎" : "⚠️",
              name, rc == 0 ? "" : ": ", rc == 0 ? "" : err);
@@ -643,7 +631,7 @@ static void on_message(struct webex *w, struct wreq *r)
 {
     struct job *j = r->job;
     struct wx_message m;
-    if (r->status != 200 || wx_message_parse(r->resp ? r->resp : "", r->resp_len, &m) < 0) {
+    if (r->status != 200 || wx_message_parse(buf_str(&r->resp), r->resp.len, &m) < 0) {
         log_event("warn", "webex_message_unavailable", "status=%ld err=\"%s\"", r->status, r->err);
         if (r->status == 200) wx_message_clear(&m);
         return;                                /* r still owns j */
@@ -722,10 +710,10 @@ static void on_activity(struct webex *w, const struct wx_activity *a)
 
 static void on_result(struct webex *w, struct wreq *r)
 {
-    const char *body = r->resp ? r->resp : "";
+    const char *body = buf_str(&r->resp);
     switch (r->op) {
     case OP_ME:
-        if (r->status == 200 && wx_person_parse(body, r->resp_len, &w->me) == 0 && w->me.uuid[0]) {
+        if (r->status == 200 && wx_person_parse(body, r->resp.len, &w->me) == 0 && w->me.uuid[0]) {
             w->have_me = true;
             log_event("info", "webex_identity", "email=%s", w->me.email);
             boot_step(w);
@@ -734,12 +722,11 @@ static void on_result(struct webex *w, struct wreq *r)
         }
         break;
     case OP_U2C:
-        if (r->status == 200 && wx_u2c_wdm(body, r->resp_len, w->wdm, sizeof w->wdm) == 0 &&
+        if (r->status == 200 && wx_u2c_wdm(body, r->resp.len, w->wdm, sizeof w->wdm) == 0 &&
             (!strncmp(w->wdm, "https://", 8) || w->plain_ok)) {
             free(w->catalog);
-            w->catalog = r->resp;              /* kept for the clusters */
-            w->catalog_len = r->resp_len;
-            r->resp = NULL;
+            w->catalog_len = r->resp.len;
+            w->catalog = buf_take(&r->resp);   /* kept for the clusters */
             boot_step(w);
         } else {
             w->wdm[0] = 0;
@@ -747,7 +734,7 @@ static void on_result(struct webex *w, struct wreq *r)
         }
         break;
     case OP_DEVICES: {
-        int rc = r->status == 200 ? wx_devices_find(body, r->resp_len, w->device_name, &w->dev) : -1;
+        int rc = r->status == 200 ? wx_devices_find(body, r->resp.len, w->device_name, &w->dev) : -1;
         if (rc == 1) {
             w->have_dev = true;
             log_event("info", "webex_device", "action=reused");
@@ -761,7 +748,7 @@ static void on_result(struct webex *w, struct wreq *r)
         break;
     }
     case OP_CREATE:
-        if (r->status >= 200 && r->status < 300 && wx_device_parse(body, r->resp_len, &w->dev) == 0) {
+        if (r->status >= 200 && r->status < 300 && wx_device_parse(body, r->resp.len, &w->dev) == 0) {
             w->have_dev = true;
             w->force_create = false;
             log_event("info", "webex_device", "action=created");

@@ -6,6 +6,7 @@
  * loses at most the turn in progress, never half of one.
  */
 #include "engine.h"
+#include "buf.h"
 #include "casefmt.h"
 #include "dialog.h"
 #include "entity.h"
@@ -216,14 +217,12 @@ static char *hook_list_cases(void *ctx, const char *lang)
 {
     struct turn_ctx *t = ctx;
     cJSON *arr = store_cases_json(t->e->store, t->session), *c;
-    size_t cap = 256, len = 0;
+    struct buf list;
     char *out = NULL;
 
+    buf_init(&list, 1u << 20);
     if (!arr || cJSON_GetArraySize(arr) == 0)
         goto done;
-    if (!(out = malloc(cap)))
-        goto done;
-    out[0] = '\0';
     cJSON_ArrayForEach(c, arr) {
         const char *st = cJSON_GetObjectItem(c, "status")->valuestring;
         char *ref = dialog_md_escape(cJSON_GetObjectItem(c, "order_ref")->valuestring);
@@ -243,20 +242,12 @@ static char *hook_list_cases(void *ctx, const char *lang)
                          status_name(t->e, st, lang), ref ? ref : "", em ? em : "", remote);
         free(ref);
         free(em);
-        if (n < 0)
-            continue;
-        if (len + (size_t)n + 1 > cap) {
-            cap = (len + (size_t)n + 1) * 2;
-            char *p = realloc(out, cap);
-            if (!p)
-                break;
-            out = p;
-        }
-        memcpy(out + len, line, (size_t)n + 1);
-        len += (size_t)n;
+        if (n > 0)
+            buf_add(&list, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
     }
-    if (len && out[len - 1] == '\n')
-        out[len - 1] = '\0';
+    if (list.len && list.p[list.len - 1] == '\n')
+        list.p[--list.len] = '\0';
+    out = buf_take(&list);
 done:
     cJSON_Delete(arr);
     return out;
