@@ -889,40 +889,27 @@ static rlim_t raise_nofile(rlim_t want)
     return rl.rlim_cur;
 }
 
-int serve_run(const struct serve_config *cfg)
+/* The server for cfg, with its engine, pipeline and protocol table; NULL
+ * with *rc 2 (the engine: pack or store) or 1 (out of memory), and a
+ * message on stderr. */
+static struct server *server_new(const struct serve_config *cfg, int *rc)
 {
-    struct server *s = NULL;
-    struct sigaction sa, old_int, old_term;
-    char host[128];
-    int port = 0, rc = 1;
-    const char *listen_spec = cfg->listen ? cfg->listen : "127.0.0.1:8080";
-    bool signals_set = false;
-
-    if (!parse_listen(listen_spec, host, sizeof host, &port)) {
-        fprintf(stderr, "provbot: bad --listen '%s': expected HOST:PORT, e.g. 127.0.0.1:8080\n",
-                listen_spec);
-        return 2;
-    }
-    if (!strcmp(host, "localhost")) snprintf(host, sizeof host, "127.0.0.1");
-    if (!strcmp(host, "*") || !strcmp(host, "0.0.0.0")) host[0] = 0;
-
-    s = calloc(1, sizeof *s);
+    char err[256] = "";
+    struct server *s = calloc(1, sizeof *s);
+    *rc = 1;
     if (!s) {
         fprintf(stderr, "provbot: out of memory\n");
-        return 1;
+        return NULL;
     }
     s->cfg = cfg;
     s->max_conns = cfg->max_conns > 0 ? cfg->max_conns : 10000;
     s->idle_us = cfg->idle_secs < 0 ? 0 : (int64_t)(cfg->idle_secs ? cfg->idle_secs : 600) * 1000000;
     s->rate = cfg->rate_per_sec < 0 ? 0 : (cfg->rate_per_sec ? cfg->rate_per_sec : 10);
     s->burst = s->rate > 0 ? 2 * s->rate : 0;
-
-    char err[256] = "";
-    struct engine_config ec = *cfg->engine;
-    s->eng = engine_open(&ec, err, sizeof err);
-    if (!s->eng) {     /* the pack or the store: a configuration error, as in `chat` */
+    if (!(s->eng = engine_open(cfg->engine, err, sizeof err))) {
+        /* the pack or the store: a configuration error, as in `chat` */
         fprintf(stderr, "provbot: %s\n", err[0] ? err : "cannot open the engine");
-        rc = 2;
+        *rc = 2;
         goto fail;
     }
     if (!(s->turns = turns_open(s->eng, NULL, schedule_commit, s)) ||
@@ -930,19 +917,24 @@ int serve_run(const struct serve_config *cfg)
         fprintf(stderr, "provbot: out of memory\n");
         goto fail;
     }
+    return s;
+fail:
+    turns_close(s->turns);
+    engine_close(s->eng);
+    free(s->protocols);
+    free(s);
+    return NULL;
+}
 
+/* The lws context listening on host:port (host "" for any): on lws's libev
+ * plugin when it loads, else on its poll() loop. 0, or -1 with a message. */
+static int context_create(struct server *s, const char *host, int port, const char *spec)
+{
     rlim_t want = (rlim_t)s->max_conns + 256;
     rlim_t have = raise_nofile(want);
     if (have < want)
         log_event("warn", "fd_limit", "nofile=%llu wanted=%llu",
                   (unsigned long long)have, (unsigned long long)want);
-
-    /* The handlers to restore at the end: the ones from before lws (whose
-     * libev plugin installs its own, and is unloaded with the context). */
-    sigaction(SIGINT, NULL, &old_int);
-    sigaction(SIGTERM, NULL, &old_term);
-    signals_set = true;
-
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
     struct lws_context_creation_info info = {
         .port = port,
@@ -966,35 +958,35 @@ int serve_run(const struct serve_config *cfg)
         if (s->ctx) log_event("warn", "evlib", "using=poll reason=\"libev plugin not loaded\"");
     }
     if (!s->ctx) {
-        fprintf(stderr, "provbot: cannot listen on %s (address in use or not available?)\n",
-                listen_spec);
-        goto fail;
+        fprintf(stderr, "provbot: cannot listen on %s (address in use or not available?)\n", spec);
+        return -1;
     }
+    return 0;
+}
 
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    serve_signalled = 0;
-    sigaction(SIGINT, &sa, NULL);      /* over libev's: stopping is ours, gracefully */
-    sigaction(SIGTERM, &sa, NULL);
-
+/* The listen log line, and for a person at a terminal where to go. */
+static void announce(const struct server *s, const char *host, int port)
+{
     struct lws_vhost *vh = lws_get_vhost_by_name(s->ctx, "provbot");
     int bound = vh ? lws_get_vhost_listen_port(vh) : port;
+    bool v6 = strchr(host, ':') != NULL;
     log_event("info", "listen", "addr=%s%s%s:%d max_conns=%d idle_secs=%lld rate=%g origins=%d",
-              strchr(host, ':') ? "[" : "", host[0] ? host : "0.0.0.0",
-              strchr(host, ':') ? "]" : "", bound > 0 ? bound : port, s->max_conns,
-              (long long)(s->idle_us / 1000000), s->rate, cfg->n_allow_origins);
-    if (isatty(2)) /* a person started it: say where to go */
+              v6 ? "[" : "", host[0] ? host : "0.0.0.0", v6 ? "]" : "", bound > 0 ? bound : port,
+              s->max_conns, (long long)(s->idle_us / 1000000), s->rate, s->cfg->n_allow_origins);
+    if (isatty(2))
         fprintf(stderr, "\nprovbot: open http://%s%s%s:%d/ in a browser to chat (Ctrl-C stops)\n\n",
-                strchr(host, ':') ? "[" : "", host[0] ? host : "127.0.0.1",
-                strchr(host, ':') ? "]" : "", bound > 0 ? bound : port);
+                v6 ? "[" : "", host[0] ? host : "127.0.0.1", v6 ? "]" : "", bound > 0 ? bound : port);
+}
 
+/* Starts the channels, then serves until the stop. 0, or 2 when a channel
+ * is configured wrongly. */
+static int serve_loop(struct server *s)
+{
+    const struct serve_config *cfg = s->cfg;
     struct channel_env env = { .ctx = s->ctx, .turns = s->turns, .unregister = cfg->unregister_at_stop };
     for (int i = 0; i < cfg->n_channels; i++)
-        if (cfg->channels[i]->start(&env) < 0) {   /* configured, but wrongly */
-            rc = 2;
-            goto fail;
-        }
+        if (cfg->channels[i]->start(&env) < 0)
+            return 2;
     lws_sul_schedule(s->ctx, 0, &s->tick, tick_cb, SERVE_TICK_US);
     while (!s->done) {
         if (lws_service(s->ctx, 0) < 0) {
@@ -1007,22 +999,59 @@ int serve_run(const struct serve_config *cfg)
         lws_sul_cancel(&s->tick);
         lws_sul_cancel(&s->commit);
     }
-    rc = 0;
+    return 0;
+}
 
-fail:
-    if (s->turns) turns_flush(s->turns);    /* the channels' pending turns, while they exist */
-    channels_stop(cfg);
-    if (s->ctx) lws_context_destroy(s->ctx);   /* closes what is left: CLOSED frees each chat */
+/* Ends everything in order: the pending turns while their channels exist,
+ * the channels, the context (CLOSED frees each chat), the engine. */
+static void server_free(struct server *s, int rc)
+{
+    if (s->turns) turns_flush(s->turns);
+    channels_stop(s->cfg);
+    if (s->ctx) lws_context_destroy(s->ctx);
     turns_close(s->turns);
-    if (signals_set) {
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGTERM, &old_term, NULL);
-    }
-    if (s->eng) engine_close(s->eng);
+    engine_close(s->eng);
     free(s->protocols);
     if (rc == 0)
         log_event("info", "stopped", "messages=%llu conns_total=%llu",
                   (unsigned long long)s->m.messages, (unsigned long long)s->m.conns_total);
     free(s);
+}
+
+int serve_run(const struct serve_config *cfg)
+{
+    struct sigaction sa, old_int, old_term;
+    char host[128];
+    int port = 0, rc = 1;
+    const char *listen_spec = cfg->listen ? cfg->listen : "127.0.0.1:8080";
+
+    if (!parse_listen(listen_spec, host, sizeof host, &port)) {
+        fprintf(stderr, "provbot: bad --listen '%s': expected HOST:PORT, e.g. 127.0.0.1:8080\n",
+                listen_spec);
+        return 2;
+    }
+    if (!strcmp(host, "localhost")) snprintf(host, sizeof host, "127.0.0.1");
+    if (!strcmp(host, "*") || !strcmp(host, "0.0.0.0")) host[0] = 0;
+    struct server *s = server_new(cfg, &rc);
+    if (!s)
+        return rc;
+    /* The handlers to restore at the end: the ones from before lws (whose
+     * libev plugin installs its own, and is unloaded with the context). */
+    sigaction(SIGINT, NULL, &old_int);
+    sigaction(SIGTERM, NULL, &old_term);
+    rc = 1;
+    if (context_create(s, host, port, listen_spec) == 0) {
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sigemptyset(&sa.sa_mask);
+        serve_signalled = 0;
+        sigaction(SIGINT, &sa, NULL);      /* over libev's: stopping is ours, gracefully */
+        sigaction(SIGTERM, &sa, NULL);
+        announce(s, host, port);
+        rc = serve_loop(s);
+    }
+    server_free(s, rc);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
     return rc;
 }
