@@ -305,78 +305,107 @@ static void req_done(struct webex *w, struct wreq *r, struct wreq **pending)
     push_out(w, r);
 }
 
+/* The worker's requests: waiting (pending, in arrival order) and running. */
+struct inflight {
+    struct wreq *pending;               /* owned list */
+    struct wreq *run[WX_INFLIGHT_MAX];  /* owned, NULL: free */
+    int n;                              /* entries of run in use */
+};
+
+/* Moves what the loop queued onto the end of f->pending. */
+static void worker_take(struct webex *w, struct inflight *f)
+{
+    pthread_mutex_lock(&w->mu);
+    struct wreq **pp = &f->pending;
+    while (*pp) pp = &(*pp)->next;
+    *pp = w->in_head;
+    w->in_head = w->in_tail = NULL;
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* True when the loop has queued nothing since the last worker_take(). */
+static bool worker_idle(struct webex *w)
+{
+    pthread_mutex_lock(&w->mu);
+    bool idle = w->in_head == NULL;
+    pthread_mutex_unlock(&w->mu);
+    return idle;
+}
+
+/* Starts the due pending requests while there is room; returns when the
+ * next one not yet due is (at most 1 s ahead). */
+static int64_t worker_launch(struct webex *w, struct inflight *f)
+{
+    int64_t now = mono_ms(), next_due = now + 1000;
+    for (struct wreq **pp = &f->pending; *pp && f->n < WX_INFLIGHT_MAX;) {
+        struct wreq *r = *pp;
+        if (r->not_before_ms > now) {
+            if (r->not_before_ms < next_due) next_due = r->not_before_ms;
+            pp = &r->next;
+            continue;
+        }
+        *pp = r->next;
+        r->next = NULL;
+        if (req_start(w, r) < 0) {
+            snprintf(r->err, sizeof r->err, "cannot start the request");
+            r->status = 0;
+            push_out(w, r);
+            continue;
+        }
+        for (int i = 0; i < WX_INFLIGHT_MAX; i++)
+            if (!f->run[i]) { f->run[i] = r; break; }
+        f->n++;
+    }
+    return next_due;
+}
+
+/* Hands every finished transfer to req_done (result, retry or wait). */
+static void worker_reap(struct webex *w, struct inflight *f)
+{
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(w->multi, &left))) {
+        if (m->msg != CURLMSG_DONE) continue;
+        struct wreq *r = NULL;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+        if (!r) continue;
+        for (int i = 0; i < WX_INFLIGHT_MAX; i++)
+            if (f->run[i] == r) f->run[i] = NULL;
+        f->n--;
+        if (m->data.result != CURLE_OK && !r->err[0])
+            snprintf(r->err, sizeof r->err, "%s", curl_easy_strerror(m->data.result));
+        req_done(w, r, &f->pending);
+    }
+}
+
 static void *worker_main(void *arg)
 {
     struct webex *w = arg;
-    struct wreq *pending = NULL, *inflight[WX_INFLIGHT_MAX] = { 0 };
-    int n_inflight = 0;
+    struct inflight f = { 0 };
 
     while (!atomic_load(&w->stop)) {
-        pthread_mutex_lock(&w->mu);
-        while (w->in_head) {                /* in arrival order, onto pending */
-            struct wreq *r = w->in_head;
-            w->in_head = r->next;
-            struct wreq **pp = &pending;
-            while (*pp) pp = &(*pp)->next;
-            r->next = NULL;
-            *pp = r;
-        }
-        w->in_tail = NULL;
-        pthread_mutex_unlock(&w->mu);
-
-        int64_t now = mono_ms(), next_due = now + 1000;
-        for (struct wreq **pp = &pending; *pp && n_inflight < WX_INFLIGHT_MAX;) {
-            struct wreq *r = *pp;
-            if (r->not_before_ms > now) {
-                if (r->not_before_ms < next_due) next_due = r->not_before_ms;
-                pp = &r->next;
-                continue;
-            }
-            *pp = r->next;
-            r->next = NULL;
-            if (req_start(w, r) < 0) {
-                snprintf(r->err, sizeof r->err, "cannot start the request");
-                r->status = 0;
-                push_out(w, r);
-                continue;
-            }
-            for (int i = 0; i < WX_INFLIGHT_MAX; i++)
-                if (!inflight[i]) { inflight[i] = r; break; }
-            n_inflight++;
-        }
+        worker_take(w, &f);
+        int64_t next_due = worker_launch(w, &f);
         int running = 0;
         curl_multi_perform(w->multi, &running);
-        CURLMsg *m;
-        int left;
-        while ((m = curl_multi_info_read(w->multi, &left))) {
-            if (m->msg != CURLMSG_DONE) continue;
-            struct wreq *r = NULL;
-            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-            if (!r) continue;
-            for (int i = 0; i < WX_INFLIGHT_MAX; i++)
-                if (inflight[i] == r) inflight[i] = NULL;
-            n_inflight--;
-            if (m->data.result != CURLE_OK && !r->err[0])
-                snprintf(r->err, sizeof r->err, "%s", curl_easy_strerror(m->data.result));
-            req_done(w, r, &pending);
-        }
+        worker_reap(w, &f);
         if (atomic_load(&w->drain) &&
-            ((!pending && !n_inflight && !w->in_head) || mono_ms() >= w->drain_deadline_ms))
+            ((!f.pending && !f.n && worker_idle(w)) || mono_ms() >= w->drain_deadline_ms))
             break;
         int timeout = (int)(next_due - mono_ms());
         if (timeout < 0) timeout = 0;
-        if (timeout > 1000 || n_inflight >= WX_INFLIGHT_MAX) timeout = 1000; /* activity wakes it */
-        if (n_inflight || !pending || timeout > 0)
+        if (timeout > 1000 || f.n >= WX_INFLIGHT_MAX) timeout = 1000; /* activity wakes it */
+        if (f.n || !f.pending || timeout > 0)
             curl_multi_poll(w->multi, NULL, 0, timeout, NULL);
     }
     for (int i = 0; i < WX_INFLIGHT_MAX; i++)
-        if (inflight[i]) {
-            curl_multi_remove_handle(w->multi, inflight[i]->easy);
-            req_free(inflight[i]);
+        if (f.run[i]) {
+            curl_multi_remove_handle(w->multi, f.run[i]->easy);
+            req_free(f.run[i]);
         }
-    while (pending) {
-        struct wreq *r = pending;
-        pending = r->next;
+    while (f.pending) {
+        struct wreq *r = f.pending;
+        f.pending = r->next;
         req_free(r);
     }
     return NULL;
