@@ -348,6 +348,53 @@ static void second_clause(engine *e, const char *msg, const char *lang, struct n
     }
 }
 
+/* s without its surrounding white space (cut in place). */
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+        s++;
+    for (size_t n = strlen(s); n && strchr(" \t\r\n", s[n - 1]); n--)
+        s[n - 1] = '\0';
+    return s;
+}
+
+/* The message's intent (with a second clause's question) and its details.
+ * lang: the conversation's language so far, or NULL. */
+static void understand(engine *e, const char *msg, const char *lang, struct nlu_result *nr,
+                       struct ent_result *er)
+{
+    char fold[NLU_INPUT_MAX + 8];
+    size_t mlen = strlen(msg);
+    nlu_classify(e->nlu, msg, mlen, lang, nr);
+    second_clause(e, msg, nr->lang, nr);
+    size_t flen = text_normalize(msg, mlen > NLU_INPUT_MAX ? NLU_INPUT_MAX : mlen,
+                                 TEXT_FOLD, fold, sizeof fold);
+    ent_extract(e->pack, msg, mlen, fold, flen, er);
+}
+
+/* The turn's lines for the transcript. Caller frees; NULL: out of memory. */
+static char *turn_lines(const char *msg, const char *reply)
+{
+    size_t n = strlen(msg) + strlen(reply) + 16;
+    char *t = malloc(n);
+    if (t)
+        snprintf(t, n, "user: %s\nbot: %s\n", msg, reply);
+    return t;
+}
+
+/* What the turn produced beside the JSON (intent iid may be NULL). */
+static void result_fill(struct engine_result *out, const char *iid, const struct dialog_reply *dr,
+                        const char *lang)
+{
+    snprintf(out->intent, sizeof out->intent, "%s", iid ? iid : "");
+    out->confidence = dr->intent >= 0 ? dr->confidence : -1;
+    out->fallback = dr->fallback;
+    memcpy(out->lang, lang, 3);
+    if (dr->case_obj)
+        snprintf(out->case_id, sizeof out->case_id, "%s",
+                 cJSON_GetObjectItem(dr->case_obj, "id")->valuestring);
+}
+
 int engine_turn(engine *e, const char *session, const char *user,
                 const char *text, const char *reply_to,
                 struct engine_result *out, char *err, size_t errlen)
@@ -355,7 +402,6 @@ int engine_turn(engine *e, const char *session, const char *user,
     size_t len = strlen(text);
     char *raw = text_sanitize(text, len > TEXT_MAX ? TEXT_MAX : len);
     char *state = NULL, *saved = NULL, *notices = NULL, *turns = NULL;
-    char fold[NLU_INPUT_MAX + 8];
     dialog *d = NULL;
     struct nlu_result nr;
     struct ent_result er;
@@ -370,12 +416,7 @@ int engine_turn(engine *e, const char *session, const char *user,
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    /* trim surrounding white space */
-    char *msg = raw;
-    while (*msg == ' ' || *msg == '\t' || *msg == '\r' || *msg == '\n')
-        msg++;
-    for (size_t n = strlen(msg); n && strchr(" \t\r\n", msg[n - 1]); n--)
-        msg[n - 1] = '\0';
+    char *msg = trim(raw);
 
     if ((e->batch ? store_savepoint(e->store) : store_begin(e->store)) < 0)
         goto sqlfail;
@@ -389,12 +430,7 @@ int engine_turn(engine *e, const char *session, const char *user,
         if (ent_email_valid(user, why, sizeof why))
             dialog_preset(d, "requester", user);
     }
-    size_t mlen = strlen(msg);
-    nlu_classify(e->nlu, msg, mlen, state ? dialog_lang(d) : NULL, &nr);
-    second_clause(e, msg, nr.lang, &nr);
-    size_t flen = text_normalize(msg, mlen > NLU_INPUT_MAX ? NLU_INPUT_MAX : mlen,
-                                 TEXT_FOLD, fold, sizeof fold);
-    ent_extract(e->pack, msg, mlen, fold, flen, &er);
+    understand(e, msg, state ? dialog_lang(d) : NULL, &nr, &er);
     notices = failed_notices(e, session, nr.lang_sure ? nr.lang : dialog_lang(d));
     if (dialog_turn(d, &nr, &er, msg, notices, &hooks, &dr) < 0)
         goto oom;
@@ -402,21 +438,13 @@ int engine_turn(engine *e, const char *session, const char *user,
         !(out->json = cJSON_PrintUnformatted(reply)) || !(saved = dialog_save(d)))
         goto oom;
     const char *iid = dr.intent >= 0 ? pack_intent_at(e->pack, (size_t)dr.intent)->id : NULL;
-    size_t tlen = strlen(msg) + strlen(dr.text) + 16;
-    if (!(turns = malloc(tlen)))
+    if (!(turns = turn_lines(msg, dr.text)))
         goto oom;
-    snprintf(turns, tlen, "user: %s\nbot: %s\n", msg, dr.text);
     if (store_conv_save(e->store, session, e->channel, user, dialog_lang(d), saved, turns) < 0 ||
         (e->batch ? store_release(e->store) : store_commit(e->store)) < 0)
         goto sqlfail;
     in_tx = false;
-    snprintf(out->intent, sizeof out->intent, "%s", iid ? iid : "");
-    out->confidence = dr.intent >= 0 ? dr.confidence : -1;
-    out->fallback = dr.fallback;
-    memcpy(out->lang, dialog_lang(d), 3);
-    if (dr.case_obj)
-        snprintf(out->case_id, sizeof out->case_id, "%s",
-                 cJSON_GetObjectItem(dr.case_obj, "id")->valuestring);
+    result_fill(out, iid, &dr, dialog_lang(d));
     goto done;
 sqlfail:
     snprintf(err, errlen, "store: %s", store_errmsg(e->store));
