@@ -737,56 +737,65 @@ static void on_activity(struct webex *w, const struct wx_activity *a)
 
 /* ---------------------------------------------------------------- results */
 
-static void on_result(struct webex *w, struct wreq *r)
+/* A boot step's answer (identity, catalog, devices, a new device): the
+ * next step, or a backoff. */
+static void on_boot_result(struct webex *w, struct wreq *r)
 {
     const char *body = buf_str(&r->resp);
+    size_t len = r->resp.len;
+    bool ok = false;
     switch (r->op) {
     case OP_ME:
-        if (r->status == 200 && wx_person_parse(body, r->resp.len, &w->me) == 0 && w->me.uuid[0]) {
+        if ((ok = r->status == 200 && wx_person_parse(body, len, &w->me) == 0 && w->me.uuid[0])) {
             w->have_me = true;
             log_event("info", "webex_identity", "email=%s", w->me.email);
-            boot_step(w);
-        } else {
-            boot_failed(w, r);
         }
         break;
     case OP_U2C:
-        if (r->status == 200 && wx_u2c_wdm(body, r->resp.len, w->wdm, sizeof w->wdm) == 0 &&
-            (!strncmp(w->wdm, "https://", 8) || w->plain_ok)) {
+        ok = r->status == 200 && wx_u2c_wdm(body, len, w->wdm, sizeof w->wdm) == 0 &&
+             (!strncmp(w->wdm, "https://", 8) || w->plain_ok);
+        if (ok) {
             free(w->catalog);
-            w->catalog_len = r->resp.len;
+            w->catalog_len = len;
             w->catalog = buf_take(&r->resp);   /* kept for the clusters */
-            boot_step(w);
         } else {
             w->wdm[0] = 0;
-            boot_failed(w, r);
         }
         break;
     case OP_DEVICES: {
-        int rc = r->status == 200 ? wx_devices_find(body, r->resp.len, w->device_name, &w->dev) : -1;
-        if (rc == 1) {
+        int rc = r->status == 200 ? wx_devices_find(body, len, w->device_name, &w->dev) : -1;
+        if ((ok = rc >= 0) && rc == 1) {
             w->have_dev = true;
             log_event("info", "webex_device", "action=reused");
-            boot_step(w);
-        } else if (rc == 0) {
+        } else if (ok) {
             w->force_create = true;
-            boot_step(w);
-        } else {
-            boot_failed(w, r);
         }
         break;
     }
     case OP_CREATE:
-        if (r->status >= 200 && r->status < 300 && wx_device_parse(body, r->resp.len, &w->dev) == 0) {
+        if ((ok = r->status >= 200 && r->status < 300 && wx_device_parse(body, len, &w->dev) == 0)) {
             w->have_dev = true;
             w->force_create = false;
             log_event("info", "webex_device", "action=created");
-            boot_step(w);
-        } else {
-            if (r->status == 403)
-                log_event("error", "webex_device_refused", "status=403 body_hint=\"%.80s\"", body);
-            boot_failed(w, r);
+        } else if (r->status == 403) {
+            log_event("error", "webex_device_refused", "status=403 body_hint=\"%.80s\"", body);
         }
+        break;
+    default:
+        return;
+    }
+    if (ok) boot_step(w);
+    else boot_failed(w, r);
+}
+
+static void on_result(struct webex *w, struct wreq *r)
+{
+    switch (r->op) {
+    case OP_ME:
+    case OP_U2C:
+    case OP_DEVICES:
+    case OP_CREATE:
+        on_boot_result(w, r);
         break;
     case OP_DELETE:
         log_event("info", "webex_device", "action=deleted status=%ld", r->status);
