@@ -59,34 +59,33 @@ static const char *prom_label(const char *in, char *out, size_t outlen)
     return out;
 }
 
+/* One labelled counter family: HELP, TYPE, then a line per label value. */
+static void labelled(struct buf *b, const char *name, const char *help, const char *label,
+                     const struct metrics_counter *tab, int n)
+{
+    char l[96];
+    buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+    for (int i = 0; i < n; i++)
+        buf_printf(b, "%s{%s=\"%s\"} %llu\n", name, label, prom_label(tab[i].name, l, sizeof l),
+                   (unsigned long long)tab[i].n);
+}
+
 char *metrics_text(const struct metrics *m, int open_conns)
 {
     struct buf b;
-    char l[96];
 
     buf_init(&b, METRICS_TEXT_MAX);
 
     buf_printf(&b, "# HELP provbot_messages_total Chat messages handed to the engine.\n"
                   "# TYPE provbot_messages_total counter\nprovbot_messages_total %llu\n",
               (unsigned long long)m->messages);
-    buf_printf(&b, "# HELP provbot_replies_total Replies sent, by intent.\n"
-                  "# TYPE provbot_replies_total counter\n");
-    for (int i = 0; i < m->n_replies; i++)
-        buf_printf(&b, "provbot_replies_total{intent=\"%s\"} %llu\n",
-                  prom_label(m->replies[i].name, l, sizeof l), (unsigned long long)m->replies[i].n);
+    labelled(&b, "provbot_replies_total", "Replies sent, by intent.", "intent", m->replies, m->n_replies);
     buf_printf(&b, "# HELP provbot_fallbacks_total Replies where the bot did not understand.\n"
                   "# TYPE provbot_fallbacks_total counter\nprovbot_fallbacks_total %llu\n",
               (unsigned long long)m->fallbacks);
-    buf_printf(&b, "# HELP provbot_cases_total Cases filed or queued from the web chat, by status.\n"
-                  "# TYPE provbot_cases_total counter\n");
-    for (int i = 0; i < m->n_cases; i++)
-        buf_printf(&b, "provbot_cases_total{status=\"%s\"} %llu\n",
-                  prom_label(m->cases[i].name, l, sizeof l), (unsigned long long)m->cases[i].n);
-    buf_printf(&b, "# HELP provbot_errors_total Error frames sent, by code.\n"
-                  "# TYPE provbot_errors_total counter\n");
-    for (int i = 0; i < m->n_errors; i++)
-        buf_printf(&b, "provbot_errors_total{code=\"%s\"} %llu\n",
-                  prom_label(m->errors[i].name, l, sizeof l), (unsigned long long)m->errors[i].n);
+    labelled(&b, "provbot_cases_total", "Cases filed or queued from the web chat, by status.", "status",
+             m->cases, m->n_cases);
+    labelled(&b, "provbot_errors_total", "Error frames sent, by code.", "code", m->errors, m->n_errors);
     buf_printf(&b, "# HELP provbot_connections_open Open chat WebSockets.\n"
                   "# TYPE provbot_connections_open gauge\nprovbot_connections_open %d\n"
                   "# HELP provbot_connections_total Chat WebSockets opened.\n"
