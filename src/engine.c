@@ -395,6 +395,9 @@ static void result_fill(struct engine_result *out, const char *iid, const struct
                  cJSON_GetObjectItem(dr->case_obj, "id")->valuestring);
 }
 
+/* Longer than ~60 lines on purpose: the turn's transaction (begin or
+ * savepoint, load, save, commit or release, rollback on every failure) is
+ * kept in one function so that its one exit path is visible at once. */
 int engine_turn(engine *e, const char *session, const char *user,
                 const char *text, const char *reply_to,
                 struct engine_result *out, char *err, size_t errlen)
