@@ -3,11 +3,15 @@
  * or configuration, 1 for other failures), and hands over to the engine or
  * the serve loop.
  */
+#include "backend.h"
+#include "buf.h"
 #include "engine.h"
+#include "log.h"
 #include "nlu.h"
 #include "outbox.h"
 #include "pack.h"
 #include "serve.h"
+#include "webex.h"
 #include "store.h"
 #include "text.h"
 
@@ -41,7 +45,7 @@ struct opts {
 };
 
 static const char usage[] =
-    "usage: provbot SUBCOMMAND [options]\n"
+    "usage: provbot [global options] SUBCOMMAND [options]\n"
     "\n"
     "subcommands:\n"
     "  classify            one utterance per stdin line -> one JSON object per line\n"
@@ -55,7 +59,7 @@ static const char usage[] =
     "  cases list|show ID  the cases in the store [--json]\n"
     "  outbox              deliver queued cases until none is left, then exit\n"
     "\n"
-    "global options:\n"
+    "global options (before or after the subcommand):\n"
     "  --data DIR          state folder (default $PROVBOT_DATA, else ./var)\n"
     "  --intents DIR       knowledge pack (default ./intents)\n"
     "  --config FILE       KEY=VALUE lines (PROVBOT_*, WEBEX_*) used where the\n"
@@ -267,16 +271,113 @@ oom:
     return 0;
 }
 
+/* What eval counts over a file of intent<TAB>utterance lines. */
+struct tally {
+    size_t C;                   /* intents */
+    int *conf;                  /* owned, conf[truth * C + guess] */
+    int oos;                    /* out_of_scope's index */
+    int total, right;           /* utterances, correctly classified */
+    int in_scope, conf_wrong;   /* not out_of_scope; of those, given another in-scope intent */
+    int lang_total[2], lang_right[2]; /* by detected language (en, sv) */
+};
+
+/* Classifies every line of f (named path) into t. 0, or 2 with a message. */
+static int eval_read(FILE *f, const char *path, const pack *p, nlu *m, struct tally *t)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    long n;
+    int lineno = 0, rc = 0;
+    while (rc == 0 && (n = read_line(f, &line, &cap)) >= 0) {
+        lineno++;
+        if (n == 0 || line[0] == '#')
+            continue;
+        char *tab = strchr(line, '\t');
+        int truth = tab ? (*tab = '\0', pack_intent_find(p, line)) : -1;
+        if (!tab)
+            fprintf(stderr, "provbot: %s:%d: expected intent<TAB>utterance\n", path, lineno);
+        else if (truth < 0)
+            fprintf(stderr, "provbot: %s:%d: unknown intent \"%s\"\n", path, lineno, line);
+        if (truth < 0) {
+            rc = 2;
+            break;
+        }
+        struct nlu_result r;
+        nlu_classify(m, tab + 1, strlen(tab + 1), NULL, &r);
+        t->conf[(size_t)truth * t->C + (size_t)r.intent]++;
+        t->total++;
+        t->right += r.intent == truth;
+        int li = strcmp(r.lang, "sv") == 0;
+        t->lang_total[li]++;
+        t->lang_right[li] += r.intent == truth;
+        if (truth != t->oos) {
+            t->in_scope++;
+            t->conf_wrong += r.intent != truth && r.intent != t->oos;
+        }
+    }
+    free(line);
+    if (rc == 0 && t->total == 0) {
+        fprintf(stderr, "provbot: eval %s: no utterances\n", path);
+        rc = 2;
+    }
+    return rc;
+}
+
+/* Accuracy, per language, and per intent precision / recall / F1. */
+static void eval_report(const struct tally *t, const pack *p)
+{
+    const size_t C = t->C;
+    printf("utterances: %d\naccuracy: %.4f\n", t->total, (double)t->right / t->total);
+    for (int l = 0; l < 2; l++)
+        if (t->lang_total[l])
+            printf("accuracy_%s: %.4f (%d)\n", pack_langs[l], (double)t->lang_right[l] / t->lang_total[l],
+                   t->lang_total[l]);
+    printf("in_scope_confidently_wrong: %.4f (%d of %d)\n",
+           t->in_scope ? (double)t->conf_wrong / t->in_scope : 0.0, t->conf_wrong, t->in_scope);
+    printf("\n%-24s %9s %9s %9s %7s\n", "intent", "precision", "recall", "f1", "support");
+    for (size_t c = 0; c < C; c++) {
+        int tp = t->conf[c * C + c], fp = 0, fn = 0;
+        for (size_t k = 0; k < C; k++)
+            if (k != c) {
+                fp += t->conf[k * C + c];
+                fn += t->conf[c * C + k];
+            }
+        double pr = tp + fp ? (double)tp / (tp + fp) : 0, re = tp + fn ? (double)tp / (tp + fn) : 0;
+        if (tp + fn == 0 && fp == 0)
+            continue;
+        printf("%-24s %9.3f %9.3f %9.3f %7d\n", pack_intent_at(p, c)->id, pr, re,
+               pr + re ? 2 * pr * re / (pr + re) : 0, tp + fn);
+    }
+}
+
+/* The ten most frequent confusions (marks them in t->conf as shown). */
+static void eval_confusions(struct tally *t, const pack *p)
+{
+    const size_t C = t->C;
+    printf("\nconfusions (truth -> guess: count):\n");
+    for (int shown = 0; shown < 10; shown++) {
+        size_t bt = 0, bg = 0;
+        int best = 0;
+        for (size_t i = 0; i < C; i++)
+            for (size_t g = 0; g < C; g++)
+                if (i != g && t->conf[i * C + g] > best) {
+                    best = t->conf[i * C + g];
+                    bt = i;
+                    bg = g;
+                }
+        if (!best)
+            break;
+        printf("  %s -> %s: %d\n", pack_intent_at(p, bt)->id, pack_intent_at(p, bg)->id, best);
+        t->conf[bt * C + bg] = -t->conf[bt * C + bg];
+    }
+}
+
 static int cmd_eval(const struct opts *o)
 {
     nlu *m = NULL;
     pack *p;
     FILE *f;
-    char *line = NULL;
-    size_t cap = 0;
-    long n;
-    int total = 0, right = 0, conf_wrong = 0, in_scope = 0;
-    int lang_total[2] = { 0, 0 }, lang_right[2] = { 0, 0 };
+    int rc;
 
     if (o->nargs < 2)
         return usage_error("eval needs a FILE%s", "");
@@ -288,102 +389,54 @@ static int cmd_eval(const struct opts *o)
         fclose(f);
         return 2;
     }
-    size_t C = pack_intent_count(p);
-    int *conf = calloc(C * C, sizeof *conf); /* conf[truth * C + guess] */
-    int oos = pack_intent_find(p, "out_of_scope");
-    int lineno = 0, rc = 0;
-    while ((n = read_line(f, &line, &cap)) >= 0) {
-        lineno++;
-        if (n == 0 || line[0] == '#')
-            continue;
-        char *tab = strchr(line, '\t');
-        if (!tab) {
-            fprintf(stderr, "provbot: %s:%d: expected intent<TAB>utterance\n", o->args[1], lineno);
-            rc = 2;
-            goto out;
-        }
-        *tab = '\0';
-        int truth = pack_intent_find(p, line);
-        if (truth < 0) {
-            fprintf(stderr, "provbot: %s:%d: unknown intent \"%s\"\n", o->args[1], lineno, line);
-            rc = 2;
-            goto out;
-        }
-        struct nlu_result r;
-        nlu_classify(m, tab + 1, strlen(tab + 1), NULL, &r);
-        conf[(size_t)truth * C + (size_t)r.intent]++;
-        total++;
-        right += r.intent == truth;
-        int li = strcmp(r.lang, "sv") == 0;
-        /* per-language accuracy by the utterance's detected language */
-        lang_total[li]++;
-        lang_right[li] += r.intent == truth;
-        if (truth != oos) {
-            in_scope++;
-            conf_wrong += r.intent != truth && r.intent != oos;
-        }
-    }
-    if (total == 0) {
-        fprintf(stderr, "provbot: eval %s: no utterances\n", o->args[1]);
-        rc = 2;
-        goto out;
-    }
-    double acc = (double)right / total;
-    printf("utterances: %d\naccuracy: %.4f\n", total, acc);
-    for (int l = 0; l < 2; l++)
-        if (lang_total[l])
-            printf("accuracy_%s: %.4f (%d)\n", pack_langs[l], (double)lang_right[l] / lang_total[l],
-                   lang_total[l]);
-    printf("in_scope_confidently_wrong: %.4f (%d of %d)\n",
-           in_scope ? (double)conf_wrong / in_scope : 0.0, conf_wrong, in_scope);
-    printf("\n%-24s %9s %9s %9s %7s\n", "intent", "precision", "recall", "f1", "support");
-    for (size_t c = 0; c < C; c++) {
-        int tp = conf[c * C + c], fp = 0, fn = 0;
-        for (size_t k = 0; k < C; k++)
-            if (k != c) {
-                fp += conf[k * C + c];
-                fn += conf[c * C + k];
-            }
-        double pr = tp + fp ? (double)tp / (tp + fp) : 0, re = tp + fn ? (double)tp / (tp + fn) : 0;
-        if (tp + fn == 0 && fp == 0)
-            continue;
-        printf("%-24s %9.3f %9.3f %9.3f %7d\n", pack_intent_at(p, c)->id, pr, re,
-               pr + re ? 2 * pr * re / (pr + re) : 0, tp + fn);
-    }
-    printf("\nconfusions (truth -> guess: count):\n");
-    for (int shown = 0; shown < 10; shown++) {
-        size_t bt = 0, bg = 0;
-        int best = 0;
-        for (size_t t = 0; t < C; t++)
-            for (size_t g = 0; g < C; g++)
-                if (t != g && conf[t * C + g] > best) {
-                    best = conf[t * C + g];
-                    bt = t;
-                    bg = g;
-                }
-        if (!best)
-            break;
-        printf("  %s -> %s: %d\n", pack_intent_at(p, bt)->id, pack_intent_at(p, bg)->id, best);
-        conf[bt * C + bg] = -conf[bt * C + bg];
-    }
-    if (o->min_accuracy > 0 && acc < o->min_accuracy) {
-        fprintf(stderr, "provbot: accuracy %.4f is below --min-accuracy %.4f\n", acc, o->min_accuracy);
+    struct tally t = { .C = pack_intent_count(p), .oos = pack_intent_find(p, "out_of_scope") };
+    if (!(t.conf = calloc(t.C * t.C, sizeof *t.conf))) {
+        fprintf(stderr, "provbot: out of memory\n");
         rc = 1;
+    } else if ((rc = eval_read(f, o->args[1], p, m, &t)) == 0) {
+        double acc = (double)t.right / t.total;
+        eval_report(&t, p);
+        eval_confusions(&t, p);
+        if (o->min_accuracy > 0 && acc < o->min_accuracy) {
+            fprintf(stderr, "provbot: accuracy %.4f is below --min-accuracy %.4f\n", acc, o->min_accuracy);
+            rc = 1;
+        }
     }
-out:
-    free(conf);
-    free(line);
+    free(t.conf);
     fclose(f);
     nlu_free(m);
     pack_free(p);
     return rc;
 }
 
+/* The engine's configuration: the options, and the environment the engine
+ * does not read itself (the case backend, the allow-list). 0, or 2 with a
+ * message on stderr. */
+static int engine_cfg(const struct opts *o, const char *channel, struct engine_config *cfg)
+{
+    const char *name = getenv("PROVBOT_CASE_BACKEND");
+    const struct backend_ops *b = backend_find(name);
+    if (!b) {
+        fprintf(stderr, "provbot: PROVBOT_CASE_BACKEND=%s: must be %s\n", name, backend_names);
+        return 2;
+    }
+    *cfg = (struct engine_config){
+        .intents_dir = o->intents,
+        .data_dir = o->data,
+        .channel = channel,
+        .no_checkpoint = true,
+        .queue_cases = b->delivers,
+        .allow_domains = getenv("PROVBOT_ALLOW_DOMAINS"),
+    };
+    return 0;
+}
+
 static engine *open_engine(const struct opts *o, const char *channel)
 {
     char err[512];
-    struct engine_config cfg = { .intents_dir = o->intents, .data_dir = o->data,
-                                 .channel = channel, .no_checkpoint = true };
+    struct engine_config cfg;
+    if (engine_cfg(o, channel, &cfg))
+        return NULL;
     engine *e = engine_open(&cfg, err, sizeof err);
     if (!e)
         fprintf(stderr, "provbot: %s\n", err);
@@ -436,40 +489,83 @@ static int attach_file(engine *e, const char *session, const char *path, bool js
 {
     FILE *f = fopen(path, "rb");
     char err[256];
-    unsigned char *buf = NULL;
-    size_t n = 0, cap = 0;
+    struct buf b;
+    char chunk[65536];
+    size_t k;
     if (!f) {
         snprintf(err, sizeof err, "cannot open %s: %s", path, strerror(errno));
         attach_report(jsonl, path, err);
         return -1;
     }
-    for (;;) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 65536;
-            unsigned char *p = cap <= (6u << 20) ? realloc(buf, cap) : NULL;
-            if (!p)
-                break;
-            buf = p;
-        }
-        size_t k = fread(buf + n, 1, cap - n, f);
-        if (k == 0)
-            break;
-        n += k;
-    }
+    buf_init(&b, 6u << 20);   /* past the engine's 5 MiB limit, so it says "too large" */
+    while ((k = fread(chunk, 1, sizeof chunk, f)) > 0 && buf_add(&b, chunk, k) == 0)
+        ;
     fclose(f);
     const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-    int rc = engine_attach(e, session, base, buf, n, err, sizeof err);
+    int rc = engine_attach(e, session, base, buf_str(&b), b.len, err, sizeof err);
     attach_report(jsonl, base, rc == 0 ? NULL : err);
-    free(buf);
+    buf_free(&b);
+    return rc;
+}
+
+/* One input line of `chat`: a JSON message or attachment (--jsonl), a
+ * /attach command, a button's number, or text; runs its turn and prints
+ * the reply. *buttons holds the last reply's buttons (terminal). 0, or 1
+ * when the turn failed. */
+static int chat_line(const struct opts *o, engine *e, const char *session, const char *line,
+                     cJSON **buttons)
+{
+    char err[512];
+    const char *text = line, *id = NULL;
+    cJSON *in = NULL;
+    int rc = 0;
+    if (o->jsonl && line[0] == '{' && (in = cJSON_Parse(line))) {
+        const cJSON *t = cJSON_GetObjectItem(in, "text"), *i = cJSON_GetObjectItem(in, "id");
+        const cJSON *a = cJSON_GetObjectItem(in, "attach");
+        if (cJSON_IsString(t))
+            text = t->valuestring;
+        if (cJSON_IsString(i))
+            id = i->valuestring;
+        if (cJSON_IsString(a)) { /* {"attach": PATH}: a screenshot, no turn */
+            attach_file(e, session, a->valuestring, true);
+            fflush(stdout);
+            goto out;
+        }
+    }
+    if (!o->jsonl) {
+        if (!strncmp(text, "/attach ", 8)) {
+            attach_file(e, session, text + 8, false);
+            goto out;
+        }
+        char *end;
+        long k = strtol(text, &end, 10);
+        if (*text && !*end && *buttons && k >= 1 && k <= cJSON_GetArraySize(*buttons))
+            text = cJSON_GetArrayItem(*buttons, (int)k - 1)->valuestring;
+    }
+    struct engine_result r;
+    if (engine_turn(e, session, o->user, text, id, &r, err, sizeof err) < 0) {
+        fprintf(stderr, "provbot: %s\n", err);
+        if (o->jsonl) /* one line out per line in, even now */
+            printf("{\"type\":\"error\",\"code\":\"internal\",\"message\":\"the turn failed\"}\n");
+        rc = 1;
+        goto out;
+    }
+    if (o->jsonl)
+        puts(r.json);
+    else
+        print_human(r.json, buttons);
+    fflush(stdout);
+    engine_result_free(&r);
+out:
+    cJSON_Delete(in);
     return rc;
 }
 
 static int cmd_chat(const struct opts *o)
 {
-    char session[80];
+    char session[80], err[512];
     char *line = NULL;
     size_t cap = 0;
-    long n;
     cJSON *buttons = NULL;
     engine *e = open_engine(o, "chat");
     outbox *ob = NULL;
@@ -481,7 +577,6 @@ static int cmd_chat(const struct opts *o)
         snprintf(session, sizeof session, "%s", o->session);
     else
         engine_new_session(session);
-    char err[512];
     if (!(ob = outbox_start(o->data, NULL, err, sizeof err))) {
         fprintf(stderr, "provbot: %s\n", err);
         engine_close(e);
@@ -496,50 +591,10 @@ static int cmd_chat(const struct opts *o)
             printf("\nyou> ");
             fflush(stdout);
         }
-        if ((n = read_line(stdin, &line, &cap)) < 0)
+        if (read_line(stdin, &line, &cap) < 0)
             break;
-        const char *text = line, *id = NULL;
-        cJSON *in = NULL;
-        if (o->jsonl && line[0] == '{' && (in = cJSON_Parse(line))) {
-            const cJSON *t = cJSON_GetObjectItem(in, "text"), *i = cJSON_GetObjectItem(in, "id");
-            if (cJSON_IsString(t))
-                text = t->valuestring;
-            if (cJSON_IsString(i))
-                id = i->valuestring;
-            const cJSON *a = cJSON_GetObjectItem(in, "attach");
-            if (cJSON_IsString(a)) { /* {"attach": PATH}: a screenshot, no turn */
-                attach_file(e, session, a->valuestring, true);
-                fflush(stdout);
-                cJSON_Delete(in);
-                continue;
-            }
-        }
-        if (!o->jsonl) {
-            if (!strncmp(text, "/attach ", 8)) {
-                attach_file(e, session, text + 8, false);
-                continue;
-            }
-            char *end;
-            long k = strtol(text, &end, 10);
-            if (*text && !*end && buttons && k >= 1 && k <= cJSON_GetArraySize(buttons))
-                text = cJSON_GetArrayItem(buttons, (int)k - 1)->valuestring;
-        }
-        struct engine_result r;
-        if (engine_turn(e, session, o->user, text, id, &r, err, sizeof err) < 0) {
-            fprintf(stderr, "provbot: %s\n", err);
-            if (o->jsonl) /* one line out per line in, even now */
-                printf("{\"type\":\"error\",\"code\":\"internal\",\"message\":\"the turn failed\"}\n");
-            cJSON_Delete(in);
+        if (chat_line(o, e, session, line, &buttons))
             rc = 1;
-            continue;
-        }
-        if (o->jsonl)
-            puts(r.json);
-        else
-            print_human(r.json, &buttons);
-        fflush(stdout);
-        engine_result_free(&r);
-        cJSON_Delete(in);
     }
     cJSON_Delete(buttons);
     free(line);
@@ -622,9 +677,15 @@ static int cmd_outbox(const struct opts *o)
     return rc < 0 ? 1 : 0;
 }
 
+/* The channels `serve` runs beside the web chat: add one here. */
+static const struct channel *const channels[] = { &webex_channel };
+
 static int cmd_serve(const struct opts *o)
 {
     char err[512];
+    struct engine_config ec;
+    if (engine_cfg(o, "web", &ec))
+        return 2;
     outbox *ob = outbox_start(o->data, NULL, err, sizeof err);
     if (!ob) {
         fprintf(stderr, "provbot: %s\n", err);
@@ -632,15 +693,15 @@ static int cmd_serve(const struct opts *o)
     }
     struct serve_config cfg = {
         .listen = o->listen ? o->listen : "127.0.0.1:8080",
-        .intents_dir = o->intents,
-        .data_dir = o->data,
+        .engine = &ec,
         .allow_origins = o->origins,
         .n_allow_origins = o->norigins,
         .max_conns = o->max_conns,
         .idle_secs = o->idle_secs,
         .rate_per_sec = o->rate_limit,
-        .checkpoint_elsewhere = true,
-        .webex_unregister = o->webex_unregister,
+        .unregister_at_stop = o->webex_unregister,
+        .channels = channels,
+        .n_channels = (int)(sizeof channels / sizeof channels[0]),
     };
     int rc = serve_run(&cfg);
     outbox_stop(ob);
@@ -661,12 +722,17 @@ int main(int argc, char **argv)
             fputs(usage, stdout);
             return 0;
         }
-    o.args[o.nargs++] = argv[1];
-    if ((rc = parse(argc, argv, 2, &o)))
+    /* Global options may come before the subcommand or after it (as git
+     * and docker take them): the first positional argument is the
+     * subcommand, the ones after it are its arguments. */
+    if ((rc = parse(argc, argv, 1, &o)))
         return rc;
+    if (o.nargs == 0)
+        return usage_error("%s", "no subcommand");
+    log_set_level(getenv("PROVBOT_LOG"));   /* after --config, which may set it */
     curl_global_init(CURL_GLOBAL_DEFAULT);
     signal(SIGPIPE, SIG_IGN);
-    const char *cmd = argv[1];
+    const char *cmd = o.args[0];
     if (!strcmp(cmd, "classify")) rc = cmd_classify(&o);
     else if (!strcmp(cmd, "eval")) rc = cmd_eval(&o);
     else if (!strcmp(cmd, "chat")) rc = cmd_chat(&o);

@@ -11,8 +11,9 @@
  * the next step, which goes back on the multi handle in the same round.
  */
 #include "outbox.h"
+#include "backend.h"
+#include "log.h"
 #include "case.h"
-#include "rt.h"
 #include "store.h"
 
 #include <curl/curl.h>
@@ -30,95 +31,63 @@
 #define CHECKPOINT_MS 1000  /* how often the WAL is copied back */
 #define STATUS_POLL_MS 5000 /* rt: how often the store is asked for stale statuses */
 
-enum backend { BACKEND_NONE, BACKEND_HTTP, BACKEND_RT };
-
 struct outbox {
     pthread_t thread;
     store *store;            /* the worker's own handle */
     CURLM *multi;
     atomic_bool stop;
-    bool deliver;            /* a remote backend is configured */
-    enum backend backend;    /* which one */
+    const struct backend_ops *ops; /* the backend; delivers: cases to deliver */
+    void *bst;               /* its state, owned (ops->release) */
     int64_t checkpointed_ms; /* last checkpoint */
     int64_t purged_ms;       /* last retention purge */
-    cJSON *tpl;              /* body template, or NULL */
-    char url[2048];
-    char auth[1100];         /* "Authorization: Bearer|token ..." or "" (never logged) */
-    char queue[256];         /* rt: PROVBOT_RT_QUEUE */
-    int64_t status_every_ms; /* rt: a ticket's status is read back at most this often */
-    int64_t status_polled_ms;/* rt: last look for stale statuses */
+    int64_t status_every_ms; /* a filed case's status is read back at most this often */
+    int64_t status_polled_ms;/* last look for stale statuses */
     long timeout_ms;
     long backoff_base_ms;
     unsigned rng;
 };
 
-struct req {                 /* one delivery (or rt status read) in flight */
-    CURL *easy;              /* owned; replaced when an rt step re-arms it */
+struct req {                 /* one request of a delivery (or a status read) in flight */
+    CURL *easy;              /* owned; replaced when the next step re-arms it */
     struct curl_slist *headers;
     char id[CASE_ID_MAX];
-    enum rt_step step;       /* rt: the request this is (http: unused) */
-    char ticket[32];         /* rt status read: the ticket id */
-    char *url;               /* owned (rt), NULL for http (ob->url) */
+    int step;                /* the backend's step this request is */
+    char ticket[128];        /* status read: the remote id */
+    struct backend_request rq; /* the backend's request, rq.url owned */
     char *body;              /* owned POST body, or NULL */
     char resp[RESPONSE_MAX + 1];
     size_t resp_len;
     bool too_big;
 };
 
+/* One outbox log line: the case id (or "-") and a free-text detail. */
 static void logline(const char *level, const char *event, const char *id, const char *detail)
 {
-    char ts[32];
-    store_rfc3339(store_now_ms(), ts);
-    fprintf(stderr, "ts=%s level=%s event=%s case=%s%s%s\n", ts, level, event, id,
-            detail && *detail ? " detail=" : "", detail ? detail : "");
+    log_event(level, event, "case=%s%s%s", id, detail && *detail ? " detail=" : "", detail ? detail : "");
 }
 
-static enum backend backend_named(void)
+/* The backend PROVBOT_CASE_BACKEND names; NULL when it names none. */
+static const struct backend_ops *backend_named(void)
 {
-    const char *b = getenv("PROVBOT_CASE_BACKEND");
-    return !b ? BACKEND_NONE : !strcmp(b, "http") ? BACKEND_HTTP
-         : !strcmp(b, "rt") ? BACKEND_RT : BACKEND_NONE;
+    return backend_find(getenv("PROVBOT_CASE_BACKEND"));
 }
 
 bool outbox_configured(void)
 {
-    return backend_named() != BACKEND_NONE;
-}
-
-/* The rt backend's variables. The token goes only into ob->auth. */
-static int configure_rt(outbox *ob, char *err, size_t errlen)
-{
-    const char *url = getenv("PROVBOT_RT_URL"), *tok = getenv("PROVBOT_RT_TOKEN");
-    const char *queue = getenv("PROVBOT_RT_QUEUE"), *v;
-
-    if (!url || (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))) {
-        snprintf(err, errlen, "PROVBOT_RT_URL: must be set to RT's http(s) web address");
-        return -1;
-    }
-    if (!tok || !*tok || strlen(tok) > 1000 || strpbrk(tok, "\r\n")) {
-        snprintf(err, errlen, "PROVBOT_RT_TOKEN: must be set to an RT auth token");
-        return -1;
-    }
-    if (!queue || !*queue || strlen(queue) >= sizeof ob->queue) {
-        snprintf(err, errlen, "PROVBOT_RT_QUEUE: must name the RT queue cases go to");
-        return -1;
-    }
-    snprintf(ob->url, sizeof ob->url, "%s", url);
-    snprintf(ob->auth, sizeof ob->auth, "Authorization: token %s", tok);
-    snprintf(ob->queue, sizeof ob->queue, "%s", queue);
-    long secs = (v = getenv("PROVBOT_RT_STATUS_SECONDS")) ? atol(v) : 300;
-    ob->status_every_ms = (secs < 1 ? 1 : secs) * 1000;
-    return 0;
+    const struct backend_ops *b = backend_named();
+    return b && b->delivers;
 }
 
 static int configure(outbox *ob, char *err, size_t errlen)
 {
-    if (!(ob->deliver = outbox_configured()))
+    const char *v;
+    if (!(ob->ops = backend_named())) {
+        snprintf(err, errlen, "PROVBOT_CASE_BACKEND=%s: must be %s", getenv("PROVBOT_CASE_BACKEND"),
+                 backend_names);
+        return -1;
+    }
+    if (!ob->ops->delivers)
         return 0; /* local cases: only the checkpoints to do */
-    const char *url = getenv("PROVBOT_CASE_URL"), *tok = getenv("PROVBOT_CASE_TOKEN");
-    const char *tpl = getenv("PROVBOT_CASE_TEMPLATE"), *v;
-
-    ob->backend = backend_named();
     ob->timeout_ms = (v = getenv("PROVBOT_CASE_TIMEOUT_MS")) ? atol(v) : 10000;
     if (ob->timeout_ms <= 0)
         ob->timeout_ms = 10000;
@@ -126,27 +95,10 @@ static int configure(outbox *ob, char *err, size_t errlen)
     if (ob->backoff_base_ms <= 0)
         ob->backoff_base_ms = 1000;
     ob->rng = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)ob;
-    if (ob->backend == BACKEND_RT)
-        return configure_rt(ob, err, errlen);
-    if (!url || strncmp(url, "http", 4) != 0) {
-        snprintf(err, errlen, "PROVBOT_CASE_URL: must be set to the case server's http(s) URL");
+    if (!(ob->bst = ob->ops->configure(err, errlen)))
         return -1;
-    }
-    snprintf(ob->url, sizeof ob->url, "%s", url);
-    if (tok && *tok)
-        snprintf(ob->auth, sizeof ob->auth, "Authorization: Bearer %.1000s", tok);
-    if (tpl && *tpl) {
-        FILE *f = fopen(tpl, "r");
-        char buf[16384];
-        size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-        if (f)
-            fclose(f);
-        buf[n] = '\0';
-        if (!f || !(ob->tpl = cJSON_Parse(buf)) || !cJSON_IsObject(ob->tpl)) {
-            snprintf(err, errlen, "PROVBOT_CASE_TEMPLATE %s: not a readable JSON object", tpl);
-            return -1;
-        }
-    }
+    if (ob->ops->status_step >= 0)
+        ob->status_every_ms = ob->ops->status_every_ms(ob->bst);
     return 0;
 }
 
@@ -169,11 +121,12 @@ static void req_disarm(struct req *r)
     if (r->easy)
         curl_easy_cleanup(r->easy);
     curl_slist_free_all(r->headers);
-    free(r->url);
+    free(r->rq.url);
     free(r->body);
+    memset(&r->rq, 0, sizeof r->rq);
     r->easy = NULL;
     r->headers = NULL;
-    r->url = r->body = NULL;
+    r->body = NULL;
     r->resp_len = 0;
     r->too_big = false;
 }
@@ -186,8 +139,8 @@ static void req_free(struct req *r)
     free(r);
 }
 
-/* The body of the POST r makes, built from the store: the http backend's
- * JSON (template applied) or RT's ticket. Caller frees; NULL on failure. */
+/* The body of the POST r makes, built by the backend from the store.
+ * Caller frees; NULL on failure. */
 static char *case_body(outbox *ob, const char *id)
 {
     struct case_rec c;
@@ -198,53 +151,35 @@ static char *case_body(outbox *ob, const char *id)
         return NULL;
     att = c.nattach ? store_attach_json(ob->store, id) : NULL;
     if (!c.nattach || att)
-        body = ob->backend == BACKEND_RT ? rt_ticket_body(&c, ob->queue, att)
-                                         : case_http_body(&c, ob->tpl, att);
+        body = ob->ops->body(ob->bst, &c, att);
     cJSON_Delete(att);
     case_rec_clear(&c);
     return body;
 }
 
-/* The URL of r's rt step. Caller frees. */
-static char *rt_step_url(const outbox *ob, const struct req *r)
-{
-    switch (r->step) {
-    case RT_STEP_QUEUE:  return rt_queue_url(ob->url, ob->queue);
-    case RT_STEP_SEARCH: return rt_search_url(ob->url, r->id);
-    case RT_STEP_CREATE: return rt_create_url(ob->url);
-    case RT_STEP_STATUS: return rt_ticket_url(ob->url, r->ticket);
-    }
-    return NULL;
-}
-
-/* (Re)builds r's transfer for its backend and step. 0, or -1. */
+/* (Re)builds r's transfer for its step, as the backend prepares it. 0, or -1. */
 static int req_arm(outbox *ob, struct req *r)
 {
-    bool post = ob->backend == BACKEND_HTTP || r->step == RT_STEP_CREATE;
-    char key[64];
-
     req_disarm(r);
-    if (ob->backend == BACKEND_RT && !(r->url = rt_step_url(ob, r)))
+    if (ob->ops->prepare(ob->bst, r->step, r->id, r->ticket, &r->rq) < 0)
         return -1;
-    if (post && !(r->body = case_body(ob, r->id)))
+    if (r->rq.post && !(r->body = case_body(ob, r->id)))
         return -1;
     if (!(r->easy = curl_easy_init()))
         return -1;
     r->headers = curl_slist_append(r->headers, "Accept: application/json");
-    if (post)
+    if (r->rq.post)
         r->headers = curl_slist_append(r->headers, "Content-Type: application/json");
-    if (ob->backend == BACKEND_HTTP) {
-        snprintf(key, sizeof key, "Idempotency-Key: %.23s", r->id);
-        r->headers = curl_slist_append(r->headers, key);
-    }
-    if (ob->auth[0])
-        r->headers = curl_slist_append(r->headers, ob->auth);
+    for (int i = 0; i < BACKEND_HEADERS; i++)
+        if (r->rq.headers[i][0])
+            r->headers = curl_slist_append(r->headers, r->rq.headers[i]);
+    memset(r->rq.headers, 0, sizeof r->rq.headers);   /* a token may be in there */
     if (!r->headers)
         return -1;
-    curl_easy_setopt(r->easy, CURLOPT_URL, r->url ? r->url : ob->url);
+    curl_easy_setopt(r->easy, CURLOPT_URL, r->rq.url);
     curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
-    if (post)
+    if (r->rq.post)
         curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->body);
     curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
     curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, ob->timeout_ms);
@@ -256,15 +191,15 @@ static int req_arm(outbox *ob, struct req *r)
     return 0;
 }
 
-/* A request for case id (rt: starting at step; ticket for a status read).
- * Caller req_free()s. NULL on failure. */
-static struct req *req_new(outbox *ob, const char *id, enum rt_step step, const char *ticket)
+/* A request for case id at the backend's `step` (ticket: the remote id, for
+ * a status read). Caller req_free()s. NULL on failure. */
+static struct req *req_new(outbox *ob, const char *id, int step, const char *ticket)
 {
     struct req *r = calloc(1, sizeof *r);
     if (!r)
         return NULL;
     snprintf(r->id, sizeof r->id, "%.23s", id);
-    snprintf(r->ticket, sizeof r->ticket, "%.31s", ticket ? ticket : "");
+    snprintf(r->ticket, sizeof r->ticket, "%s", ticket ? ticket : "");
     r->step = step;
     if (req_arm(ob, r) < 0) {
         req_free(r);
@@ -284,7 +219,7 @@ static unsigned next_rand(outbox *ob)
 /* The verdicts' effect on the store, with one log line each. */
 static void filed(outbox *ob, const char *id, const char *remote, const char *how)
 {
-    char d[200];
+    char d[300];
     if (store_case_delivered(ob->store, id, remote) < 0)
         return;
     snprintf(d, sizeof d, "\"%s%s%s\"", remote, *how ? " " : "", how);
@@ -328,106 +263,44 @@ static long retry_after_of(CURL *easy, long status)
     return (long)ra;
 }
 
-/* Records the outcome of one finished http delivery. */
-static void finish_http(outbox *ob, struct req *r, long status, CURLcode res)
-{
-    char remote[128], why[200];
-    enum case_verdict v = case_judge(status, r->resp, r->resp_len, remote, sizeof remote);
-    if (status)
-        snprintf(why, sizeof why, "HTTP %ld", status);
-    else
-        snprintf(why, sizeof why, "%s", curl_easy_strerror(res));
-    switch (v) {
-    case CASE_DELIVERED: filed(ob, r->id, remote, ""); break;
-    case CASE_REJECTED:  rejected(ob, r->id, why); break;
-    case CASE_RETRY:     retry_later(ob, r->id, retry_after_of(r->easy, status), why); break;
-    }
-}
-
 /* A status read's outcome: the status when read, else only the time (the
  * last status known stays; the next read is one interval later). */
-static void finish_rt_status(outbox *ob, struct req *r, long status, const char *why)
+static void status_read(outbox *ob, struct req *r, const struct backend_result *res)
 {
-    char st[32] = "";
-    if (status >= 200 && status < 300 && rt_parse_status(r->resp, r->resp_len, st, sizeof st) < 0)
-        why = "RT: the ticket's status is not readable";
-    if (!st[0]) {
-        char d[300];
-        snprintf(d, sizeof d, "\"ticket %.31s: %.240s\"", r->ticket, why);
-        logline("warn", "rt_status_failed", r->id, d);
+    if (!res->remote_status[0]) {
+        char d[300], event[40];
+        snprintf(d, sizeof d, "\"ticket %.31s: %.240s\"", r->ticket, res->why);
+        snprintf(event, sizeof event, "%.20s_status_failed", ob->ops->name);
+        logline("warn", event, r->id, d);
     }
-    store_case_remote_status(ob->store, r->id, st, store_now_ms());
+    store_case_remote_status(ob->store, r->id, res->remote_status, store_now_ms());
 }
 
-/* One rt step done. Returns true when r is armed for the next step (the
- * caller puts it back on the multi handle), false when the delivery ended. */
-static bool finish_rt(outbox *ob, struct req *r, long status, CURLcode res)
+/* Records the outcome of one finished request; true when r was re-armed
+ * for the backend's next step (the caller puts it back on the multi handle). */
+static bool finish(outbox *ob, struct req *r, CURLcode res)
 {
-    char why[240], ticket[32];
-    enum case_verdict v = rt_judge(r->step, status, r->resp, r->resp_len, ob->queue,
-                                   why, sizeof why);
-    if (!status)
-        snprintf(why, sizeof why, "RT: %s", r->too_big ? "answer too large" : curl_easy_strerror(res));
-    if (r->step == RT_STEP_STATUS) {
-        finish_rt_status(ob, r, status, why);
+    struct backend_result out;
+    struct backend_answer a = { .body = r->resp, .len = r->resp_len, .too_big = r->too_big,
+                                .error = curl_easy_strerror(res) };
+    memset(&out, 0, sizeof out);
+    if (res == CURLE_OK)
+        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &a.status);
+    ob->ops->judge(ob->bst, &r->step, &a, &out);
+    switch (out.v) {
+    case BACKEND_FILED:    filed(ob, r->id, out.remote_id, out.how); return false;
+    case BACKEND_REJECTED: rejected(ob, r->id, out.why); return false;
+    case BACKEND_RETRY:
+        retry_later(ob, r->id, out.retry_after ? retry_after_of(r->easy, a.status) : -1, out.why);
         return false;
-    }
-    if (v == CASE_REJECTED) {
-        rejected(ob, r->id, why);
-        return false;
-    }
-    if (v == CASE_RETRY) {
-        retry_later(ob, r->id, retry_after_of(r->easy, status), why);
-        return false;
-    }
-    switch (r->step) {
-    case RT_STEP_QUEUE:
-        if (rt_check_queue(r->resp, r->resp_len, ob->queue, why, sizeof why) < 0) {
-            rejected(ob, r->id, why);
-            return false;
-        }
-        r->step = RT_STEP_SEARCH;
-        break;
-    case RT_STEP_SEARCH:
-        switch (rt_parse_search(r->resp, r->resp_len, ticket, sizeof ticket)) {
-        case 1: /* an earlier create went through: adopt its ticket */
-            filed(ob, r->id, ticket, "(found by the case id, not created again)");
-            return false;
-        case 0:
-            r->step = RT_STEP_CREATE;
-            break;
-        default:
-            retry_later(ob, r->id, -1, "RT: the search answer is not readable");
-            return false;
-        }
-        break;
-    case RT_STEP_CREATE:
-        if (rt_parse_created(r->resp, r->resp_len, ticket, sizeof ticket) < 0)
-            /* created, most likely: the search before the next try finds it */
-            retry_later(ob, r->id, -1, "RT: the ticket id in the answer is not readable");
-        else
-            filed(ob, r->id, ticket, "");
-        return false;
-    case RT_STEP_STATUS:
-        return false;
+    case BACKEND_STATUS:   status_read(ob, r, &out); return false;
+    case BACKEND_NEXT:     break;
     }
     if (req_arm(ob, r) < 0) {
         retry_later(ob, r->id, -1, "out of memory");
         return false;
     }
     return true;
-}
-
-/* Records the outcome of one finished request; true when r was re-armed. */
-static bool finish(outbox *ob, struct req *r, CURLcode res)
-{
-    long status = 0;
-    if (res == CURLE_OK)
-        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
-    if (ob->backend == BACKEND_RT)
-        return finish_rt(ob, r, status, res);
-    finish_http(ob, r, status, res);
-    return false;
 }
 
 /* Adds r to the round (inflight, count *added); frees it when it cannot. */
@@ -439,13 +312,13 @@ static void launch(outbox *ob, struct req *r, struct req **inflight, int *added)
         req_free(r);
 }
 
-/* rt: status reads for filed cases whose status is older than the interval,
+/* Status reads for filed cases whose status is older than the interval,
  * looked for at most every STATUS_POLL_MS (always when `now` is set). */
 static void launch_status_reads(outbox *ob, bool now, struct req **inflight, int *added)
 {
     char ids[BATCH][CASE_ID_MAX];
     int64_t t = store_now_ms();
-    if (ob->backend != BACKEND_RT || (!now && t - ob->status_polled_ms < STATUS_POLL_MS))
+    if (ob->ops->status_step < 0 || (!now && t - ob->status_polled_ms < STATUS_POLL_MS))
         return;
     ob->status_polled_ms = t;
     int n = store_cases_stale(ob->store, t - ob->status_every_ms, ids, BATCH);
@@ -453,8 +326,8 @@ static void launch_status_reads(outbox *ob, bool now, struct req **inflight, int
         struct case_rec c;
         if (store_case_get(ob->store, ids[i], &c) != 1)
             continue;
-        struct req *r = req_new(ob, c.id, RT_STEP_STATUS, c.remote_id);
-        if (!r) /* not an RT ticket id: do not ask again soon */
+        struct req *r = req_new(ob, c.id, ob->ops->status_step, c.remote_id);
+        if (!r) /* not a remote id the backend can use: do not ask again soon */
             store_case_remote_status(ob->store, c.id, NULL, t);
         launch(ob, r, inflight, added);
         case_rec_clear(&c);
@@ -471,7 +344,7 @@ static int round_once(outbox *ob, bool statuses_now)
     if (n < 0)
         return -1;
     for (int i = 0; i < n; i++)
-        launch(ob, req_new(ob, ids[i], RT_STEP_QUEUE, NULL), inflight, &added);
+        launch(ob, req_new(ob, ids[i], ob->ops->first_step, NULL), inflight, &added);
     launch_status_reads(ob, statuses_now, inflight, &added);
     int active = added;
     while (active > 0 && !atomic_load(&ob->stop)) {
@@ -512,7 +385,8 @@ static void cleanup(outbox *ob)
     if (ob->multi)
         curl_multi_cleanup(ob->multi);
     store_close(ob->store);
-    cJSON_Delete(ob->tpl);
+    if (ob->ops && ob->ops->release)
+        ob->ops->release(ob->bst);
     free(ob);
 }
 
@@ -573,7 +447,7 @@ static void *worker(void *arg)
     while (!atomic_load(&ob->stop)) {
         purge(ob);
         checkpoint(ob);
-        int n = ob->deliver ? round_once(ob, false) : 0;
+        int n = ob->ops->delivers ? round_once(ob, false) : 0;
         if (n <= 0 && !atomic_load(&ob->stop))
             curl_multi_poll(ob->multi, NULL, 0, IDLE_POLL_MS, NULL);
     }

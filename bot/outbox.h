@@ -2,24 +2,17 @@
  *
  * A worker thread with its own store handle and its own libcurl multi handle
  * picks up every case committed as "queued" (also those an earlier process
- * left), POSTs it to PROVBOT_CASE_URL with the header Idempotency-Key: <case
- * id> (bearer token PROVBOT_CASE_TOKEN when set, body mapped by the template
- * file PROVBOT_CASE_TEMPLATE when set), and records the outcome: filed with
- * the remote id; retried with exponential backoff and jitter on network
- * errors, timeouts and 5xx, after Retry-After on 429; failed on other 4xx.
- * It never touches the event loop: the person learns of a failure at their
- * next turn, from the store.
+ * left) and delivers it through the backend PROVBOT_CASE_BACKEND names
+ * (backend.h: http POSTs the case with an Idempotency-Key, rt files an RT
+ * ticket; local delivers nothing), then records the outcome: filed with the
+ * remote id; retried with exponential backoff and jitter on network errors,
+ * timeouts and 5xx, after Retry-After on 429; failed on what the backend
+ * judges final. A backend with a status step also has the status of filed
+ * cases read back into the store. It never touches the event loop: the
+ * person learns of a failure at their next turn, from the store.
  *
- * PROVBOT_CASE_BACKEND=rt files into Request Tracker over REST2 instead
- * (PROVBOT_RT_URL, PROVBOT_RT_TOKEN sent as "Authorization: token ...",
- * PROVBOT_RT_QUEUE; see src/rt.h for the requests): each delivery checks the
- * queue and its custom fields, searches RT for a ticket already carrying the
- * case id (RT has no idempotency key: a create whose answer was lost is
- * adopted, never repeated) and creates the ticket only when there is none;
- * the ticket id becomes the case's remote_id. A wrong token, an unknown queue
- * or a missing custom field fails the case; no answer and 5xx retry. The
- * worker also reads back the status of filed cases' tickets, each at most
- * every PROVBOT_RT_STATUS_SECONDS (default 300), into the store.
+ * Common variables: PROVBOT_CASE_TIMEOUT_MS (default 10000),
+ * PROVBOT_OUTBOX_BACKOFF_MS (the first retry's delay, default 1000).
  *
  * The same worker checkpoints the store's WAL every second (also with the
  * local backend), so that the event loop never waits for a checkpoint's

@@ -6,19 +6,7 @@
  * default protocol is index 0; c-libraries.md 2.3). Its per-session data is
  * a tagged union: an HTTP transaction or a chat.
  *
- * HTTP: the page files come from the table compiled in from bot/www
- * (www_embed.h); /healthz, /metrics, POST /upload. A response is written as
- * headers in the request callback and the body in HTTP_WRITEABLE, at most
- * 16 KiB a callback, then the transaction completes (keep-alive).
- *
- * Chat: a message is reassembled from its fragments into a buffer capped at
- * 16 KiB (beyond: the rest is discarded and one too_large error answers it),
- * checked against a token bucket, parsed and handed to the engine inline
- * (engine_turn takes microseconds and must run on this thread). Everything a
- * chat is sent goes through its own queue of malloc'd LWS_PRE+len buffers,
- * one lws_write per WRITEABLE. When the queue holds SERVE_OUTQ_PAUSE frames
- * the chat's input is paused (rx flow control) until it drains, so a client
- * that does not read cannot grow it; SERVE_OUTQ_MAX is the hard stop.
+ * HTTP is http.c, the chat webchat.c, their shared state serve_int.h.
  *
  * Housekeeping runs on a 250 ms timer (lws_sul): the stop flag, the idle
  * timeout (chats are kept in order of last activity, so the scan stops at the
@@ -31,102 +19,22 @@
  * destroyed from inside the loop, so the timer does that at the end, and our
  * SIGINT/SIGTERM handlers replace the ones the plugin installs.
  */
-#include "serve.h"
-#include "engine.h"
-#include "wchat.h"
-#include "webex.h"
-#include "www_embed.h"
+#include "serve_int.h"
+#include "log.h"
 
 #include <libwebsockets.h>
-#include <cJSON.h>
 
-#include <ctype.h>
 #include <errno.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
-
-#define SERVE_MAX_MSG        (16 * 1024)        /* a chat message, reassembled */
-#define SERVE_MAX_UPLOAD     (5 * 1024 * 1024)  /* an uploaded screenshot */
-#define SERVE_MAX_DISCARD    (64 * 1024 * 1024) /* larger declared uploads: answer at once, close */
-#define SERVE_OUTQ_PAUSE     32                 /* queued frames: stop reading the chat */
-#define SERVE_OUTQ_RESUME    8                  /* queued frames: read again */
-#define SERVE_OUTQ_MAX       256                /* queued frames: close the chat */
-#define SERVE_SESSION_MAX    64
-#define SERVE_USER_MAX       254
-#define SERVE_TICK_US        (250 * 1000)
-#define SERVE_STOP_GRACE_US  (3 * 1000 * 1000)  /* waiting for close handshakes at shutdown */
-#define SERVE_HTTP_CHUNK     (16 * 1024)
-
 /* ---------------------------------------------------------------- logging */
-
-static int log_threshold = -1; /* 0 debug .. 3 error; -1: not read yet */
-
-static int log_rank(const char *level)
-{
-    if (!level) return 1;
-    if (!strcmp(level, "debug")) return 0;
-    if (!strcmp(level, "info")) return 1;
-    if (!strcmp(level, "warn")) return 2;
-    if (!strcmp(level, "error")) return 3;
-    return 1;
-}
-
-void serve_log(const char *level, const char *event, const char *fmt, ...)
-{
-    if (log_threshold < 0) {
-        const char *env = getenv("PROVBOT_LOG");
-        log_threshold = env ? log_rank(env) : 1;
-    }
-    if (log_rank(level) < log_threshold) return;
-
-    char line[1024];
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    int n = (int)strftime(line, sizeof line, "ts=%Y-%m-%dT%H:%M:%S", &tm);
-    n += snprintf(line + n, sizeof line - (size_t)n, ".%03ldZ level=%s event=%s",
-                  ts.tv_nsec / 1000000, level, event);
-    if (fmt && n < (int)sizeof line - 2) {
-        line[n++] = ' ';
-        va_list ap;
-        va_start(ap, fmt);
-        int m = vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
-        va_end(ap);
-        if (m > 0) n += m;
-    }
-    if (n > (int)sizeof line - 2) n = (int)sizeof line - 2;
-    line[n++] = '\n';
-    ssize_t w = write(STDERR_FILENO, line, (size_t)n);
-    (void)w;
-}
-
-/* Writes `in` as a double-quoted log value into out (escaping quotes,
- * backslashes and control bytes, cut to fit). Returns out. */
-static const char *log_quote(const char *in, char *out, size_t outlen)
-{
-    size_t o = 0;
-    if (outlen < 3) { if (outlen) out[0] = 0; return out; }
-    out[o++] = '"';
-    for (; in && *in && o + 5 < outlen; in++) {
-        unsigned char ch = (unsigned char)*in;
-        if (ch == '"' || ch == '\\') { out[o++] = '\\'; out[o++] = (char)ch; }
-        else if (ch < 0x20 || ch == 0x7f) o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", ch);
-        else out[o++] = (char)ch;
-    }
-    out[o++] = '"';
-    out[o] = 0;
-    return out;
-}
 
 static void lws_log_emit(int level, const char *line)
 {
@@ -137,878 +45,15 @@ static void lws_log_emit(int level, const char *line)
     memcpy(tmp, line, n);
     while (n && (tmp[n - 1] == '\n' || tmp[n - 1] == '\r')) n--;
     tmp[n] = 0;
-    serve_log(level == LLL_ERR ? "error" : "warn", "lws", "msg=%s", log_quote(tmp, q, sizeof q));
+    log_event(level == LLL_ERR ? "error" : "warn", "lws", "msg=%s", log_quote(tmp, q, sizeof q));
 }
 
 /* ---------------------------------------------------------------- helpers */
-
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-/* ---------------------------------------------------------------- metrics */
-
-static const double lat_bounds[] = { 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-                                     0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0 };
-#define N_LAT (sizeof lat_bounds / sizeof lat_bounds[0])
-#define METRICS_MAX_LABELS 48
-
-struct counter {
-    char name[40];              /* label value */
-    uint64_t n;
-};
-
-/* Counters since start; touched only on the loop thread. */
-struct metrics {
-    uint64_t messages;          /* message frames handed to the engine */
-    uint64_t fallbacks;         /* replies where the bot did not understand */
-    uint64_t conns_total;       /* chats ever opened */
-    uint64_t refused;           /* upgrades refused: max connections or shutting down */
-    uint64_t origin_rejected;   /* upgrades refused by the Origin check */
-    uint64_t uploads;           /* screenshots accepted */
-    struct counter replies[METRICS_MAX_LABELS];  /* replies by intent */
-    int n_replies;
-    struct counter cases[8];    /* cases by status */
-    int n_cases;
-    struct counter errors[8];   /* error frames by code */
-    int n_errors;
-    uint64_t lat[N_LAT + 1];    /* histogram, not cumulative; last: above 1 s */
-    uint64_t lat_count;
-    double lat_sum;
-};
-
-static void counter_bump(struct counter *tab, int *n, int cap, const char *name)
-{
-    for (int i = 0; i < *n; i++)
-        if (!strcmp(tab[i].name, name)) { tab[i].n++; return; }
-    if (*n == cap) { tab[cap - 1].n++; return; }   /* full: last row counts the rest */
-    snprintf(tab[*n].name, sizeof tab[*n].name, "%s", *n == cap - 1 ? "other" : name);
-    tab[(*n)++].n = 1;
-}
-
-/* ---------------------------------------------------------------- state */
-
-struct outmsg {
-    struct outmsg *next;
-    size_t len;                 /* payload bytes at buf + LWS_PRE */
-    unsigned char buf[];        /* LWS_PRE headroom, then the payload */
-};
-
-enum close_why { CW_NONE, CW_IDLE, CW_SHUTDOWN, CW_SLOW };
-
-/* One chat (an established WebSocket). Lives in the lws per-session data;
- * invariants: it is on server.conns from ESTABLISHED to CLOSED, ordered by
- * last_us (oldest first); qlen counts the queue; rx is NULL between
- * fragmented messages. */
-struct conn {
-    struct conn *prev, *next;   /* server.conns, least recently active first */
-    struct lws *wsi;            /* borrowed; valid until CLOSED */
-    struct outmsg *qhead, *qtail; /* frames to send, owned */
-    int qlen;                   /* frames queued */
-    bool paused;                /* input paused by rx flow control */
-    bool welcomed;              /* the welcome frame was queued */
-    bool rx_over;               /* the message being received passed the cap */
-    enum close_why closing;     /* close once the queue drains (CW_SLOW: at once) */
-    char *rx;                   /* reassembly of a fragmented message, owned, cap SERVE_MAX_MSG */
-    size_t rx_len;              /* bytes in rx */
-    char *user;                 /* the person's email from hello, owned, or NULL */
-    double tokens;              /* rate limit bucket */
-    int64_t refill_us;          /* when tokens were last refilled */
-    int64_t last_us;            /* last message received (idle timeout) */
-    char session[SERVE_SESSION_MAX + 1]; /* "" until hello or first message */
-    bool held;                  /* the queue ends in replies of an uncommitted batch */
-    int held_at;                /* queue length before the first held reply */
-    struct conn *dnext;         /* server.dirty list while held */
-};
-
-/* One HTTP transaction: the response body being written and an upload
- * being received. */
-struct http_req {
-    const unsigned char *body;  /* response body, borrowed or == owned */
-    size_t len, off;            /* its length and what has been written */
-    char *owned;                /* malloc'd response body, or NULL */
-    bool close_after;           /* close the connection after this response */
-    bool uploading;             /* POST /upload accepted, body arriving */
-    unsigned char *up;          /* upload bytes, owned, at most SERVE_MAX_UPLOAD */
-    size_t up_len, up_cap;      /* bytes received, allocated */
-    int up_status;              /* non-zero: refuse with this status after the body */
-    const char *up_error;       /* its message (static) */
-    char up_session[SERVE_SESSION_MAX + 1];
-    char up_name[101];
-};
-
-enum pss_kind { PSS_NONE, PSS_HTTP, PSS_WS };
-
-struct pss {
-    enum pss_kind kind;         /* which member of u is live */
-    union {
-        struct http_req h;
-        struct conn c;
-    } u;
-};
-
-struct server {
-    const struct serve_config *cfg; /* borrowed for serve_run */
-    engine *eng;                /* owned */
-    struct lws_context *ctx;    /* owned */
-    lws_sorted_usec_list_t tick; /* housekeeping timer */
-    struct conn *head, *tail;   /* open chats, least recently active first */
-    int n_conns;                /* chats open */
-    int max_conns;
-    int64_t idle_us;            /* 0: no idle timeout */
-    double rate, burst;         /* tokens a second, bucket size; rate 0: no limit */
-    bool stopping;              /* shutdown begun: no new chats */
-    bool done;                  /* leave the loop */
-    bool evlib;                 /* lws runs on its libev plugin (epoll), not on poll() */
-    int64_t stop_deadline;      /* give up waiting for chats to close */
-    lws_sorted_usec_list_t commit; /* group commit at the end of a loop turn */
-    struct conn *dirty;         /* chats holding replies of the open batch */
-    struct metrics m;
-};
-
 static volatile sig_atomic_t serve_signalled;
 
 static void on_signal(int sig)
 {
     serve_signalled = sig;
-}
-
-/* ---------------------------------------------------------------- chat list */
-
-static void conns_unlink(struct server *s, struct conn *c)
-{
-    if (c->prev) c->prev->next = c->next; else s->head = c->next;
-    if (c->next) c->next->prev = c->prev; else s->tail = c->prev;
-    c->prev = c->next = NULL;
-}
-
-static void conns_append(struct server *s, struct conn *c)
-{
-    c->prev = s->tail;
-    c->next = NULL;
-    if (s->tail) s->tail->next = c; else s->head = c;
-    s->tail = c;
-}
-
-/* ---------------------------------------------------------------- chat output */
-
-static void conn_close_soon(struct conn *c, enum close_why why)
-{
-    if (c->closing == CW_NONE || why == CW_SLOW) c->closing = why;
-    lws_callback_on_writable(c->wsi);
-}
-
-/* Queues a copy of s[0..len) for the chat. When the queue is full the chat
- * is closed instead (its client does not read). */
-static void conn_send(struct conn *c, const char *s, size_t len)
-{
-    if (c->closing == CW_SLOW) return;
-    if (c->qlen >= SERVE_OUTQ_MAX) {
-        serve_log("warn", "ws_slow_consumer", "queued=%d", c->qlen);
-        conn_close_soon(c, CW_SLOW);
-        return;
-    }
-    struct outmsg *m = malloc(sizeof *m + LWS_PRE + len);
-    if (!m) {
-        serve_log("error", "out_of_memory", "bytes=%zu", len);
-        conn_close_soon(c, CW_SLOW);
-        return;
-    }
-    m->next = NULL;
-    m->len = len;
-    memcpy(m->buf + LWS_PRE, s, len);
-    if (c->qtail) c->qtail->next = m; else c->qhead = m;
-    c->qtail = m;
-    c->qlen++;
-    if (c->qlen >= SERVE_OUTQ_PAUSE && !c->paused) {
-        lws_rx_flow_control(c->wsi, 0);
-        c->paused = true;
-    }
-    lws_callback_on_writable(c->wsi);
-}
-
-static void conn_send_owned(struct conn *c, char *txt)
-{
-    if (txt) conn_send(c, txt, strlen(txt));
-    else serve_log("error", "out_of_memory", "what=json");
-    free(txt);
-}
-
-static void conn_error(struct server *s, struct conn *c, const char *code,
-                       const char *message, const char *reply_to)
-{
-    counter_bump(s->m.errors, &s->m.n_errors, 8, code);
-    conn_send_owned(c, wchat_error(code, message, reply_to));
-}
-
-static void conn_welcome(struct conn *c)
-{
-    c->welcomed = true;
-    conn_send_owned(c, wchat_welcome(c->session));
-}
-
-static int conn_writeable(struct conn *c)
-{
-    if (c->closing == CW_SLOW) {
-        lws_close_reason(c->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
-                         (unsigned char *)"replies not read", 16);
-        return -1;
-    }
-    if (c->held)
-        return 0;   /* not durable yet: the group commit asks again */
-    struct outmsg *m = c->qhead;
-    if (m) {
-        c->qhead = m->next;
-        if (!c->qhead) c->qtail = NULL;
-        c->qlen--;
-        int n = lws_write(c->wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT);
-        bool ok = n >= (int)m->len;
-        free(m);
-        if (!ok) return -1;
-        if (c->paused && c->qlen <= SERVE_OUTQ_RESUME) {
-            lws_rx_flow_control(c->wsi, 1);
-            c->paused = false;
-        }
-        if (c->qhead || c->closing != CW_NONE) lws_callback_on_writable(c->wsi);
-        return 0;
-    }
-    if (c->closing == CW_IDLE) {
-        lws_close_reason(c->wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)"idle timeout", 12);
-        return -1;
-    }
-    if (c->closing == CW_SHUTDOWN) {
-        lws_close_reason(c->wsi, LWS_CLOSE_STATUS_GOINGAWAY, (unsigned char *)"server shutting down", 20);
-        return -1;
-    }
-    return 0;   /* spurious */
-}
-
-/* ---------------------------------------------------------------- chat input */
-
-/* Takes a token from the chat's bucket; false when it is empty. */
-static bool rate_take(struct server *s, struct conn *c, int64_t now)
-{
-    if (s->rate <= 0) return true;
-    c->tokens += (double)(now - c->refill_us) * s->rate / 1e6;
-    if (c->tokens > s->burst) c->tokens = s->burst;
-    c->refill_us = now;
-    if (c->tokens < 1.0) return false;
-    c->tokens -= 1.0;
-    return true;
-}
-
-static void metrics_turn(struct server *s, const struct engine_result *r, double secs)
-{
-    struct metrics *m = &s->m;
-    counter_bump(m->replies, &m->n_replies, METRICS_MAX_LABELS, r->intent[0] ? r->intent : "none");
-    if (r->fallback) m->fallbacks++;
-    size_t b = 0;
-    while (b < N_LAT && secs > lat_bounds[b]) b++;
-    m->lat[b]++;
-    m->lat_count++;
-    m->lat_sum += secs;
-    if (r->case_id[0]) {
-        const char *status = "queued";
-        cJSON *j = cJSON_Parse(r->json);
-        const cJSON *cs = cJSON_GetObjectItemCaseSensitive(j, "case");
-        const cJSON *st = cJSON_GetObjectItemCaseSensitive(cs, "status");
-        if (cJSON_IsString(st) && st->valuestring[0]) status = st->valuestring;
-        counter_bump(m->cases, &m->n_cases, 8, status);
-        cJSON_Delete(j);
-    }
-}
-
-/* Group commit: the turns of one loop iteration share one store commit, and
- * their replies are held until it succeeds (a reply is never sent for a turn
- * that is not durable). Runs from a 0 us timer, i.e. after the iteration's
- * input, and before an upload is answered or the server stops. */
-static void batch_commit(struct server *s)
-{
-    char err[256] = "";
-    bool ok = engine_batch_commit(s->eng, err, sizeof err) == 0;
-    if (!ok) {
-        char q[300];
-        serve_log("error", "commit_failed", "err=%s", log_quote(err, q, sizeof q));
-    }
-    while (s->dirty) {
-        struct conn *c = s->dirty;
-        s->dirty = c->dnext;
-        c->dnext = NULL;
-        c->held = false;
-        if (!ok) { /* drop the replies of the lost turns, say so instead */
-            struct outmsg **pp = &c->qhead;
-            for (int i = 0; i < c->held_at && *pp; i++)
-                pp = &(*pp)->next;
-            while (*pp) {
-                struct outmsg *m = *pp;
-                *pp = m->next;
-                free(m);
-                c->qlen--;
-            }
-            c->qtail = NULL;
-            for (struct outmsg *m = c->qhead; m; m = m->next)
-                c->qtail = m;
-            conn_error(s, c, "internal", "the bot could not save your message, please send it again", NULL);
-        }
-        lws_callback_on_writable(c->wsi);
-    }
-}
-
-static void commit_cb(lws_sorted_usec_list_t *sul)
-{
-    batch_commit(lws_container_of(sul, struct server, commit));
-}
-
-static void conn_hold(struct server *s, struct conn *c)
-{
-    if (c->held)
-        return;
-    c->held = true;
-    c->held_at = c->qlen;
-    c->dnext = s->dirty;
-    s->dirty = c;
-}
-
-static void conn_unhold(struct server *s, struct conn *c)
-{
-    for (struct conn **pp = &s->dirty; *pp; pp = &(*pp)->dnext)
-        if (*pp == c) {
-            *pp = c->dnext;
-            break;
-        }
-    c->held = false;
-    c->dnext = NULL;
-}
-
-static void conn_turn(struct server *s, struct conn *c, const char *text, const char *id, int64_t t0)
-{
-    struct engine_result r;
-    char err[256] = "";
-    memset(&r, 0, sizeof r);
-    if (!c->welcomed) {
-        if (!c->session[0]) engine_new_session(c->session);
-        conn_welcome(c);
-    }
-    s->m.messages++;
-    if (!engine_in_batch(s->eng)) {
-        if (engine_batch_begin(s->eng, err, sizeof err) == 0)
-            lws_sul_schedule(s->ctx, 0, &s->commit, commit_cb, 0);
-        else /* no batch: this turn commits alone */
-            serve_log("warn", "batch_failed", "session=%.8s", c->session);
-    }
-    int rc = engine_turn(s->eng, c->session, c->user, text, id, &r, err, sizeof err);
-    if (rc < 0 || !r.json) {
-        char q[300];
-        serve_log("error", "turn_failed", "session=%.8s err=%s", c->session,
-                  log_quote(err, q, sizeof q));
-        conn_error(s, c, "internal", "the bot could not answer, please try again", id);
-        engine_result_free(&r);
-        return;
-    }
-    metrics_turn(s, &r, (double)(now_us() - t0) / 1e6);
-    if (engine_in_batch(s->eng))
-        conn_hold(s, c);
-    conn_send(c, r.json, strlen(r.json));
-    engine_result_free(&r);
-}
-
-static void conn_hello(struct conn *c, const struct wchat_frame *f)
-{
-    bool resumed = f->session[0] != '\0';
-    if (resumed)
-        snprintf(c->session, sizeof c->session, "%s", f->session);
-    else if (!c->session[0])
-        engine_new_session(c->session);
-    free(c->user);
-    c->user = f->user[0] ? strdup(f->user) : NULL;
-    serve_log("debug", "ws_hello", "session=%.8s resumed=%d", c->session, resumed);
-    conn_welcome(c);
-}
-
-/* One whole client message. */
-static void conn_dispatch(struct server *s, struct conn *c, const char *msg, size_t len,
-                          bool binary, bool too_large)
-{
-    int64_t t0 = now_us();
-    struct wchat_frame f;
-    c->last_us = t0;
-    conns_unlink(s, c);
-    conns_append(s, c);
-    if (!rate_take(s, c, t0)) {
-        conn_error(s, c, "too_fast", "too many messages, slow down", NULL);
-        return;
-    }
-    if (too_large) {
-        conn_error(s, c, "too_large", "message larger than 16 KiB", NULL);
-        return;
-    }
-    switch (wchat_parse(msg, len, binary, &f)) {
-    case WCHAT_HELLO:
-        conn_hello(c, &f);
-        break;
-    case WCHAT_MESSAGE:
-        conn_turn(s, c, f.text, f.id, t0);
-        break;
-    case WCHAT_BAD:
-        conn_error(s, c, "bad_json", f.error, f.id);
-        break;
-    }
-    wchat_frame_clear(&f);
-}
-
-/* One RECEIVE callback: a chunk of a message. */
-static int conn_receive(struct server *s, struct conn *c, const char *in, size_t len)
-{
-    struct lws *wsi = c->wsi;
-    bool first = lws_is_first_fragment(wsi);
-    bool final = lws_is_final_fragment(wsi);
-    bool binary = lws_frame_is_binary(wsi);
-
-    if (first) {
-        free(c->rx);
-        c->rx = NULL;
-        c->rx_len = 0;
-        c->rx_over = false;
-    }
-    if (first && final) {                       /* the usual case: no copy */
-        conn_dispatch(s, c, in, len, binary, len > SERVE_MAX_MSG);
-        return 0;
-    }
-    if (!c->rx_over) {
-        if (c->rx_len + len > SERVE_MAX_MSG) {
-            c->rx_over = true;
-            free(c->rx);
-            c->rx = NULL;
-            c->rx_len = 0;
-        } else {
-            if (!c->rx && !(c->rx = malloc(SERVE_MAX_MSG))) return -1;
-            memcpy(c->rx + c->rx_len, in, len);
-            c->rx_len += len;
-        }
-    }
-    if (!final) return 0;
-    conn_dispatch(s, c, c->rx ? c->rx : "", c->rx_len, binary, c->rx_over);
-    free(c->rx);
-    c->rx = NULL;
-    c->rx_len = 0;
-    c->rx_over = false;
-    return 0;
-}
-
-static void conn_open(struct server *s, struct pss *p, struct lws *wsi)
-{
-    memset(p, 0, sizeof *p);
-    p->kind = PSS_WS;
-    struct conn *c = &p->u.c;
-    c->wsi = wsi;
-    c->last_us = c->refill_us = now_us();
-    c->tokens = s->burst;
-    conns_append(s, c);
-    s->n_conns++;
-    s->m.conns_total++;
-    serve_log("debug", "ws_open", "conns=%d", s->n_conns);
-}
-
-static void conn_closed(struct server *s, struct conn *c)
-{
-    if (c->held)
-        conn_unhold(s, c);
-    while (c->qhead) {
-        struct outmsg *m = c->qhead;
-        c->qhead = m->next;
-        free(m);
-    }
-    c->qtail = NULL;
-    c->qlen = 0;
-    free(c->rx);
-    c->rx = NULL;
-    free(c->user);
-    c->user = NULL;
-    conns_unlink(s, c);
-    s->n_conns--;
-    serve_log("debug", "ws_close", "session=%.8s conns=%d", c->session, s->n_conns);
-}
-
-/* ---------------------------------------------------------------- HTTP */
-
-static void http_reset(struct http_req *h)
-{
-    free(h->owned);
-    free(h->up);
-    memset(h, 0, sizeof *h);
-}
-
-static bool origin_allowed(const struct serve_config *cfg, const char *origin)
-{
-    if (cfg->n_allow_origins <= 0 || !cfg->allow_origins) return true;
-    for (int i = 0; i < cfg->n_allow_origins; i++)
-        if (cfg->allow_origins[i] && !strcmp(cfg->allow_origins[i], origin)) return true;
-    return false;
-}
-
-/* The Origin header ("" when absent) into buf. */
-static void header_origin(struct lws *wsi, char *buf, int len)
-{
-    buf[0] = 0;
-    if (lws_hdr_copy(wsi, buf, len, WSI_TOKEN_ORIGIN) < 0) buf[0] = 0;
-}
-
-/* The CSP for the page: scripts, styles and images from the page's own
- * origin only (no inline script), WebSocket back to the same host. */
-static void page_csp(struct lws *wsi, char *out, size_t outlen)
-{
-    char host[128] = "";
-    bool ok = lws_hdr_copy(wsi, host, sizeof host, WSI_TOKEN_HOST) > 0;
-    for (const char *p = host; ok && *p; p++)
-        if (!(isalnum((unsigned char)*p) || strchr(".-:[]", *p))) ok = false;
-    if (ok)
-        snprintf(out, outlen, "default-src 'none'; script-src 'self'; style-src 'self'; "
-                 "img-src 'self' data: blob:; connect-src 'self' ws://%s wss://%s; "
-                 "base-uri 'none'; form-action 'none'", host, host);
-    else
-        snprintf(out, outlen, "default-src 'none'; script-src 'self'; style-src 'self'; "
-                 "img-src 'self' data: blob:; connect-src 'self'; base-uri 'none'; form-action 'none'");
-}
-
-/* Writes the status line and headers now and queues the body for
- * HTTP_WRITEABLE. body is borrowed (static) unless it is h->owned. */
-static int http_respond(struct lws *wsi, struct http_req *h, unsigned int status, const char *mime,
-                        const void *body, size_t len, bool page)
-{
-    unsigned char buf[LWS_PRE + 2048];
-    unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
-    char csp[512];
-
-    if (lws_add_http_common_headers(wsi, status, mime, len, &p, end)) return -1;
-    if (lws_add_http_header_by_name(wsi, (const unsigned char *)"x-content-type-options:",
-                                    (const unsigned char *)"nosniff", 7, &p, end) ||
-        lws_add_http_header_by_name(wsi, (const unsigned char *)"referrer-policy:",
-                                    (const unsigned char *)"no-referrer", 11, &p, end) ||
-        lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
-                                    (const unsigned char *)(page ? "no-cache" : "no-store"),
-                                    8, &p, end))
-        return -1;
-    if (page) {
-        page_csp(wsi, csp, sizeof csp);
-        if (lws_add_http_header_by_name(wsi, (const unsigned char *)"content-security-policy:",
-                                        (const unsigned char *)csp, (int)strlen(csp), &p, end))
-            return -1;
-    }
-    if (h->close_after &&
-        lws_add_http_header_by_name(wsi, (const unsigned char *)"connection:",
-                                    (const unsigned char *)"close", 5, &p, end))
-        return -1;
-    if (lws_finalize_write_http_header(wsi, start, &p, end)) return -1;
-    h->body = body;
-    h->len = len;
-    h->off = 0;
-    if (len == 0) {     /* nothing more to write */
-        if (h->close_after) return -1;
-        http_reset(h);
-        return lws_http_transaction_completed(wsi) ? -1 : 0;
-    }
-    lws_callback_on_writable(wsi);
-    return 0;
-}
-
-/* Like http_respond, for a malloc'd body the request takes over. */
-static int http_respond_owned(struct lws *wsi, struct http_req *h, unsigned int status,
-                              const char *mime, char *body)
-{
-    if (!body) return -1;
-    free(h->owned);
-    h->owned = body;
-    return http_respond(wsi, h, status, mime, body, strlen(body), false);
-}
-
-static int http_json_status(struct lws *wsi, struct http_req *h, unsigned int status,
-                            const char *error)
-{
-    cJSON *o = cJSON_CreateObject();
-    char *txt = NULL;
-    if (o && cJSON_AddBoolToObject(o, "ok", error == NULL) &&
-        (!error || cJSON_AddStringToObject(o, "error", error)))
-        txt = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    return http_respond_owned(wsi, h, status, "application/json", txt);
-}
-
-static int http_writeable(struct lws *wsi, struct http_req *h)
-{
-    unsigned char buf[LWS_PRE + SERVE_HTTP_CHUNK];
-    if (!h->body || h->off >= h->len) return 0;        /* spurious */
-    size_t n = h->len - h->off;
-    if (n > SERVE_HTTP_CHUNK) n = SERVE_HTTP_CHUNK;
-    bool final = h->off + n == h->len;
-    memcpy(buf + LWS_PRE, h->body + h->off, n);
-    if (lws_write(wsi, buf + LWS_PRE, n, final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < (int)n)
-        return -1;
-    h->off += n;
-    if (!final) {
-        lws_callback_on_writable(wsi);
-        return 0;
-    }
-    bool close_after = h->close_after;
-    http_reset(h);
-    if (close_after) return -1;
-    return lws_http_transaction_completed(wsi) ? -1 : 0;
-}
-
-/* Appends one line of printf output to a growing buffer (capped at 256 KiB). */
-struct textbuf { char *p; size_t len, cap; bool failed; };
-
-__attribute__((format(printf, 2, 3)))
-static void tb_printf(struct textbuf *b, const char *fmt, ...)
-{
-    if (b->failed) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) { b->failed = true; return; }
-        if (b->p && b->len + (size_t)n < b->cap) { b->len += (size_t)n; return; }
-        size_t cap = b->cap ? b->cap * 2 : 4096;
-        while (cap < b->len + (size_t)n + 1) cap *= 2;
-        char *np = cap <= 256 * 1024 ? realloc(b->p, cap) : NULL;
-        if (!np) { b->failed = true; return; }
-        b->p = np;
-        b->cap = cap;
-    }
-}
-
-/* A Prometheus label value: backslash, quote and newline escaped. */
-static const char *prom_label(const char *in, char *out, size_t outlen)
-{
-    size_t o = 0;
-    for (; *in && o + 3 < outlen; in++) {
-        if (*in == '\\' || *in == '"') { out[o++] = '\\'; out[o++] = *in; }
-        else if (*in == '\n') { out[o++] = '\\'; out[o++] = 'n'; }
-        else out[o++] = *in;
-    }
-    out[o] = 0;
-    return out;
-}
-
-static char *metrics_text(const struct server *s)
-{
-    const struct metrics *m = &s->m;
-    struct textbuf b = { 0 };
-    char l[96];
-
-    tb_printf(&b, "# HELP provbot_messages_total Chat messages handed to the engine.\n"
-                  "# TYPE provbot_messages_total counter\nprovbot_messages_total %llu\n",
-              (unsigned long long)m->messages);
-    tb_printf(&b, "# HELP provbot_replies_total Replies sent, by intent.\n"
-                  "# TYPE provbot_replies_total counter\n");
-    for (int i = 0; i < m->n_replies; i++)
-        tb_printf(&b, "provbot_replies_total{intent=\"%s\"} %llu\n",
-                  prom_label(m->replies[i].name, l, sizeof l), (unsigned long long)m->replies[i].n);
-    tb_printf(&b, "# HELP provbot_fallbacks_total Replies where the bot did not understand.\n"
-                  "# TYPE provbot_fallbacks_total counter\nprovbot_fallbacks_total %llu\n",
-              (unsigned long long)m->fallbacks);
-    tb_printf(&b, "# HELP provbot_cases_total Cases filed or queued from the web chat, by status.\n"
-                  "# TYPE provbot_cases_total counter\n");
-    for (int i = 0; i < m->n_cases; i++)
-        tb_printf(&b, "provbot_cases_total{status=\"%s\"} %llu\n",
-                  prom_label(m->cases[i].name, l, sizeof l), (unsigned long long)m->cases[i].n);
-    tb_printf(&b, "# HELP provbot_errors_total Error frames sent, by code.\n"
-                  "# TYPE provbot_errors_total counter\n");
-    for (int i = 0; i < m->n_errors; i++)
-        tb_printf(&b, "provbot_errors_total{code=\"%s\"} %llu\n",
-                  prom_label(m->errors[i].name, l, sizeof l), (unsigned long long)m->errors[i].n);
-    tb_printf(&b, "# HELP provbot_connections_open Open chat WebSockets.\n"
-                  "# TYPE provbot_connections_open gauge\nprovbot_connections_open %d\n"
-                  "# HELP provbot_connections_total Chat WebSockets opened.\n"
-                  "# TYPE provbot_connections_total counter\nprovbot_connections_total %llu\n"
-                  "# HELP provbot_connections_refused_total Chat WebSockets refused (full or stopping).\n"
-                  "# TYPE provbot_connections_refused_total counter\n"
-                  "provbot_connections_refused_total %llu\n"
-                  "# HELP provbot_origin_rejected_total Chat WebSockets refused by the Origin check.\n"
-                  "# TYPE provbot_origin_rejected_total counter\nprovbot_origin_rejected_total %llu\n"
-                  "# HELP provbot_uploads_total Screenshots attached.\n"
-                  "# TYPE provbot_uploads_total counter\nprovbot_uploads_total %llu\n",
-              s->n_conns, (unsigned long long)m->conns_total, (unsigned long long)m->refused,
-              (unsigned long long)m->origin_rejected, (unsigned long long)m->uploads);
-    tb_printf(&b, "# HELP provbot_reply_latency_seconds Time from a message to its reply.\n"
-                  "# TYPE provbot_reply_latency_seconds histogram\n");
-    uint64_t cum = 0;
-    for (size_t i = 0; i < N_LAT; i++) {
-        cum += m->lat[i];
-        tb_printf(&b, "provbot_reply_latency_seconds_bucket{le=\"%g\"} %llu\n", lat_bounds[i],
-                  (unsigned long long)cum);
-    }
-    tb_printf(&b, "provbot_reply_latency_seconds_bucket{le=\"+Inf\"} %llu\n"
-                  "provbot_reply_latency_seconds_sum %.9f\n"
-                  "provbot_reply_latency_seconds_count %llu\n",
-              (unsigned long long)m->lat_count, m->lat_sum, (unsigned long long)m->lat_count);
-    if (b.failed) {
-        free(b.p);
-        return NULL;
-    }
-    return b.p;
-}
-
-static const struct www_file *www_find(const char *path)
-{
-    if (!strcmp(path, "/")) path = "/index.html";
-    for (size_t i = 0; i < www_nfiles; i++)
-        if (!strcmp(www_files[i].path, path)) return &www_files[i];
-    return NULL;
-}
-
-/* POST /upload?session=S: checks the request; the body follows. */
-static int upload_begin(struct server *s, struct lws *wsi, struct http_req *h)
-{
-    char buf[160], ct[128], origin[256], clen[32];
-    const char *sess = lws_get_urlarg_by_name(wsi, "session=", buf, sizeof buf);
-
-    header_origin(wsi, origin, sizeof origin);
-    if (lws_hdr_copy(wsi, ct, sizeof ct, WSI_TOKEN_HTTP_CONTENT_TYPE) < 0) ct[0] = 0;
-    if (lws_hdr_copy(wsi, clen, sizeof clen, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0) clen[0] = 0;
-
-    char *endp = NULL;
-    errno = 0;
-    unsigned long long declared = clen[0] ? strtoull(clen, &endp, 10) : 0;
-    if (!clen[0] || errno || (endp && *endp) || declared == 0) {
-        h->close_after = true;   /* no body we could skip reliably */
-        return http_json_status(wsi, h, 411, "an upload needs a Content-Length");
-    }
-    if (declared > SERVE_MAX_DISCARD) {
-        h->close_after = true;
-        return http_json_status(wsi, h, 413, "the file is larger than 5 MiB");
-    }
-    h->uploading = true;
-    if (declared > SERVE_MAX_UPLOAD) {
-        h->up_status = 413;
-        h->up_error = "the file is larger than 5 MiB";
-    } else if (origin[0] && !origin_allowed(s->cfg, origin)) {
-        char q[300];
-        serve_log("warn", "origin_rejected", "what=upload origin=%s", log_quote(origin, q, sizeof q));
-        h->up_status = 403;
-        h->up_error = "origin not allowed";
-    } else if (!sess || !wchat_session_valid(sess)) {
-        h->up_status = 400;
-        h->up_error = "missing or invalid session";
-    } else if (strncasecmp(ct, "image/png", 9) && strncasecmp(ct, "image/jpeg", 10)) {
-        h->up_status = 415;
-        h->up_error = "only PNG or JPEG images";
-    } else if (!(h->up = malloc((size_t)declared))) {
-        h->up_status = 503;
-        h->up_error = "out of memory";
-    } else {
-        h->up_cap = (size_t)declared;
-        snprintf(h->up_session, sizeof h->up_session, "%s", sess);
-        char name[128] = "";
-        if (lws_hdr_custom_copy(wsi, name, sizeof name, "x-filename:", 11) <= 0) name[0] = 0;
-        size_t o = 0;   /* keep a tame file name: letters, digits, . _ - */
-        for (const char *p = name; *p && o + 1 < sizeof h->up_name; p++)
-            if (isalnum((unsigned char)*p) || strchr("._-", *p)) h->up_name[o++] = *p;
-        h->up_name[o] = 0;
-        if (!o || h->up_name[0] == '.') snprintf(h->up_name, sizeof h->up_name, "screenshot.png");
-    }
-    return 0;
-}
-
-static int upload_body(struct http_req *h, const void *in, size_t len)
-{
-    if (!h->uploading) return 0;
-    if (h->up_status) return 0;                       /* refusing: discard */
-    if (h->up_len + len > h->up_cap) {                /* more than declared */
-        h->up_status = 413;
-        h->up_error = "the file is larger than declared";
-        return 0;
-    }
-    memcpy(h->up + h->up_len, in, len);
-    h->up_len += len;
-    return 0;
-}
-
-static int upload_done(struct server *s, struct lws *wsi, struct http_req *h)
-{
-    if (!h->uploading) return 0;
-    h->uploading = false;
-    if (h->up_status) {
-        serve_log("info", "upload_refused", "status=%d", h->up_status);
-        return http_json_status(wsi, h, (unsigned)h->up_status, h->up_error);
-    }
-    char err[256] = "";
-    int rc = engine_attach(s->eng, h->up_session, h->up_name, h->up, h->up_len, err, sizeof err);
-    batch_commit(s); /* the attachment is durable before it is acknowledged */
-    free(h->up);
-    h->up = NULL;
-    serve_log("info", "upload", "session=%.8s bytes=%zu ok=%d", h->up_session, h->up_len, rc == 0);
-    if (rc == 0) {
-        s->m.uploads++;
-        return http_json_status(wsi, h, 200, NULL);
-    }
-    return http_json_status(wsi, h, 400, err[0] ? err : "the file could not be attached");
-}
-
-static int http_request(struct server *s, struct lws *wsi, struct pss *p, const char *path)
-{
-    if (p->kind == PSS_HTTP) http_reset(&p->u.h);
-    else memset(p, 0, sizeof *p);
-    p->kind = PSS_HTTP;
-    struct http_req *h = &p->u.h;
-
-    char *uri;
-    int urilen;
-    int method = lws_http_get_uri_and_method(wsi, &uri, &urilen);
-    serve_log("debug", "http", "method=%d path_len=%zu", method, strlen(path));
-
-    if (!strcmp(path, "/upload")) {
-        if (method != LWSHUMETH_POST) return http_json_status(wsi, h, 405, "use POST");
-        return upload_begin(s, wsi, h);
-    }
-    if (method == LWSHUMETH_POST) {
-        h->close_after = true;      /* an unread body may follow */
-        return http_respond(wsi, h, 405, "text/plain", "method not allowed\n", 19, false);
-    }
-    if (method != LWSHUMETH_GET)
-        return http_respond(wsi, h, 405, "text/plain", "method not allowed\n", 19, false);
-    if (!strcmp(path, "/healthz"))
-        return http_respond(wsi, h, 200, "text/plain", "ok", 2, false);
-    if (!strcmp(path, "/metrics"))
-        return http_respond_owned(wsi, h, 200, "text/plain; version=0.0.4; charset=utf-8",
-                                  metrics_text(s));
-    if (!strcmp(path, "/chat"))
-        return http_respond(wsi, h, 426, "text/plain", "WebSocket only\n", 15, false);
-    const struct www_file *f = www_find(path);
-    if (f) return http_respond(wsi, h, 200, f->mime, f->data, f->len, true);
-    return http_respond(wsi, h, 404, "text/plain", "not found\n", 10, false);
-}
-
-/* HTTP_CONFIRM_UPGRADE: only /chat, only listed origins, only while there
- * is room. Returns 0 to allow, 1 after writing a refusal. */
-static int ws_confirm(struct server *s, struct lws *wsi)
-{
-    char uri[64], origin[256], q[300];
-    unsigned int status = 0;
-
-    if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0 || strcmp(uri, "/chat")) {
-        status = 404;
-    } else {
-        header_origin(wsi, origin, sizeof origin);
-        if (!origin_allowed(s->cfg, origin)) {
-            s->m.origin_rejected++;
-            serve_log("warn", "origin_rejected", "what=ws origin=%s", log_quote(origin, q, sizeof q));
-            status = 403;
-        } else if (s->stopping || s->n_conns >= s->max_conns) {
-            s->m.refused++;
-            if (s->m.refused < 10 || s->m.refused % 1000 == 0)
-                serve_log("warn", "ws_refused", "reason=%s conns=%d refused_total=%llu",
-                          s->stopping ? "stopping" : "max_conns", s->n_conns,
-                          (unsigned long long)s->m.refused);
-            status = 503;
-        }
-    }
-    if (!status) return 0;
-    if (lws_return_http_status(wsi, status, NULL)) return -1;
-    return 1;
 }
 
 /* ---------------------------------------------------------------- lws glue */
@@ -1025,20 +70,20 @@ static int serve_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
         if (!s) return -1;
         if (p && p->kind == PSS_HTTP) http_reset(&p->u.h);
         if (p) p->kind = PSS_NONE;
-        return ws_confirm(s, wsi);
+        return webchat_confirm(s, wsi);
     case LWS_CALLBACK_ESTABLISHED:
         if (!s || !p) return -1;
         if (p->kind == PSS_HTTP) http_reset(&p->u.h);
-        conn_open(s, p, wsi);
+        webchat_open(s, p, wsi);
         return 0;
     case LWS_CALLBACK_RECEIVE:
         if (!p || p->kind != PSS_WS) return -1;
-        return conn_receive(s, &p->u.c, in, len);
+        return webchat_receive(s, &p->u.c, in, len);
     case LWS_CALLBACK_SERVER_WRITEABLE:
         if (!p || p->kind != PSS_WS) return 0;
-        return conn_writeable(&p->u.c);
+        return webchat_writeable(&p->u.c);
     case LWS_CALLBACK_CLOSED:
-        if (p && p->kind == PSS_WS) conn_closed(s, &p->u.c);
+        if (p && p->kind == PSS_WS) webchat_closed(s, &p->u.c);
         if (p) p->kind = PSS_NONE;
         return 0;
 
@@ -1047,10 +92,10 @@ static int serve_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
         return http_request(s, wsi, p, in ? (const char *)in : "/");
     case LWS_CALLBACK_HTTP_BODY:
         if (!p || p->kind != PSS_HTTP) return 0;
-        return upload_body(&p->u.h, in, len);
+        return http_body(&p->u.h, in, len);
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
         if (!p || p->kind != PSS_HTTP) return 0;
-        return upload_done(s, wsi, &p->u.h);
+        return http_body_done(s, wsi, &p->u.h);
     case LWS_CALLBACK_HTTP_WRITEABLE:
         if (!p || p->kind != PSS_HTTP) return 0;
         return http_writeable(wsi, &p->u.h);
@@ -1067,24 +112,40 @@ static int serve_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
     return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
-static const struct lws_protocols serve_protocols[] = {
-    {
+/* The context's protocols: the chat first (the vhost's default, so a
+ * WebSocket without a subprotocol lands on it), then each channel's, then
+ * the terminator. Caller frees. */
+static struct lws_protocols *protocols_new(const struct serve_config *cfg)
+{
+    struct lws_protocols *p = calloc((size_t)cfg->n_channels + 2, sizeof *p);
+    int n = 0;
+    if (!p) return NULL;
+    p[n++] = (struct lws_protocols){
         .name = "provbot-chat",
         .callback = serve_callback,
         .per_session_data_size = sizeof(struct pss),
         .rx_buffer_size = 0,
-    },
-    WEBEX_PROTOCOL,             /* the Webex client (bot/webex.c); never the default */
-    { .name = NULL, .callback = NULL },
-};
+    };
+    for (int i = 0; i < cfg->n_channels; i++)
+        if (cfg->channels[i]->protocol.name)
+            p[n++] = cfg->channels[i]->protocol;
+    return p;
+}
+
+/* Stops every channel (idempotent), before the context goes. */
+static void channels_stop(const struct serve_config *cfg)
+{
+    for (int i = 0; i < cfg->n_channels; i++)
+        cfg->channels[i]->stop();
+}
 
 static void begin_stop(struct server *s, const char *why)
 {
     if (s->stopping) return;
     s->stopping = true;
-    s->stop_deadline = now_us() + SERVE_STOP_GRACE_US;
-    serve_log("info", "shutdown", "reason=%s conns=%d", why, s->n_conns);
-    for (struct conn *c = s->head; c; c = c->next) conn_close_soon(c, CW_SHUTDOWN);
+    s->stop_deadline = serve_now_us() + SERVE_STOP_GRACE_US;
+    log_event("info", "shutdown", "reason=%s conns=%d", why, s->n_conns);
+    for (struct conn *c = s->head; c; c = c->next) webchat_close_soon(c, CW_SHUTDOWN);
 }
 
 static void check_stop(struct server *s)
@@ -1099,14 +160,14 @@ static void check_stop(struct server *s)
 static void tick_cb(lws_sorted_usec_list_t *sul)
 {
     struct server *s = lws_container_of(sul, struct server, tick);
-    int64_t now = now_us();
+    int64_t now = serve_now_us();
 
     check_stop(s);
     if (s->stopping) {
-        batch_commit(s);
+        turns_flush(s->turns);
         if (!s->head || now >= s->stop_deadline) {
             s->done = true;
-            webex_stop();                     /* before the context goes */
+            channels_stop(s->cfg);            /* before the context goes */
             if (s->evlib)
                 lws_context_destroy(s->ctx);  /* ends the libev loop; serve_run finishes it */
             else
@@ -1116,8 +177,8 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
     } else if (s->idle_us > 0) {
         for (struct conn *c = s->head; c && now - c->last_us > s->idle_us; c = c->next)
             if (c->closing == CW_NONE) {
-                serve_log("debug", "ws_idle", "session=%.8s", c->session);
-                conn_close_soon(c, CW_IDLE);
+                log_event("debug", "ws_idle", "session=%.8s", c->session);
+                webchat_close_soon(c, CW_IDLE);
             }
     }
     lws_sul_schedule(s->ctx, 0, &s->tick, tick_cb, SERVE_TICK_US);
@@ -1164,65 +225,69 @@ static rlim_t raise_nofile(rlim_t want)
     return rl.rlim_cur;
 }
 
-int serve_run(const struct serve_config *cfg)
+static void commit_cb(lws_sorted_usec_list_t *sul)
 {
-    struct server *s = NULL;
-    struct sigaction sa, old_int, old_term;
-    char host[128];
-    int port = 0, rc = 1;
-    const char *listen_spec = cfg->listen ? cfg->listen : "127.0.0.1:8080";
-    bool signals_set = false;
+    turns_flush(lws_container_of(sul, struct server, commit)->turns);
+}
 
-    if (!parse_listen(listen_spec, host, sizeof host, &port)) {
-        fprintf(stderr, "provbot: bad --listen '%s': expected HOST:PORT, e.g. 127.0.0.1:8080\n",
-                listen_spec);
-        return 2;
-    }
-    if (!strcmp(host, "localhost")) snprintf(host, sizeof host, "127.0.0.1");
-    if (!strcmp(host, "*") || !strcmp(host, "0.0.0.0")) host[0] = 0;
+/* The pipeline's hook: a group commit after this loop turn's input. */
+static void schedule_commit(void *arg)
+{
+    struct server *s = arg;
+    lws_sul_schedule(s->ctx, 0, &s->commit, commit_cb, 0);
+}
 
-    s = calloc(1, sizeof *s);
+/* The server for cfg, with its engine, pipeline and protocol table; NULL
+ * with *rc 2 (the engine: pack or store) or 1 (out of memory), and a
+ * message on stderr. */
+static struct server *server_new(const struct serve_config *cfg, int *rc)
+{
+    char err[256] = "";
+    struct server *s = calloc(1, sizeof *s);
+    *rc = 1;
     if (!s) {
         fprintf(stderr, "provbot: out of memory\n");
-        return 1;
+        return NULL;
     }
     s->cfg = cfg;
     s->max_conns = cfg->max_conns > 0 ? cfg->max_conns : 10000;
     s->idle_us = cfg->idle_secs < 0 ? 0 : (int64_t)(cfg->idle_secs ? cfg->idle_secs : 600) * 1000000;
     s->rate = cfg->rate_per_sec < 0 ? 0 : (cfg->rate_per_sec ? cfg->rate_per_sec : 10);
     s->burst = s->rate > 0 ? 2 * s->rate : 0;
-
-    char err[256] = "";
-    struct engine_config ec = {
-        .intents_dir = cfg->intents_dir,
-        .data_dir = cfg->data_dir,
-        .channel = "web",
-        .no_checkpoint = cfg->checkpoint_elsewhere,
-    };
-    s->eng = engine_open(&ec, err, sizeof err);
-    if (!s->eng) {     /* the pack or the store: a configuration error, as in `chat` */
+    if (!(s->eng = engine_open(cfg->engine, err, sizeof err))) {
+        /* the pack or the store: a configuration error, as in `chat` */
         fprintf(stderr, "provbot: %s\n", err[0] ? err : "cannot open the engine");
-        rc = 2;
+        *rc = 2;
         goto fail;
     }
+    if (!(s->turns = turns_open(s->eng, NULL, schedule_commit, s)) ||
+        !(s->protocols = protocols_new(cfg))) {
+        fprintf(stderr, "provbot: out of memory\n");
+        goto fail;
+    }
+    return s;
+fail:
+    turns_close(s->turns);
+    engine_close(s->eng);
+    free(s->protocols);
+    free(s);
+    return NULL;
+}
 
+/* The lws context listening on host:port (host "" for any): on lws's libev
+ * plugin when it loads, else on its poll() loop. 0, or -1 with a message. */
+static int context_create(struct server *s, const char *host, int port, const char *spec)
+{
     rlim_t want = (rlim_t)s->max_conns + 256;
     rlim_t have = raise_nofile(want);
     if (have < want)
-        serve_log("warn", "fd_limit", "nofile=%llu wanted=%llu",
+        log_event("warn", "fd_limit", "nofile=%llu wanted=%llu",
                   (unsigned long long)have, (unsigned long long)want);
-
-    /* The handlers to restore at the end: the ones from before lws (whose
-     * libev plugin installs its own, and is unloaded with the context). */
-    sigaction(SIGINT, NULL, &old_int);
-    sigaction(SIGTERM, NULL, &old_term);
-    signals_set = true;
-
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
     struct lws_context_creation_info info = {
         .port = port,
         .iface = host[0] ? host : NULL,
-        .protocols = serve_protocols,
+        .protocols = s->protocols,
         .user = s,
         .vhost_name = "provbot",
         .server_string = "provbot",
@@ -1238,40 +303,42 @@ int serve_run(const struct serve_config *cfg)
     if (!s->ctx) {      /* no libev plugin? lws's own poll() loop then */
         info.options &= ~(uint64_t)LWS_SERVER_OPTION_LIBEV;
         s->ctx = lws_create_context(&info);
-        if (s->ctx) serve_log("warn", "evlib", "using=poll reason=\"libev plugin not loaded\"");
+        if (s->ctx) log_event("warn", "evlib", "using=poll reason=\"libev plugin not loaded\"");
     }
     if (!s->ctx) {
-        fprintf(stderr, "provbot: cannot listen on %s (address in use or not available?)\n",
-                listen_spec);
-        goto fail;
+        fprintf(stderr, "provbot: cannot listen on %s (address in use or not available?)\n", spec);
+        return -1;
     }
+    return 0;
+}
 
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    serve_signalled = 0;
-    sigaction(SIGINT, &sa, NULL);      /* over libev's: stopping is ours, gracefully */
-    sigaction(SIGTERM, &sa, NULL);
-
+/* The listen log line, and for a person at a terminal where to go. */
+static void announce(const struct server *s, const char *host, int port)
+{
     struct lws_vhost *vh = lws_get_vhost_by_name(s->ctx, "provbot");
     int bound = vh ? lws_get_vhost_listen_port(vh) : port;
-    serve_log("info", "listen", "addr=%s%s%s:%d max_conns=%d idle_secs=%lld rate=%g origins=%d",
-              strchr(host, ':') ? "[" : "", host[0] ? host : "0.0.0.0",
-              strchr(host, ':') ? "]" : "", bound > 0 ? bound : port, s->max_conns,
-              (long long)(s->idle_us / 1000000), s->rate, cfg->n_allow_origins);
-    if (isatty(2)) /* a person started it: say where to go */
+    bool v6 = strchr(host, ':') != NULL;
+    log_event("info", "listen", "addr=%s%s%s:%d max_conns=%d idle_secs=%lld rate=%g origins=%d",
+              v6 ? "[" : "", host[0] ? host : "0.0.0.0", v6 ? "]" : "", bound > 0 ? bound : port,
+              s->max_conns, (long long)(s->idle_us / 1000000), s->rate, s->cfg->n_allow_origins);
+    if (isatty(2))
         fprintf(stderr, "\nprovbot: open http://%s%s%s:%d/ in a browser to chat (Ctrl-C stops)\n\n",
-                strchr(host, ':') ? "[" : "", host[0] ? host : "127.0.0.1",
-                strchr(host, ':') ? "]" : "", bound > 0 ? bound : port);
+                v6 ? "[" : "", host[0] ? host : "127.0.0.1", v6 ? "]" : "", bound > 0 ? bound : port);
+}
 
-    if (webex_start(s->ctx, s->eng, cfg) < 0) {   /* with WEBEX_TOKEN: Webex too */
-        rc = 2;
-        goto fail;
-    }
+/* Starts the channels, then serves until the stop. 0, or 2 when a channel
+ * is configured wrongly. */
+static int serve_loop(struct server *s)
+{
+    const struct serve_config *cfg = s->cfg;
+    struct channel_env env = { .ctx = s->ctx, .turns = s->turns, .unregister = cfg->unregister_at_stop };
+    for (int i = 0; i < cfg->n_channels; i++)
+        if (cfg->channels[i]->start(&env) < 0)
+            return 2;
     lws_sul_schedule(s->ctx, 0, &s->tick, tick_cb, SERVE_TICK_US);
     while (!s->done) {
         if (lws_service(s->ctx, 0) < 0) {
-            serve_log("error", "service_failed", NULL);
+            log_event("error", "service_failed", NULL);
             break;
         }
         check_stop(s);
@@ -1280,19 +347,60 @@ int serve_run(const struct serve_config *cfg)
         lws_sul_cancel(&s->tick);
         lws_sul_cancel(&s->commit);
     }
-    rc = 0;
+    return 0;
+}
 
-fail:
-    webex_stop();
-    if (s->ctx) lws_context_destroy(s->ctx);   /* closes what is left: CLOSED frees each chat */
-    if (signals_set) {
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGTERM, &old_term, NULL);
-    }
-    if (s->eng) engine_close(s->eng);
+/* Ends everything in order: the pending turns while their channels exist,
+ * the channels, the context (CLOSED frees each chat), the engine. */
+static void server_free(struct server *s, int rc)
+{
+    if (s->turns) turns_flush(s->turns);
+    channels_stop(s->cfg);
+    if (s->ctx) lws_context_destroy(s->ctx);
+    turns_close(s->turns);
+    engine_close(s->eng);
+    free(s->protocols);
     if (rc == 0)
-        serve_log("info", "stopped", "messages=%llu conns_total=%llu",
+        log_event("info", "stopped", "messages=%llu conns_total=%llu",
                   (unsigned long long)s->m.messages, (unsigned long long)s->m.conns_total);
     free(s);
+}
+
+int serve_run(const struct serve_config *cfg)
+{
+    struct sigaction sa, old_int, old_term;
+    char host[128];
+    int port = 0, rc = 1;
+    const char *listen_spec = cfg->listen ? cfg->listen : "127.0.0.1:8080";
+
+    if (!parse_listen(listen_spec, host, sizeof host, &port)) {
+        fprintf(stderr, "provbot: bad --listen '%s': expected HOST:PORT, e.g. 127.0.0.1:8080\n",
+                listen_spec);
+        return 2;
+    }
+    if (!strcmp(host, "localhost")) snprintf(host, sizeof host, "127.0.0.1");
+    if (!strcmp(host, "*") || !strcmp(host, "0.0.0.0")) host[0] = 0;
+    struct server *s = server_new(cfg, &rc);
+    if (!s)
+        return rc;
+    /* The handlers to restore at the end: the ones from before lws (whose
+     * libev plugin installs its own, and is unloaded with the context). */
+    sigaction(SIGINT, NULL, &old_int);
+    sigaction(SIGTERM, NULL, &old_term);
+    rc = 1;
+    if (context_create(s, host, port, listen_spec) == 0) {
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sigemptyset(&sa.sa_mask);
+        serve_signalled = 0;
+        sigaction(SIGINT, &sa, NULL);      /* over libev's: stopping is ours, gracefully */
+        sigaction(SIGTERM, &sa, NULL);
+        announce(s, host, port);
+        rc = serve_loop(s);
+    }
+    server_free(s, rc);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
     return rc;
 }
+

@@ -8,19 +8,20 @@
  * loop gracefully: close frames to every chat, then engine_close() flushes the
  * store.
  *
- * Logs go to stderr, one line an event, "ts=... level=... event=... k=v ...".
- * The environment variable PROVBOT_LOG (debug|info|warn|error, default info)
- * sets the threshold. Message texts and full session ids are never logged.
+ * Logs go through bot/log.h. Message texts and full session ids are never
+ * logged.
  */
 #ifndef PROVBOT_SERVE_H
 #define PROVBOT_SERVE_H
+
+#include "channel.h"
+#include "engine.h"
 
 #include <stdbool.h>
 
 struct serve_config {
     const char *listen;                /* "HOST:PORT"; NULL: "127.0.0.1:8080"; "[::1]:8080" for IPv6 */
-    const char *intents_dir;           /* knowledge pack folder, for engine_open */
-    const char *data_dir;              /* store folder; NULL: no store (in memory) */
+    const struct engine_config *engine; /* for engine_open, borrowed (its channel: "web") */
     const char *const *allow_origins;  /* WebSocket Origin allow list; NULL / 0 entries: allow all */
     int n_allow_origins;               /* entries in allow_origins */
     int max_conns;                     /* open chats at most; 0: 10000 */
@@ -28,8 +29,10 @@ struct serve_config {
     int rate_per_sec;                  /* messages a chat may send per second (burst 2x);
                                           0: 10, <0: no limit */
     volatile int *stop;                /* optional: the loop ends soon after *stop becomes non-zero */
-    bool checkpoint_elsewhere;         /* another thread checkpoints the store's WAL */
-    bool webex_unregister;             /* Webex: DELETE the device on a clean shutdown */
+    bool unregister_at_stop;           /* channels delete their remote registration
+                                          (Webex: the device) at a clean shutdown */
+    const struct channel *const *channels; /* the channels beside the web chat, borrowed */
+    int n_channels;                    /* entries in channels */
 };
 
 /* Runs the server until SIGINT/SIGTERM or *cfg->stop. Returns 0 after a clean
@@ -40,13 +43,5 @@ struct serve_config {
  * Installs SIGINT/SIGTERM handlers for its duration and raises RLIMIT_NOFILE
  * (soft limit) to fit max_conns. */
 int serve_run(const struct serve_config *cfg);
-
-/* Writes one structured log line to stderr:
- *   ts=2026-11-24T07:00:00Z level=LEVEL event=EVENT <fmt...>
- * level is "debug", "info", "warn" or "error"; fmt (printf-style, may be
- * NULL) adds key=value pairs. Lines below the PROVBOT_LOG threshold are
- * dropped; a line is cut at 1 KiB. Thread-safe (one write(2) a line). */
-void serve_log(const char *level, const char *event, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 #endif

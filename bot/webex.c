@@ -23,6 +23,9 @@
  * only this protocol's callback acts on it, and it drains all of it.
  */
 #include "webex.h"
+#include "buf.h"
+#include "log.h"
+#include "wsq.h"
 #include "wx.h"
 
 #include <curl/curl.h>
@@ -77,7 +80,6 @@ struct wreq {
     char method[8];
     char *url;                   /* owned */
     char *body;                  /* owned, or NULL */
-    size_t max_resp;
     int rate_waits, send_tries;
     int64_t not_before_ms;       /* worker: not before this (Retry-After, backoff) */
     struct job *job;             /* owned, or NULL */
@@ -86,25 +88,18 @@ struct wreq {
     struct curl_slist *hdrs;
     /* result */
     long status;                 /* HTTP status, 0: transport error */
-    char *resp;                  /* owned, NUL-terminated */
-    size_t resp_len, resp_cap;
+    struct buf resp;             /* the answer, capped (WX_RESP_MAX, files WX_FILE_MAX) */
     bool too_big;
     char retry_after[24];
     char content_type[64];
     char err[CURL_ERROR_SIZE];
 };
 
-struct frame {
-    struct frame *next;
-    size_t len;
-    unsigned char buf[];         /* LWS_PRE, then the payload */
-};
-
 enum wstate { WS_OFF, WS_BOOT, WS_CONNECTING, WS_AUTH, WS_READY, WS_DEAD };
 
 struct webex {
     struct lws_context *ctx;     /* borrowed */
-    engine *eng;                 /* borrowed */
+    turns *turns;                /* the turn pipeline, borrowed */
     char *token;                 /* owned, never logged */
     char auth_hdr[1100];         /* "Authorization: Bearer ..." (never logged) */
     char api[512], u2c[512];     /* base URLs, no trailing slash */
@@ -131,11 +126,8 @@ struct webex {
     struct lws *wsi;             /* borrowed until CLOSED / CONNECTION_ERROR */
     bool kill;                   /* close the socket at the next WRITEABLE */
     int close_code;              /* from the server's close frame, 0: none */
-    char *rx;                    /* reassembly, owned, cap WX_RX_MAX */
-    size_t rx_len;
-    bool rx_over;
-    struct frame *qhead, *qtail;
-    int qlen;
+    struct wsrx rx;              /* reassembly, cap WX_RX_MAX */
+    struct wsq q;                /* frames to send, owned */
     int retry;                   /* reconnects since the last ready */
     bool ping_out;               /* a ping awaits its pong */
     lws_sorted_usec_list_t sul_boot; /* backoff / boot steps */
@@ -194,7 +186,7 @@ static void req_free(struct wreq *r)
     curl_slist_free_all(r->hdrs);
     free(r->url);
     free(r->body);
-    free(r->resp);
+    buf_free(&r->resp);
     job_free(r->job);
     free(r);
 }
@@ -211,21 +203,10 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
 {
     struct wreq *r = ud;
     size_t len = size * n;
-    if (r->resp_len + len > r->max_resp) {
+    if (buf_add(&r->resp, p, len) < 0) {
         r->too_big = true;
         return 0;                            /* aborts the transfer */
     }
-    if (r->resp_len + len + 1 > r->resp_cap) {
-        size_t cap = r->resp_cap ? r->resp_cap : 4096;
-        while (cap < r->resp_len + len + 1) cap *= 2;
-        char *np = realloc(r->resp, cap);
-        if (!np) return 0;
-        r->resp = np;
-        r->resp_cap = cap;
-    }
-    memcpy(r->resp + r->resp_len, p, len);
-    r->resp_len += len;
-    r->resp[r->resp_len] = 0;
     return len;
 }
 
@@ -254,7 +235,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 static int req_start(struct webex *w, struct wreq *r)
 {
     r->status = 0;
-    r->resp_len = 0;
+    buf_free(&r->resp);
     r->too_big = false;
     r->retry_after[0] = r->content_type[0] = r->err[0] = 0;
     curl_slist_free_all(r->hdrs);
@@ -306,13 +287,13 @@ static void req_done(struct webex *w, struct wreq *r, struct wreq **pending)
     if ((r->status == 429 || r->status == 423) && r->rate_waits < WX_RATE_RETRIES) {
         wait = wx_retry_after_ms(r->retry_after[0] ? r->retry_after : NULL);
         r->rate_waits++;
-        serve_log("warn", "webex_rate_limited", "op=%s status=%ld wait_ms=%lld", op_names[r->op],
+        log_event("warn", "webex_rate_limited", "op=%s status=%ld wait_ms=%lld", op_names[r->op],
                   r->status, (long long)wait);
     } else if (r->op == OP_REPLY && (r->status == 0 || r->status >= 500) &&
                r->send_tries < WX_SEND_RETRIES) {
         wait = 500LL << (r->send_tries < 6 ? r->send_tries : 6);
         r->send_tries++;
-        serve_log("warn", "webex_reply_retry", "status=%ld try=%d wait_ms=%lld", r->status,
+        log_event("warn", "webex_reply_retry", "status=%ld try=%d wait_ms=%lld", r->status,
                   r->send_tries, (long long)wait);
     }
     if (wait >= 0 && !atomic_load(&w->drain)) {
@@ -324,78 +305,107 @@ static void req_done(struct webex *w, struct wreq *r, struct wreq **pending)
     push_out(w, r);
 }
 
+/* The worker's requests: waiting (pending, in arrival order) and running. */
+struct inflight {
+    struct wreq *pending;               /* owned list */
+    struct wreq *run[WX_INFLIGHT_MAX];  /* owned, NULL: free */
+    int n;                              /* entries of run in use */
+};
+
+/* Moves what the loop queued onto the end of f->pending. */
+static void worker_take(struct webex *w, struct inflight *f)
+{
+    pthread_mutex_lock(&w->mu);
+    struct wreq **pp = &f->pending;
+    while (*pp) pp = &(*pp)->next;
+    *pp = w->in_head;
+    w->in_head = w->in_tail = NULL;
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* True when the loop has queued nothing since the last worker_take(). */
+static bool worker_idle(struct webex *w)
+{
+    pthread_mutex_lock(&w->mu);
+    bool idle = w->in_head == NULL;
+    pthread_mutex_unlock(&w->mu);
+    return idle;
+}
+
+/* Starts the due pending requests while there is room; returns when the
+ * next one not yet due is (at most 1 s ahead). */
+static int64_t worker_launch(struct webex *w, struct inflight *f)
+{
+    int64_t now = mono_ms(), next_due = now + 1000;
+    for (struct wreq **pp = &f->pending; *pp && f->n < WX_INFLIGHT_MAX;) {
+        struct wreq *r = *pp;
+        if (r->not_before_ms > now) {
+            if (r->not_before_ms < next_due) next_due = r->not_before_ms;
+            pp = &r->next;
+            continue;
+        }
+        *pp = r->next;
+        r->next = NULL;
+        if (req_start(w, r) < 0) {
+            snprintf(r->err, sizeof r->err, "cannot start the request");
+            r->status = 0;
+            push_out(w, r);
+            continue;
+        }
+        for (int i = 0; i < WX_INFLIGHT_MAX; i++)
+            if (!f->run[i]) { f->run[i] = r; break; }
+        f->n++;
+    }
+    return next_due;
+}
+
+/* Hands every finished transfer to req_done (result, retry or wait). */
+static void worker_reap(struct webex *w, struct inflight *f)
+{
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(w->multi, &left))) {
+        if (m->msg != CURLMSG_DONE) continue;
+        struct wreq *r = NULL;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+        if (!r) continue;
+        for (int i = 0; i < WX_INFLIGHT_MAX; i++)
+            if (f->run[i] == r) f->run[i] = NULL;
+        f->n--;
+        if (m->data.result != CURLE_OK && !r->err[0])
+            snprintf(r->err, sizeof r->err, "%s", curl_easy_strerror(m->data.result));
+        req_done(w, r, &f->pending);
+    }
+}
+
 static void *worker_main(void *arg)
 {
     struct webex *w = arg;
-    struct wreq *pending = NULL, *inflight[WX_INFLIGHT_MAX] = { 0 };
-    int n_inflight = 0;
+    struct inflight f = { 0 };
 
     while (!atomic_load(&w->stop)) {
-        pthread_mutex_lock(&w->mu);
-        while (w->in_head) {                /* in arrival order, onto pending */
-            struct wreq *r = w->in_head;
-            w->in_head = r->next;
-            struct wreq **pp = &pending;
-            while (*pp) pp = &(*pp)->next;
-            r->next = NULL;
-            *pp = r;
-        }
-        w->in_tail = NULL;
-        pthread_mutex_unlock(&w->mu);
-
-        int64_t now = mono_ms(), next_due = now + 1000;
-        for (struct wreq **pp = &pending; *pp && n_inflight < WX_INFLIGHT_MAX;) {
-            struct wreq *r = *pp;
-            if (r->not_before_ms > now) {
-                if (r->not_before_ms < next_due) next_due = r->not_before_ms;
-                pp = &r->next;
-                continue;
-            }
-            *pp = r->next;
-            r->next = NULL;
-            if (req_start(w, r) < 0) {
-                snprintf(r->err, sizeof r->err, "cannot start the request");
-                r->status = 0;
-                push_out(w, r);
-                continue;
-            }
-            for (int i = 0; i < WX_INFLIGHT_MAX; i++)
-                if (!inflight[i]) { inflight[i] = r; break; }
-            n_inflight++;
-        }
+        worker_take(w, &f);
+        int64_t next_due = worker_launch(w, &f);
         int running = 0;
         curl_multi_perform(w->multi, &running);
-        CURLMsg *m;
-        int left;
-        while ((m = curl_multi_info_read(w->multi, &left))) {
-            if (m->msg != CURLMSG_DONE) continue;
-            struct wreq *r = NULL;
-            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-            if (!r) continue;
-            for (int i = 0; i < WX_INFLIGHT_MAX; i++)
-                if (inflight[i] == r) inflight[i] = NULL;
-            n_inflight--;
-            if (m->data.result != CURLE_OK && !r->err[0])
-                snprintf(r->err, sizeof r->err, "%s", curl_easy_strerror(m->data.result));
-            req_done(w, r, &pending);
-        }
+        worker_reap(w, &f);
         if (atomic_load(&w->drain) &&
-            ((!pending && !n_inflight && !w->in_head) || mono_ms() >= w->drain_deadline_ms))
+            ((!f.pending && !f.n && worker_idle(w)) || mono_ms() >= w->drain_deadline_ms))
             break;
         int timeout = (int)(next_due - mono_ms());
         if (timeout < 0) timeout = 0;
-        if (timeout > 1000 || n_inflight >= WX_INFLIGHT_MAX) timeout = 1000; /* activity wakes it */
-        if (n_inflight || !pending || timeout > 0)
+        if (timeout > 1000 || f.n >= WX_INFLIGHT_MAX) timeout = 1000; /* activity wakes it */
+        if (f.n || !f.pending || timeout > 0)
             curl_multi_poll(w->multi, NULL, 0, timeout, NULL);
     }
     for (int i = 0; i < WX_INFLIGHT_MAX; i++)
-        if (inflight[i]) {
-            curl_multi_remove_handle(w->multi, inflight[i]->easy);
-            req_free(inflight[i]);
+        if (f.run[i]) {
+            curl_multi_remove_handle(w->multi, f.run[i]->easy);
+            req_free(f.run[i]);
         }
-    while (pending) {
-        struct wreq *r = pending;
-        pending = r->next;
+    while (f.pending) {
+        struct wreq *r = f.pending;
+        f.pending = r->next;
         req_free(r);
     }
     return NULL;
@@ -408,13 +418,13 @@ static void rest(struct webex *w, enum op op, const char *method, const char *ur
 {
     struct wreq *r = calloc(1, sizeof *r);
     if (!r || !(r->url = strdup(url)) || (body && !(r->body = strdup(body)))) {
-        serve_log("error", "out_of_memory", "what=webex_request");
+        log_event("error", "out_of_memory", "what=webex_request");
         if (r) { r->job = job; req_free(r); } else job_free(job);
         return;
     }
     r->op = op;
     snprintf(r->method, sizeof r->method, "%s", method);
-    r->max_resp = op == OP_FILE ? WX_FILE_MAX : WX_RESP_MAX;
+    buf_init(&r->resp, op == OP_FILE ? WX_FILE_MAX : WX_RESP_MAX);
     r->job = job;
     pthread_mutex_lock(&w->mu);
     if (w->in_tail) w->in_tail->next = r; else w->in_head = r;
@@ -428,32 +438,12 @@ static void rest(struct webex *w, enum op op, const char *method, const char *ur
 static void send_frame(struct webex *w, char *txt)
 {
     if (!txt) {
-        serve_log("error", "out_of_memory", "what=webex_frame");
+        log_event("error", "out_of_memory", "what=webex_frame");
         return;
     }
-    size_t len = strlen(txt);
-    struct frame *f = w->wsi && w->qlen < WX_OUTQ_MAX ? malloc(sizeof *f + LWS_PRE + len) : NULL;
-    if (f) {
-        f->next = NULL;
-        f->len = len;
-        memcpy(f->buf + LWS_PRE, txt, len);
-        if (w->qtail) w->qtail->next = f; else w->qhead = f;
-        w->qtail = f;
-        w->qlen++;
+    if (w->wsi && w->q.len < WX_OUTQ_MAX && wsq_push(&w->q, txt, strlen(txt), 0) == 0)
         lws_callback_on_writable(w->wsi);
-    }
     free(txt);
-}
-
-static void drop_frames(struct webex *w)
-{
-    while (w->qhead) {
-        struct frame *f = w->qhead;
-        w->qhead = f->next;
-        free(f);
-    }
-    w->qtail = NULL;
-    w->qlen = 0;
 }
 
 static int on_writeable(struct webex *w, struct lws *wsi)
@@ -462,16 +452,8 @@ static int on_writeable(struct webex *w, struct lws *wsi)
         lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)"reconnecting", 12);
         return -1;
     }
-    struct frame *f = w->qhead;
-    if (!f) return 0;
-    w->qhead = f->next;
-    if (!w->qhead) w->qtail = NULL;
-    w->qlen--;
-    int n = lws_write(wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT);
-    bool ok = n >= (int)f->len;
-    free(f);
-    if (!ok) return -1;
-    if (w->qhead) lws_callback_on_writable(wsi);
+    if (wsq_write(&w->q, wsi) < 0) return -1;
+    if (w->q.head) lws_callback_on_writable(wsi);
     return 0;
 }
 
@@ -490,7 +472,7 @@ static void go_dead(struct webex *w, const char *event, const char *why)
     w->st = WS_DEAD;
     lws_sul_cancel(&w->sul_boot);
     lws_sul_cancel(&w->sul_ping);
-    serve_log("error", event, "why=\"%s\" action=stopped", why);
+    log_event("error", event, "why=\"%s\" action=stopped", why);
 }
 
 /* Schedules the next boot step after the backoff delay (with jitter). */
@@ -505,7 +487,7 @@ static void backoff(struct webex *w, const char *why)
     if (jitter > 0) d += (long)((w->rng >> 8) % (unsigned)(2 * jitter + 1)) - jitter;
     w->retry++;
     w->st = WS_BOOT;
-    serve_log("info", "webex_reconnect", "why=%s attempt=%d delay_ms=%ld", why, w->retry, d);
+    log_event("info", "webex_reconnect", "why=%s attempt=%d delay_ms=%ld", why, w->retry, d);
     lws_sul_schedule(w->ctx, 0, &w->sul_boot, boot_cb, (lws_usec_t)d * 1000);
 }
 
@@ -518,7 +500,7 @@ static void connect_ws(struct webex *w)
     snprintf(url, sizeof url, "%s%s%s", w->dev.ws_url, strchr(w->dev.ws_url, '?') ? "&" : "?", q);
     if (lws_parse_uri(url, &prot, &ads, &port, &p) ||
         (strcmp(prot, "wss") && !(w->plain_ok && !strcmp(prot, "ws")))) {
-        serve_log("error", "webex_bad_ws_url", "scheme_ok=0");
+        log_event("error", "webex_bad_ws_url", "scheme_ok=0");
         w->have_dev = false;
         w->force_create = true;
         backoff(w, "bad_ws_url");
@@ -539,7 +521,7 @@ static void connect_ws(struct webex *w)
     w->close_code = 0;
     w->kill = false;
     w->ping_out = false;
-    serve_log("info", "webex_connect", "host=%s", ads);
+    log_event("info", "webex_connect", "host=%s", ads);
     if (!lws_client_connect_via_info(&i)) {
         w->wsi = NULL;
         if (w->st == WS_CONNECTING) backoff(w, "connect_failed");
@@ -573,7 +555,7 @@ static void boot_step(struct webex *w)
 /* A failed boot call: credentials stop us, the rest backs off. */
 static void boot_failed(struct webex *w, struct wreq *r)
 {
-    serve_log("warn", "webex_boot_failed", "op=%s status=%ld err=\"%s\"", op_names[r->op],
+    log_event("warn", "webex_boot_failed", "op=%s status=%ld err=\"%s\"", op_names[r->op],
               r->status, r->err);
     if (r->status == 401 || (r->status == 403 && r->op != OP_CREATE))
         go_dead(w, "webex_unauthorized", "Webex refused the token (check WEBEX_TOKEN)");
@@ -589,32 +571,24 @@ static void job_reply(struct webex *w, struct job *j, const char *markdown)
     char *body = wx_reply_body(j->room_id, j->parent_id, markdown);
     snprintf(url, sizeof url, "%s/messages", w->api);
     if (body) rest(w, OP_REPLY, "POST", url, body, NULL);
-    else serve_log("error", "out_of_memory", "what=webex_reply");
+    else log_event("error", "out_of_memory", "what=webex_reply");
     free(body);
-    serve_log("info", "webex_reply_queued", "session=%.11s", j->session);
+    log_event("info", "webex_reply_queued", "session=%.11s", j->session);
 }
 
-/* The files are in: run the turn and answer. Frees j. */
-static void job_turn(struct webex *w, struct job *j)
+/* The pipeline's answer for a job's turn: the reply (with the notes about
+ * the files before it) once the turn is durable, else an apology. Frees j. */
+static void job_answered(void *owner, void *arg, const struct turns_outcome *o)
 {
-    char err[256] = "";
-    struct engine_result res;
-    memset(&res, 0, sizeof res);
-    if (!j->text[0]) {                       /* only files: tell what became of them */
-        if (j->notes[0]) job_reply(w, j, j->notes);
+    struct webex *w = owner;
+    struct job *j = arg;
+    if (!o->ok) {
+        log_event("error", "webex_turn_failed", "session=%.11s err=\"%s\"", j->session, o->err);
+        job_reply(w, j, "The bot could not save your message, please send it again.");
         job_free(j);
         return;
     }
-    if (engine_in_batch(w->eng) && engine_batch_commit(w->eng, err, sizeof err) < 0)
-        serve_log("error", "commit_failed", "err=\"%s\"", err);
-    if (engine_turn(w->eng, j->session, j->email[0] ? j->email : NULL, j->text, NULL,
-                    &res, err, sizeof err) < 0 || !res.json) {
-        serve_log("error", "webex_turn_failed", "session=%.11s err=\"%s\"", j->session, err);
-        job_free(j);
-        engine_result_free(&res);
-        return;
-    }
-    char *md = wx_reply_markdown(res.json, strlen(res.json));
+    char *md = wx_reply_markdown(o->res->json, strlen(o->res->json));
     if (md && j->notes[0]) {
         size_t n = strlen(j->notes) + strlen(md) + 3;
         char *both = malloc(n);
@@ -625,11 +599,23 @@ static void job_turn(struct webex *w, struct job *j)
         }
     }
     if (md) job_reply(w, j, md);
-    serve_log("info", "webex_turn", "session=%.11s intent=%s case=%s", j->session,
-              res.intent[0] ? res.intent : "none", res.case_id[0] ? res.case_id : "-");
+    log_event("info", "webex_turn", "session=%.11s intent=%s case=%s", j->session,
+              o->res->intent[0] ? o->res->intent : "none", o->res->case_id[0] ? o->res->case_id : "-");
     free(md);
-    engine_result_free(&res);
     job_free(j);
+}
+
+/* The files are in: hand the turn to the pipeline. Takes j. */
+static void job_turn(struct webex *w, struct job *j)
+{
+    if (!j->text[0]) {                       /* only files: tell what became of them */
+        if (j->notes[0]) job_reply(w, j, j->notes);
+        job_free(j);
+        return;
+    }
+    struct turns_msg m = { .session = j->session, .user = j->email[0] ? j->email : NULL,
+                           .text = j->text, .reply_to = NULL };
+    turns_submit(w->turns, &m, job_answered, w, j);
 }
 
 /* Fetches the next shared file, or runs the turn. Takes j. */
@@ -641,7 +627,7 @@ static void job_next(struct webex *w, struct job *j)
             rest(w, OP_FILE, "GET", u, NULL, j);
             return;
         }
-        serve_log("warn", "webex_file_skipped", "why=foreign_host");
+        log_event("warn", "webex_file_skipped", "why=foreign_host");
         j->next_file++;
     }
     job_turn(w, j);
@@ -656,14 +642,13 @@ static void on_file(struct webex *w, struct wreq *r)
     snprintf(name, sizeof name, "screenshot-%d.%s", j->next_file + 1, ext);
     int rc = -1;
     if (r->status == 200 && !r->too_big) {
-        if (engine_in_batch(w->eng)) engine_batch_commit(w->eng, err, sizeof err);
-        rc = engine_attach(w->eng, j->session, name, r->resp ? r->resp : "", r->resp_len, err, sizeof err);
+        rc = turns_attach(w->turns, j->session, name, buf_str(&r->resp), r->resp.len, err, sizeof err);
     } else {
         snprintf(err, sizeof err, "%s", r->too_big ? "the file is larger than 5 MiB"
                                                    : "the file could not be fetched");
     }
-    serve_log("info", "webex_attach", "session=%.11s bytes=%zu status=%ld ok=%d", j->session,
-              r->resp_len, r->status, rc == 0);
+    log_event("info", "webex_attach", "session=%.11s bytes=%zu status=%ld ok=%d", j->session,
+              r->resp.len, r->status, rc == 0);
     size_t o = strlen(j->notes);
     snprintf(j->notes + o, sizeof j->notes - o, "%s%s %s%s%s", o ? "\n" : "", rc == 0 ? "📎" : "⚠️",
              name, rc == 0 ? "" : ": ", rc == 0 ? "" : err);
@@ -675,18 +660,18 @@ static void on_message(struct webex *w, struct wreq *r)
 {
     struct job *j = r->job;
     struct wx_message m;
-    if (r->status != 200 || wx_message_parse(r->resp ? r->resp : "", r->resp_len, &m) < 0) {
-        serve_log("warn", "webex_message_unavailable", "status=%ld err=\"%s\"", r->status, r->err);
+    if (r->status != 200 || wx_message_parse(buf_str(&r->resp), r->resp.len, &m) < 0) {
+        log_event("warn", "webex_message_unavailable", "status=%ld err=\"%s\"", r->status, r->err);
         if (r->status == 200) wx_message_clear(&m);
         return;                                /* r still owns j */
     }
     bool direct = strcmp(m.room_type, "group") != 0 && j->direct;
     if (w->me.email[0] && !strcasecmp(m.person_email, w->me.email)) {
-        serve_log("debug", "webex_ignored", "why=own_message");
+        log_event("debug", "webex_ignored", "why=own_message");
         goto out;
     }
     if (!direct && !wx_message_mentions(&m, w->me.uuid)) {
-        serve_log("debug", "webex_ignored", "why=not_mentioned");
+        log_event("debug", "webex_ignored", "why=not_mentioned");
         goto out;
     }
     r->job = NULL;                             /* j is ours now */
@@ -709,36 +694,34 @@ out:
 
 static void on_activity(struct webex *w, const struct wx_activity *a)
 {
-    char cluster[128], id[WX_ID_MAX], url[WX_ID_MAX + 600], err[256] = "";
+    char cluster[128], id[WX_ID_MAX], url[WX_ID_MAX + 600];
     if (strcmp(a->verb, "post") && strcmp(a->verb, "share")) {
-        serve_log("debug", "webex_ignored", "why=verb verb=%s", a->verb);
+        log_event("debug", "webex_ignored", "why=verb verb=%s", a->verb);
         return;
     }
     if ((w->me.uuid[0] && !strcasecmp(a->actor_id, w->me.uuid)) ||
         (w->dev.user_id[0] && !strcasecmp(a->actor_id, w->dev.user_id))) {
-        serve_log("debug", "webex_ignored", "why=own_activity");
+        log_event("debug", "webex_ignored", "why=own_activity");
         return;
     }
     if (a->actor_type[0] && strcmp(a->actor_type, "PERSON")) {
-        serve_log("debug", "webex_ignored", "why=bot_actor");
+        log_event("debug", "webex_ignored", "why=bot_actor");
         return;
     }
     if (!a->one_on_one && !wx_activity_mentions(a, w->me.uuid)) {
-        serve_log("debug", "webex_ignored", "why=not_mentioned");
+        log_event("debug", "webex_ignored", "why=not_mentioned");
         return;
     }
     /* Never twice: the id is durable before any work (an event redelivered
      * after a reconnect or a restart stops here). */
-    if (engine_in_batch(w->eng) && engine_batch_commit(w->eng, err, sizeof err) < 0)
-        serve_log("error", "commit_failed", "err=\"%s\"", err);
     char key[WX_UUID_MAX + 8];
     snprintf(key, sizeof key, "webex:%s", a->id);
-    int rc = engine_mark_handled(w->eng, key);
+    int rc = turns_mark_handled(w->turns, key);
     if (rc == 0) {
-        serve_log("info", "webex_duplicate", "activity=%.8s", a->id);
+        log_event("info", "webex_duplicate", "activity=%.8s", a->id);
         return;
     }
-    if (rc < 0) serve_log("error", "webex_store", "what=mark_handled");
+    if (rc < 0) log_event("error", "webex_store", "what=mark_handled");
     wx_u2c_cluster(w->catalog ? w->catalog : "", w->catalog_len, a->target_host, cluster, sizeof cluster);
     if (wx_hydra_id(cluster, "MESSAGE", a->id, id, sizeof id) < 0) return;
     struct job *j = calloc(1, sizeof *j);
@@ -748,66 +731,74 @@ static void on_activity(struct webex *w, const struct wx_activity *a)
     snprintf(j->room_uuid, sizeof j->room_uuid, "%s", a->target_id);
     j->direct = a->one_on_one;
     snprintf(url, sizeof url, "%s/messages/%s", w->api, id);
-    serve_log("info", "webex_activity", "activity=%.8s verb=%s direct=%d", a->id, a->verb, a->one_on_one);
+    log_event("info", "webex_activity", "activity=%.8s verb=%s direct=%d", a->id, a->verb, a->one_on_one);
     rest(w, OP_MESSAGE, "GET", url, NULL, j);
 }
 
 /* ---------------------------------------------------------------- results */
 
-static void on_result(struct webex *w, struct wreq *r)
+/* A boot step's answer (identity, catalog, devices, a new device): the
+ * next step, or a backoff. */
+static void on_boot_result(struct webex *w, struct wreq *r)
 {
-    const char *body = r->resp ? r->resp : "";
+    const char *body = buf_str(&r->resp);
+    size_t len = r->resp.len;
+    bool ok = false;
     switch (r->op) {
     case OP_ME:
-        if (r->status == 200 && wx_person_parse(body, r->resp_len, &w->me) == 0 && w->me.uuid[0]) {
+        if ((ok = r->status == 200 && wx_person_parse(body, len, &w->me) == 0 && w->me.uuid[0])) {
             w->have_me = true;
-            serve_log("info", "webex_identity", "email=%s", w->me.email);
-            boot_step(w);
-        } else {
-            boot_failed(w, r);
+            log_event("info", "webex_identity", "email=%s", w->me.email);
         }
         break;
     case OP_U2C:
-        if (r->status == 200 && wx_u2c_wdm(body, r->resp_len, w->wdm, sizeof w->wdm) == 0 &&
-            (!strncmp(w->wdm, "https://", 8) || w->plain_ok)) {
+        ok = r->status == 200 && wx_u2c_wdm(body, len, w->wdm, sizeof w->wdm) == 0 &&
+             (!strncmp(w->wdm, "https://", 8) || w->plain_ok);
+        if (ok) {
             free(w->catalog);
-            w->catalog = r->resp;              /* kept for the clusters */
-            w->catalog_len = r->resp_len;
-            r->resp = NULL;
-            boot_step(w);
+            w->catalog_len = len;
+            w->catalog = buf_take(&r->resp);   /* kept for the clusters */
         } else {
             w->wdm[0] = 0;
-            boot_failed(w, r);
         }
         break;
     case OP_DEVICES: {
-        int rc = r->status == 200 ? wx_devices_find(body, r->resp_len, w->device_name, &w->dev) : -1;
-        if (rc == 1) {
+        int rc = r->status == 200 ? wx_devices_find(body, len, w->device_name, &w->dev) : -1;
+        if ((ok = rc >= 0) && rc == 1) {
             w->have_dev = true;
-            serve_log("info", "webex_device", "action=reused");
-            boot_step(w);
-        } else if (rc == 0) {
+            log_event("info", "webex_device", "action=reused");
+        } else if (ok) {
             w->force_create = true;
-            boot_step(w);
-        } else {
-            boot_failed(w, r);
         }
         break;
     }
     case OP_CREATE:
-        if (r->status >= 200 && r->status < 300 && wx_device_parse(body, r->resp_len, &w->dev) == 0) {
+        if ((ok = r->status >= 200 && r->status < 300 && wx_device_parse(body, len, &w->dev) == 0)) {
             w->have_dev = true;
             w->force_create = false;
-            serve_log("info", "webex_device", "action=created");
-            boot_step(w);
-        } else {
-            if (r->status == 403)
-                serve_log("error", "webex_device_refused", "status=403 body_hint=\"%.80s\"", body);
-            boot_failed(w, r);
+            log_event("info", "webex_device", "action=created");
+        } else if (r->status == 403) {
+            log_event("error", "webex_device_refused", "status=403 body_hint=\"%.80s\"", body);
         }
         break;
+    default:
+        return;
+    }
+    if (ok) boot_step(w);
+    else boot_failed(w, r);
+}
+
+static void on_result(struct webex *w, struct wreq *r)
+{
+    switch (r->op) {
+    case OP_ME:
+    case OP_U2C:
+    case OP_DEVICES:
+    case OP_CREATE:
+        on_boot_result(w, r);
+        break;
     case OP_DELETE:
-        serve_log("info", "webex_device", "action=deleted status=%ld", r->status);
+        log_event("info", "webex_device", "action=deleted status=%ld", r->status);
         break;
     case OP_MESSAGE:
         on_message(w, r);
@@ -817,9 +808,9 @@ static void on_result(struct webex *w, struct wreq *r)
         break;
     case OP_REPLY:
         if (r->status == 200)
-            serve_log("info", "webex_reply", "status=200");
+            log_event("info", "webex_reply", "status=200");
         else
-            serve_log("error", "webex_reply_failed", "status=%ld err=\"%s\"", r->status, r->err);
+            log_event("error", "webex_reply_failed", "status=%ld err=\"%s\"", r->status, r->err);
         break;
     }
 }
@@ -845,7 +836,7 @@ static void ping_cb(lws_sorted_usec_list_t *sul)
     struct webex *w = lws_container_of(sul, struct webex, sul_ping);
     if (!w->wsi) return;
     if (w->st != WS_READY || w->ping_out) {
-        serve_log("warn", "webex_timeout", "what=%s", w->st != WS_READY ? "ready" : "pong");
+        log_event("warn", "webex_timeout", "what=%s", w->st != WS_READY ? "ready" : "pong");
         w->kill = true;
         lws_callback_on_writable(w->wsi);
         return;
@@ -864,14 +855,14 @@ static void on_frame(struct webex *w, const char *msg, size_t len)
     if (env.id[0] && k != WX_ENV_PONG) send_frame(w, wx_ack_frame(env.id));
     switch (k) {
     case WX_ENV_BAD:
-        serve_log("warn", "webex_bad_envelope", "bytes=%zu event=\"%s\"", len, env.event_type);
+        log_event("warn", "webex_bad_envelope", "bytes=%zu event=\"%s\"", len, env.event_type);
         break;
     case WX_ENV_READY:
         if (w->st != WS_READY) {
             w->st = WS_READY;
             w->retry = 0;
             w->reregisters = 0;
-            serve_log("info", "webex_ready", NULL);
+            log_event("info", "webex_ready", NULL);
             lws_sul_schedule(w->ctx, 0, &w->sul_ping, ping_cb, (lws_usec_t)w->ping_ms * 1000);
         }
         break;
@@ -879,7 +870,7 @@ static void on_frame(struct webex *w, const char *msg, size_t len)
         w->ping_out = false;
         break;
     case WX_ENV_SHUTDOWN:
-        serve_log("info", "webex_server_shutdown", NULL);
+        log_event("info", "webex_server_shutdown", NULL);
         w->kill = true;
         lws_callback_on_writable(w->wsi);
         break;
@@ -887,33 +878,27 @@ static void on_frame(struct webex *w, const char *msg, size_t len)
         on_activity(w, &env.act);
         break;
     case WX_ENV_OTHER:
-        serve_log("debug", "webex_event", "type=\"%s\"", env.event_type);
+        log_event("debug", "webex_event", "type=\"%s\"", env.event_type);
         break;
     }
 }
 
 static int on_receive(struct webex *w, struct lws *wsi, const char *in, size_t len)
 {
-    if (lws_is_first_fragment(wsi)) {
-        w->rx_len = 0;
-        w->rx_over = false;
+    const char *msg;
+    size_t mlen;
+    switch (wsrx_feed(&w->rx, wsi, in, len, WX_RX_MAX, &msg, &mlen)) {
+    case WSRX_MORE:
+        return 0;
+    case WSRX_NOMEM:
+        return -1;
+    case WSRX_TOO_LARGE:
+        log_event("warn", "webex_bad_envelope", "why=too_large");
+        return 0;
+    case WSRX_MESSAGE:
+        on_frame(w, msg, mlen);
+        return 0;
     }
-    if (!w->rx_over) {
-        if (w->rx_len + len > WX_RX_MAX) {
-            w->rx_over = true;
-        } else {
-            if (!w->rx && !(w->rx = malloc(WX_RX_MAX + 1))) return -1;
-            memcpy(w->rx + w->rx_len, in, len);
-            w->rx_len += len;
-        }
-    }
-    if (!lws_is_final_fragment(wsi)) return 0;
-    if (w->rx_over)
-        serve_log("warn", "webex_bad_envelope", "why=too_large");
-    else
-        on_frame(w, w->rx, w->rx_len);
-    w->rx_len = 0;
-    w->rx_over = false;
     return 0;
 }
 
@@ -921,13 +906,13 @@ static int on_receive(struct webex *w, struct lws *wsi, const char *in, size_t l
 static void on_gone(struct webex *w, bool handshake_failed, int http_status)
 {
     w->wsi = NULL;
-    drop_frames(w);
+    wsq_clear(&w->q);
     lws_sul_cancel(&w->sul_ping);
     if (w->st == WS_DEAD || w->st == WS_OFF) return;
     if (handshake_failed && http_status == 404) {
         w->have_dev = false;
         if (++w->reregisters <= WX_REREGISTER_MAX) {
-            serve_log("warn", "webex_stale_device", "action=register attempt=%d", w->reregisters);
+            log_event("warn", "webex_stale_device", "action=register attempt=%d", w->reregisters);
             w->force_create = true;
             w->st = WS_BOOT;
             lws_sul_schedule(w->ctx, 0, &w->sul_boot, boot_cb, 1);
@@ -946,7 +931,7 @@ static void on_gone(struct webex *w, bool handshake_failed, int http_status)
         go_dead(w, "webex_replaced", "code 4000: another connection for this device replaced this one");
         return;
     case WX_CLOSE_AUTH:
-        serve_log("error", "webex_auth_rejected", "code=%d", w->close_code);
+        log_event("error", "webex_auth_rejected", "code=%d", w->close_code);
         go_dead(w, "webex_unauthorized", "Webex closed the socket for the credentials (check WEBEX_TOKEN)");
         return;
     case WX_CLOSE_REREGISTER:
@@ -962,7 +947,7 @@ static void on_gone(struct webex *w, bool handshake_failed, int http_status)
     backoff(w, why);
 }
 
-int webex_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+static int webex_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                    void *in, size_t len)
 {
     struct webex *w = W;
@@ -976,7 +961,7 @@ int webex_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR: {
         if (w->wsi && wsi != w->wsi) return 0;
         int st = (int)lws_http_client_http_response(wsi);
-        serve_log("warn", "webex_connect_error", "status=%d err=\"%s\"", st,
+        log_event("warn", "webex_connect_error", "status=%d err=\"%s\"", st,
                   in ? (const char *)in : "");
         on_gone(w, true, st);
         return 0;
@@ -998,7 +983,7 @@ int webex_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user
             const unsigned char *b = in;
             w->close_code = (b[0] << 8) | b[1];
         }
-        serve_log("info", "webex_peer_close", "code=%d", w->close_code);
+        log_event("info", "webex_peer_close", "code=%d", w->close_code);
         return 0;
     case LWS_CALLBACK_CLIENT_CLOSED:
         if (wsi != w->wsi) return 0;
@@ -1033,7 +1018,7 @@ static int base_url(const char *name, const char *dflt, char *out, size_t outlen
 static void webex_free(struct webex *w)
 {
     if (!w) return;
-    drop_frames(w);
+    wsq_clear(&w->q);
     while (w->in_head) { struct wreq *r = w->in_head; w->in_head = r->next; req_free(r); }
     while (w->out_head) { struct wreq *r = w->out_head; w->out_head = r->next; req_free(r); }
     if (w->multi) curl_multi_cleanup(w->multi);
@@ -1042,11 +1027,11 @@ static void webex_free(struct webex *w)
     memset(w->auth_hdr, 0, sizeof w->auth_hdr);
     free(w->token);
     free(w->catalog);
-    free(w->rx);
+    wsrx_clear(&w->rx);
     free(w);
 }
 
-int webex_start(struct lws_context *ctx, engine *eng, const struct serve_config *cfg)
+static int webex_start(const struct channel_env *env)
 {
     const char *tok = getenv("WEBEX_TOKEN");
     if (!tok || !*tok) return 0;
@@ -1057,9 +1042,9 @@ int webex_start(struct lws_context *ctx, engine *eng, const struct serve_config 
     struct webex *w = calloc(1, sizeof *w);
     if (!w) return -1;
     pthread_mutex_init(&w->mu, NULL);
-    w->ctx = ctx;
-    w->eng = eng;
-    w->unregister = cfg->webex_unregister;
+    w->ctx = env->ctx;
+    w->turns = env->turns;
+    w->unregister = env->unregister;
     if (base_url("WEBEX_API_URL", "https://webexapis.com/v1", w->api, sizeof w->api, &w->plain_ok) ||
         base_url("WEBEX_U2C_URL", "https://u2c.wbx2.com/u2c/api/v1", w->u2c, sizeof w->u2c, &w->plain_ok))
         goto fail;
@@ -1080,15 +1065,15 @@ int webex_start(struct lws_context *ctx, engine *eng, const struct serve_config 
     w->thread_started = true;
     w->st = WS_BOOT;
     W = w;
-    serve_log("info", "webex_start", "api=%s u2c=%s device=%s", w->api, w->u2c, w->device_name);
-    lws_sul_schedule(ctx, 0, &w->sul_boot, boot_cb, 1);
+    log_event("info", "webex_start", "api=%s u2c=%s device=%s", w->api, w->u2c, w->device_name);
+    lws_sul_schedule(w->ctx, 0, &w->sul_boot, boot_cb, 1);
     return 0;
 fail:
     webex_free(w);
     return -1;
 }
 
-void webex_stop(void)
+static void webex_stop(void)
 {
     struct webex *w = W;
     if (!w) return;
@@ -1096,7 +1081,7 @@ void webex_stop(void)
     lws_sul_cancel(&w->sul_ping);
     if (w->unregister && w->have_dev) {
         rest(w, OP_DELETE, "DELETE", w->dev.url, NULL, NULL);
-        serve_log("info", "webex_unregister", NULL);
+        log_event("info", "webex_unregister", NULL);
     }
     w->st = WS_OFF;                  /* callbacks from here on only close */
     w->drain_deadline_ms = mono_ms() + WX_DRAIN_MS;
@@ -1105,6 +1090,7 @@ void webex_stop(void)
     if (w->thread_started) pthread_join(w->thread, NULL);
     w->thread_started = false;
     drain_results(w);                /* the DELETE's answer, for the log */
+    turns_flush(w->turns);           /* the answers of turns still pending, while w exists */
     if (w->wsi) {
         w->kill = true;              /* the context closes it; its callbacks see W == NULL */
         w->wsi = NULL;
@@ -1112,3 +1098,11 @@ void webex_stop(void)
     W = NULL;
     webex_free(w);
 }
+
+const struct channel webex_channel = {
+    .name = "webex",
+    .protocol = { .name = "provbot-webex", .callback = webex_callback,
+                  .per_session_data_size = 0, .rx_buffer_size = 0 },
+    .start = webex_start,
+    .stop = webex_stop,
+};

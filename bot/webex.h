@@ -29,26 +29,13 @@
 #ifndef PROVBOT_WEBEX_H
 #define PROVBOT_WEBEX_H
 
-#include "engine.h"
-#include "serve.h"
+#include "channel.h"
 
-#include <libwebsockets.h>
-
-/* The protocol entry serve's protocols[] must carry (not at index 0). */
-int webex_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-                   void *in, size_t len);
-#define WEBEX_PROTOCOL { .name = "provbot-webex", .callback = webex_callback, \
-                         .per_session_data_size = 0, .rx_buffer_size = 0 }
-
-/* Starts the Webex channel when WEBEX_TOKEN is set (0 and nothing when it is
- * not). ctx and eng are borrowed until webex_stop(); call from the loop
- * thread after both exist. -1 with a one-line message on stderr for a
- * configuration error (a URL that is neither https nor, for tests, http). */
-int webex_start(struct lws_context *ctx, engine *eng, const struct serve_config *cfg);
-
-/* Stops the channel: with cfg->webex_unregister, DELETEs the device (at most
- * 3 s), joins the worker and frees everything. Idempotent. Call on the loop
- * thread before engine_close() and lws_context_destroy(). */
-void webex_stop(void);
+/* The Webex channel for serve_config.channels. Its start() joins Webex when
+ * WEBEX_TOKEN is set (0 and nothing when it is not; -1 with a one-line
+ * message on stderr for a configuration error: a URL that is neither https
+ * nor, for tests, http). Its stop(), with env->unregister, DELETEs the
+ * device (at most 3 s), joins the worker and frees everything. */
+extern const struct channel webex_channel;
 
 #endif

@@ -1,5 +1,8 @@
 /* case.c -- case records, their JSON, and delivery verdicts (see case.h). */
 #include "case.h"
+#include "buf.h"
+
+#define CASE_BODY_MAX (8u << 20)  /* one expanded template field */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,26 +97,6 @@ int64_t case_backoff_ms(int attempts, long retry_after_s, uint32_t rnd)
     return base - base / 5 + (span ? (int64_t)(rnd % (uint32_t)span) : 0);
 }
 
-static void append(char **out, size_t *len, size_t *cap, const char *s, size_t n)
-{
-    if (!*out)
-        return;
-    if (*len + n + 1 > *cap) {
-        size_t nc = (*len + n + 1) * 2;
-        char *p = realloc(*out, nc);
-        if (!p) {
-            free(*out);
-            *out = NULL;
-            return;
-        }
-        *out = p;
-        *cap = nc;
-    }
-    memcpy(*out + *len, s, n);
-    *len += n;
-    (*out)[*len] = '\0';
-}
-
 static const char *field(const struct case_rec *c, const char *name, size_t n)
 {
 #define F(k, v) if (n == sizeof k - 1 && memcmp(name, k, n) == 0) return v
@@ -131,26 +114,24 @@ static const char *field(const struct case_rec *c, const char *name, size_t n)
     return NULL;
 }
 
-/* Expands {placeholders} of tpl; unknown ones stay as written. */
+/* Expands {placeholders} of tpl; unknown ones stay as written. Caller
+ * frees; NULL when out of memory or past CASE_BODY_MAX. */
 static char *expand(const struct case_rec *c, const char *tpl)
 {
-    size_t len = 0, cap = strlen(tpl) + 64;
-    char *out = malloc(cap);
-    if (!out)
-        return NULL;
-    out[0] = '\0';
-    for (const char *s = tpl; *s && out;) {
+    struct buf out;
+    buf_init(&out, CASE_BODY_MAX);
+    for (const char *s = tpl; *s && !out.failed;) {
         const char *close = *s == '{' ? strchr(s, '}') : NULL;
         const char *v = close ? field(c, s + 1, (size_t)(close - s - 1)) : NULL;
         if (v) {
-            append(&out, &len, &cap, v, strlen(v));
+            buf_adds(&out, v);
             s = close + 1;
         } else {
-            append(&out, &len, &cap, s, 1);
+            buf_add(&out, s, 1);
             s++;
         }
     }
-    return out;
+    return buf_take(&out);
 }
 
 char *case_http_body(const struct case_rec *c, const cJSON *tpl, const cJSON *attachments)

@@ -6,6 +6,8 @@
  * loses at most the turn in progress, never half of one.
  */
 #include "engine.h"
+#include "buf.h"
+#include "casefmt.h"
 #include "dialog.h"
 #include "entity.h"
 #include "nlu.h"
@@ -32,7 +34,7 @@ struct engine {
     char channel[16];
     bool queue_cases;        /* a remote backend delivers: cases start queued */
     bool batch;              /* a group commit is open (engine_batch_begin) */
-    char *allow_domains;     /* PROVBOT_ALLOW_DOMAINS, owned, or NULL: anyone files cases */
+    char *allow_domains;     /* cfg->allow_domains, owned, or NULL: anyone files cases */
 };
 
 struct turn_ctx {            /* what the dialog's hooks need */
@@ -67,21 +69,14 @@ static bool user_may_file(const engine *e, const char *user)
 engine *engine_open(const struct engine_config *cfg, char *err, size_t errlen)
 {
     engine *e = calloc(1, sizeof *e);
-    const char *backend = getenv("PROVBOT_CASE_BACKEND");
 
     if (!e) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
     snprintf(e->channel, sizeof e->channel, "%s", cfg->channel ? cfg->channel : "chat");
-    if (backend && *backend && strcmp(backend, "local") && strcmp(backend, "http") &&
-        strcmp(backend, "rt")) {
-        snprintf(err, errlen, "PROVBOT_CASE_BACKEND=%s: must be local, http or rt", backend);
-        goto fail;
-    }
-    e->queue_cases = backend && *backend && strcmp(backend, "local") != 0;
-    const char *allow = getenv("PROVBOT_ALLOW_DOMAINS");
-    if (allow && *allow && !(e->allow_domains = strdup(allow))) {
+    e->queue_cases = cfg->queue_cases;
+    if (cfg->allow_domains && *cfg->allow_domains && !(e->allow_domains = strdup(cfg->allow_domains))) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -104,8 +99,8 @@ void engine_close(engine *e)
     char err[256];
     if (!e)
         return;
-    if (e->batch && engine_batch_commit(e, err, sizeof err) < 0)
-        fprintf(stderr, "provbot: the last turns were lost: %s\n", err);
+    if (e->batch)
+        (void)engine_batch_commit(e, err, sizeof err);   /* see engine.h */
     store_close(e->store);
     nlu_free(e->nlu);
     pack_free(e->pack);
@@ -142,54 +137,6 @@ static const char *slot_or(const cJSON *slots, const char *k, const char *dflt)
     return cJSON_IsString(v) && *v->valuestring && strcmp(v->valuestring, "-") ? v->valuestring : dflt;
 }
 
-/* What was tried, for support: one clause per fact, in English. */
-static void tried_text(const cJSON *f, char *out, size_t cap)
-{
-    const char *edit = slot_or(f, "edit", NULL), *cache = slot_or(f, "cache", NULL);
-    const char *retry = slot_or(f, "retry", NULL), *access = slot_or(f, "access", NULL);
-    size_t n = 0;
-    out[0] = '\0';
-    const char *helper = slot_or(f, "helper", NULL);
-    if (access && !strcmp(access, "no") && helper && !strcmp(helper, "no"))
-        n += (size_t)snprintf(out + n, cap - n, " has no edit access in CCW, and nobody with access can make the change;");
-    const char *status = slot_or(f, "status", NULL);
-    if (edit && n < cap)
-        n += (size_t)snprintf(out + n, cap - n, status && !strcmp(status, "closed")
-                              ? " edited the contact on the Cloud/SaaS Subscriptions page (Edit, Save, Done);"
-                              : " edited the contact in CCW (Edit, Save, Done);");
-    if (cache && !strcmp(cache, "shown") && retry && !strcmp(retry, "failed") && n < cap)
-        n += (size_t)snprintf(out + n, cap - n, " cleared cache and cookies, tried another browser and an incognito window;");
-    else if (cache && !strcmp(cache, "yes") && n < cap)
-        n += (size_t)snprintf(out + n, cap - n, " browser steps, as reported (cache and cookies, another browser or incognito);");
-    if (!out[0])
-        snprintf(out, cap, " nothing reported;");
-    out[strlen(out) - 1] = '.';
-}
-
-/* What fails and what was tried, for support (in English). */
-static char *summarize(const cJSON *f)
-{
-    const char *desc = slot_or(f, "description", NULL);
-    const char *status = slot_or(f, "status", NULL);
-    const char *ponr = slot_or(f, "ponr", "unknown");
-    char tried[512];
-    char *out = NULL;
-
-    tried_text(f, tried, sizeof tried);
-    size_t cap = (desc ? strlen(desc) : 0) + 1024;
-    if (!(out = malloc(cap)))
-        return NULL;
-    size_t dl = desc ? strlen(desc) : 0;
-    bool stop = dl && strchr(".!?", desc[dl - 1]);
-    snprintf(out, cap, "The provisioning contact email cannot be changed in CCW.%s%s%s"
-             " Order line status: %s. Organization onboarded (PONR): %s. Already tried:%s",
-             desc ? " Reported: \"" : "", desc ? desc : "", desc ? (stop ? "\"" : ".\"") : "",
-             !status || !strcmp(status, "unknown") ? "unknown"
-             : !strcmp(status, "closed") ? "Closed" : "Awaiting Provisioning Details",
-             ponr, tried);
-    return out;
-}
-
 static int hook_file_case(void *ctx, const cJSON *facts, const char *lang,
                           char id[24], cJSON **case_json)
 {
@@ -223,7 +170,7 @@ static int hook_file_case(void *ctx, const cJSON *facts, const char *lang,
         return 0;
     }
     c.status = t->e->queue_cases ? CASE_QUEUED : CASE_FILED;
-    c.summary = summarize(facts);
+    c.summary = casefmt_summary(pack_cases(t->e->pack), facts);
     c.transcript = store_transcript(s, t->session);
     if (!c.summary || store_case_insert(s, &c) < 0 ||
         store_attach_bind(s, t->session, c.id) < 0) {
@@ -270,14 +217,12 @@ static char *hook_list_cases(void *ctx, const char *lang)
 {
     struct turn_ctx *t = ctx;
     cJSON *arr = store_cases_json(t->e->store, t->session), *c;
-    size_t cap = 256, len = 0;
+    struct buf list;
     char *out = NULL;
 
+    buf_init(&list, 1u << 20);
     if (!arr || cJSON_GetArraySize(arr) == 0)
         goto done;
-    if (!(out = malloc(cap)))
-        goto done;
-    out[0] = '\0';
     cJSON_ArrayForEach(c, arr) {
         const char *st = cJSON_GetObjectItem(c, "status")->valuestring;
         char *ref = dialog_md_escape(cJSON_GetObjectItem(c, "order_ref")->valuestring);
@@ -297,20 +242,12 @@ static char *hook_list_cases(void *ctx, const char *lang)
                          status_name(t->e, st, lang), ref ? ref : "", em ? em : "", remote);
         free(ref);
         free(em);
-        if (n < 0)
-            continue;
-        if (len + (size_t)n + 1 > cap) {
-            cap = (len + (size_t)n + 1) * 2;
-            char *p = realloc(out, cap);
-            if (!p)
-                break;
-            out = p;
-        }
-        memcpy(out + len, line, (size_t)n + 1);
-        len += (size_t)n;
+        if (n > 0)
+            buf_add(&list, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
     }
-    if (len && out[len - 1] == '\n')
-        out[len - 1] = '\0';
+    if (list.len && list.p[list.len - 1] == '\n')
+        list.p[--list.len] = '\0';
+    out = buf_take(&list);
 done:
     cJSON_Delete(arr);
     return out;
@@ -411,6 +348,56 @@ static void second_clause(engine *e, const char *msg, const char *lang, struct n
     }
 }
 
+/* s without its surrounding white space (cut in place). */
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+        s++;
+    for (size_t n = strlen(s); n && strchr(" \t\r\n", s[n - 1]); n--)
+        s[n - 1] = '\0';
+    return s;
+}
+
+/* The message's intent (with a second clause's question) and its details.
+ * lang: the conversation's language so far, or NULL. */
+static void understand(engine *e, const char *msg, const char *lang, struct nlu_result *nr,
+                       struct ent_result *er)
+{
+    char fold[NLU_INPUT_MAX + 8];
+    size_t mlen = strlen(msg);
+    nlu_classify(e->nlu, msg, mlen, lang, nr);
+    second_clause(e, msg, nr->lang, nr);
+    size_t flen = text_normalize(msg, mlen > NLU_INPUT_MAX ? NLU_INPUT_MAX : mlen,
+                                 TEXT_FOLD, fold, sizeof fold);
+    ent_extract(e->pack, msg, mlen, fold, flen, er);
+}
+
+/* The turn's lines for the transcript. Caller frees; NULL: out of memory. */
+static char *turn_lines(const char *msg, const char *reply)
+{
+    size_t n = strlen(msg) + strlen(reply) + 16;
+    char *t = malloc(n);
+    if (t)
+        snprintf(t, n, "user: %s\nbot: %s\n", msg, reply);
+    return t;
+}
+
+/* What the turn produced beside the JSON (intent iid may be NULL). */
+static void result_fill(struct engine_result *out, const char *iid, const struct dialog_reply *dr,
+                        const char *lang)
+{
+    snprintf(out->intent, sizeof out->intent, "%s", iid ? iid : "");
+    out->confidence = dr->intent >= 0 ? dr->confidence : -1;
+    out->fallback = dr->fallback;
+    memcpy(out->lang, lang, 3);
+    if (dr->case_obj)
+        snprintf(out->case_id, sizeof out->case_id, "%s",
+                 cJSON_GetObjectItem(dr->case_obj, "id")->valuestring);
+}
+
+/* Longer than ~60 lines on purpose: the turn's transaction (begin or
+ * savepoint, load, save, commit or release, rollback on every failure) is
+ * kept in one function so that its one exit path is visible at once. */
 int engine_turn(engine *e, const char *session, const char *user,
                 const char *text, const char *reply_to,
                 struct engine_result *out, char *err, size_t errlen)
@@ -418,7 +405,6 @@ int engine_turn(engine *e, const char *session, const char *user,
     size_t len = strlen(text);
     char *raw = text_sanitize(text, len > TEXT_MAX ? TEXT_MAX : len);
     char *state = NULL, *saved = NULL, *notices = NULL, *turns = NULL;
-    char fold[NLU_INPUT_MAX + 8];
     dialog *d = NULL;
     struct nlu_result nr;
     struct ent_result er;
@@ -433,12 +419,7 @@ int engine_turn(engine *e, const char *session, const char *user,
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    /* trim surrounding white space */
-    char *msg = raw;
-    while (*msg == ' ' || *msg == '\t' || *msg == '\r' || *msg == '\n')
-        msg++;
-    for (size_t n = strlen(msg); n && strchr(" \t\r\n", msg[n - 1]); n--)
-        msg[n - 1] = '\0';
+    char *msg = trim(raw);
 
     if ((e->batch ? store_savepoint(e->store) : store_begin(e->store)) < 0)
         goto sqlfail;
@@ -452,12 +433,7 @@ int engine_turn(engine *e, const char *session, const char *user,
         if (ent_email_valid(user, why, sizeof why))
             dialog_preset(d, "requester", user);
     }
-    size_t mlen = strlen(msg);
-    nlu_classify(e->nlu, msg, mlen, state ? dialog_lang(d) : NULL, &nr);
-    second_clause(e, msg, nr.lang, &nr);
-    size_t flen = text_normalize(msg, mlen > NLU_INPUT_MAX ? NLU_INPUT_MAX : mlen,
-                                 TEXT_FOLD, fold, sizeof fold);
-    ent_extract(e->pack, msg, mlen, fold, flen, &er);
+    understand(e, msg, state ? dialog_lang(d) : NULL, &nr, &er);
     notices = failed_notices(e, session, nr.lang_sure ? nr.lang : dialog_lang(d));
     if (dialog_turn(d, &nr, &er, msg, notices, &hooks, &dr) < 0)
         goto oom;
@@ -465,21 +441,13 @@ int engine_turn(engine *e, const char *session, const char *user,
         !(out->json = cJSON_PrintUnformatted(reply)) || !(saved = dialog_save(d)))
         goto oom;
     const char *iid = dr.intent >= 0 ? pack_intent_at(e->pack, (size_t)dr.intent)->id : NULL;
-    size_t tlen = strlen(msg) + strlen(dr.text) + 16;
-    if (!(turns = malloc(tlen)))
+    if (!(turns = turn_lines(msg, dr.text)))
         goto oom;
-    snprintf(turns, tlen, "user: %s\nbot: %s\n", msg, dr.text);
     if (store_conv_save(e->store, session, e->channel, user, dialog_lang(d), saved, turns) < 0 ||
         (e->batch ? store_release(e->store) : store_commit(e->store)) < 0)
         goto sqlfail;
     in_tx = false;
-    snprintf(out->intent, sizeof out->intent, "%s", iid ? iid : "");
-    out->confidence = dr.intent >= 0 ? dr.confidence : -1;
-    out->fallback = dr.fallback;
-    memcpy(out->lang, dialog_lang(d), 3);
-    if (dr.case_obj)
-        snprintf(out->case_id, sizeof out->case_id, "%s",
-                 cJSON_GetObjectItem(dr.case_obj, "id")->valuestring);
+    result_fill(out, iid, &dr, dialog_lang(d));
     goto done;
 sqlfail:
     snprintf(err, errlen, "store: %s", store_errmsg(e->store));

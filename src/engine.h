@@ -22,6 +22,10 @@ struct engine_config {
     const char *channel;       /* "chat", "web", "webex": recorded with each conversation */
     bool no_checkpoint;        /* the caller checkpoints the WAL from another thread
                                   (store_checkpoint), so no turn ever waits for one */
+    bool queue_cases;          /* a remote backend delivers cases: they start "queued"
+                                  (false: "filed" at once, the local backend) */
+    const char *allow_domains; /* comma list of email domains whose people may file
+                                  cases; NULL or "": anyone */
 };
 
 /* What one turn produced, beside the reply JSON. */
@@ -37,13 +41,14 @@ struct engine_result {
 /* Opens the pack and the store and trains the classifier. NULL on failure,
  * with a one-line message naming the problem in err. */
 engine *engine_open(const struct engine_config *cfg, char *err, size_t errlen);
+/* Closes e (NULL is fine). A batch still open is committed; its failure
+ * cannot be reported here: commit first (engine_batch_commit) to learn it. */
 void engine_close(engine *e);
 
 /* Runs one turn of conversation `session` (created when new). `user` is the
  * person's email when the channel knows it (else NULL), `reply_to` the
- * client's message id (NULL: JSON null). When PROVBOT_ALLOW_DOMAINS (a
- * comma list of email domains) was set at engine_open, only a `user` with an
- * email in one of them may file a case; others get answers and the pack's
+ * client's message id (NULL: JSON null). With cfg->allow_domains set at
+ * engine_open, only a `user` with an email in one of them may file a case; others get answers and the pack's
  * "case_not_allowed" message instead of a case. Commits the conversation to the store
  * before returning. 0 on success, negative on failure (message in err). */
 int engine_turn(engine *e, const char *session, const char *user,

@@ -5,6 +5,9 @@
  * dialog engine can trust every node and text it reads.
  */
 #include "pack.h"
+#include "casefmt.h"
+
+#define CASES_FILE "cases.json"
 #include "tree.h"
 #include "lexicon.h"
 
@@ -48,6 +51,7 @@ struct pack {
     double temperature;            /* softmax calibration, > 0 */
     pcre2_match_data *md;          /* one thread's match data, owned */
     lex *lex;                      /* objects.json, owned; NULL without the file */
+    const cJSON *cases;            /* cases.json (casefmt.h), or NULL without the file */
 };
 
 static int fail(char *err, size_t errlen, const char *file, const char *fmt, ...)
@@ -136,7 +140,10 @@ static pcre2_code *compile(const char *re, const char *file, const char *field,
         return NULL;
     }
     /* A JIT failure only slows. PROVBOT_PCRE2_JIT=0 turns JIT off, for
-     * valgrind, which cannot follow JIT code. */
+     * valgrind, which cannot follow JIT code. The one environment read left
+     * in src/, on purpose: a debugging switch that every program loading a
+     * pack (the unit tests and tools too) must honour without each passing
+     * it in. */
     const char *jit = getenv("PROVBOT_PCRE2_JIT");
     if (!jit || strcmp(jit, "0") != 0)
         (void)pcre2_jit_compile(c, PCRE2_JIT_COMPLETE);
@@ -373,11 +380,76 @@ static int load_lexicon(pack *p, const char *dir, char *err, size_t errlen)
     return p->lex ? 0 : -1;
 }
 
+/* cases.json, when the pack has one (see casefmt.h). */
+static int load_cases(pack *p, const char *dir, char *err, size_t errlen)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, CASES_FILE);
+    if (access(path, F_OK) != 0)
+        return 0;
+    if (!(p->cases = keep(p, load_json(dir, CASES_FILE, err, errlen))))
+        return -1;
+    return casefmt_check(p->cases, err, errlen);
+}
+
+const cJSON *pack_cases(const pack *p) { return p->cases; }
+
+/* The *.json file names in dir, sorted, into names (caller frees each). 0,
+ * or -1 with a message. */
+static int list_files(const char *dir, char *names[PACK_FILES_MAX], size_t *n,
+                      char *err, size_t errlen)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int rc = 0;
+    *n = 0;
+    if (!d)
+        return fail(err, errlen, dir, "cannot open the knowledge pack: %s", strerror(errno));
+    while (rc == 0 && (de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        if (len < 6 || strcmp(de->d_name + len - 5, ".json") != 0 || de->d_name[0] == '.')
+            continue;
+        if (*n == PACK_FILES_MAX - 3)
+            rc = fail(err, errlen, dir, "too many files (at most %d)", PACK_FILES_MAX - 3);
+        else if (!(names[*n] = strdup(de->d_name)))
+            rc = fail(err, errlen, dir, "out of memory");
+        else
+            (*n)++;
+    }
+    closedir(d);
+    qsort(names, *n, sizeof *names, cmp_str);
+    return rc;
+}
+
+/* Every intent file among names (the pack's other files skipped), then the
+ * contract's intents checked present. 0, or -1 with a message. */
+static int load_intents(pack *p, const char *dir, char *const *names, size_t n,
+                        char *err, size_t errlen)
+{
+    cJSON *doc;
+    if (!(p->intents = calloc(n + 1, sizeof *p->intents))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!strcmp(names[i], "pack.json") || !strcmp(names[i], "entities.json") ||
+            !strcmp(names[i], "flows.json") || !strcmp(names[i], LEX_FILE) ||
+            !strcmp(names[i], CASES_FILE))
+            continue;
+        if (!(doc = keep(p, load_json(dir, names[i], err, errlen))) ||
+            load_intent(p, doc, names[i], err, errlen) < 0)
+            return -1;
+    }
+    for (size_t i = 0; i < pack_contract_count; i++)
+        if (pack_intent_find(p, pack_contract_intents[i]) < 0)
+            return fail(err, errlen, dir, "intent \"%s\" of the contract is missing (no file has it as id)",
+                        pack_contract_intents[i]);
+    return 0;
+}
+
 pack *pack_load(const char *dir, char *err, size_t errlen)
 {
     pack *p = calloc(1, sizeof *p);
-    DIR *d = NULL;
-    struct dirent *de;
     char *names[PACK_FILES_MAX];
     size_t nnames = 0;
     cJSON *doc, *flows;
@@ -386,25 +458,8 @@ pack *pack_load(const char *dir, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    d = opendir(dir);
-    if (!d) {
-        fail(err, errlen, dir, "cannot open the knowledge pack: %s", strerror(errno));
+    if (list_files(dir, names, &nnames, err, errlen) < 0)
         goto fail;
-    }
-    while ((de = readdir(d))) {
-        size_t len = strlen(de->d_name);
-        if (len < 6 || strcmp(de->d_name + len - 5, ".json") != 0 || de->d_name[0] == '.')
-            continue;
-        if (nnames == PACK_FILES_MAX - 3) {
-            fail(err, errlen, dir, "too many files (at most %d)", PACK_FILES_MAX - 3);
-            goto fail;
-        }
-        names[nnames++] = strdup(de->d_name);
-    }
-    closedir(d);
-    d = NULL;
-    qsort(names, nnames, sizeof *names, cmp_str);
-
     if (!(doc = keep(p, load_json(dir, "pack.json", err, errlen))) ||
         load_settings(p, doc, err, errlen) < 0)
         goto fail;
@@ -413,32 +468,13 @@ pack *pack_load(const char *dir, char *err, size_t errlen)
         goto fail;
     if (!(flows = keep(p, load_json(dir, "flows.json", err, errlen))))
         goto fail;
-
-    p->intents = calloc(nnames + 1, sizeof *p->intents);
-    if (!p->intents) {
-        snprintf(err, errlen, "out of memory");
+    if (load_intents(p, dir, names, nnames, err, errlen) < 0)
         goto fail;
-    }
-    for (size_t i = 0; i < nnames; i++) {
-        if (!strcmp(names[i], "pack.json") || !strcmp(names[i], "entities.json") ||
-            !strcmp(names[i], "flows.json") || !strcmp(names[i], LEX_FILE))
-            continue;
-        if (!(doc = keep(p, load_json(dir, names[i], err, errlen))) ||
-            load_intent(p, doc, names[i], err, errlen) < 0)
-            goto fail;
-    }
-    for (size_t i = 0; i < pack_contract_count; i++)
-        if (pack_intent_find(p, pack_contract_intents[i]) < 0) {
-            fail(err, errlen, dir, "intent \"%s\" of the contract is missing (no file has it as id)",
-                 pack_contract_intents[i]);
-            goto fail;
-        }
     if (!(p->tree = tree_parse(flows, p, err, errlen)))
         goto fail;
-    if (load_lexicon(p, dir, err, errlen) < 0)
+    if (load_lexicon(p, dir, err, errlen) < 0 || load_cases(p, dir, err, errlen) < 0)
         goto fail;
-    p->md = pcre2_match_data_create(16, NULL);
-    if (!p->md) {
+    if (!(p->md = pcre2_match_data_create(16, NULL))) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -446,8 +482,6 @@ pack *pack_load(const char *dir, char *err, size_t errlen)
         free(names[i]);
     return p;
 fail:
-    if (d)
-        closedir(d);
     for (size_t i = 0; i < nnames; i++)
         free(names[i]);
     pack_free(p);

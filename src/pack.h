@@ -5,6 +5,7 @@
  *   entities.json  rules for details taken from any message (emails, order
  *                  references, yes/no, line status, onboarding, commands)
  *   flows.json     the decision tree: facts, questions, steps, FAQ (tree.h)
+ *   cases.json     a case's summary template and labels (casefmt.h), optional
  *   *.json         one intent each: id, title, examples per language,
  *                  patterns, answer, and optionally a flow to start
  * pack_load() validates everything and refuses a bad pack with one message
@@ -82,6 +83,9 @@ struct tree;
 const struct tree *pack_tree(const pack *p);
 /* The lexicon of objects.json (lexicon.h), or NULL when the pack has none. */
 const lex *pack_lexicon(const pack *p);
+
+/* cases.json (checked; see casefmt.h), or NULL when the pack has none. */
+const cJSON *pack_cases(const pack *p);
 
 /* The message `key` of pack.json ({"en","sv"} object), or NULL. */
 const cJSON *pack_message(const pack *p, const char *key);

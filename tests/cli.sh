@@ -98,6 +98,20 @@ expect "cases show of an unknown id: exit 1" "$([ $rc = 1 ]; echo $?)" "rc=$rc"
 "$P" cases list --json --data "$T/d1" | python3 -c 'import json,sys; assert isinstance(json.load(sys.stdin), list)'
 expect "cases list --json prints an array" $?
 
+# --- global options before the subcommand (as git and docker take them) ---
+printf '{"text":"hi","id":"g1"}\n' | "$P" --data "$T/g1" --intents "${PROVBOT_INTENTS:-intents}" chat --jsonl \
+    > "$T/g" 2> "$T/err"; rc=$?
+[ $rc = 0 ] && grep -q '"reply_to":"g1"' "$T/g" && [ -f "$T/g1/provbot.db" ]
+expect "global options before the subcommand: --data DIR chat uses DIR" $? "rc=$rc $(cat "$T/err")"
+"$P" --data "$T/g1" cases list --json | python3 -c 'import json,sys; assert isinstance(json.load(sys.stdin), list)'
+expect "global options before the subcommand: --data DIR cases list --json" $?
+"$P" --data "$T/g1" > /dev/null 2> "$T/err"; rc=$?
+[ $rc = 2 ] && grep -q 'no subcommand' "$T/err"
+expect "global options and no subcommand: exit 2 naming the problem" $? "rc=$rc $(cat "$T/err")"
+"$P" --bogus chat < /dev/null > /dev/null 2> "$T/err"; rc=$?
+[ $rc = 2 ] && grep -q -- '--bogus' "$T/err"
+expect "an unknown option before the subcommand: exit 2 naming it" $? "rc=$rc $(cat "$T/err")"
+
 # --- a store from a newer provbot is refused ----------------------------
 mkdir -p "$T/new" && sqlite3 "$T/new/provbot.db" 'PRAGMA user_version=99;'
 echo hi | "$P" chat --jsonl --data "$T/new" > /dev/null 2> "$T/err"; rc=$?

@@ -90,7 +90,7 @@ def balanced_end(line, start):
 
 
 REL = [("<=", "<"), (">=", ">"), ("==", "!="), ("!=", "=="), ("<", "<="), (">", ">=")]
-LOGGY = re.compile(r"\b(serve_log|fprintf|printf|logline|perror|assert)\s*\(")
+LOGGY = re.compile(r"\b(log_event|serve_log|fprintf|printf|logline|perror|assert)\s*\(")
 RET_TYPES = [(re.compile(r"^(static\s+)?(const\s+)?(char|cJSON|struct\s+\w+|\w+)\s*\*"), "return NULL;"),
              (re.compile(r"^(static\s+)?void\s"), "return;"),
              (re.compile(r"^(static\s+)?bool\s"), "return false;"),

@@ -1,0 +1,275 @@
+/* http.c -- serve's plain HTTP: the chat page (compiled in from bot/www,
+ * www_embed.h), /healthz, /metrics (metrics.h) and POST /upload (a
+ * screenshot for the open case form, attached through the turn pipeline so
+ * that it is durable before it is acknowledged). A response is written as
+ * headers in the request callback and the body in HTTP_WRITEABLE, at most
+ * SERVE_HTTP_CHUNK a callback, then the transaction completes (keep-alive).
+ */
+#include "serve_int.h"
+#include "log.h"
+#include "wchat.h"
+#include "www_embed.h"
+
+#include <cJSON.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---------------------------------------------------------------- HTTP */
+
+void http_reset(struct http_req *h)
+{
+    free(h->owned);
+    free(h->up);
+    memset(h, 0, sizeof *h);
+}
+
+bool http_origin_allowed(const struct serve_config *cfg, const char *origin)
+{
+    if (cfg->n_allow_origins <= 0 || !cfg->allow_origins) return true;
+    for (int i = 0; i < cfg->n_allow_origins; i++)
+        if (cfg->allow_origins[i] && !strcmp(cfg->allow_origins[i], origin)) return true;
+    return false;
+}
+
+/* The Origin header ("" when absent) into buf. */
+void http_header_origin(struct lws *wsi, char *buf, int len)
+{
+    buf[0] = 0;
+    if (lws_hdr_copy(wsi, buf, len, WSI_TOKEN_ORIGIN) < 0) buf[0] = 0;
+}
+
+/* The CSP for the page: scripts, styles and images from the page's own
+ * origin only (no inline script), WebSocket back to the same host. */
+static void page_csp(struct lws *wsi, char *out, size_t outlen)
+{
+    char host[128] = "";
+    bool ok = lws_hdr_copy(wsi, host, sizeof host, WSI_TOKEN_HOST) > 0;
+    for (const char *p = host; ok && *p; p++)
+        if (!(isalnum((unsigned char)*p) || strchr(".-:[]", *p))) ok = false;
+    if (ok)
+        snprintf(out, outlen, "default-src 'none'; script-src 'self'; style-src 'self'; "
+                 "img-src 'self' data: blob:; connect-src 'self' ws://%s wss://%s; "
+                 "base-uri 'none'; form-action 'none'", host, host);
+    else
+        snprintf(out, outlen, "default-src 'none'; script-src 'self'; style-src 'self'; "
+                 "img-src 'self' data: blob:; connect-src 'self'; base-uri 'none'; form-action 'none'");
+}
+
+/* Writes the status line and headers now and queues the body for
+ * HTTP_WRITEABLE. body is borrowed (static) unless it is h->owned. */
+static int http_respond(struct lws *wsi, struct http_req *h, unsigned int status, const char *mime,
+                        const void *body, size_t len, bool page)
+{
+    unsigned char buf[LWS_PRE + 2048];
+    unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
+    char csp[512];
+
+    if (lws_add_http_common_headers(wsi, status, mime, len, &p, end)) return -1;
+    if (lws_add_http_header_by_name(wsi, (const unsigned char *)"x-content-type-options:",
+                                    (const unsigned char *)"nosniff", 7, &p, end) ||
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"referrer-policy:",
+                                    (const unsigned char *)"no-referrer", 11, &p, end) ||
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+                                    (const unsigned char *)(page ? "no-cache" : "no-store"),
+                                    8, &p, end))
+        return -1;
+    if (page) {
+        page_csp(wsi, csp, sizeof csp);
+        if (lws_add_http_header_by_name(wsi, (const unsigned char *)"content-security-policy:",
+                                        (const unsigned char *)csp, (int)strlen(csp), &p, end))
+            return -1;
+    }
+    if (h->close_after &&
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"connection:",
+                                    (const unsigned char *)"close", 5, &p, end))
+        return -1;
+    if (lws_finalize_write_http_header(wsi, start, &p, end)) return -1;
+    h->body = body;
+    h->len = len;
+    h->off = 0;
+    if (len == 0) {     /* nothing more to write */
+        if (h->close_after) return -1;
+        http_reset(h);
+        return lws_http_transaction_completed(wsi) ? -1 : 0;
+    }
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
+/* Like http_respond, for a malloc'd body the request takes over. */
+static int http_respond_owned(struct lws *wsi, struct http_req *h, unsigned int status,
+                              const char *mime, char *body)
+{
+    if (!body) return -1;
+    free(h->owned);
+    h->owned = body;
+    return http_respond(wsi, h, status, mime, body, strlen(body), false);
+}
+
+static int http_json_status(struct lws *wsi, struct http_req *h, unsigned int status,
+                            const char *error)
+{
+    cJSON *o = cJSON_CreateObject();
+    char *txt = NULL;
+    if (o && cJSON_AddBoolToObject(o, "ok", error == NULL) &&
+        (!error || cJSON_AddStringToObject(o, "error", error)))
+        txt = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return http_respond_owned(wsi, h, status, "application/json", txt);
+}
+
+int http_writeable(struct lws *wsi, struct http_req *h)
+{
+    unsigned char buf[LWS_PRE + SERVE_HTTP_CHUNK];
+    if (!h->body || h->off >= h->len) return 0;        /* spurious */
+    size_t n = h->len - h->off;
+    if (n > SERVE_HTTP_CHUNK) n = SERVE_HTTP_CHUNK;
+    bool final = h->off + n == h->len;
+    memcpy(buf + LWS_PRE, h->body + h->off, n);
+    if (lws_write(wsi, buf + LWS_PRE, n, final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < (int)n)
+        return -1;
+    h->off += n;
+    if (!final) {
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    bool close_after = h->close_after;
+    http_reset(h);
+    if (close_after) return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static const struct www_file *www_find(const char *path)
+{
+    if (!strcmp(path, "/")) path = "/index.html";
+    for (size_t i = 0; i < www_nfiles; i++)
+        if (!strcmp(www_files[i].path, path)) return &www_files[i];
+    return NULL;
+}
+
+/* POST /upload?session=S: checks the request; the body follows. */
+static int upload_begin(struct server *s, struct lws *wsi, struct http_req *h)
+{
+    char buf[160], ct[128], origin[256], clen[32];
+    const char *sess = lws_get_urlarg_by_name(wsi, "session=", buf, sizeof buf);
+
+    http_header_origin(wsi, origin, sizeof origin);
+    if (lws_hdr_copy(wsi, ct, sizeof ct, WSI_TOKEN_HTTP_CONTENT_TYPE) < 0) ct[0] = 0;
+    if (lws_hdr_copy(wsi, clen, sizeof clen, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0) clen[0] = 0;
+
+    char *endp = NULL;
+    errno = 0;
+    unsigned long long declared = clen[0] ? strtoull(clen, &endp, 10) : 0;
+    if (!clen[0] || errno || (endp && *endp) || declared == 0) {
+        h->close_after = true;   /* no body we could skip reliably */
+        return http_json_status(wsi, h, 411, "an upload needs a Content-Length");
+    }
+    if (declared > SERVE_MAX_DISCARD) {
+        h->close_after = true;
+        return http_json_status(wsi, h, 413, "the file is larger than 5 MiB");
+    }
+    h->uploading = true;
+    if (declared > SERVE_MAX_UPLOAD) {
+        h->up_status = 413;
+        h->up_error = "the file is larger than 5 MiB";
+    } else if (origin[0] && !http_origin_allowed(s->cfg, origin)) {
+        char q[300];
+        log_event("warn", "origin_rejected", "what=upload origin=%s", log_quote(origin, q, sizeof q));
+        h->up_status = 403;
+        h->up_error = "origin not allowed";
+    } else if (!sess || !wchat_session_valid(sess)) {
+        h->up_status = 400;
+        h->up_error = "missing or invalid session";
+    } else if (strncasecmp(ct, "image/png", 9) && strncasecmp(ct, "image/jpeg", 10)) {
+        h->up_status = 415;
+        h->up_error = "only PNG or JPEG images";
+    } else if (!(h->up = malloc((size_t)declared))) {
+        h->up_status = 503;
+        h->up_error = "out of memory";
+    } else {
+        h->up_cap = (size_t)declared;
+        snprintf(h->up_session, sizeof h->up_session, "%s", sess);
+        char name[128] = "";
+        if (lws_hdr_custom_copy(wsi, name, sizeof name, "x-filename:", 11) <= 0) name[0] = 0;
+        size_t o = 0;   /* keep a tame file name: letters, digits, . _ - */
+        for (const char *p = name; *p && o + 1 < sizeof h->up_name; p++)
+            if (isalnum((unsigned char)*p) || strchr("._-", *p)) h->up_name[o++] = *p;
+        h->up_name[o] = 0;
+        if (!o || h->up_name[0] == '.') snprintf(h->up_name, sizeof h->up_name, "screenshot.png");
+    }
+    return 0;
+}
+
+int http_body(struct http_req *h, const void *in, size_t len)
+{
+    if (!h->uploading) return 0;
+    if (h->up_status) return 0;                       /* refusing: discard */
+    if (h->up_len + len > h->up_cap) {                /* more than declared */
+        h->up_status = 413;
+        h->up_error = "the file is larger than declared";
+        return 0;
+    }
+    memcpy(h->up + h->up_len, in, len);
+    h->up_len += len;
+    return 0;
+}
+
+int http_body_done(struct server *s, struct lws *wsi, struct http_req *h)
+{
+    if (!h->uploading) return 0;
+    h->uploading = false;
+    if (h->up_status) {
+        log_event("info", "upload_refused", "status=%d", h->up_status);
+        return http_json_status(wsi, h, (unsigned)h->up_status, h->up_error);
+    }
+    char err[256] = "";
+    /* durable before it is acknowledged */
+    int rc = turns_attach(s->turns, h->up_session, h->up_name, h->up, h->up_len, err, sizeof err);
+    free(h->up);
+    h->up = NULL;
+    log_event("info", "upload", "session=%.8s bytes=%zu ok=%d", h->up_session, h->up_len, rc == 0);
+    if (rc == 0) {
+        s->m.uploads++;
+        return http_json_status(wsi, h, 200, NULL);
+    }
+    return http_json_status(wsi, h, 400, err[0] ? err : "the file could not be attached");
+}
+
+int http_request(struct server *s, struct lws *wsi, struct pss *p, const char *path)
+{
+    if (p->kind == PSS_HTTP) http_reset(&p->u.h);
+    else memset(p, 0, sizeof *p);
+    p->kind = PSS_HTTP;
+    struct http_req *h = &p->u.h;
+
+    char *uri;
+    int urilen;
+    int method = lws_http_get_uri_and_method(wsi, &uri, &urilen);
+    log_event("debug", "http", "method=%d path_len=%zu", method, strlen(path));
+
+    if (!strcmp(path, "/upload")) {
+        if (method != LWSHUMETH_POST) return http_json_status(wsi, h, 405, "use POST");
+        return upload_begin(s, wsi, h);
+    }
+    if (method == LWSHUMETH_POST) {
+        h->close_after = true;      /* an unread body may follow */
+        return http_respond(wsi, h, 405, "text/plain", "method not allowed\n", 19, false);
+    }
+    if (method != LWSHUMETH_GET)
+        return http_respond(wsi, h, 405, "text/plain", "method not allowed\n", 19, false);
+    if (!strcmp(path, "/healthz"))
+        return http_respond(wsi, h, 200, "text/plain", "ok", 2, false);
+    if (!strcmp(path, "/metrics"))
+        return http_respond_owned(wsi, h, 200, "text/plain; version=0.0.4; charset=utf-8",
+                                  metrics_text(&s->m, s->n_conns));
+    if (!strcmp(path, "/chat"))
+        return http_respond(wsi, h, 426, "text/plain", "WebSocket only\n", 15, false);
+    const struct www_file *f = www_find(path);
+    if (f) return http_respond(wsi, h, 200, f->mime, f->data, f->len, true);
+    return http_respond(wsi, h, 404, "text/plain", "not found\n", 10, false);
+}

@@ -1,0 +1,87 @@
+/* turns.h -- the turn pipeline: the one owner of batching and group commit.
+ *
+ * Every channel (the web chat, Webex, any later one) hands its messages to
+ * turns_submit() and gets each reply back through its callback only after
+ * the store commit that makes the turn durable has succeeded. The turns of
+ * one event-loop iteration share one store transaction (engine_batch_*):
+ * the first submit opens it and asks the loop, through the `schedule` hook,
+ * to call turns_flush() once the iteration's input is handled. When that
+ * commit fails, exactly the turns of that batch fail: each callback is told
+ * so (ok false) and the channel sends an error instead of the reply. Nothing
+ * else in the program calls engine_batch_begin/commit; the operations that
+ * must be durable on their own (an attachment, an event id marked handled)
+ * go through turns_attach() / turns_mark_handled(), which close the open
+ * batch first (delivering its outcomes) and then run alone.
+ *
+ * Threads: loop thread only, like the engine. Ownership: turns borrows the
+ * engine until turns_close(); callbacks get the reply borrowed for the call.
+ */
+#ifndef PROVBOT_TURNS_H
+#define PROVBOT_TURNS_H
+
+#include "engine.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct turns turns;
+
+/* One message from a channel. Strings are borrowed for the call. */
+struct turns_msg {
+    const char *session;    /* the conversation */
+    const char *user;       /* the person's email, or NULL */
+    const char *text;       /* the message */
+    const char *reply_to;   /* the client's message id, or NULL */
+};
+
+/* What became of one submitted turn. */
+struct turns_outcome {
+    bool ok;                             /* the reply is durable: send it */
+    const struct engine_result *res;     /* ok: the turn's result, borrowed for the call */
+    const char *err;                     /* !ok: why, for the log (never for the person) */
+    const char *reply_to;                /* the message's reply_to, or NULL */
+};
+
+/* Called once per submitted turn, on the loop thread, with the owner and
+ * arg given to turns_submit(). */
+typedef void turns_done_fn(void *owner, void *arg, const struct turns_outcome *o);
+
+/* The batch calls turns makes; tests substitute them (NULL: the engine's). */
+struct turns_ops {
+    int (*batch_begin)(engine *e, char *err, size_t errlen);
+    int (*batch_commit)(engine *e, char *err, size_t errlen);
+};
+
+/* A pipeline over eng. schedule(arg) must make the loop call turns_flush()
+ * soon, after the current input (e.g. a 0 us lws timer); it is called once
+ * per batch. ops may be NULL. NULL when out of memory. */
+turns *turns_open(engine *eng, const struct turns_ops *ops,
+                  void (*schedule)(void *arg), void *schedule_arg);
+
+/* Flushes (turns_flush) and frees. NULL is fine. */
+void turns_close(turns *t);
+
+/* Runs one turn. done(owner, arg, outcome) is called exactly once: at once
+ * when the turn fails or runs alone (no batch could be opened), else from
+ * turns_flush() after the commit. Returns 0, or -1 (out of memory; done was
+ * called with ok false). */
+int turns_submit(turns *t, const struct turns_msg *m, turns_done_fn *done, void *owner, void *arg);
+
+/* Commits the open batch (if any) and calls the callbacks of its turns, in
+ * submission order: ok when the commit succeeded, else not. */
+void turns_flush(turns *t);
+
+/* The owner (e.g. a chat whose socket closed) goes away: its pending turns'
+ * callbacks will not be called. The turns stay in the batch. */
+void turns_cancel(turns *t, const void *owner);
+
+/* engine_attach / engine_mark_handled, durable when they return: the open
+ * batch is flushed first, then the operation commits alone. */
+int turns_attach(turns *t, const char *session, const char *name,
+                 const void *data, size_t len, char *err, size_t errlen);
+int turns_mark_handled(turns *t, const char *event_id);
+
+/* The engine, borrowed (for channels that read from it). */
+engine *turns_engine(turns *t);
+
+#endif

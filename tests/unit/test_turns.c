@@ -1,0 +1,184 @@
+/* test_turns.c -- the turn pipeline (bot/turns.c) on a real engine.
+ *
+ * The pipeline alone owns the group commit: a reply reaches its channel
+ * only after the commit that makes its turn durable, and when that commit
+ * fails every turn of the batch fails, whichever channel submitted it. The
+ * commit is substituted (struct turns_ops) to make it fail on demand; the
+ * turns themselves run on the real engine and intents/.
+ *
+ * The regression: a second channel (Webex) used to commit the web chat's
+ * open batch itself before marking an event handled; when that commit
+ * failed, the web chat's later commit found no batch, returned 0, and its
+ * held replies were sent as if saved. test_mark_handled_fails_batch is that
+ * sequence through the pipeline.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "turns.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../bot/turns.c"
+
+static char dir[64];
+static int fail_commits;        /* the next N commits fail */
+static int commits, schedules;
+
+static int fake_commit(engine *e, char *err, size_t errlen)
+{
+    commits++;
+    int rc = engine_batch_commit(e, err, errlen);
+    if (fail_commits > 0) {
+        fail_commits--;
+        snprintf(err, errlen, "store: disk I/O error (injected)");
+        return -1;
+    }
+    return rc;
+}
+
+static void on_schedule(void *arg) { (void)arg; schedules++; }
+
+struct owner {                  /* one channel's view: outcomes in order */
+    int n, ok, failed;
+    char reply_to[8][16];
+};
+
+static void done(void *owner, void *arg, const struct turns_outcome *o)
+{
+    struct owner *w = owner;
+    (void)arg;
+    if (o->ok) {
+        w->ok++;
+        assert_non_null(o->res);
+        assert_non_null(strstr(o->res->json, "\"type\":\"reply\""));
+    } else {
+        w->failed++;
+        assert_null(o->res);
+        assert_non_null(o->err);
+    }
+    snprintf(w->reply_to[w->n++ % 8], 16, "%s", o->reply_to ? o->reply_to : "");
+}
+
+static int setup(void **state)
+{
+    strcpy(dir, "/tmp/test_turns.XXXXXX");
+    if (!mkdtemp(dir))
+        return -1;
+    char err[512];
+    const char *in = getenv("PROVBOT_INTENTS") ? getenv("PROVBOT_INTENTS") : "intents";
+    struct engine_config cfg = { .intents_dir = in, .data_dir = dir, .channel = "test" };
+    engine *e = engine_open(&cfg, err, sizeof err);
+    if (!e)
+        fprintf(stderr, "%s\n", err);
+    fail_commits = commits = schedules = 0;
+    struct turns_ops ops = { .batch_commit = fake_commit };
+    turns *t = e ? turns_open(e, &ops, on_schedule, NULL) : NULL;
+    *state = t;
+    return t ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    char cmd[128];
+    turns *t = *state;
+    engine *e = turns_engine(t);
+    turns_close(t);
+    engine_close(e);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void submit(turns *t, struct owner *w, const char *session, const char *id)
+{
+    struct turns_msg m = { .session = session, .text = "hello", .reply_to = id };
+    assert_int_equal(turns_submit(t, &m, done, w, NULL), 0);
+}
+
+/* Replies wait for the commit; one schedule and one commit per batch. */
+static void test_reply_after_commit(void **state)
+{
+    turns *t = *state;
+    struct owner web = { 0 }, wx = { 0 };
+    submit(t, &web, "s-web", "m1");
+    submit(t, &wx, "s-wx", NULL);
+    submit(t, &web, "s-web", "m2");
+    assert_int_equal(web.n + wx.n, 0);          /* nothing before the commit */
+    assert_int_equal(schedules, 1);
+    turns_flush(t);
+    assert_int_equal(commits, 1);
+    assert_int_equal(web.ok, 2);
+    assert_int_equal(wx.ok, 1);
+    assert_string_equal(web.reply_to[0], "m1");  /* in submission order */
+    assert_string_equal(web.reply_to[1], "m2");
+    turns_flush(t);                             /* no batch: nothing more */
+    assert_int_equal(commits, 1);
+    assert_int_equal(web.n + wx.n, 3);
+}
+
+/* A failed commit fails exactly the turns of its batch, in every channel;
+ * the next batch is unaffected. */
+static void test_commit_failure_fails_batch(void **state)
+{
+    turns *t = *state;
+    struct owner web = { 0 }, wx = { 0 };
+    submit(t, &web, "s-web", "m1");
+    submit(t, &wx, "s-wx", NULL);
+    fail_commits = 1;
+    turns_flush(t);
+    assert_int_equal(web.failed, 1);
+    assert_int_equal(wx.failed, 1);
+    assert_int_equal(web.ok + wx.ok, 0);
+    submit(t, &web, "s-web", "m3");
+    turns_flush(t);
+    assert_int_equal(web.ok, 1);
+    assert_string_equal(web.reply_to[1], "m3");
+}
+
+/* The regression: another channel marks an event handled while the web
+ * chat's batch is open, and that commit fails. The web chat's reply must
+ * come back failed, and nothing may come back as saved afterwards. */
+static void test_mark_handled_fails_batch(void **state)
+{
+    turns *t = *state;
+    struct owner web = { 0 };
+    submit(t, &web, "s-web", "m1");
+    fail_commits = 1;
+    assert_int_equal(turns_mark_handled(t, "webex:act-1"), 1);   /* then alone, and new */
+    assert_int_equal(web.failed, 1);
+    assert_int_equal(web.ok, 0);
+    turns_flush(t);                             /* the loop's scheduled commit */
+    assert_int_equal(web.n, 1);
+    assert_int_equal(web.ok, 0);
+    assert_int_equal(turns_mark_handled(t, "webex:act-1"), 0);   /* durable: seen before */
+}
+
+/* A cancelled owner (a chat that closed) is never called back. */
+static void test_cancel(void **state)
+{
+    turns *t = *state;
+    struct owner gone = { 0 }, stays = { 0 };
+    submit(t, &gone, "s-a", "m1");
+    submit(t, &stays, "s-b", "m2");
+    turns_cancel(t, &gone);
+    turns_flush(t);
+    assert_int_equal(gone.n, 0);
+    assert_int_equal(stays.ok, 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_reply_after_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_failure_fails_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mark_handled_fails_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
