@@ -14,12 +14,28 @@
 #include <time.h>
 
 #define STMT_CACHE 48
-#define TURNS_KEPT "2000"   /* characters of recent turns kept per conversation */
+#define TURNS_KEPT "2000"   /* characters of recent turns in a transcript */
+#define BUSY_MS 5000        /* writers wait this long for each other */
+#define AUTO_CKPT_PAGES 1000 /* store_autocheckpoint(on): SQLite's default */
+/* The WAL bound. Under continuous group commits a PASSIVE checkpoint never
+ * catches up (checkpoint starvation), so once the WAL holds WAL_RESTART_PAGES
+ * pages the committing thread, between two of its commits, runs a RESTART
+ * checkpoint (waiting at most RESTART_WAIT_MS for readers): the next commit
+ * then writes the WAL from its start, and journal_size_limit cuts the file
+ * back to WAL_LIMIT. Most of the copying is usually done already by the
+ * other thread's PASSIVE checkpoints. */
+#define WAL_RESTART_PAGES 2048
+#define WAL_LIMIT "16777216"
+#define RESTART_WAIT_MS 20
+#define RESTART_RETRY_MS 100 /* after a busy restart, commits run free this long */
 
 struct store {
     sqlite3 *db;
     struct { const char *sql; sqlite3_stmt *st; } cache[STMT_CACHE];
     int ncache;
+    int wal_pages;          /* frames in the WAL after the last commit */
+    bool autockpt;          /* PASSIVE checkpoint at AUTO_CKPT_PAGES on commit */
+    int64_t restart_after;  /* no RESTART attempt before this time (ms) */
 };
 
 /* Migration k brings a store from version k to k + 1. */
@@ -46,6 +62,19 @@ static const char *const migrations[] = {
     /* 2: the remote ticket's status as last read back (rt backend) */
     "ALTER TABLE cases ADD COLUMN remote_status TEXT;"
     "ALTER TABLE cases ADD COLUMN remote_checked_ms INTEGER NOT NULL DEFAULT 0;",
+    /* 3: turns are appended to their own table (a chain through prev, newest
+     * in conversations.last_turn) instead of rewriting the conversation's
+     * recent turns every turn; the index on updated_at (a page rewritten per
+     * turn, read only by the hourly purge) goes. Old recent turns become
+     * one turn row each, so no conversation loses its transcript. */
+    "CREATE TABLE turns(id INTEGER PRIMARY KEY, prev INTEGER, at INTEGER NOT NULL,"
+    " text TEXT NOT NULL);"
+    "ALTER TABLE conversations ADD COLUMN last_turn INTEGER;"
+    "INSERT INTO turns(id, prev, at, text) SELECT rowid, NULL, updated_at, turns"
+    " FROM conversations WHERE turns != '';"
+    "UPDATE conversations SET last_turn = rowid WHERE turns != '';"
+    "DROP INDEX conversations_updated;"
+    "ALTER TABLE conversations DROP COLUMN turns;",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -133,6 +162,16 @@ sqlfail:
     return -1;
 }
 
+/* Called by SQLite after each commit with the WAL's size in pages. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    store *s = arg;
+    s->wal_pages = pages;
+    if (s->autockpt && pages >= AUTO_CKPT_PAGES)
+        (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    return SQLITE_OK;
+}
+
 store *store_open(const char *dir, char *err, size_t errlen)
 {
     store *s = calloc(1, sizeof *s);
@@ -160,8 +199,11 @@ store *store_open(const char *dir, char *err, size_t errlen)
                  s->db ? sqlite3_errmsg(s->db) : "out of memory");
         goto fail;
     }
-    sqlite3_busy_timeout(s->db, 5000);
+    sqlite3_busy_timeout(s->db, BUSY_MS);
+    s->autockpt = true;
+    sqlite3_wal_hook(s->db, wal_hook, s);
     if (exec1(s, "PRAGMA journal_mode=WAL") < 0 || exec1(s, "PRAGMA synchronous=NORMAL") < 0 ||
+        exec1(s, "PRAGMA journal_size_limit=" WAL_LIMIT) < 0 ||
         exec1(s, "PRAGMA foreign_keys=ON") < 0) {
         snprintf(err, errlen, "cannot open the store %s: %s", path, sqlite3_errmsg(s->db));
         goto fail;
@@ -185,9 +227,27 @@ void store_close(store *s)
 }
 
 const char *store_errmsg(store *s) { return sqlite3_errmsg(s->db); }
-void store_autocheckpoint(store *s, bool on)
+void store_autocheckpoint(store *s, bool on) { s->autockpt = on; }
+
+int store_wal_pages(const store *s) { return s->wal_pages; }
+
+/* After a commit: the WAL bound (see WAL_RESTART_PAGES). A busy restart
+ * (a reader still on an old snapshot) is only retried RESTART_RETRY_MS later,
+ * so a long reader costs a turn at most RESTART_WAIT_MS now and then. */
+static void wal_bound(store *s)
 {
-    sqlite3_wal_autocheckpoint(s->db, on ? 1000 : 0);
+    if (s->wal_pages < WAL_RESTART_PAGES)
+        return;
+    int64_t now = store_now_ms();
+    if (now < s->restart_after)
+        return;
+    sqlite3_busy_timeout(s->db, RESTART_WAIT_MS);
+    int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+    sqlite3_busy_timeout(s->db, BUSY_MS);
+    if (rc == SQLITE_OK)
+        s->wal_pages = 0;
+    else
+        s->restart_after = now + RESTART_RETRY_MS;
 }
 
 int store_checkpoint(store *s)
@@ -205,7 +265,13 @@ void store_rollback_savepoint(store *s)
     (void)exec1(s, "ROLLBACK TO turn");
     (void)exec1(s, "RELEASE turn");
 }
-int store_commit(store *s) { return exec1(s, "COMMIT"); }
+int store_commit(store *s)
+{
+    if (exec1(s, "COMMIT") < 0)
+        return -1;
+    wal_bound(s);
+    return 0;
+}
 void store_rollback(store *s) { (void)exec1(s, "ROLLBACK"); }
 
 static void bind_text(sqlite3_stmt *st, int i, const char *v)
@@ -269,30 +335,53 @@ int store_conv_save(store *s, const char *session, const char *channel,
                     const char *user, const char *lang, const char *json,
                     const char *turns)
 {
-    /* one statement, one b-tree: the recent turns are appended and cut to
-     * their last TURNS_KEPT characters in the same row */
+    /* the turn is appended (the table's last page, shared by all the turns
+     * of a group commit), the conversation's one row of state points at it */
+    static const char add[] =
+        "INSERT INTO turns(prev, at, text)"
+        " VALUES((SELECT last_turn FROM conversations WHERE session=?1), ?2, ?3)";
     static const char sql[] =
-        "INSERT INTO conversations(session, channel, user, lang, state, turns, created_at, updated_at)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, substr(?6, -" TURNS_KEPT "), ?7, ?7)"
+        "INSERT INTO conversations(session, channel, user, lang, state, created_at, updated_at,"
+        " last_turn) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)"
         " ON CONFLICT(session) DO UPDATE SET"
         " user=coalesce(excluded.user, user), lang=excluded.lang, state=excluded.state,"
-        " turns=substr(turns || ?6, -" TURNS_KEPT "), updated_at=excluded.updated_at";
-    sqlite3_stmt *st = prep(s, sql);
-    if (!st)
+        " updated_at=excluded.updated_at, last_turn=coalesce(excluded.last_turn, last_turn)";
+    int64_t now = store_now_ms();
+    sqlite3_stmt *st;
+    bool append = turns && *turns;
+    if (append) {
+        if (!(st = prep(s, add)))
+            return -1;
+        bind_text(st, 1, session);
+        sqlite3_bind_int64(st, 2, now);
+        bind_text(st, 3, turns);
+        if (run(s, st) < 0)
+            return -1;
+    }
+    if (!(st = prep(s, sql)))
         return -1;
     bind_text(st, 1, session);
     bind_text(st, 2, channel);
     bind_text(st, 3, user);
     bind_text(st, 4, lang);
     bind_text(st, 5, json);
-    bind_text(st, 6, turns ? turns : "");
-    sqlite3_bind_int64(st, 7, store_now_ms());
+    sqlite3_bind_int64(st, 6, now);
+    if (append)
+        sqlite3_bind_int64(st, 7, sqlite3_last_insert_rowid(s->db));
     return run(s, st);
 }
 
 char *store_transcript(store *s, const char *session)
 {
-    static const char sql[] = "SELECT turns FROM conversations WHERE session=?";
+    /* newest turn first along prev, until TURNS_KEPT characters, then in order */
+    static const char sql[] =
+        "WITH RECURSIVE chain(id, prev, text, total) AS ("
+        " SELECT t.id, t.prev, t.text, length(t.text) FROM turns t"
+        "  WHERE t.id = (SELECT last_turn FROM conversations WHERE session=?1)"
+        " UNION ALL SELECT t.id, t.prev, t.text, chain.total + length(t.text)"
+        "  FROM turns t JOIN chain ON t.id = chain.prev WHERE chain.total < " TURNS_KEPT ")"
+        " SELECT substr(group_concat(text, ''), -" TURNS_KEPT ")"
+        " FROM (SELECT text FROM chain ORDER BY id)";
     sqlite3_stmt *st = prep(s, sql);
     char *out = NULL;
     if (!st)
@@ -625,6 +714,7 @@ int store_purge(store *s, int64_t cutoff_ms)
 {
     static const char *const sql[] = {
         "DELETE FROM conversations WHERE updated_at < ?1",
+        "DELETE FROM turns WHERE at < ?1",
         "UPDATE cases SET transcript = NULL WHERE transcript IS NOT NULL AND status != 'queued'"
         " AND created_at < strftime('%Y-%m-%dT%H:%M:%SZ', ?1 / 1000, 'unixepoch')",
         "DELETE FROM attachments WHERE at < ?1 AND (case_id IS NULL OR case_id IN"
