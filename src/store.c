@@ -7,6 +7,7 @@
 #include "store.h"
 
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,13 +19,14 @@
 #define BUSY_MS 5000        /* writers wait this long for each other */
 #define AUTO_CKPT_PAGES 1000 /* store_autocheckpoint(on): SQLite's default */
 /* The WAL bound. Under continuous group commits a PASSIVE checkpoint never
- * catches up (checkpoint starvation), so once the WAL holds WAL_RESTART_PAGES
- * pages the committing thread, between two of its commits, runs a RESTART
+ * catches up (checkpoint starvation), so once the WAL holds WAL_RESTART_BYTES
+ * of pages the committing thread, between two of its commits, runs a RESTART
  * checkpoint (waiting at most RESTART_WAIT_MS for readers): the next commit
  * then writes the WAL from its start, and journal_size_limit cuts the file
  * back to WAL_LIMIT. Most of the copying is usually done already by the
  * other thread's PASSIVE checkpoints. */
-#define WAL_RESTART_PAGES 2048
+#define PAGE_SIZE "1024"    /* new stores */
+#define WAL_RESTART_BYTES (8 << 20)
 #define WAL_LIMIT "16777216"
 #define RESTART_WAIT_MS 20
 #define RESTART_RETRY_MS 100 /* after a busy restart, commits run free this long */
@@ -34,6 +36,7 @@ struct store {
     struct { const char *sql; sqlite3_stmt *st; } cache[STMT_CACHE];
     int ncache;
     int wal_pages;          /* frames in the WAL after the last commit */
+    int page_size;
     bool autockpt;          /* PASSIVE checkpoint at AUTO_CKPT_PAGES on commit */
     int64_t restart_after;  /* no RESTART attempt before this time (ms) */
 };
@@ -129,16 +132,23 @@ static int exec1(store *s, const char *sql)
     return sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
 
-static int migrate(store *s, char *err, size_t errlen)
+/* The integer a pragma returns; -1 on error. */
+static int pragma_int(store *s, const char *sql)
 {
     sqlite3_stmt *st = NULL;
-    int version = 0;
-
-    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
-        goto sqlfail;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        version = sqlite3_column_int(st, 0);
+    int v = -1;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
+    return v;
+}
+
+static int migrate(store *s, char *err, size_t errlen)
+{
+    int version = pragma_int(s, "PRAGMA user_version");
+
+    if (version < 0)
+        goto sqlfail;
     if (version > NMIGRATIONS) {
         snprintf(err, errlen, "the store has schema version %d, newer than this provbot "
                  "knows (%d): use a newer provbot or another --data folder",
@@ -162,10 +172,18 @@ sqlfail:
     return -1;
 }
 
+/* Bytes of WAL frames committed by this process (a figure for benches). */
+static _Atomic uint64_t wal_bytes_total;
+
+uint64_t store_wal_bytes_total(void) { return atomic_load(&wal_bytes_total); }
+
 /* Called by SQLite after each commit with the WAL's size in pages. */
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
     store *s = arg;
+    /* fewer pages than after the last commit: the WAL was restarted */
+    int added = pages >= s->wal_pages ? pages - s->wal_pages : pages;
+    atomic_fetch_add(&wal_bytes_total, (uint64_t)added * (uint64_t)(s->page_size + 24));
     s->wal_pages = pages;
     if (s->autockpt && pages >= AUTO_CKPT_PAGES)
         (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
@@ -202,7 +220,10 @@ store *store_open(const char *dir, char *err, size_t errlen)
     sqlite3_busy_timeout(s->db, BUSY_MS);
     s->autockpt = true;
     sqlite3_wal_hook(s->db, wal_hook, s);
-    if (exec1(s, "PRAGMA journal_mode=WAL") < 0 || exec1(s, "PRAGMA synchronous=NORMAL") < 0 ||
+    /* small pages for a new store (an existing one keeps its size): a turn
+     * rewrites its conversation's page, so that page is most of its WAL */
+    if (exec1(s, "PRAGMA page_size=" PAGE_SIZE) < 0 || exec1(s, "PRAGMA journal_mode=WAL") < 0 ||
+        exec1(s, "PRAGMA synchronous=NORMAL") < 0 ||
         exec1(s, "PRAGMA journal_size_limit=" WAL_LIMIT) < 0 ||
         exec1(s, "PRAGMA foreign_keys=ON") < 0) {
         snprintf(err, errlen, "cannot open the store %s: %s", path, sqlite3_errmsg(s->db));
@@ -210,6 +231,7 @@ store *store_open(const char *dir, char *err, size_t errlen)
     }
     if (migrate(s, err, errlen) < 0)
         goto fail;
+    s->page_size = pragma_int(s, "PRAGMA page_size");
     return s;
 fail:
     store_close(s);
@@ -231,12 +253,12 @@ void store_autocheckpoint(store *s, bool on) { s->autockpt = on; }
 
 int store_wal_pages(const store *s) { return s->wal_pages; }
 
-/* After a commit: the WAL bound (see WAL_RESTART_PAGES). A busy restart
+/* After a commit: the WAL bound (see WAL_RESTART_BYTES). A busy restart
  * (a reader still on an old snapshot) is only retried RESTART_RETRY_MS later,
  * so a long reader costs a turn at most RESTART_WAIT_MS now and then. */
 static void wal_bound(store *s)
 {
-    if (s->wal_pages < WAL_RESTART_PAGES)
+    if ((int64_t)s->wal_pages * s->page_size < WAL_RESTART_BYTES)
         return;
     int64_t now = store_now_ms();
     if (now < s->restart_after)

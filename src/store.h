@@ -39,6 +39,9 @@ void store_autocheckpoint(store *s, bool on);
 int store_checkpoint(store *s);
 /* Pages in the WAL after this handle's last commit (0 after a restart). */
 int store_wal_pages(const store *s);
+/* Bytes of WAL (frames with their headers) committed by all the store
+ * handles of this process so far: a figure for benches. */
+uint64_t store_wal_bytes_total(void);
 
 int store_begin(store *s);
 /* A savepoint inside an open transaction (one turn of a group commit). */

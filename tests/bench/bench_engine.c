@@ -173,18 +173,22 @@ int main(int argc, char **argv)
     const int nconv = 3000;
     int turns;
     long rss0 = rss_kb("VmRSS:");
+    uint64_t w0 = store_wal_bytes_total();
     t0 = now();
     if (run_turns(e, nconv, 1, "one", &turns) < 0)
         return 1;
     dt = now() - t0;
     long rss1 = rss_kb("VmRSS:");
-    printf("conversation turns, store on, one commit a turn: %d turns in %.3f s = %.0f turns/s on one core\n",
-           turns, dt, turns / dt);
+    printf("conversation turns, store on, one commit a turn: %d turns in %.3f s = %.0f turns/s on one core;"
+           " WAL written %.0f bytes a turn\n",
+           turns, dt, turns / dt, (double)(store_wal_bytes_total() - w0) / turns);
+    w0 = store_wal_bytes_total();
     t0 = now();
     if (run_turns(e, nconv, 8, "group", &turns) < 0)
         return 1;
     dt = now() - t0;
-    printf("conversation turns, store on, group commits of 8 (serve under load): %.0f turns/s\n", turns / dt);
+    printf("conversation turns, store on, group commits of 8 (serve under load): %.0f turns/s;"
+           " WAL written %.0f bytes a turn\n", turns / dt, (double)(store_wal_bytes_total() - w0) / turns);
     atomic_store(&stop_ckpt, true);
     pthread_join(ck, NULL);
     engine_close(e);
@@ -194,7 +198,7 @@ int main(int argc, char **argv)
     long db = stat(path, &st) == 0 ? (long)st.st_size : 0;
     snprintf(path, sizeof path, "%s/provbot.db-wal", dir);
     long wal = stat(path, &st) == 0 ? (long)st.st_size : 0;
-    printf("memory per live conversation: %.0f bytes in the store (state + recent turns; %d conversations, db %.1f MiB + wal %.1f MiB); RSS grew %.1f MiB over them (SQLite page cache)\n",
+    printf("memory per live conversation: %.0f bytes in the store (state + turns; %d conversations, db %.1f MiB + wal %.1f MiB); RSS grew %.1f MiB over them (SQLite page cache)\n",
            (double)db / (2 * nconv), 2 * nconv, db / 1048576.0, wal / 1048576.0, (rss1 - rss0) / 1024.0);
     snprintf(path, sizeof path, "rm -rf %s", dir);
     if (system(path) != 0)
