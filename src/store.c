@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define STMT_CACHE 48
+#define STMT_CACHE 64
 #define TURNS_KEPT "2000"   /* characters of recent turns in a transcript */
 #define BUSY_MS 5000        /* writers wait this long for each other */
 #define AUTO_CKPT_PAGES 1000 /* store_autocheckpoint(on): SQLite's default */
@@ -278,23 +278,40 @@ int store_checkpoint(store *s)
     return rc == SQLITE_OK || rc == SQLITE_BUSY ? 0 : -1;
 }
 
-int store_begin(store *s) { return exec1(s, "BEGIN IMMEDIATE"); }
-int store_savepoint(store *s) { return exec1(s, "SAVEPOINT turn"); }
-int store_release(store *s) { return exec1(s, "RELEASE turn"); }
+/* Runs one of the transaction statements below, prepared once. */
+static int tx(store *s, const char *sql)
+{
+    sqlite3_stmt *st = prep(s, sql);
+    if (!st)
+        return -1;
+    int rc = sqlite3_step(st);
+    done(s, st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static const char sql_begin[] = "BEGIN IMMEDIATE", sql_commit[] = "COMMIT",
+                  sql_rollback[] = "ROLLBACK", sql_savepoint[] = "SAVEPOINT turn",
+                  sql_release[] = "RELEASE turn", sql_rollback_to[] = "ROLLBACK TO turn";
+
+int store_begin(store *s) { return tx(s, sql_begin); }
+int store_savepoint(store *s) { return tx(s, sql_savepoint); }
+int store_release(store *s) { return tx(s, sql_release); }
 
 void store_rollback_savepoint(store *s)
 {
-    (void)exec1(s, "ROLLBACK TO turn");
-    (void)exec1(s, "RELEASE turn");
+    (void)tx(s, sql_rollback_to);
+    (void)tx(s, sql_release);
 }
+
 int store_commit(store *s)
 {
-    if (exec1(s, "COMMIT") < 0)
+    if (tx(s, sql_commit) < 0)
         return -1;
     wal_bound(s);
     return 0;
 }
-void store_rollback(store *s) { (void)exec1(s, "ROLLBACK"); }
+
+void store_rollback(store *s) { (void)tx(s, sql_rollback); }
 
 static void bind_text(sqlite3_stmt *st, int i, const char *v)
 {
