@@ -62,8 +62,10 @@ static void *checkpointer(void *dir)
     return NULL;
 }
 
-/* Runs nconv scripted conversations; batch > 1 groups that many turns a commit. */
-static int run_turns(engine *e, int nconv, int batch, const char *tag, int *turns)
+/* Runs nconv scripted conversations, `width` of them side by side (turn k
+ * of each, then turn k + 1 of each: a chat server's order); batch > 1 groups
+ * that many turns a commit. */
+static int run_turns(engine *e, int nconv, int width, int batch, const char *tag, int *turns)
 {
     static const char *script[] = {
         "hi", "I need to change the provisioning contact email", "Awaiting Provisioning Details",
@@ -72,10 +74,11 @@ static int run_turns(engine *e, int nconv, int batch, const char *tag, int *turn
     const int nscript = sizeof script / sizeof *script;
     char session[40], err[256];
     *turns = 0;
-    for (int c = 0; c < nconv; c++) {
-        snprintf(session, sizeof session, "%s-%d", tag, c);
-        for (int k = 0; k < nscript; k++) {
+    for (int c0 = 0; c0 < nconv; c0 += width)
+        for (int k = 0; k < nscript; k++)
+            for (int c = c0; c < c0 + width && c < nconv; c++) {
             struct engine_result res;
+            snprintf(session, sizeof session, "%s-%d", tag, c);
             if (batch > 1 && *turns % batch == 0 && engine_batch_begin(e, err, sizeof err) < 0)
                 goto fail;
             if (engine_turn(e, session, NULL, script[k], NULL, &res, err, sizeof err) < 0)
@@ -85,7 +88,6 @@ static int run_turns(engine *e, int nconv, int batch, const char *tag, int *turn
             if (batch > 1 && *turns % batch == 0 && engine_batch_commit(e, err, sizeof err) < 0)
                 goto fail;
         }
-    }
     return engine_batch_commit(e, err, sizeof err) < 0 ? -1 : 0;
 fail:
     fprintf(stderr, "turn: %s\n", err);
@@ -192,7 +194,7 @@ int main(int argc, char **argv)
     long rss0 = rss_kb("VmRSS:");
     uint64_t w0 = store_wal_bytes_total();
     t0 = now();
-    if (run_turns(e, nconv, 1, "one", &turns) < 0)
+    if (run_turns(e, nconv, 1, 1, "one", &turns) < 0)
         return 1;
     dt = now() - t0;
     long rss1 = rss_kb("VmRSS:");
@@ -201,11 +203,19 @@ int main(int argc, char **argv)
            turns, dt, turns / dt, (double)(store_wal_bytes_total() - w0) / turns);
     w0 = store_wal_bytes_total();
     t0 = now();
-    if (run_turns(e, nconv, 8, "group", &turns) < 0)
+    if (run_turns(e, nconv, 1, 8, "group", &turns) < 0)
         return 1;
     dt = now() - t0;
     printf("conversation turns, store on, group commits of 8 (serve under load): %.0f turns/s;"
            " WAL written %.0f bytes a turn\n", turns / dt, (double)(store_wal_bytes_total() - w0) / turns);
+    w0 = store_wal_bytes_total();
+    t0 = now();
+    if (run_turns(e, nconv, 100, 100, "wide", &turns) < 0)
+        return 1;
+    dt = now() - t0;
+    printf("conversation turns, store on, 100 chats side by side, one commit a round (ws_load's closed"
+           " loop): %.0f turns/s; WAL written %.0f bytes a turn\n",
+           turns / dt, (double)(store_wal_bytes_total() - w0) / turns);
     atomic_store(&stop_ckpt, true);
     pthread_join(ck, NULL);
     engine_close(e);
@@ -216,7 +226,7 @@ int main(int argc, char **argv)
     snprintf(path, sizeof path, "%s/provbot.db-wal", dir);
     long wal = stat(path, &st) == 0 ? (long)st.st_size : 0;
     printf("memory per live conversation: %.0f bytes in the store (state + turns; %d conversations, db %.1f MiB + wal %.1f MiB); RSS grew %.1f MiB over them (SQLite page cache)\n",
-           (double)db / (2 * nconv), 2 * nconv, db / 1048576.0, wal / 1048576.0, (rss1 - rss0) / 1024.0);
+           (double)db / (3 * nconv), 3 * nconv, db / 1048576.0, wal / 1048576.0, (rss1 - rss0) / 1024.0);
     snprintf(path, sizeof path, "rm -rf %s", dir);
     if (system(path) != 0)
         return 1;
