@@ -87,7 +87,7 @@ $(BUILD)/bench/%: tests/bench/%.c $(LIB)
 build-fuzz/%: tests/fuzz/%.c $(SRC_C) $(wildcard src/*.h)
 	@mkdir -p $(@D)
 	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -D_POSIX_C_SOURCE=200809L \
-	    -D_DEFAULT_SOURCE -Isrc $(PKG_CFLAGS) $< $(SRC_C) -o $@ $(PKG_LIBS) -lpthread -lm
+	    -D_DEFAULT_SOURCE -Isrc $(PKG_CFLAGS) $< $(SRC_C) -o $@ $(PKG_LIBS) -lstemmer -lpthread -lm
 
 fuzzers: $(FUZZERS)
 
