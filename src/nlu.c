@@ -512,7 +512,12 @@ static uint64_t sum64(uint64_t h, const void *data, size_t n)
 static void cache_key(nlu *m, uint64_t key[2])
 {
     uint64_t h0 = NLU_MODEL_VERSION, h1 = ~(uint64_t)NLU_MODEL_VERSION;
-    uint64_t dims[3] = { m->C, m->CP, (uint64_t)(int64_t)m->oos };
+    /* the training constants, and below the features of each first example
+     * (so a change of extract(), of the stemmers or of hashing shows even
+     * when NLU_MODEL_VERSION was not bumped) */
+    float learned = LEARNED;
+    uint64_t dims[6] = { m->C, m->CP, (uint64_t)(int64_t)m->oos, EPOCHS, FEAT_MAX, 0 };
+    memcpy(&dims[5], &learned, sizeof learned);
     h0 = sum64(h0, dims, sizeof dims);
     h1 = fnv(h1, (const char *)dims, sizeof dims);
     for (size_t c = 0; c < m->C; c++) {
@@ -521,9 +526,15 @@ static void cache_key(nlu *m, uint64_t key[2])
         h1 = fnv(h1, in->id, strlen(in->id) + 1);
         for (int l = 0; l < PACK_NLANG; l++) {
             const cJSON *x;
+            bool first = true;
             cJSON_ArrayForEach(x, in->examples[l]) {
                 size_t len = strlen(x->valuestring);
                 size_t nl = prepare(m, x->valuestring, len < NLU_INPUT_MAX ? len : NLU_INPUT_MAX, NULL);
+                if (first) {
+                    size_t nh = extract(m, l, m->rew, nl, m->hashes, FEAT_MAX);
+                    h0 = sum64(h0, m->hashes, nh * sizeof *m->hashes);
+                    first = false;
+                }
                 m->rew[nl] = (char)('0' + l);   /* the language, and the end */
                 h0 = sum64(h0, m->rew, nl + 1);
                 h1 = fnv(h1, m->rew, nl + 1);

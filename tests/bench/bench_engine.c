@@ -94,6 +94,22 @@ fail:
     return -1;
 }
 
+/* run_turns() timed: prints turns/s and the WAL bytes a turn wrote. */
+static int timed_turns(engine *e, int nconv, int width, int batch, const char *tag,
+                       const char *what)
+{
+    int turns;
+    uint64_t w0 = store_wal_bytes_total();
+    double t0 = now();
+    if (run_turns(e, nconv, width, batch, tag, &turns) < 0)
+        return -1;
+    double dt = now() - t0;
+    printf("conversation turns, store on, %s: %d turns in %.3f s = %.0f turns/s on one core;"
+           " WAL written %.0f bytes a turn\n",
+           what, turns, dt, turns / dt, (double)(store_wal_bytes_total() - w0) / turns);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     char err[512], line0[128];
@@ -190,32 +206,15 @@ int main(int argc, char **argv)
         return 1;
     }
     const int nconv = 3000;
-    int turns;
     long rss0 = rss_kb("VmRSS:");
-    uint64_t w0 = store_wal_bytes_total();
-    t0 = now();
-    if (run_turns(e, nconv, 1, 1, "one", &turns) < 0)
+    long rss1 = rss0;
+    if (timed_turns(e, nconv, 1, 1, "one", "one commit a turn") < 0)
         return 1;
-    dt = now() - t0;
-    long rss1 = rss_kb("VmRSS:");
-    printf("conversation turns, store on, one commit a turn: %d turns in %.3f s = %.0f turns/s on one core;"
-           " WAL written %.0f bytes a turn\n",
-           turns, dt, turns / dt, (double)(store_wal_bytes_total() - w0) / turns);
-    w0 = store_wal_bytes_total();
-    t0 = now();
-    if (run_turns(e, nconv, 1, 8, "group", &turns) < 0)
+    rss1 = rss_kb("VmRSS:");
+    if (timed_turns(e, nconv, 1, 8, "group", "group commits of 8 (serve under load)") < 0 ||
+        timed_turns(e, nconv, 100, 100, "wide",
+                    "100 chats side by side, one commit a round (ws_load's closed loop)") < 0)
         return 1;
-    dt = now() - t0;
-    printf("conversation turns, store on, group commits of 8 (serve under load): %.0f turns/s;"
-           " WAL written %.0f bytes a turn\n", turns / dt, (double)(store_wal_bytes_total() - w0) / turns);
-    w0 = store_wal_bytes_total();
-    t0 = now();
-    if (run_turns(e, nconv, 100, 100, "wide", &turns) < 0)
-        return 1;
-    dt = now() - t0;
-    printf("conversation turns, store on, 100 chats side by side, one commit a round (ws_load's closed"
-           " loop): %.0f turns/s; WAL written %.0f bytes a turn\n",
-           turns / dt, (double)(store_wal_bytes_total() - w0) / turns);
     atomic_store(&stop_ckpt, true);
     pthread_join(ck, NULL);
     engine_close(e);
