@@ -108,7 +108,7 @@ run: deps
 	./bot/provbot serve --data ./var --intents ./intents
 
 test: deps-test
-	@$(MAKE) --no-print-directory all units tools fuzzers
+	@$(MAKE) --no-print-directory all units tools fuzzers $(BUILD)/bench/ws_load
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    build-asan/provbot units tools

@@ -6,7 +6,8 @@
 # the command line (classify on hostile input, eval floors, a broken pack),
 # the outbox against a flaky case server, cases filed in a real Request
 # Tracker (tests/rt.sh), kill -9 during many web chats
-# (crash safety), the browser, valgrind, and every fuzz target
+# (crash safety), the WAL under sustained load with a kill -9 at its
+# peak (wal-load), the browser, valgrind, and every fuzz target
 # (FUZZ_SECONDS each, default 10; two targets at a time).
 cd "$(dirname "$0")/.." || exit 1
 OUT=tests/out
@@ -62,6 +63,7 @@ suite eval sh tests/eval.sh build/provbot
 suite outbox sh tests/outbox.sh build/provbot
 suite rt sh tests/rt.sh build/provbot
 suite crash-safety python3 tests/crash_safety.py build/provbot 24 6
+suite wal-load python3 tests/wal_load.py build/provbot build/bench/ws_load
 suite security python3 tests/security.py build/provbot
 suite webex sh tests/webex.sh build/provbot
 suite browser sh tests/browser/run.sh
