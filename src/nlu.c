@@ -656,27 +656,41 @@ out:
     return ok;
 }
 
+/* The cache file of cache_dir into path (PATH_MAX). */
+static void cache_path(const char *cache_dir, char path[4096])
+{
+    snprintf(path, 4096, "%s/" NLU_CACHE_FILE, cache_dir);
+}
+
+nlu *nlu_cache_load(const pack *p, const char *cache_dir)
+{
+    char path[4096];
+    uint64_t key[2];
+    nlu *m = cache_dir ? model_new(p) : NULL;
+    if (!m)
+        return NULL;
+    cache_path(cache_dir, path);
+    cache_key(m, key);
+    if (!cache_read(m, key, path)) {
+        nlu_free(m);
+        return NULL;
+    }
+    m->from_cache = true;
+    return m;
+}
+
 nlu *nlu_open(const pack *p, const char *cache_dir, char *err, size_t errlen)
 {
     char path[4096];
     uint64_t key[2];
-    if (!cache_dir)
-        return nlu_train(p, err, errlen);
-    nlu *m = model_new(p);
-    if (!m) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    snprintf(path, sizeof path, "%s/" NLU_CACHE_FILE, cache_dir);
-    cache_key(m, key);
-    if (cache_read(m, key, path)) {
-        m->from_cache = true;
+    nlu *m = nlu_cache_load(p, cache_dir);
+    if (m || !(m = nlu_train(p, err, errlen)))
         return m;
+    if (cache_dir) {
+        cache_path(cache_dir, path);
+        cache_key(m, key);
+        cache_write(m, key, path);
     }
-    nlu_free(m);
-    if (!(m = nlu_train(p, err, errlen)))
-        return NULL;
-    cache_write(m, key, path);
     return m;
 }
 

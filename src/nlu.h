@@ -65,6 +65,9 @@ nlu *nlu_train(const pack *p, char *err, size_t errlen);
  * cache that cannot be read or written only costs the training. The model
  * is the same either way. */
 nlu *nlu_open(const pack *p, const char *cache_dir, char *err, size_t errlen);
+/* The model of p from the cache in cache_dir, only when it matches and
+ * checks out; NULL otherwise (nothing is trained or written). */
+nlu *nlu_cache_load(const pack *p, const char *cache_dir);
 /* True when n was loaded from the cache (for tests and benches). */
 bool nlu_from_cache(const nlu *n);
 void nlu_free(nlu *n);

@@ -51,6 +51,10 @@ units() { # BUILD_DIR
 }
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+# one trained model for every bot the suites start (each in a fresh data
+# folder would train its own); the cache itself is tested in tests/unit
+export PROVBOT_MODEL_CACHE="$PWD/$OUT/model-cache"
+mkdir -p "$PROVBOT_MODEL_CACHE"
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 suite unit units build

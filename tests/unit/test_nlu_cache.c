@@ -16,16 +16,42 @@
 #include "nlu.h"
 #include "pack.h"
 
-static char dir[64], path[128];
+static char gdir[64], dir[64], path[128];
+static pack *P;
+static nlu *REF;             /* trained once, for the group; its cache in gdir */
 
+static int group_setup(void **state)
+{
+    (void)state;
+    char err[256];
+    strcpy(gdir, "/tmp/test_nlu_cache.XXXXXX");
+    if (!mkdtemp(gdir) || !(P = pack_load("intents", err, sizeof err)))
+        return -1;
+    REF = nlu_open(P, gdir, err, sizeof err);
+    return REF && !nlu_from_cache(REF) ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    nlu_free(REF);
+    pack_free(P);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", gdir);
+    return system(cmd);
+}
+
+/* A fresh folder holding a copy of the group's cache. */
 static int setup(void **state)
 {
     (void)state;
+    char cmd[256];
     strcpy(dir, "/tmp/test_nlu_cache.XXXXXX");
     if (!mkdtemp(dir))
         return -1;
     snprintf(path, sizeof path, "%s/" NLU_CACHE_FILE, dir);
-    return 0;
+    snprintf(cmd, sizeof cmd, "cp %s/" NLU_CACHE_FILE " %s", gdir, path);
+    return system(cmd);
 }
 
 static int teardown(void **state)
@@ -75,20 +101,12 @@ static void test_warm_cache_is_the_trained_model(void **state)
 {
     (void)state;
     char err[256];
-    pack *p = pack_load("intents", err, sizeof err);
-    assert_non_null(p);
-    nlu *cold = nlu_open(p, dir, err, sizeof err);
-    assert_non_null(cold);
-    assert_false(nlu_from_cache(cold));
-    assert_true(file_size() > 1000);
-    nlu *warm = nlu_open(p, dir, err, sizeof err);
+    nlu *warm = nlu_open(P, dir, err, sizeof err);
     assert_non_null(warm);
     assert_true(nlu_from_cache(warm));
-    assert_int_equal(nlu_model_bytes(cold), nlu_model_bytes(warm));
-    assert_true(same_answers(cold, warm) > 500);
-    nlu_free(cold);
+    assert_int_equal(nlu_model_bytes(REF), nlu_model_bytes(warm));
+    assert_true(same_answers(REF, warm) > 500);
     nlu_free(warm);
-    pack_free(p);
 }
 
 /* Flips the byte at offset off of the cache file (off < 0: from the end). */
@@ -109,37 +127,46 @@ static void truncate_by(long n)
     assert_int_equal(truncate(path, size - n), 0);
 }
 
+static void test_bad_cache_is_not_used(void **state)
+{
+    (void)state;
+    pack *p = P;
+    nlu *m;
+    long size = file_size();
+    /* a flipped byte in the weights, in the table, in the header (the
+     * version), the last one: refused; flipped back: used */
+    const long offs[] = { size / 2, 100, 8, -1 };
+    for (size_t i = 0; i < sizeof offs / sizeof *offs; i++) {
+        flip(offs[i]);
+        assert_null(nlu_cache_load(p, dir));
+        flip(offs[i]);
+        assert_non_null(m = nlu_cache_load(p, dir));
+        nlu_free(m);
+    }
+    /* a short file, an empty file, none */
+    truncate_by(4);
+    assert_null(nlu_cache_load(p, dir));
+    truncate_by(size - 4);
+    assert_null(nlu_cache_load(p, dir));
+    assert_int_equal(remove(path), 0);
+    assert_null(nlu_cache_load(p, dir));
+}
+
+/* A cache that is not right is rebuilt by nlu_open(), which trains. */
 static void test_bad_cache_is_rebuilt(void **state)
 {
     (void)state;
     char err[256];
-    pack *p = pack_load("intents", err, sizeof err);
-    nlu *ref = nlu_open(p, dir, err, sizeof err), *m;
+    nlu *m;
     long size = file_size();
-    /* a flipped byte in the weights, in the table, in the header (the
-     * version), the last one; then a short file, an empty file */
-    const long offs[] = { size / 2, 100, 8, -1 };
-    for (size_t i = 0; i < sizeof offs / sizeof *offs; i++) {
-        flip(offs[i]);
-        assert_non_null(m = nlu_open(p, dir, err, sizeof err));
-        assert_false(nlu_from_cache(m));
-        same_answers(ref, m);
-        nlu_free(m);
-        assert_int_equal(file_size(), size);   /* rewritten */
-        assert_non_null(m = nlu_open(p, dir, err, sizeof err));
-        assert_true(nlu_from_cache(m));
-        nlu_free(m);
-    }
-    truncate_by(4);
-    assert_non_null(m = nlu_open(p, dir, err, sizeof err));
+    flip(size / 3);
+    assert_non_null(m = nlu_open(P, dir, err, sizeof err));
     assert_false(nlu_from_cache(m));
+    same_answers(REF, m);
     nlu_free(m);
-    truncate_by(size);
-    assert_non_null(m = nlu_open(p, dir, err, sizeof err));
-    assert_false(nlu_from_cache(m));
+    assert_int_equal(file_size(), size);
+    assert_non_null(m = nlu_cache_load(P, dir));   /* rewritten, right */
     nlu_free(m);
-    nlu_free(ref);
-    pack_free(p);
 }
 
 /* A pack with one example more makes another key: the old cache is stale. */
@@ -152,29 +179,27 @@ static void test_other_pack_is_retrained(void **state)
              "d = json.load(open(sys.argv[1])); "
              "d[\"examples\"][\"en\"].append(\"my provisioning mail went missing\"); "
              "json.dump(d, open(sys.argv[1], \"w\"))' %s/email_not_received.json", pdir, pdir);
-    pack *p = pack_load("intents", err, sizeof err);
-    nlu *m = nlu_open(p, dir, err, sizeof err);
-    assert_non_null(m);
-    nlu_free(m);
     assert_int_equal(system(cmd), 0);
     pack *q = pack_load(pdir, err, sizeof err);
     assert_non_null(q);
-    assert_non_null(m = nlu_open(q, dir, err, sizeof err));
+    nlu *m = nlu_open(q, dir, err, sizeof err), *c;
+    assert_non_null(m);
     assert_false(nlu_from_cache(m));
-    nlu *t = nlu_train(q, err, sizeof err);
-    same_answers(t, m);
-    nlu_free(t);
+    assert_non_null(c = nlu_cache_load(q, dir));   /* now the new pack's */
+    same_answers(m, c);
+    assert_null(nlu_cache_load(P, dir));           /* and no longer the old one's */
+    nlu_free(c);
     nlu_free(m);
     pack_free(q);
-    pack_free(p);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_warm_cache_is_the_trained_model, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_cache_is_not_used, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_cache_is_rebuilt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_pack_is_retrained, setup, teardown),
     };
-    return cmocka_run_group_tests_name("nlu_cache", tests, NULL, NULL);
+    return cmocka_run_group_tests_name("nlu_cache", tests, group_setup, group_teardown);
 }
