@@ -229,9 +229,9 @@ store *store_open(const char *dir, char *err, size_t errlen)
         snprintf(err, errlen, "cannot open the store %s: %s", path, sqlite3_errmsg(s->db));
         goto fail;
     }
+    s->page_size = pragma_int(s, "PRAGMA page_size");
     if (migrate(s, err, errlen) < 0)
         goto fail;
-    s->page_size = pragma_int(s, "PRAGMA page_size");
     return s;
 fail:
     store_close(s);
