@@ -168,6 +168,13 @@ static void test_retention_purge(void **state)
     /* everything is older than a minute from now */
     assert_true(store_purge(s, store_now_ms() + 60000) >= 2);
     assert_int_equal(store_conv_load(s, "old", &json), 0);
+    char cmd[160], rows[32] = "";
+    snprintf(cmd, sizeof cmd, "sqlite3 %s/provbot.db 'SELECT count(*) FROM turns'", dir);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    assert_non_null(fgets(rows, sizeof rows, p));
+    pclose(p);
+    assert_string_equal(rows, "0\n");    /* the words of the turns too */
     struct case_rec got;
     assert_int_equal(store_case_get(s, c.id, &got), 1);
     assert_null(got.transcript);          /* the words are gone */
