@@ -83,11 +83,19 @@ $(BUILD)/bench/%: tests/bench/%.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $< -o $@ $(LIB) $(LDFLAGS) $(LDLIBS)
 
-# libFuzzer targets (clang): the engine's sources built in with ASan+UBSan.
-build-fuzz/%: tests/fuzz/%.c $(SRC_C) $(wildcard src/*.h)
+# libFuzzer targets (clang): the engine's sources with ASan+UBSan and the
+# fuzzer's coverage, compiled once into build-fuzz/libfuzz.a for all targets.
+FUZZ_CFLAGS := -std=c11 -g -O1 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Isrc $(PKG_CFLAGS)
+FUZZ_O      := $(SRC_C:src/%.c=build-fuzz/src/%.o)
+build-fuzz/src/%.o: src/%.c $(wildcard src/*.h)
 	@mkdir -p $(@D)
-	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -D_POSIX_C_SOURCE=200809L \
-	    -D_DEFAULT_SOURCE -Isrc $(PKG_CFLAGS) $< $(SRC_C) -o $@ $(PKG_LIBS) -lpthread -lm
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+build-fuzz/libfuzz.a: $(FUZZ_O)
+	$(AR) rcs $@ $^
+build-fuzz/%: tests/fuzz/%.c build-fuzz/libfuzz.a
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined $< build-fuzz/libfuzz.a -o $@ \
+	    $(PKG_LIBS) -lstemmer -lpthread -lm
 
 fuzzers: $(FUZZERS)
 
@@ -108,7 +116,7 @@ run: deps
 	./bot/provbot serve --data ./var --intents ./intents
 
 test: deps-test
-	@$(MAKE) --no-print-directory all units tools fuzzers
+	@$(MAKE) --no-print-directory all units tools fuzzers $(BUILD)/bench/ws_load
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    build-asan/provbot units tools

@@ -82,9 +82,12 @@ engine *engine_open(const struct engine_config *cfg, char *err, size_t errlen)
     }
     if (!(e->pack = pack_load(cfg->intents_dir ? cfg->intents_dir : "./intents", err, errlen)))
         goto fail;
-    if (!(e->nlu = nlu_train(e->pack, err, errlen)))
-        goto fail;
+    /* the store first: it makes the data folder, where the trained model is
+     * cached (or in PROVBOT_MODEL_CACHE, a folder that exists) */
     if (!(e->store = store_open(cfg->data_dir, err, errlen)))
+        goto fail;
+    const char *cache = getenv("PROVBOT_MODEL_CACHE");
+    if (!(e->nlu = nlu_open(e->pack, cache && *cache ? cache : cfg->data_dir, err, errlen)))
         goto fail;
     if (cfg->no_checkpoint)
         store_autocheckpoint(e->store, false);

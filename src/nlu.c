@@ -11,10 +11,12 @@
 
 #include <libstemmer.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define FEAT_MAX 1024        /* features kept per message */
 #define LANES 8              /* floats the scorer handles in one block */
@@ -48,6 +50,7 @@ struct nlu {
     uint32_t *seen;          /* nfeat: stamp of the message that last had it */
     uint32_t *pos;           /* nfeat: its slot in that message's features */
     uint32_t stamp;          /* current message's stamp */
+    bool from_cache;         /* loaded by nlu_open(), not trained */
     const lex *lex;          /* the pack's objects, borrowed (may be NULL) */
     struct sb_stemmer *stem[PACK_NLANG]; /* Snowball, English and Swedish, owned */
     /* scratch for one classification */
@@ -261,9 +264,33 @@ static void softmax(float *z, size_t C, float temp)
         z[c] /= sum;
 }
 
-nlu *nlu_train(const pack *p, char *err, size_t errlen)
+/* An untrained model for p: its sizes, stemmers and scratch; NULL when out
+ * of memory. */
+static nlu *model_new(const pack *p)
 {
     nlu *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    m->pack = p;
+    m->C = pack_intent_count(p);
+    m->CP = (m->C + LANES - 1) / LANES * LANES;
+    m->oos = pack_intent_find(p, "out_of_scope");
+    m->lex = pack_lexicon(p);
+    m->stem[0] = sb_stemmer_new("english", NULL);
+    m->stem[1] = sb_stemmer_new("swedish", NULL);
+    m->logits = calloc(m->CP, sizeof *m->logits);
+    m->zs = calloc(m->CP, sizeof *m->zs);
+    m->zbest = calloc(m->CP, sizeof *m->zbest);
+    if (!m->logits || !m->zs || !m->zbest || !m->stem[0] || !m->stem[1]) {
+        nlu_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+nlu *nlu_train(const pack *p, char *err, size_t errlen)
+{
+    nlu *m = model_new(p);
     struct example *ex = NULL;
     struct feat *pool = NULL;
     uint64_t *hashes = NULL;
@@ -273,13 +300,6 @@ nlu *nlu_train(const pack *p, char *err, size_t errlen)
 
     if (!m)
         goto oom;
-    m->pack = p;
-    m->C = pack_intent_count(p);
-    m->CP = (m->C + LANES - 1) / LANES * LANES;
-    m->oos = pack_intent_find(p, "out_of_scope");
-    m->lex = pack_lexicon(p);
-    m->stem[0] = sb_stemmer_new("english", NULL);
-    m->stem[1] = sb_stemmer_new("swedish", NULL);
     size_t nstr = 0;
     for (size_t c = 0; c < m->C; c++)
         for (int l = 0; l < PACK_NLANG; l++)
@@ -289,11 +309,7 @@ nlu *nlu_train(const pack *p, char *err, size_t errlen)
     m->cap = 1 << 14;
     m->keys = calloc(m->cap, sizeof *m->keys);
     m->vals = calloc(m->cap, sizeof *m->vals);
-    m->logits = calloc(m->CP, sizeof *m->logits);
-    m->zs = calloc(m->CP, sizeof *m->zs);
-    m->zbest = calloc(m->CP, sizeof *m->zbest);
-    if (!ex || !hashes || !m->keys || !m->vals || !m->logits || !m->zs || !m->zbest ||
-        !m->stem[0] || !m->stem[1])
+    if (!ex || !hashes || !m->keys || !m->vals)
         goto oom;
 
     /* 1. Every example's features: the vocabulary first, then the vectors. */
@@ -419,24 +435,35 @@ oom:
     return NULL;
 }
 
-void nlu_free(nlu *m)
+/* Frees the trained arrays (not the stemmers and scratch) and forgets them. */
+static void model_arrays_free(nlu *m)
 {
-    if (!m)
-        return;
     free(m->keys);
     free(m->vals);
     free(m->idf);
     free(m->w);
     free(m->b);
     free(m->lang_ll);
+    free(m->seen);
+    free(m->pos);
+    m->keys = NULL;
+    m->vals = NULL;
+    m->idf = m->w = m->b = m->lang_ll = NULL;
+    m->seen = m->pos = NULL;
+    m->cap = m->nfeat = 0;
+}
+
+void nlu_free(nlu *m)
+{
+    if (!m)
+        return;
+    model_arrays_free(m);
     free(m->logits);
     free(m->zs);
     free(m->zbest);
     for (int l = 0; l < PACK_NLANG; l++)
         if (m->stem[l])
             sb_stemmer_delete(m->stem[l]);
-    free(m->seen);
-    free(m->pos);
     free(m);
 }
 
@@ -445,6 +472,229 @@ size_t nlu_model_bytes(const nlu *m)
     return m->cap * (sizeof *m->keys + sizeof *m->vals) +
            m->nfeat * (sizeof *m->idf + 2 * sizeof *m->lang_ll + m->CP * sizeof *m->w);
 }
+
+/* ---------------------------------------------------------------- cache
+ *
+ * The file: a header (struct cache_head), then keys[cap], vals[cap],
+ * idf[nfeat], b[CP], w[nfeat * CP], lang_ll[nfeat * 2], in this machine's
+ * byte order. The key is a hash of everything training reads, as the model
+ * sees it (NLU_MODEL_VERSION, the classes, every example after folding and
+ * the lexicon's rewriting, its language), so a change of the pack, of the
+ * folding or of the lexicon makes a new key. A file is used only when its
+ * header matches, its length is exact, the checksum of its body is right and
+ * every table slot points inside the model; otherwise it is retrained.
+ */
+#define CACHE_MAGIC 0x314c4e5442504eULL    /* "NPBTNL1" */
+
+struct cache_head {
+    uint64_t magic, version, key[2];
+    uint64_t C, CP, cap, nfeat;
+    float lang_unk[2];
+    uint64_t sum;            /* of the body */
+};
+
+/* A 64-bit hash of n bytes, a word at a time (a checksum, not a MAC). */
+static uint64_t sum64(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *d = data;
+    uint64_t w;
+    for (; n >= 8; n -= 8, d += 8) {
+        memcpy(&w, d, 8);
+        h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+        h ^= h >> 31;
+    }
+    for (; n; n--, d++)
+        h = (h ^ *d) * 0x100000001b3ULL;
+    return h;
+}
+
+/* The training input's key into key[2]. */
+static void cache_key(nlu *m, uint64_t key[2])
+{
+    uint64_t h0 = NLU_MODEL_VERSION, h1 = ~(uint64_t)NLU_MODEL_VERSION;
+    /* the training constants, and below the features of each first example
+     * (so a change of extract(), of the stemmers or of hashing shows even
+     * when NLU_MODEL_VERSION was not bumped) */
+    float learned = LEARNED;
+    uint64_t dims[6] = { m->C, m->CP, (uint64_t)(int64_t)m->oos, EPOCHS, FEAT_MAX, 0 };
+    memcpy(&dims[5], &learned, sizeof learned);
+    h0 = sum64(h0, dims, sizeof dims);
+    h1 = fnv(h1, (const char *)dims, sizeof dims);
+    for (size_t c = 0; c < m->C; c++) {
+        const struct pack_intent *in = pack_intent_at(m->pack, c);
+        h0 = sum64(h0, in->id, strlen(in->id) + 1);
+        h1 = fnv(h1, in->id, strlen(in->id) + 1);
+        for (int l = 0; l < PACK_NLANG; l++) {
+            const cJSON *x;
+            bool first = true;
+            cJSON_ArrayForEach(x, in->examples[l]) {
+                size_t len = strlen(x->valuestring);
+                size_t nl = prepare(m, x->valuestring, len < NLU_INPUT_MAX ? len : NLU_INPUT_MAX, NULL);
+                if (first) {
+                    size_t nh = extract(m, l, m->rew, nl, m->hashes, FEAT_MAX);
+                    h0 = sum64(h0, m->hashes, nh * sizeof *m->hashes);
+                    first = false;
+                }
+                m->rew[nl] = (char)('0' + l);   /* the language, and the end */
+                h0 = sum64(h0, m->rew, nl + 1);
+                h1 = fnv(h1, m->rew, nl + 1);
+            }
+        }
+    }
+    key[0] = h0;
+    key[1] = h1;
+}
+
+struct body_part {
+    void *p;
+    size_t n;
+};
+
+/* The model's arrays as written to the file, in order. */
+static void body_parts(const nlu *m, struct body_part part[6])
+{
+    part[0] = (struct body_part){ m->keys, m->cap * sizeof *m->keys };
+    part[1] = (struct body_part){ m->vals, m->cap * sizeof *m->vals };
+    part[2] = (struct body_part){ m->idf, m->nfeat * sizeof *m->idf };
+    part[3] = (struct body_part){ m->b, m->CP * sizeof *m->b };
+    part[4] = (struct body_part){ m->w, m->nfeat * m->CP * sizeof *m->w };
+    part[5] = (struct body_part){ m->lang_ll, m->nfeat * 2 * sizeof *m->lang_ll };
+}
+
+/* Writes the trained model to path (through a temporary file and a rename,
+ * so a reader never sees half a file). Failure only costs the next start. */
+static void cache_write(const nlu *m, const uint64_t key[2], const char *path)
+{
+    char tmp[4200];
+    struct body_part part[6];
+    struct cache_head h = { CACHE_MAGIC, NLU_MODEL_VERSION, { key[0], key[1] },
+                            m->C, m->CP, m->cap, m->nfeat,
+                            { m->lang_unk[0], m->lang_unk[1] }, 0 };
+    body_parts(m, part);
+    h.sum = CACHE_MAGIC;
+    for (int i = 0; i < 6; i++)
+        h.sum = sum64(h.sum, part[i].p, part[i].n);
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    bool ok = f && fwrite(&h, sizeof h, 1, f) == 1;
+    for (int i = 0; ok && i < 6; i++)
+        ok = fwrite(part[i].p, 1, part[i].n, f) == part[i].n;
+    if (f && fclose(f) != 0)
+        ok = false;
+    if (!ok || rename(tmp, path) != 0)
+        remove(tmp);
+}
+
+/* The header's sizes are those of m's pack and fit the file's length. */
+static bool head_fits(const nlu *m, const struct cache_head *h, const uint64_t key[2], long flen)
+{
+    if (h->magic != CACHE_MAGIC || h->version != NLU_MODEL_VERSION || h->key[0] != key[0] ||
+        h->key[1] != key[1] || h->C != m->C || h->CP != m->CP)
+        return false;
+    if (h->cap < 2 || h->cap > (1u << 26) || (h->cap & (h->cap - 1)) || h->nfeat >= h->cap / 2 + 1)
+        return false;
+    uint64_t body = h->cap * 12 + h->nfeat * 4 + h->CP * 4 + h->nfeat * h->CP * 4 + h->nfeat * 8;
+    return flen >= 0 && (uint64_t)flen == sizeof *h + body;
+}
+
+/* Every table slot is empty or names a feature, and one slot at least is
+ * empty (so a lookup ends). */
+static bool table_sane(const nlu *m)
+{
+    size_t used = 0;
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->keys[i]) {
+            if (m->vals[i] >= m->nfeat)
+                return false;
+            used++;
+        }
+    return used == m->nfeat && used < m->cap;
+}
+
+/* Reads the model of key from path into m (allocating its arrays); false
+ * when the file is missing or not exactly right (m then holds no arrays). */
+static bool cache_read(nlu *m, const uint64_t key[2], const char *path)
+{
+    struct cache_head h;
+    struct body_part part[6];
+    FILE *f = fopen(path, "rb");
+    bool ok = false;
+    if (!f)
+        return false;
+    if (fseek(f, 0, SEEK_END) != 0)
+        goto out;
+    long flen = ftell(f);
+    rewind(f);
+    if (fread(&h, sizeof h, 1, f) != 1 || !head_fits(m, &h, key, flen))
+        goto out;
+    m->cap = (size_t)h.cap;
+    m->nfeat = (size_t)h.nfeat;
+    m->lang_unk[0] = h.lang_unk[0];
+    m->lang_unk[1] = h.lang_unk[1];
+    m->keys = malloc(m->cap * sizeof *m->keys);
+    m->vals = malloc(m->cap * sizeof *m->vals);
+    m->idf = malloc(m->nfeat * sizeof *m->idf + 1);
+    m->b = malloc(m->CP * sizeof *m->b);
+    m->w = malloc(m->nfeat * m->CP * sizeof *m->w + 1);
+    m->lang_ll = malloc(m->nfeat * 2 * sizeof *m->lang_ll + 1);
+    m->seen = calloc(m->nfeat + 1, sizeof *m->seen);
+    m->pos = calloc(m->nfeat + 1, sizeof *m->pos);
+    if (!m->keys || !m->vals || !m->idf || !m->b || !m->w || !m->lang_ll || !m->seen || !m->pos)
+        goto out;
+    body_parts(m, part);
+    uint64_t sum = CACHE_MAGIC;
+    for (int i = 0; i < 6; i++) {
+        if (fread(part[i].p, 1, part[i].n, f) != part[i].n)
+            goto out;
+        sum = sum64(sum, part[i].p, part[i].n);
+    }
+    ok = sum == h.sum && table_sane(m);
+out:
+    fclose(f);
+    if (!ok)
+        model_arrays_free(m);
+    return ok;
+}
+
+/* The cache file of cache_dir into path (PATH_MAX). */
+static void cache_path(const char *cache_dir, char path[4096])
+{
+    snprintf(path, 4096, "%s/" NLU_CACHE_FILE, cache_dir);
+}
+
+nlu *nlu_cache_load(const pack *p, const char *cache_dir)
+{
+    char path[4096];
+    uint64_t key[2];
+    nlu *m = cache_dir ? model_new(p) : NULL;
+    if (!m)
+        return NULL;
+    cache_path(cache_dir, path);
+    cache_key(m, key);
+    if (!cache_read(m, key, path)) {
+        nlu_free(m);
+        return NULL;
+    }
+    m->from_cache = true;
+    return m;
+}
+
+nlu *nlu_open(const pack *p, const char *cache_dir, char *err, size_t errlen)
+{
+    char path[4096];
+    uint64_t key[2];
+    nlu *m = nlu_cache_load(p, cache_dir);
+    if (m || !(m = nlu_train(p, err, errlen)))
+        return m;
+    if (cache_dir) {
+        cache_path(cache_dir, path);
+        cache_key(m, key);
+        cache_write(m, key, path);
+    }
+    return m;
+}
+
+bool nlu_from_cache(const nlu *m) { return m->from_cache; }
 
 static bool has_swedish_letter(const char *s)
 {

@@ -50,8 +50,26 @@ struct nlu_result {
     double confidence2;      /* its confidence (0 when none) */
 };
 
+/* Bump when training or the features change in a way the pack does not
+ * show (it keys the model cache). */
+#define NLU_MODEL_VERSION 1
+#define NLU_CACHE_FILE "model.cache"
+
 /* Trains on p's examples. p must outlive the nlu. NULL on failure (err). */
 nlu *nlu_train(const pack *p, char *err, size_t errlen);
+/* As nlu_train(), through a cache of the trained model in
+ * cache_dir/NLU_CACHE_FILE (cache_dir NULL: no cache). The cache is keyed by
+ * a hash of the training input as the model sees it and NLU_MODEL_VERSION;
+ * it is used only when it matches and checks out (sizes, checksum, every
+ * index in bounds), else the model is trained and the cache rewritten. A
+ * cache that cannot be read or written only costs the training. The model
+ * is the same either way. */
+nlu *nlu_open(const pack *p, const char *cache_dir, char *err, size_t errlen);
+/* The model of p from the cache in cache_dir, only when it matches and
+ * checks out; NULL otherwise (nothing is trained or written). */
+nlu *nlu_cache_load(const pack *p, const char *cache_dir);
+/* True when n was loaded from the cache (for tests and benches). */
+bool nlu_from_cache(const nlu *n);
 void nlu_free(nlu *n);
 
 /* Classifies text[0..len) (any bytes). ctx_lang is the conversation's

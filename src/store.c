@@ -7,19 +7,38 @@
 #include "store.h"
 
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
-#define STMT_CACHE 48
-#define TURNS_KEPT "2000"   /* characters of recent turns kept per conversation */
+#define STMT_CACHE 64
+#define TURNS_KEPT "2000"   /* characters of recent turns in a transcript */
+#define BUSY_MS 5000        /* writers wait this long for each other */
+#define AUTO_CKPT_PAGES 1000 /* store_autocheckpoint(on): SQLite's default */
+/* The WAL bound. Under continuous group commits a PASSIVE checkpoint never
+ * catches up (checkpoint starvation), so once the WAL holds WAL_RESTART_BYTES
+ * of pages the committing thread, between two of its commits, runs a RESTART
+ * checkpoint (waiting at most RESTART_WAIT_MS for readers): the next commit
+ * then writes the WAL from its start, and journal_size_limit cuts the file
+ * back to WAL_LIMIT. Most of the copying is usually done already by the
+ * other thread's PASSIVE checkpoints. */
+#define PAGE_SIZE "1024"    /* new stores */
+#define WAL_RESTART_BYTES (8 << 20)
+#define WAL_LIMIT "16777216"
+#define RESTART_WAIT_MS 20
+#define RESTART_RETRY_MS 100 /* after a busy restart, commits run free this long */
 
 struct store {
     sqlite3 *db;
     struct { const char *sql; sqlite3_stmt *st; } cache[STMT_CACHE];
     int ncache;
+    int wal_pages;          /* frames in the WAL after the last commit */
+    int page_size;
+    bool autockpt;          /* PASSIVE checkpoint at AUTO_CKPT_PAGES on commit */
+    int64_t restart_after;  /* no RESTART attempt before this time (ms) */
 };
 
 /* Migration k brings a store from version k to k + 1. */
@@ -46,6 +65,19 @@ static const char *const migrations[] = {
     /* 2: the remote ticket's status as last read back (rt backend) */
     "ALTER TABLE cases ADD COLUMN remote_status TEXT;"
     "ALTER TABLE cases ADD COLUMN remote_checked_ms INTEGER NOT NULL DEFAULT 0;",
+    /* 3: turns are appended to their own table (a chain through prev, newest
+     * in conversations.last_turn) instead of rewriting the conversation's
+     * recent turns every turn; the index on updated_at (a page rewritten per
+     * turn, read only by the hourly purge) goes. Old recent turns become
+     * one turn row each, so no conversation loses its transcript. */
+    "CREATE TABLE turns(id INTEGER PRIMARY KEY, prev INTEGER, at INTEGER NOT NULL,"
+    " text TEXT NOT NULL);"
+    "ALTER TABLE conversations ADD COLUMN last_turn INTEGER;"
+    "INSERT INTO turns(id, prev, at, text) SELECT rowid, NULL, updated_at, turns"
+    " FROM conversations WHERE turns != '';"
+    "UPDATE conversations SET last_turn = rowid WHERE turns != '';"
+    "DROP INDEX conversations_updated;"
+    "ALTER TABLE conversations DROP COLUMN turns;",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -100,16 +132,23 @@ static int exec1(store *s, const char *sql)
     return sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
 
-static int migrate(store *s, char *err, size_t errlen)
+/* The integer a pragma returns; -1 on error. */
+static int pragma_int(store *s, const char *sql)
 {
     sqlite3_stmt *st = NULL;
-    int version = 0;
-
-    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
-        goto sqlfail;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        version = sqlite3_column_int(st, 0);
+    int v = -1;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
+    return v;
+}
+
+static int migrate(store *s, char *err, size_t errlen)
+{
+    int version = pragma_int(s, "PRAGMA user_version");
+
+    if (version < 0)
+        goto sqlfail;
     if (version > NMIGRATIONS) {
         snprintf(err, errlen, "the store has schema version %d, newer than this provbot "
                  "knows (%d): use a newer provbot or another --data folder",
@@ -131,6 +170,24 @@ static int migrate(store *s, char *err, size_t errlen)
 sqlfail:
     snprintf(err, errlen, "store: %s", sqlite3_errmsg(s->db));
     return -1;
+}
+
+/* Bytes of WAL frames committed by this process (a figure for benches). */
+static _Atomic uint64_t wal_bytes_total;
+
+uint64_t store_wal_bytes_total(void) { return atomic_load(&wal_bytes_total); }
+
+/* Called by SQLite after each commit with the WAL's size in pages. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    store *s = arg;
+    /* fewer pages than after the last commit: the WAL was restarted */
+    int added = pages >= s->wal_pages ? pages - s->wal_pages : pages;
+    atomic_fetch_add(&wal_bytes_total, (uint64_t)added * (uint64_t)(s->page_size + 24));
+    s->wal_pages = pages;
+    if (s->autockpt && pages >= AUTO_CKPT_PAGES)
+        (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    return SQLITE_OK;
 }
 
 store *store_open(const char *dir, char *err, size_t errlen)
@@ -160,12 +217,19 @@ store *store_open(const char *dir, char *err, size_t errlen)
                  s->db ? sqlite3_errmsg(s->db) : "out of memory");
         goto fail;
     }
-    sqlite3_busy_timeout(s->db, 5000);
-    if (exec1(s, "PRAGMA journal_mode=WAL") < 0 || exec1(s, "PRAGMA synchronous=NORMAL") < 0 ||
+    sqlite3_busy_timeout(s->db, BUSY_MS);
+    s->autockpt = true;
+    sqlite3_wal_hook(s->db, wal_hook, s);
+    /* small pages for a new store (an existing one keeps its size): a turn
+     * rewrites its conversation's page, so that page is most of its WAL */
+    if (exec1(s, "PRAGMA page_size=" PAGE_SIZE) < 0 || exec1(s, "PRAGMA journal_mode=WAL") < 0 ||
+        exec1(s, "PRAGMA synchronous=NORMAL") < 0 ||
+        exec1(s, "PRAGMA journal_size_limit=" WAL_LIMIT) < 0 ||
         exec1(s, "PRAGMA foreign_keys=ON") < 0) {
         snprintf(err, errlen, "cannot open the store %s: %s", path, sqlite3_errmsg(s->db));
         goto fail;
     }
+    s->page_size = pragma_int(s, "PRAGMA page_size");
     if (migrate(s, err, errlen) < 0)
         goto fail;
     return s;
@@ -185,9 +249,27 @@ void store_close(store *s)
 }
 
 const char *store_errmsg(store *s) { return sqlite3_errmsg(s->db); }
-void store_autocheckpoint(store *s, bool on)
+void store_autocheckpoint(store *s, bool on) { s->autockpt = on; }
+
+int store_wal_pages(const store *s) { return s->wal_pages; }
+
+/* After a commit: the WAL bound (see WAL_RESTART_BYTES). A busy restart
+ * (a reader still on an old snapshot) is only retried RESTART_RETRY_MS later,
+ * so a long reader costs a turn at most RESTART_WAIT_MS now and then. */
+static void wal_bound(store *s)
 {
-    sqlite3_wal_autocheckpoint(s->db, on ? 1000 : 0);
+    if ((int64_t)s->wal_pages * s->page_size < WAL_RESTART_BYTES)
+        return;
+    int64_t now = store_now_ms();
+    if (now < s->restart_after)
+        return;
+    sqlite3_busy_timeout(s->db, RESTART_WAIT_MS);
+    int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+    sqlite3_busy_timeout(s->db, BUSY_MS);
+    if (rc == SQLITE_OK)
+        s->wal_pages = 0;
+    else
+        s->restart_after = now + RESTART_RETRY_MS;
 }
 
 int store_checkpoint(store *s)
@@ -196,17 +278,40 @@ int store_checkpoint(store *s)
     return rc == SQLITE_OK || rc == SQLITE_BUSY ? 0 : -1;
 }
 
-int store_begin(store *s) { return exec1(s, "BEGIN IMMEDIATE"); }
-int store_savepoint(store *s) { return exec1(s, "SAVEPOINT turn"); }
-int store_release(store *s) { return exec1(s, "RELEASE turn"); }
+/* Runs one of the transaction statements below, prepared once. */
+static int tx(store *s, const char *sql)
+{
+    sqlite3_stmt *st = prep(s, sql);
+    if (!st)
+        return -1;
+    int rc = sqlite3_step(st);
+    done(s, st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static const char sql_begin[] = "BEGIN IMMEDIATE", sql_commit[] = "COMMIT",
+                  sql_rollback[] = "ROLLBACK", sql_savepoint[] = "SAVEPOINT turn",
+                  sql_release[] = "RELEASE turn", sql_rollback_to[] = "ROLLBACK TO turn";
+
+int store_begin(store *s) { return tx(s, sql_begin); }
+int store_savepoint(store *s) { return tx(s, sql_savepoint); }
+int store_release(store *s) { return tx(s, sql_release); }
 
 void store_rollback_savepoint(store *s)
 {
-    (void)exec1(s, "ROLLBACK TO turn");
-    (void)exec1(s, "RELEASE turn");
+    (void)tx(s, sql_rollback_to);
+    (void)tx(s, sql_release);
 }
-int store_commit(store *s) { return exec1(s, "COMMIT"); }
-void store_rollback(store *s) { (void)exec1(s, "ROLLBACK"); }
+
+int store_commit(store *s)
+{
+    if (tx(s, sql_commit) < 0)
+        return -1;
+    wal_bound(s);
+    return 0;
+}
+
+void store_rollback(store *s) { (void)tx(s, sql_rollback); }
 
 static void bind_text(sqlite3_stmt *st, int i, const char *v)
 {
@@ -269,30 +374,53 @@ int store_conv_save(store *s, const char *session, const char *channel,
                     const char *user, const char *lang, const char *json,
                     const char *turns)
 {
-    /* one statement, one b-tree: the recent turns are appended and cut to
-     * their last TURNS_KEPT characters in the same row */
+    /* the turn is appended (the table's last page, shared by all the turns
+     * of a group commit), the conversation's one row of state points at it */
+    static const char add[] =
+        "INSERT INTO turns(prev, at, text)"
+        " VALUES((SELECT last_turn FROM conversations WHERE session=?1), ?2, ?3)";
     static const char sql[] =
-        "INSERT INTO conversations(session, channel, user, lang, state, turns, created_at, updated_at)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, substr(?6, -" TURNS_KEPT "), ?7, ?7)"
+        "INSERT INTO conversations(session, channel, user, lang, state, created_at, updated_at,"
+        " last_turn) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)"
         " ON CONFLICT(session) DO UPDATE SET"
         " user=coalesce(excluded.user, user), lang=excluded.lang, state=excluded.state,"
-        " turns=substr(turns || ?6, -" TURNS_KEPT "), updated_at=excluded.updated_at";
-    sqlite3_stmt *st = prep(s, sql);
-    if (!st)
+        " updated_at=excluded.updated_at, last_turn=coalesce(excluded.last_turn, last_turn)";
+    int64_t now = store_now_ms();
+    sqlite3_stmt *st;
+    bool append = turns && *turns;
+    if (append) {
+        if (!(st = prep(s, add)))
+            return -1;
+        bind_text(st, 1, session);
+        sqlite3_bind_int64(st, 2, now);
+        bind_text(st, 3, turns);
+        if (run(s, st) < 0)
+            return -1;
+    }
+    if (!(st = prep(s, sql)))
         return -1;
     bind_text(st, 1, session);
     bind_text(st, 2, channel);
     bind_text(st, 3, user);
     bind_text(st, 4, lang);
     bind_text(st, 5, json);
-    bind_text(st, 6, turns ? turns : "");
-    sqlite3_bind_int64(st, 7, store_now_ms());
+    sqlite3_bind_int64(st, 6, now);
+    if (append)
+        sqlite3_bind_int64(st, 7, sqlite3_last_insert_rowid(s->db));
     return run(s, st);
 }
 
 char *store_transcript(store *s, const char *session)
 {
-    static const char sql[] = "SELECT turns FROM conversations WHERE session=?";
+    /* newest turn first along prev, until TURNS_KEPT characters, then in order */
+    static const char sql[] =
+        "WITH RECURSIVE chain(id, prev, text, total) AS ("
+        " SELECT t.id, t.prev, t.text, length(t.text) FROM turns t"
+        "  WHERE t.id = (SELECT last_turn FROM conversations WHERE session=?1)"
+        " UNION ALL SELECT t.id, t.prev, t.text, chain.total + length(t.text)"
+        "  FROM turns t JOIN chain ON t.id = chain.prev WHERE chain.total < " TURNS_KEPT ")"
+        " SELECT substr(group_concat(text, ''), -" TURNS_KEPT ")"
+        " FROM (SELECT text FROM chain ORDER BY id)";
     sqlite3_stmt *st = prep(s, sql);
     char *out = NULL;
     if (!st)
@@ -625,6 +753,7 @@ int store_purge(store *s, int64_t cutoff_ms)
 {
     static const char *const sql[] = {
         "DELETE FROM conversations WHERE updated_at < ?1",
+        "DELETE FROM turns WHERE at < ?1",
         "UPDATE cases SET transcript = NULL WHERE transcript IS NOT NULL AND status != 'queued'"
         " AND created_at < strftime('%Y-%m-%dT%H:%M:%SZ', ?1 / 1000, 'unixepoch')",
         "DELETE FROM attachments WHERE at < ?1 AND (case_id IS NULL OR case_id IN"

@@ -1,6 +1,7 @@
 /* store.h -- the durable store: SQLite in WAL mode.
  *
- * Holds conversations (state as JSON, language, user), recent turns, cases
+ * Holds conversations (one row of state as JSON, language, user), their
+ * turns (appended, one row each: a turn writes little to the WAL), cases
  * with their outbox fields, attachments, and handled event ids. Every turn is
  * committed in one transaction, so a process killed at any moment restarts
  * where the last turn ended. The schema is versioned (PRAGMA user_version)
@@ -20,7 +21,7 @@
 #include <stdint.h>
 #include <cJSON.h>
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 #define STORE_FILE "provbot.db"
 
 typedef struct store store;
@@ -36,23 +37,31 @@ void store_autocheckpoint(store *s, bool on);
 /* Copies the WAL back into the database as far as readers allow (PASSIVE:
  * never blocks writers). Returns 0, or -1 with store_errmsg(). */
 int store_checkpoint(store *s);
+/* Pages in the WAL after this handle's last commit (0 after a restart). */
+int store_wal_pages(const store *s);
+/* Bytes of WAL (frames with their headers) committed by all the store
+ * handles of this process so far: a figure for benches. */
+uint64_t store_wal_bytes_total(void);
 
 int store_begin(store *s);
 /* A savepoint inside an open transaction (one turn of a group commit). */
 int store_savepoint(store *s);
 int store_release(store *s);
 void store_rollback_savepoint(store *s);
+/* Commits; then, when the WAL has grown past its bound, checkpoints it with
+ * RESTART (so a store under continuous load keeps a bounded WAL). */
 int store_commit(store *s);
 void store_rollback(store *s);
 
 /* Conversation state: 1 and *json (caller frees) when found, 0 when new. */
 int store_conv_load(store *s, const char *session, char **json);
-/* Saves the state and appends `turns` ("user: ...\nbot: ...\n") to the
- * conversation's recent turns (the last 2,000 characters are kept). */
+/* Saves the state (one row a conversation) and appends `turns` ("user:
+ * ...\nbot: ...\n", NULL or "": none) as one row of the transcript table. */
 int store_conv_save(store *s, const char *session, const char *channel,
                     const char *user, const char *lang, const char *json,
                     const char *turns);
-/* The recent turns; caller frees ("" when none, NULL on error). */
+/* The recent turns (the last 2,000 characters, from a whole turn); caller
+ * frees ("" when none, NULL on error). */
 char *store_transcript(store *s, const char *session);
 
 /* Inserts c as a new case: assigns c->id ("PB-%06d") and created_at. */
@@ -91,7 +100,8 @@ int store_attach_bind(store *s, const char *session, const char *case_id);
 cJSON *store_attach_json(store *s, const char *case_id);
 
 /* Retention: forgets what people wrote, older than cutoff_ms (epoch ms):
- * conversations untouched since then (state and recent turns), the
+ * conversations untouched since then (their state), turns older than
+ * then, the
  * transcripts and attachments of cases created before then that are no
  * longer queued, and old handled event ids. The cases themselves (id,
  * status, order, emails, summary) stay. Returns rows changed, or -1. */

@@ -1,25 +1,29 @@
 #!/bin/sh
-# fuzz.sh SECONDS -- every libFuzzer target: first its regression inputs
-# (tests/fuzz/regress/NAME: every crash ever found, kept), then SECONDS of
-# fuzzing from its seed corpus. Prints TAP with executions, coverage and
-# crashes; a crash is kept in build-fuzz/crashes/NAME for a regression input.
+# fuzz.sh SECONDS [JOBS] -- every libFuzzer target: first its regression
+# inputs (tests/fuzz/regress/NAME: every crash ever found, kept), then its
+# whole seed corpus (libFuzzer replays a corpus before it mutates), then
+# SECONDS of fuzzing. JOBS targets run at a time (default 2, one a core).
+# Prints TAP with executions, coverage and crashes; a crash is kept in
+# build-fuzz/crashes/NAME for a regression input.
 secs=${1:-30}
+jobs=${2:-2}
 cd "$(dirname "$0")/.." || exit 1
-n=0
-for f in build-fuzz/fuzz_*; do
-    [ -x "$f" ] || continue
-    name=$(basename "$f")
-    case "$name" in *.d) continue;; esac
-    n=$((n+1))
+
+# fuzz_one NAME: the TAP lines of one target (numbered later) into
+# build-fuzz/NAME.tap
+fuzz_one() {
+    name=$1
+    f=build-fuzz/$name
+    out=build-fuzz/$name.tap
+    : > "$out"
     reg=tests/fuzz/regress/$name
     if [ -d "$reg" ] && [ -n "$(ls -A "$reg")" ]; then
         if "$f" "$reg"/* > build-fuzz/$name.regress.log 2>&1; then
-            echo "ok $n - $name replays $(ls "$reg" | wc -l) regression inputs"
+            echo "ok - $name replays $(ls "$reg" | wc -l) regression inputs" >> "$out"
         else
-            echo "not ok $n - $name fails a regression input"
-            tail -20 build-fuzz/$name.regress.log | sed 's/^/#   /'
+            echo "not ok - $name fails a regression input" >> "$out"
+            tail -20 build-fuzz/$name.regress.log | sed 's/^/#   /' >> "$out"
         fi
-        n=$((n+1))
     fi
     work=build-fuzz/corpus/$name
     mkdir -p "$work" "build-fuzz/crashes/$name"
@@ -33,10 +37,38 @@ for f in build-fuzz/fuzz_*; do
     cov=$(grep -o 'cov: [0-9]*' "build-fuzz/$name.log" | tail -1 | grep -o '[0-9]*')
     crashes=$(ls "build-fuzz/crashes/$name" | wc -l)
     if [ "$rc" = 0 ] && [ "$crashes" = 0 ]; then
-        echo "ok $n - $name: ${execs:-0} executions in ${secs} s, coverage ${cov:-0} edges, 0 crashes"
+        echo "ok - $name: ${execs:-0} executions in ${secs} s, coverage ${cov:-0} edges, 0 crashes" >> "$out"
     else
-        echo "not ok $n - $name: exit $rc, $crashes crash inputs in build-fuzz/crashes/$name"
-        grep -A15 'ERROR\|SUMMARY' "build-fuzz/$name.log" | head -30 | sed 's/^/#   /'
+        echo "not ok - $name: exit $rc, $crashes crash inputs in build-fuzz/crashes/$name" >> "$out"
+        grep -A15 'ERROR\|SUMMARY' "build-fuzz/$name.log" | head -30 | sed 's/^/#   /' >> "$out"
     fi
+}
+
+names=""
+for f in build-fuzz/fuzz_*; do
+    [ -x "$f" ] || continue
+    case "$f" in *.d|*.tap|*.log) continue;; esac
+    names="$names $(basename "$f")"
+done
+running=0
+for name in $names; do
+    fuzz_one "$name" &
+    running=$((running + 1))
+    if [ "$running" -ge "$jobs" ]; then
+        wait
+        running=0
+    fi
+done
+wait
+n=0
+for name in $names; do
+    while IFS= read -r line; do
+        case "$line" in
+            "ok - "*|"not ok - "*)
+                n=$((n + 1))
+                echo "$line" | sed "s/^\(not \)*ok - /\1ok $n - /";;
+            *) echo "$line";;
+        esac
+    done < "build-fuzz/$name.tap"
 done
 echo "1..$n"

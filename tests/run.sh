@@ -7,8 +7,9 @@
 # harness's own check (tests/convtest_self.sh), the command line (classify on
 # hostile input, eval floors, a broken pack), the outbox against a flaky case
 # server, cases filed in a real Request Tracker (tests/rt.sh), kill -9 during
-# many web chats (crash safety), the browser, valgrind, and every fuzz target
-# (FUZZ_SECONDS each, default 60).
+# many web chats (crash safety), the WAL under sustained load with a kill -9
+# at its peak (wal-load), the browser, valgrind, and every fuzz target
+# (FUZZ_SECONDS each, default 10; two targets at a time).
 #
 # Every suite runs under timeout(1) with its own limit in minutes, scaled by
 # TEST_SLOWDOWN (default 1; CI may set 3); a suite past its limit is killed
@@ -64,11 +65,15 @@ suite() { # NAME MINUTES COMMAND...: runs one suite, keeps its TAP, shows failur
 }
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+# one trained model for every bot the suites start (each in a fresh data
+# folder would train its own); the cache itself is tested in tests/unit
+export PROVBOT_MODEL_CACHE="$PWD/$OUT/model-cache"
+mkdir -p "$PROVBOT_MODEL_CACHE"
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 # limits in minutes (at TEST_SLOWDOWN=1): several times a warm run's time
 fuzz_targets=$(ls tests/fuzz/fuzz_*.c 2>/dev/null | wc -l)
-fuzz_minutes=$(( (fuzz_targets * ${FUZZ_SECONDS:-60} + 59) / 60 + 10 ))
+fuzz_minutes=$(( (fuzz_targets * ${FUZZ_SECONDS:-10} + 59) / 60 + 10 ))
 suite unit 5 sh tests/run.sh --units build
 suite unit-asan 10 sh tests/run.sh --units build-asan
 suite conversations 5 sh tests/conversations.sh build/provbot build/tools/convtest
@@ -80,11 +85,12 @@ suite eval 5 sh tests/eval.sh build/provbot
 suite outbox 10 sh tests/outbox.sh build/provbot
 suite rt 30 sh tests/rt.sh build/provbot
 suite crash-safety 15 python3 tests/crash_safety.py build/provbot 24 6
+suite wal-load 10 python3 tests/wal_load.py build/provbot build/bench/ws_load
 suite security 5 python3 tests/security.py build/provbot
 suite webex 5 sh tests/webex.sh build/provbot
 suite browser 15 sh tests/browser/run.sh
 suite valgrind 25 sh tests/valgrind.sh
-suite fuzz "$fuzz_minutes" sh tests/fuzz.sh "${FUZZ_SECONDS:-60}"
+suite fuzz "$fuzz_minutes" sh tests/fuzz.sh "${FUZZ_SECONDS:-10}"
 
 passed=$(grep -c '\] ok ' "$OUT/all.tap")
 failed=$(grep -c '\] not ok ' "$OUT/all.tap")

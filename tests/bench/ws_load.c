@@ -21,6 +21,14 @@
  *
  * Prints the figures and the issue's targets. Exits 1 when a server could not
  * be started or a phase lost connections, else 0.
+ *
+ *   ws_load sustain PORT SESSIONS SECONDS MAX_REPLIES
+ *
+ * Sustained load for tests/wal_load.py: a closed loop of SESSIONS chats
+ * against a bot already listening on PORT, until SECONDS pass, MAX_REPLIES
+ * replies came, or every connection is gone (the bot was killed). Prints
+ * "progress N" each 1,000 replies, then one line "session ID REPLIES" a chat
+ * and "total N". Exit 0.
  */
 #include <libwebsockets.h>
 
@@ -54,7 +62,7 @@ static const char *const texts[] = {
 };
 #define N_TEXTS (sizeof texts / sizeof texts[0])
 
-enum mode { M_CLOSED, M_OPEN, M_IDLE };
+enum mode { M_CLOSED, M_OPEN, M_IDLE, M_SUSTAIN };
 
 struct lc {
     struct lws *wsi;
@@ -64,6 +72,8 @@ struct lc {
     int outstanding;            /* sent, not answered */
     int ntext;                  /* which text next */
     bool welcomed;
+    char session[40];           /* from the welcome */
+    uint64_t nreplies;          /* replies (type "reply") received */
 };
 
 struct run {
@@ -74,6 +84,7 @@ struct run {
     int open, failed, closed;   /* connection counts */
     int64_t t0, t_measure, t_end; /* µs */
     double rate;                /* open loop: messages/s in all */
+    uint64_t max_replies;       /* sustain: stop after that many replies */
     uint64_t scheduled, rr;
     uint64_t sent, replies, replies_measured, errors, welcomes, dropped;
     int64_t *lat;               /* µs from write to reply, open loop, measured window */
@@ -186,11 +197,18 @@ static void lc_send_hello(struct lc *c)
 static void on_answer(struct lc *c, const char *msg, int64_t now)
 {
     if (R.mode == M_IDLE || strstr(msg, "\"type\":\"welcome\"")) {   /* the baseline answers hello with a reply */
+        const char *sp = strstr(msg, "\"session\":\"");
+        if (sp) sscanf(sp + 11, "%39[0-9a-f]", c->session);
         if (!c->welcomed) { c->welcomed = true; R.welcomes++; }
         return;
     }
     bool reply = strstr(msg, "\"type\":\"reply\"") != NULL;
     if (!reply) R.errors++;
+    else c->nreplies++;
+    if (R.mode == M_SUSTAIN && R.replies % 1000 == 999) {
+        printf("progress %llu\n", (unsigned long long)R.replies + 1);
+        fflush(stdout);
+    }
     if (c->outstanding > 0) c->outstanding--;
     R.replies++;
     if (now >= R.t_measure && now < R.t_end) R.replies_measured++;
@@ -202,7 +220,7 @@ static void on_answer(struct lc *c, const char *msg, int64_t now)
                 R.lat[R.nlat++] = now - sched;
         }
     }
-    if (R.mode == M_CLOSED && now < R.t_end) lc_push(c, now);
+    if ((R.mode == M_CLOSED || R.mode == M_SUSTAIN) && now < R.t_end) lc_push(c, now);
 }
 
 static int client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
@@ -457,8 +475,41 @@ static pid_t start_bot(const char *bin, int port, const char *dir)
     return spawn(argv, log, port);
 }
 
-int main(void)
+static bool sustain_done(void)
 {
+    return R.closed + R.failed >= R.n || R.replies >= R.max_replies;
+}
+
+/* `ws_load sustain PORT SESSIONS SECONDS MAX_REPLIES` (see the top). */
+static int sustain(int argc, char **argv)
+{
+    if (argc != 6) {
+        fprintf(stderr, "usage: ws_load sustain PORT SESSIONS SECONDS MAX_REPLIES\n");
+        return 2;
+    }
+    int port = atoi(argv[2]), n = atoi(argv[3]);
+    if (!run_begin(M_SUSTAIN, port, n)) return 1;
+    R.max_replies = strtoull(argv[5], NULL, 10);
+    R.t0 = R.t_measure = now_us();
+    R.t_end = R.t0 + (int64_t)(atof(argv[4]) * 1e6);
+    for (int i = 0; i < n; i++) lc_push(&R.c[i], R.t0);
+    service_until(R.t_end, sustain_done);
+    for (int i = 0; i < n; i++)
+        printf("session %s %llu\n", R.c[i].session[0] ? R.c[i].session : "-",
+               (unsigned long long)R.c[i].nreplies);
+    printf("total %llu\n", (unsigned long long)R.replies);
+    fflush(stdout);
+    run_end();
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && !strcmp(argv[1], "sustain")) {
+        signal(SIGPIPE, SIG_IGN);
+        lws_set_log_level(LLL_ERR, NULL);
+        return sustain(argc, argv);
+    }
     const char *bot = getenv("PROVBOT_BIN");
     const char *base = getenv("BASELINE_BIN");
     if (!bot || !*bot) bot = "build/provbot";

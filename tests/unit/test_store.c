@@ -168,6 +168,13 @@ static void test_retention_purge(void **state)
     /* everything is older than a minute from now */
     assert_true(store_purge(s, store_now_ms() + 60000) >= 2);
     assert_int_equal(store_conv_load(s, "old", &json), 0);
+    char cmd[160], rows[32] = "";
+    snprintf(cmd, sizeof cmd, "sqlite3 %s/provbot.db 'SELECT count(*) FROM turns'", dir);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    assert_non_null(fgets(rows, sizeof rows, p));
+    pclose(p);
+    assert_string_equal(rows, "0\n");    /* the words of the turns too */
     struct case_rec got;
     assert_int_equal(store_case_get(s, c.id, &got), 1);
     assert_null(got.transcript);          /* the words are gone */
@@ -191,6 +198,103 @@ static void test_newer_schema_refused(void **state)
     assert_non_null(strstr(err, "newer than this provbot"));
 }
 
+/* A store of schema version 2 (before turns had their own table) opens,
+ * migrates, and keeps its conversations, their recent turns and its cases. */
+static void test_version2_store_migrates(void **state)
+{
+    (void)state;
+    char err[256], cmd[4096], *json = NULL;
+    snprintf(cmd, sizeof cmd, "sqlite3 %s/provbot.db \"PRAGMA journal_mode=WAL;"
+             "CREATE TABLE conversations(session TEXT PRIMARY KEY, channel TEXT, user TEXT,"
+             " lang TEXT, state TEXT NOT NULL, turns TEXT NOT NULL DEFAULT '',"
+             " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+             "CREATE INDEX conversations_updated ON conversations(updated_at);"
+             "CREATE TABLE cases(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE,"
+             " session TEXT, status TEXT NOT NULL, order_ref TEXT NOT NULL,"
+             " new_email TEXT NOT NULL, requester TEXT, lang TEXT NOT NULL, summary TEXT NOT NULL,"
+             " transcript TEXT, created_at TEXT NOT NULL, remote_id TEXT,"
+             " attempts INTEGER NOT NULL DEFAULT 0, next_attempt_ms INTEGER NOT NULL DEFAULT 0,"
+             " last_error TEXT, notified INTEGER NOT NULL DEFAULT 0, remote_status TEXT,"
+             " remote_checked_ms INTEGER NOT NULL DEFAULT 0);"
+             "CREATE TABLE attachments(id INTEGER PRIMARY KEY, session TEXT NOT NULL,"
+             " case_id TEXT, name TEXT NOT NULL, mime TEXT NOT NULL, data BLOB NOT NULL,"
+             " at INTEGER NOT NULL);"
+             "CREATE TABLE handled(event TEXT PRIMARY KEY, at INTEGER NOT NULL);"
+             "INSERT INTO conversations VALUES('old', 'web', NULL, 'sv', '{\\\"node\\\":\\\"q\\\"}',"
+             " 'user: hej\nbot: hej hej\n', 1, 2);"
+             "INSERT INTO conversations VALUES('quiet', 'web', NULL, 'en', '{}', '', 1, 2);"
+             "INSERT INTO cases(id, session, status, order_ref, new_email, lang, summary,"
+             " created_at) VALUES('PB-000001', 'old', 'queued', '123456', 'a@example.com', 'sv',"
+             " 's', '2024-01-01T00:00:00Z');"
+             "PRAGMA user_version=2;\" > /dev/null", dir);
+    assert_int_equal(system(cmd), 0);
+    store *s = store_open(dir, err, sizeof err);
+    assert_non_null(s);
+    assert_int_equal(store_conv_load(s, "old", &json), 1);
+    assert_string_equal(json, "{\"node\":\"q\"}");
+    free(json);
+    char *t = store_transcript(s, "old");
+    assert_string_equal(t, "user: hej\nbot: hej hej\n");
+    free(t);
+    t = store_transcript(s, "quiet");
+    assert_string_equal(t, "");
+    free(t);
+    /* a new turn follows the migrated ones */
+    assert_int_equal(store_conv_save(s, "old", "web", NULL, "sv", "{}", "user: tack\n"), 0);
+    t = store_transcript(s, "old");
+    assert_string_equal(t, "user: hej\nbot: hej hej\nuser: tack\n");
+    free(t);
+    struct case_rec c;
+    assert_int_equal(store_case_get(s, "PB-000001", &c), 1);
+    assert_string_equal(c.order_ref, "123456");
+    case_rec_clear(&c);
+    store_close(s);
+    /* and it stays at the new version */
+    s = store_open(dir, err, sizeof err);
+    assert_non_null(s);
+    store_close(s);
+}
+
+/* Group commits without pause, no other checkpointer (store_autocheckpoint
+ * off): the committing thread's RESTART checkpoints keep the WAL file bounded
+ * (about 20 MiB of turns are written; the WAL restarts past 8 MiB). */
+static void test_wal_bounded_under_continuous_commits(void **state)
+{
+    (void)state;
+    char err[256], path[128], sess[16], text[1200];
+    store *s = store_open(dir, err, sizeof err);
+    assert_non_null(s);
+    store_autocheckpoint(s, false);
+    memset(text, 'w', sizeof text - 2);
+    text[sizeof text - 2] = '\n';
+    text[sizeof text - 1] = '\0';
+    snprintf(path, sizeof path, "%s/provbot.db-wal", dir);
+    long peak = 0;
+    int restarts = 0, last = 0;
+    for (int batch = 0; batch < 350; batch++) {
+        assert_int_equal(store_begin(s), 0);
+        for (int i = 0; i < 50; i++) {
+            snprintf(sess, sizeof sess, "s%d", i);
+            assert_int_equal(store_conv_save(s, sess, "web", NULL, "en", "{}", text), 0);
+        }
+        assert_int_equal(store_commit(s), 0);
+        restarts += store_wal_pages(s) < last;
+        last = store_wal_pages(s);
+        FILE *f = fopen(path, "rb");
+        assert_non_null(f);
+        fseek(f, 0, SEEK_END);
+        if (ftell(f) > peak)
+            peak = ftell(f);
+        fclose(f);
+    }
+    assert_true(restarts >= 1);
+    assert_true(peak <= 9 * 1024 * 1024);
+    char *t = store_transcript(s, "s7");
+    assert_true(strlen(t) >= 1199 && strlen(t) <= 2000);
+    free(t);
+    store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -199,6 +303,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_attachments_and_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_purge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_version2_store_migrates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wal_bounded_under_continuous_commits, setup, teardown),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
