@@ -76,6 +76,8 @@ static bool check_one(const struct ent_result *r, const char *chk, char *why, si
         got = r->bad_email;
     else if (strcmp(key, "order") == 0)
         got = r->order_ref;
+    else if (strcmp(want, "-") != 0 && ent_has(r, key, want))
+        return true;
     else
         got = ent_get(r, key);
     if (same(want, got))
