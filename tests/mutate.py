@@ -16,7 +16,7 @@ be equivalent or meaningless).
 Environment: MODULES (default "dialog entity case engine wchat wx rt"),
 MUTANTS_PER_MODULE (15), MUTATE_SEED (1616: the sampling is deterministic),
 MUTATE_TIMEOUT (seconds per suite, 120), MUTATE_SUITES (default
-"unit facts conversations cli outbox"; "facts" is tests/tools/facttest over
+"facts unit conversations cli outbox"; "facts" is tests/tools/facttest over
 tests/facts/*.tsv), MUTATE_SAN (the build's sanitizer flags, default
 "-fsanitize=leak": LeakSanitizer makes a test program that leaks exit 23,
 so a deleted free() is killed; "" for none), MUTATE_DIR (the copy; default
@@ -34,7 +34,7 @@ MODULES = (os.environ.get("MODULES") or "dialog entity case engine wchat wx rt")
 PER = int(os.environ.get("MUTANTS_PER_MODULE") or 15)
 SEED = int(os.environ.get("MUTATE_SEED") or 1616)
 TIMEOUT = int(os.environ.get("MUTATE_TIMEOUT") or 120)
-SUITES = (os.environ.get("MUTATE_SUITES") or "unit facts conversations cli outbox").split()
+SUITES = (os.environ.get("MUTATE_SUITES") or "facts unit conversations cli outbox").split()
 SAN = os.environ.get("MUTATE_SAN", "-fsanitize=leak")
 BUILD = ["make", "-s", "-j2", "BUILD=build", "SAN=" + SAN, "all", "units", "tools"]
 
@@ -137,12 +137,13 @@ def c_mutants(path):
             v = int(k.group(1))
             new = "1" if v == 0 else "0" if v == 1 else str(v + 1)
             out.append((n, "constant %d -> %s" % (v, new), line[:k.start()] + new + line[k.end():]))
-        # delete a statement (a call or an assignment on one line)
+        # delete a statement (a call or an assignment on one line); "{ }", not
+        # ";", so a deleted if-body still compiles under -Wempty-body
         s = code.strip()
         if s.endswith(";") and not re.match(r"(return|break|continue|goto|case|default)\b", s) and \
                 re.match(r"[\w>*.\[\]-]+\s*(\(|[+\-*/|&]?=[^=])", s) and line.count(";") == 1 \
                 and not re.match(r"(const\s+)?(struct\s+)?\w+\s+\**\w+\s*=", s):
-            out.append((n, "delete statement", re.sub(r"\S.*", "/* deleted */;", line, count=1)))
+            out.append((n, "delete statement", re.sub(r"\S.*", "{ /* deleted */ }", line, count=1)))
     # return early: the first line of each function body
     for n, line in enumerate(lines):
         if line == "{" and n > 0 and mask[n - 1] and not lines[n - 1].startswith((" ", "\t", "#")):
