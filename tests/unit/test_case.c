@@ -130,6 +130,18 @@ static void test_body_attachments(void **state)
 
 /* Kills mutate survivor case.c:101: a placeholder far longer than the
  * template (a long transcript) grows the buffer, every byte kept. */
+/* Kills mutate survivor case.c:12: a status out of range reads no name
+ * past the table (caught under MUTATE_SAN=-fsanitize=address). */
+static void test_status_names(void **state)
+{
+    (void)state;
+    assert_string_equal(case_status_name(CASE_QUEUED), "queued");
+    assert_string_equal(case_status_name(CASE_FILED), "filed");
+    assert_string_equal(case_status_name(CASE_FAILED), "failed");
+    assert_string_equal(case_status_name((enum case_status)3), "failed");
+    assert_string_equal(case_status_name((enum case_status)-1), "failed");
+}
+
 static void test_template_long_value(void **state)
 {
     (void)state;
@@ -163,6 +175,7 @@ int main(void)
         cmocka_unit_test(test_backoff_bounds),
         cmocka_unit_test(test_body_attachments),
         cmocka_unit_test(test_template_long_value),
+        cmocka_unit_test(test_status_names),
     };
     return cmocka_run_group_tests_name("case", tests, NULL, NULL);
 }
