@@ -194,7 +194,7 @@ def suite_cmds(tree, s):
     if s == "conversations":
         convs = sorted(os.path.join("tests", "conv", c) for c in os.listdir(os.path.join(tree, "tests", "conv"))
                        if c.endswith(".conv"))
-        return [["build/tools/convtest", "build/provbot"] + convs]
+        return [["build/tools/convtest", "build/provbot", c] for c in convs]  # one a file
     return [["sh", "tests/%s.sh" % s, "build/provbot"]]
 
 
@@ -204,9 +204,12 @@ EXCLUDED = set()  # commands that fail on the unmutated tree
 def run_suites(tree, baseline=False):
     """The name of the first suite that fails (the mutant is killed), or None.
     On the baseline, every failing command is put in EXCLUDED instead."""
-    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1", CMOCKA_MESSAGE_OUTPUT="TAP",
-               PROVBOT_BIN=os.path.join(tree, "build", "provbot"))
     for s in SUITES:
+        # leaks count in the engine's own tests; the other suites' drivers
+        # (convtest, the shell) and the bot's exit are not judged on them here
+        leaks = "1" if s in ("unit", "facts") else "0"
+        env = dict(os.environ, ASAN_OPTIONS="detect_leaks=" + leaks, LSAN_OPTIONS="detect_leaks=" + leaks,
+                   CMOCKA_MESSAGE_OUTPUT="TAP", PROVBOT_BIN=os.path.join(tree, "build", "provbot"))
         cmds = [c for c in suite_cmds(tree, s) if " ".join(c) not in EXCLUDED]
         for c in cmds:
             try:
