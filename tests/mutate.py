@@ -22,6 +22,8 @@ tests/facts/*.tsv), MUTATE_SAN (the build's sanitizer flags, default
 so a deleted free() is killed; "-fsanitize=address,undefined" also kills
 out-of-bounds reads, at about twice the time; "" for none), MUTATE_DIR (the copy; default
 a new /tmp/provbot-mutate.XXXX, removed at the end unless MUTATE_KEEP=1).
+Mutants listed in tests/mutate-equivalent.txt (judged equivalent: no
+test can tell them apart) are skipped and counted apart.
 A suite command that already fails on the unmutated tree is left out of
 every later run, with a warning (a red test on main does not stop the
 measurement; the warning names it).
@@ -255,6 +257,27 @@ def sample(tree, mod, rng):
     return out
 
 
+def load_equivalent(path):
+    """Mutants judged equivalent (tests/mutate-equivalent.txt): lines
+    "FILE: OPERATOR: MUTATED LINE  # why", without the line number so that
+    they survive edits elsewhere in the file. Not built, not counted."""
+    out = {}
+    if os.path.exists(path):
+        for line in open(path):
+            if line.strip() and not line.startswith("#"):
+                key, _, why = line.rstrip("\n").partition("  # ")
+                out[key.strip()] = why.strip() or "equivalent"
+    return out
+
+
+def equivalent_key(label):
+    m = re.match(r"(\S+?):\d+: (.*)$", label)
+    return (m.group(1) + ": " + m.group(2)).strip() if m else label
+
+
+EQUIV = load_equivalent(os.path.join(ROOT, "tests", "mutate-equivalent.txt"))
+
+
 def build(tree):
     return subprocess.run(BUILD, cwd=tree, capture_output=True, text=True).returncode == 0
 
@@ -276,10 +299,14 @@ def main():
     scores, survivors = [], []
     for mod in MODULES:
         rng = random.Random("%d:%s" % (SEED, mod))
-        killed = total = nocompile = 0
+        killed = total = nocompile = equiv = 0
         for path, orig, mutated, label in sample(tree, mod, rng):
             open(path, "w").write(mutated)
             try:
+                if equivalent_key(label) in EQUIV:
+                    equiv += 1
+                    log("  %-9s %s (%s)" % ("equivalent", label, EQUIV[equivalent_key(label)]))
+                    continue
                 if not build(tree):
                     nocompile += 1
                     log("  %-9s %s" % ("nocompile", label))
@@ -292,11 +319,11 @@ def main():
                 log("  %-9s %s %s" % ("killed" if who else "SURVIVED", label, who or ""))
             finally:
                 open(path, "w").write(orig)
-        scores.append((mod, killed, total, nocompile))
+        scores.append((mod, killed, total, nocompile, equiv))
     log("# mutation score per module (%.0f min)" % ((time.time() - t0) / 60))
-    for mod, killed, total, nocompile in scores:
-        log("%-10s %3d / %3d killed  %5.1f %%   (%d more did not compile)"
-            % (mod, killed, total, 100.0 * killed / total if total else 0.0, nocompile))
+    for mod, killed, total, nocompile, equiv in scores:
+        log("%-10s %3d / %3d killed  %5.1f %%   (%d more did not compile, %d listed as equivalent)"
+            % (mod, killed, total, 100.0 * killed / total if total else 0.0, nocompile, equiv))
     all_k, all_t = sum(s[1] for s in scores), sum(s[2] for s in scores)
     log("%-10s %3d / %3d killed  %5.1f %%" % ("all", all_k, all_t, 100.0 * all_k / all_t if all_t else 0.0))
     log("# surviving mutants (%d)" % len(survivors))
