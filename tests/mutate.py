@@ -16,8 +16,17 @@ be equivalent or meaningless).
 Environment: MODULES (default "dialog entity case engine wchat wx rt"),
 MUTANTS_PER_MODULE (15), MUTATE_SEED (1616: the sampling is deterministic),
 MUTATE_TIMEOUT (seconds per suite, 120), MUTATE_SUITES (default
-"unit conversations cli outbox"), MUTATE_DIR (the copy; default a new
-/tmp/provbot-mutate.XXXX, removed at the end unless MUTATE_KEEP=1).
+"facts unit conversations cli outbox"; "facts" is tests/tools/facttest over
+tests/facts/*.tsv), MUTATE_SAN (the build's sanitizer flags, default
+"-fsanitize=leak": LeakSanitizer makes a test program that leaks exit 23,
+so a deleted free() is killed; "-fsanitize=address,undefined" also kills
+out-of-bounds reads, at about twice the time; "" for none), MUTATE_DIR (the copy; default
+a new /tmp/provbot-mutate.XXXX, removed at the end unless MUTATE_KEEP=1).
+Mutants listed in tests/mutate-equivalent.txt (judged equivalent: no
+test can tell them apart) are skipped and counted apart.
+A suite command that already fails on the unmutated tree is left out of
+every later run, with a warning (a red test on main does not stop the
+measurement; the warning names it).
 Prints the score per module (killed / total, %) and every surviving mutant
 (file:line, operator, the mutated line). Exit 0 (it measures; it does not judge).
 """
@@ -28,8 +37,11 @@ MODULES = (os.environ.get("MODULES") or "dialog entity case engine wchat wx rt")
 PER = int(os.environ.get("MUTANTS_PER_MODULE") or 15)
 SEED = int(os.environ.get("MUTATE_SEED") or 1616)
 TIMEOUT = int(os.environ.get("MUTATE_TIMEOUT") or 120)
-SUITES = (os.environ.get("MUTATE_SUITES") or "unit conversations cli outbox").split()
-BUILD = ["make", "-s", "-j2", "BUILD=build", "all", "units", "tools"]
+SUITES = (os.environ.get("MUTATE_SUITES") or "facts unit conversations cli outbox").split()
+SAN = os.environ.get("MUTATE_SAN", "-fsanitize=leak")
+# -O1 with ASan, as `make test` builds it (at -O2 gcc's -Wformat-truncation fires)
+BUILD = ["make", "-s", "-j2", "BUILD=build", "SAN=" + SAN] + (["OPT=-O1"] if "address" in SAN else []) + \
+    ["all", "units", "tools"]
 
 
 def log(*a):
@@ -130,12 +142,13 @@ def c_mutants(path):
             v = int(k.group(1))
             new = "1" if v == 0 else "0" if v == 1 else str(v + 1)
             out.append((n, "constant %d -> %s" % (v, new), line[:k.start()] + new + line[k.end():]))
-        # delete a statement (a call or an assignment on one line)
+        # delete a statement (a call or an assignment on one line); "{ }", not
+        # ";", so a deleted if-body still compiles under -Wempty-body
         s = code.strip()
         if s.endswith(";") and not re.match(r"(return|break|continue|goto|case|default)\b", s) and \
                 re.match(r"[\w>*.\[\]-]+\s*(\(|[+\-*/|&]?=[^=])", s) and line.count(";") == 1 \
                 and not re.match(r"(const\s+)?(struct\s+)?\w+\s+\**\w+\s*=", s):
-            out.append((n, "delete statement", re.sub(r"\S.*", "/* deleted */;", line, count=1)))
+            out.append((n, "delete statement", re.sub(r"\S.*", "{ /* deleted */ }", line, count=1)))
     # return early: the first line of each function body
     for n, line in enumerate(lines):
         if line == "{" and n > 0 and mask[n - 1] and not lines[n - 1].startswith((" ", "\t", "#")):
@@ -168,28 +181,51 @@ def intent_mutants(root):
 
 
 # ------------------------------------------------------------------ running
-def run_suites(tree):
-    """The name of the first suite that fails (the mutant is killed), or None."""
-    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0", CMOCKA_MESSAGE_OUTPUT="TAP",
-               PROVBOT_BIN=os.path.join(tree, "build", "provbot"))
+def suite_cmds(tree, s):
+    """The commands of suite s, each run in tree."""
+    if s == "unit":
+        return [[os.path.join(tree, "build", "tests", t)]
+                for t in sorted(os.listdir(os.path.join(tree, "build", "tests")))
+                if t.startswith("test_") and not t.endswith(".d")]
+    if s == "facts":
+        if not os.path.isdir(os.path.join(tree, "tests", "facts")):
+            return []
+        facts = sorted(os.path.join("tests", "facts", f) for f in os.listdir(os.path.join(tree, "tests", "facts"))
+                       if f.endswith(".tsv"))
+        return [["build/tools/facttest", "intents"] + facts]
+    if s == "conversations":
+        convs = sorted(os.path.join("tests", "conv", c) for c in os.listdir(os.path.join(tree, "tests", "conv"))
+                       if c.endswith(".conv"))
+        return [["build/tools/convtest", "build/provbot", c] for c in convs]  # one a file
+    return [["sh", "tests/%s.sh" % s, "build/provbot"]]
+
+
+EXCLUDED = set()  # commands that fail on the unmutated tree
+
+
+def run_suites(tree, baseline=False):
+    """The name of the first suite that fails (the mutant is killed), or None.
+    On the baseline, every failing command is put in EXCLUDED instead."""
     for s in SUITES:
-        if s == "unit":
-            cmds = [[t] for t in sorted(os.listdir(os.path.join(tree, "build", "tests")))
-                    if t.startswith("test_") and not t.endswith(".d")]
-            cmds = [[os.path.join(tree, "build", "tests", c[0])] for c in cmds]
-        elif s == "conversations":
-            convs = sorted(os.path.join("tests", "conv", c) for c in os.listdir(os.path.join(tree, "tests", "conv"))
-                           if c.endswith(".conv"))
-            cmds = [["build/tools/convtest", "build/provbot"] + convs]
-        else:
-            cmds = [["sh", "tests/%s.sh" % s, "build/provbot"]]
+        # leaks count in the engine's own tests; the other suites' drivers
+        # (convtest, the shell) and the bot's exit are not judged on them here
+        leaks = "1" if s in ("unit", "facts") else "0"
+        env = dict(os.environ, ASAN_OPTIONS="detect_leaks=" + leaks, LSAN_OPTIONS="detect_leaks=" + leaks,
+                   CMOCKA_MESSAGE_OUTPUT="TAP", PROVBOT_BIN=os.path.join(tree, "build", "provbot"))
+        cmds = [c for c in suite_cmds(tree, s) if " ".join(c) not in EXCLUDED]
         for c in cmds:
             try:
                 p = subprocess.run(c, cwd=tree, env=env, capture_output=True, text=True, timeout=TIMEOUT,
                                    errors="replace")
             except subprocess.TimeoutExpired:
+                if baseline:
+                    EXCLUDED.add(" ".join(c))
+                    continue
                 return s + " (timeout)"
             if p.returncode != 0 or re.search(r"^not ok", p.stdout, re.M):
+                if baseline:
+                    EXCLUDED.add(" ".join(c))
+                    continue
                 return s
     return None
 
@@ -221,6 +257,27 @@ def sample(tree, mod, rng):
     return out
 
 
+def load_equivalent(path):
+    """Mutants judged equivalent (tests/mutate-equivalent.txt): lines
+    "FILE: OPERATOR: MUTATED LINE  # why", without the line number so that
+    they survive edits elsewhere in the file. Not built, not counted."""
+    out = {}
+    if os.path.exists(path):
+        for line in open(path):
+            if line.strip() and not line.startswith("#"):
+                key, _, why = line.rstrip("\n").partition("  # ")
+                out[key.strip()] = why.strip() or "equivalent"
+    return out
+
+
+def equivalent_key(label):
+    m = re.match(r"(\S+?):\d+: (.*)$", label)
+    return (m.group(1) + ": " + m.group(2)).strip() if m else label
+
+
+EQUIV = load_equivalent(os.path.join(ROOT, "tests", "mutate-equivalent.txt"))
+
+
 def build(tree):
     return subprocess.run(BUILD, cwd=tree, capture_output=True, text=True).returncode == 0
 
@@ -235,18 +292,21 @@ def main():
     if not build(tree):
         log("# mutate: the unmutated copy does not build")
         return 2
-    base = run_suites(tree)
-    if base:
-        log("# mutate: the unmutated tree already fails suite %s: nothing to measure" % base)
-        return 2
+    run_suites(tree, baseline=True)
+    for c in sorted(EXCLUDED):
+        log("# WARNING: fails on the unmutated tree, left out: %s" % c.replace(tree + "/", ""))
     log("# baseline green (%.0f s)" % (time.time() - t0))
     scores, survivors = [], []
     for mod in MODULES:
         rng = random.Random("%d:%s" % (SEED, mod))
-        killed = total = nocompile = 0
+        killed = total = nocompile = equiv = 0
         for path, orig, mutated, label in sample(tree, mod, rng):
             open(path, "w").write(mutated)
             try:
+                if equivalent_key(label) in EQUIV:
+                    equiv += 1
+                    log("  %-9s %s (%s)" % ("equivalent", label, EQUIV[equivalent_key(label)]))
+                    continue
                 if not build(tree):
                     nocompile += 1
                     log("  %-9s %s" % ("nocompile", label))
@@ -259,11 +319,11 @@ def main():
                 log("  %-9s %s %s" % ("killed" if who else "SURVIVED", label, who or ""))
             finally:
                 open(path, "w").write(orig)
-        scores.append((mod, killed, total, nocompile))
+        scores.append((mod, killed, total, nocompile, equiv))
     log("# mutation score per module (%.0f min)" % ((time.time() - t0) / 60))
-    for mod, killed, total, nocompile in scores:
-        log("%-10s %3d / %3d killed  %5.1f %%   (%d more did not compile)"
-            % (mod, killed, total, 100.0 * killed / total if total else 0.0, nocompile))
+    for mod, killed, total, nocompile, equiv in scores:
+        log("%-10s %3d / %3d killed  %5.1f %%   (%d more did not compile, %d listed as equivalent)"
+            % (mod, killed, total, 100.0 * killed / total if total else 0.0, nocompile, equiv))
     all_k, all_t = sum(s[1] for s in scores), sum(s[2] for s in scores)
     log("%-10s %3d / %3d killed  %5.1f %%" % ("all", all_k, all_t, 100.0 * all_k / all_t if all_t else 0.0))
     log("# surviving mutants (%d)" % len(survivors))

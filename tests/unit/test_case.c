@@ -128,6 +128,43 @@ static void test_body_attachments(void **state)
     case_rec_clear(&c);
 }
 
+/* Kills mutate survivor case.c:101: a placeholder far longer than the
+ * template (a long transcript) grows the buffer, every byte kept. */
+/* Kills mutate survivor case.c:12: a status out of range reads no name
+ * past the table (caught under MUTATE_SAN=-fsanitize=address). */
+static void test_status_names(void **state)
+{
+    (void)state;
+    assert_string_equal(case_status_name(CASE_QUEUED), "queued");
+    assert_string_equal(case_status_name(CASE_FILED), "filed");
+    assert_string_equal(case_status_name(CASE_FAILED), "failed");
+    assert_string_equal(case_status_name((enum case_status)3), "failed");
+    assert_string_equal(case_status_name((enum case_status)-1), "failed");
+}
+
+static void test_template_long_value(void **state)
+{
+    (void)state;
+    struct case_rec c = sample();
+    size_t n = 1u << 20;
+    c.transcript = malloc(n + 1);
+    assert_non_null(c.transcript);
+    for (size_t i = 0; i < n; i++)
+        c.transcript[i] = (char)('a' + i % 26);
+    c.transcript[n] = '\0';
+    cJSON *tpl = cJSON_Parse("{\"t\":\"<{transcript}|{order_ref}>\"}");
+    char *body = case_http_body(&c, tpl, NULL);
+    cJSON *b = cJSON_Parse(body);
+    const char *t = cJSON_GetObjectItem(b, "t")->valuestring;
+    assert_int_equal(strlen(t), n + strlen("<|55512345>"));
+    assert_int_equal(memcmp(t + 1, c.transcript, n), 0);
+    assert_string_equal(t + 1 + n, "|55512345>");
+    cJSON_Delete(b);
+    free(body);
+    cJSON_Delete(tpl);
+    case_rec_clear(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -137,6 +174,8 @@ int main(void)
         cmocka_unit_test(test_template_body),
         cmocka_unit_test(test_backoff_bounds),
         cmocka_unit_test(test_body_attachments),
+        cmocka_unit_test(test_template_long_value),
+        cmocka_unit_test(test_status_names),
     };
     return cmocka_run_group_tests_name("case", tests, NULL, NULL);
 }

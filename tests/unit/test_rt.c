@@ -182,6 +182,23 @@ static void test_verdicts(void **state)
     assert_string_equal(why, "RT: HTTP 422");
 }
 
+/* Kills mutate survivor rt.c:18: ids of up to 64 characters, not 65. */
+static void test_id_bounds(void **state)
+{
+    (void)state;
+    char id[70];
+    memset(id, '7', 65);
+    id[64] = '\0';
+    char *u = rt_ticket_url("http://rt", id);
+    assert_non_null(u);
+    assert_int_equal(strlen(u), strlen("http://rt/REST/2.0/ticket/") + 64);
+    free(u);
+    id[64] = '7';
+    id[65] = '\0';
+    assert_null(rt_ticket_url("http://rt", id));
+    assert_null(rt_ticket_url("http://rt", NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -190,6 +207,7 @@ int main(void)
         cmocka_unit_test(test_parse_replies),
         cmocka_unit_test(test_check_queue),
         cmocka_unit_test(test_verdicts),
+        cmocka_unit_test(test_id_bounds),
     };
     return cmocka_run_group_tests_name("rt", tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,6 +86,40 @@ static void test_builders(void **state)
     assert_false(wchat_session_valid(long_id));
 }
 
+/* Kills mutate survivors wchat.c:59 (a user of exactly WCHAT_USER_MAX
+ * bytes) and :62 (a hello's id freed but left set: a double free). */
+static void test_limits(void **state)
+{
+    (void)state;
+    struct wchat_frame f;
+    char user[WCHAT_USER_MAX + 2], frame[WCHAT_USER_MAX + 64];
+    memset(user, 'u', WCHAT_USER_MAX);
+    user[WCHAT_USER_MAX] = '\0';
+    snprintf(frame, sizeof frame, "{\"type\":\"hello\",\"user\":\"%s\"}", user);
+    assert_int_equal(parse(frame, &f), WCHAT_HELLO);
+    assert_string_equal(f.user, user);
+    wchat_frame_clear(&f);
+    user[WCHAT_USER_MAX] = 'u';
+    user[WCHAT_USER_MAX + 1] = '\0';
+    snprintf(frame, sizeof frame, "{\"type\":\"hello\",\"user\":\"%s\"}", user);
+    assert_int_equal(parse(frame, &f), WCHAT_HELLO);
+    assert_string_equal(f.user, "");
+    wchat_frame_clear(&f);
+    /* a hello with an id: no reply, so no id kept */
+    assert_int_equal(parse("{\"type\":\"hello\",\"id\":\"h1\",\"session\":\"s\"}", &f), WCHAT_HELLO);
+    assert_null(f.id);
+    assert_string_equal(f.session, "s");
+    wchat_frame_clear(&f);
+    assert_null(f.id);
+    assert_null(f.text);
+    char sess[WCHAT_SESSION_MAX + 1];
+    memset(sess, 'a', WCHAT_SESSION_MAX);
+    sess[WCHAT_SESSION_MAX] = '\0';
+    assert_true(wchat_session_valid(sess));
+    assert_false(wchat_session_valid("a b"));
+    assert_false(wchat_session_valid("a/b"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -92,6 +127,7 @@ int main(void)
         cmocka_unit_test(test_message),
         cmocka_unit_test(test_bad_frames),
         cmocka_unit_test(test_builders),
+        cmocka_unit_test(test_limits),
     };
     return cmocka_run_group_tests_name("wchat", tests, NULL, NULL);
 }
