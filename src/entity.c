@@ -111,6 +111,18 @@ static bool space_inside(const pack *p, const char *raw, size_t so)
     return !pack_rule_find(p, lead, fold, fl, 0, 0, &b, &n);
 }
 
+/* True when the person's-own cue stands before the first address. */
+static bool own_first(const pack *p, const char *raw, const char *first)
+{
+    const char *at = strstr(raw, first);
+    char fold[512];
+    size_t so, eo;
+    if (!at || at == raw)
+        return false;
+    size_t n = text_normalize(raw, (size_t)(at - raw), TEXT_FOLD, fold, sizeof fold);
+    return pack_rule_find(p, pack_requester_rule(p), fold, n, 0, 0, &so, &eo);
+}
+
 /* Orders the two addresses so the new one comes first ("from a to b"), and
  * marks the person's own one. */
 static void email_roles(const pack *p, const char *raw, const char *fold, size_t foldlen,
@@ -139,6 +151,14 @@ static void email_roles(const pack *p, const char *raw, const char *fold, size_t
     r->new_cue = nc && pack_rule_find(p, nc, fold, foldlen, 0, 0, &so, &eo);
     if (own && !(r->new_cue && r->nemail == 1))
         r->own = r->nemail == 1 ? 0 : r->nemail == 2 ? 1 : -1;
+    if (own && r->nemail == 2 && own_first(p, raw, r->email[0])) {
+        /* "my email is a@x and the new one is b@y": a@x is the person's own */
+        char t[ENT_EMAIL_MAX + 1];
+        memcpy(t, r->email[0], sizeof t);
+        memcpy(r->email[0], r->email[1], sizeof t);
+        memcpy(r->email[1], t, sizeof t);
+        r->own = 1;
+    }
 }
 
 void ent_extract(const pack *p, const char *raw, size_t rawlen,
@@ -188,12 +208,21 @@ void ent_extract(const pack *p, const char *raw, size_t rawlen,
         }
         start = eo > so ? eo : so + 1;
     }
+    const char *claimed[ENT_VALS_MAX]; /* slots a "not" value took without a value */
+    int nclaimed = 0;
     for (size_t i = 0; i < pack_value_count(p) && r->nvals < ENT_VALS_MAX; i++) {
         const struct pack_value *v = pack_value_at(p, i);
-        if (ent_get(r, v->slot))
+        bool taken = ent_get(r, v->slot) != NULL;
+        for (int k = 0; k < nclaimed && !taken; k++)
+            taken = strcmp(claimed[k], v->slot) == 0;
+        if (taken || !pack_rules_match(p, &v->rules, fold, foldlen))
             continue; /* the first value of a slot wins */
-        if (pack_rules_match(p, &v->rules, fold, foldlen))
+        if (strcmp(v->value, "not") == 0) {
+            if (nclaimed < ENT_VALS_MAX)
+                claimed[nclaimed++] = v->slot;
+        } else {
             r->vals[r->nvals++] = (struct ent_value){ v->slot, v->value };
+        }
     }
 }
 

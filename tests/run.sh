@@ -2,7 +2,8 @@
 # run.sh -- every suite of `make test`, one TAP stream each, then one line
 # "N passed, M failed" over all of them. Exit status 1 when anything failed.
 #
-# Suites: unit tests (cmocka, also under ASan+UBSan), the conversation files
+# Suites: unit tests (cmocka, also under ASan+UBSan), what single messages
+# tell (tests/facts/*.tsv, by tests/tools/facttest.c), the conversation files
 # and the answer checks generated from intents/ (tests/conversations.sh), the
 # harness's own check (tests/convtest_self.sh), the command line (classify on
 # hostile input, eval floors, a broken pack), the outbox against a flaky case
@@ -78,6 +79,8 @@ suite unit 5 sh tests/run.sh --units build
 suite unit-asan 10 sh tests/run.sh --units build-asan
 suite conversations 5 sh tests/conversations.sh build/provbot build/tools/convtest
 suite conversations-asan 10 sh tests/conversations.sh build-asan/provbot build/tools/convtest
+suite facts 3 build/tools/facttest intents tests/facts/en.tsv tests/facts/sv.tsv
+suite facts-asan 5 build-asan/tools/facttest intents tests/facts/en.tsv tests/facts/sv.tsv
 suite convtest-self 3 sh tests/convtest_self.sh build/tools/convtest
 suite cli 5 sh tests/cli.sh build/provbot
 suite cli-asan 10 sh tests/cli.sh build-asan/provbot
