@@ -698,11 +698,12 @@ static bool form_changed(const dialog *d)
 
 /* A case asked for right after an out-of-scope question is about that other
  * topic: not a case of this bot's type. True when so (the request dropped). */
-static bool other_topic_case(dialog *d)
+static bool other_topic_case(dialog *d, const struct turn *t)
 {
     const char *w = fact(d, "want_case");
     bool goal_before = fact(d, "goal") && facts_turn(d->facts, "goal") != d->turn;
-    if (!d->last_oos || goal_before || !w || strcmp(w, "yes") ||
+    bool foreign = ent_get(t->er, "foreign") && !ent_get(t->er, "ours");
+    if ((!d->last_oos && !foreign) || goal_before || !w || strcmp(w, "yes") ||
         facts_turn(d->facts, "want_case") != d->turn || fact(d, "order_ref"))
         return false;
     set_fact(d, "want_case", NULL, 1.0);
@@ -1085,6 +1086,11 @@ static void start_turn(dialog *d, struct turn *t, const struct nlu_result *nr,
     t->foldlen = text_normalize(raw, strlen(raw), TEXT_FOLD, t->fold, sizeof t->fold);
     r->intent = forced >= 0 ? forced : nr->intent;
     r->confidence = forced >= 0 ? 1.0 : nr->confidence;
+    if (forced < 0 && ent_get(er, "foreign") && !ent_get(er, "ours") && r->intent != oos &&
+        pack_intent_at(d->pack, (size_t)r->intent)->flow) {
+        r->intent = oos; /* "the end customer contact", "a TAC case for a router": not ours */
+        r->confidence = 1.0;
+    }
     t->in = pack_intent_at(d->pack, (size_t)r->intent);
     t->sure = r->intent != oos;
     t->firm = t->sure && r->confidence >= SURE;
@@ -1114,7 +1120,7 @@ static void take_message(dialog *d, struct turn *t, struct dialog_reply *r)
     take_result(d, t);
     faq_match(d, t);
     take_intent(d, t);
-    t->other_case = other_topic_case(d);
+    t->other_case = other_topic_case(d, t);
     if (t->q)
         take_answer(d, t, v);
     free(v);
