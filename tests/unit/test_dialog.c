@@ -64,22 +64,6 @@ static const char *text_of(const cJSON *j)
     return cJSON_IsString(t) ? t->valuestring : "";
 }
 
-/* Kills engine.c:79: an unknown case backend is named in the error. */
-static void test_bad_backend(void **state)
-{
-    (void)state;
-    char err[256] = "";
-    strcpy(dir, "/tmp/test_dialog.XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    setenv("PROVBOT_CASE_BACKEND", "carrier-pigeon", 1);
-    struct engine_config cfg = { .intents_dir = intents(), .data_dir = dir, .channel = "test" };
-    engine *e = engine_open(&cfg, err, sizeof err);
-    unsetenv("PROVBOT_CASE_BACKEND");
-    assert_null(e);
-    assert_string_equal(err, "PROVBOT_CASE_BACKEND=carrier-pigeon: must be local, http or rt");
-    rmdir(dir);
-}
-
 /* Kills engine.c:541: a JPEG (by its content) is accepted on an open form. */
 static void test_jpeg(void **state)
 {
@@ -162,7 +146,6 @@ static void test_turn_lang(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bad_backend),
         cmocka_unit_test(test_jpeg),
         cmocka_unit_test(test_batch),
         cmocka_unit_test(test_session_ids_no_fd),
