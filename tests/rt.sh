@@ -297,7 +297,7 @@ check "RT back: provbot outbox files it, exactly one ticket carries the case id"
 
 # 7. Errors named plainly: the case fails, the person is told once.
 fail_case() { # SESSION ORDER: files a case in a new conversation, delivers it
-    printf 'open a case for order %s, new contact f@example.org, save fails\nyes\n' "$2" |
+    printf 'open a case for order %s, new contact f@example.org, save fails, org not onboarded\nyes\n' "$2" |
         "$P" chat --jsonl --data "$D" --session "$1" --user p@example.com > /dev/null 2>&1
     "$P" outbox --data "$D" 2>> "$T/e8"
 }
