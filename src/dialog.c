@@ -487,8 +487,9 @@ static int pressed_intent(dialog *d, const char *raw)
  * makes another request ("ok, I want to change the contact"). */
 static bool about_else(const dialog *d, const struct turn *t)
 {
-    if (is_label(d, t->raw) || !ent_has(t->er, "answer", "yes"))
-        return false; /* a button pressed, or a no, answers the question */
+    if (is_label(d, t->raw) || !ent_has(t->er, "answer", "yes") ||
+        (ent_get(t->er, "result") && tree_is_result_fact(d->tree, t->q->fact)))
+        return false; /* a button, a no, or "ok, it works now" answers the question */
     for (int i = 0; i < t->er->nvals; i++)
         if (strcmp(t->er->vals[i].slot, t->q->fact) &&
             tree_is_process_fact(d->tree, t->er->vals[i].slot))
@@ -682,7 +683,7 @@ static void take_intent(dialog *d, struct turn *t)
     /* a long first message of a failing edit keeps its words for support */
     bool told = ent_has(t->er, "edit", "failed");
     if ((!fact(d, "description") || (told && facts_conf(d->facts, "description") < 1.0)) &&
-        strlen(t->raw) >= 20 && !t->qlike && (told || intent_is(t->in, "edit_failed")))
+        strlen(t->raw) >= 20 && (told || (!t->qlike && intent_is(t->in, "edit_failed"))))
         set_fact(d, "description", t->raw, ENTITY_CONF);
 }
 
@@ -1086,6 +1087,11 @@ static void start_turn(dialog *d, struct turn *t, const struct nlu_result *nr,
     t->foldlen = text_normalize(raw, strlen(raw), TEXT_FOLD, t->fold, sizeof t->fold);
     r->intent = forced >= 0 ? forced : nr->intent;
     r->confidence = forced >= 0 ? 1.0 : nr->confidence;
+    if (forced < 0 && r->intent == oos && ent_get(er, "asks_status") && fact(d, "case_id") &&
+        question_like(raw, er)) { /* "any news?" once a case is filed: its status */
+        forced = r->intent = pack_intent_find(d->pack, "case_status");
+        r->confidence = 1.0;
+    }
     if (forced < 0 && ent_get(er, "foreign") && !ent_get(er, "ours") && r->intent != oos &&
         pack_intent_at(d->pack, (size_t)r->intent)->flow) {
         r->intent = oos; /* "the end customer contact", "a TAC case for a router": not ours */
@@ -1130,7 +1136,7 @@ static void take_message(dialog *d, struct turn *t, struct dialog_reply *r)
         d->pending[0] = '\0';
     }
     if (t->q && (t->ans == ANS_NONE || t->ans == ANS_INVALID) && !t->qlike &&
-        !(t->er->bad_email[0] && strcmp(t->q->expect, "email")))
+        !no_content(t->raw) && !(t->er->bad_email[0] && strcmp(t->q->expect, "email")))
         d->tries++; /* (an address with a typo is not a try at another question) */
     if (t->q && !strcmp(t->q->expect, "text") && t->ans == ANS_VALUE && r->intent >= 0 &&
         r->intent == pack_intent_find(d->pack, "out_of_scope")) {
