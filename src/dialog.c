@@ -517,12 +517,14 @@ static enum ans read_yes_no(const dialog *d, struct turn *t, const char **value)
     bool result_q = tree_is_result_fact(d->tree, q->fact);
     if (res && !failed_fix && !result_q && strcmp(q->fact, "want_case"))
         return ANS_NONE; /* "done, got the confirmation" says nothing about PONR */
+    if (ent_get(t->er, "later"))
+        return q->unknown ? ANS_UNKNOWN : ANS_NONE; /* "ok, trying now" is not a yes */
+    if (res && !t->qlike && result_q)
+        a = failed_fix ? "no" : "yes"; /* "no wait, now it shows the new one: it worked" */
     if (!a && t->firm && intent_is(t->in, "affirm"))
         a = "yes";
     if (!a && t->firm && intent_is(t->in, "deny"))
         a = "no";
-    if (!a && res && !t->qlike && result_q)
-        a = failed_fix ? "no" : "yes"; /* "still broken" / "it worked", not "how do I see it worked?" */
     if (a && !strcmp(a, "unknown"))
         return ANS_UNKNOWN;
     if (a && !strcmp(a, "no") && failed_fix && !strcmp(q->fact, "want_case"))
@@ -682,6 +684,10 @@ static void take_intent(dialog *d, struct turn *t)
         set_fact(d, "dup", NULL, 1.0); /* asked again: look for an open case again */
     /* a long first message of a failing edit keeps its words for support */
     bool told = ent_has(t->er, "edit", "failed");
+    if (told && t->q && !strcmp(t->q->expect, "confirm") && !ent_get(t->er, "answer")) {
+        set_fact(d, "description", t->raw, 1.0); /* "it says Something went wrong" at the summary */
+        return;
+    }
     if ((!fact(d, "description") || (told && facts_conf(d->facts, "description") < 1.0)) &&
         strlen(t->raw) >= 20 && (told || (!t->qlike && intent_is(t->in, "edit_failed"))))
         set_fact(d, "description", t->raw, ENTITY_CONF);
@@ -889,8 +895,9 @@ static void faq_match(dialog *d, struct turn *t)
         bool intent_ok = f->nintents == 0;
         for (int k = 0; k < f->nintents; k++)
             intent_ok |= t->sure && pack_intent_at(d->pack, (size_t)f->intents[k]) == t->in;
-        if (f->pending && (!t->q || strcmp(f->pending, t->q->id)))
-            continue; /* only while its question is pending */
+        if ((f->pending && (!t->q || strcmp(f->pending, t->q->id))) ||
+            (f->when && !tree_holds(f->when, d->facts)))
+            continue; /* only while its question is pending, or its facts hold */
         bool follow = !strcmp(f->id, d->last_faq) && follow_up(t);
         if (follow || (intent_ok && (t->qlike || f->any) &&
                        pack_rules_match(d->pack, &f->rules, t->fold, t->foldlen))) {
@@ -1011,7 +1018,8 @@ static void fallback(dialog *d, struct turn *t, struct out *o, struct dialog_rep
         topic_buttons(d, r);
         return;
     }
-    if (nr->intent == oos && !nr->foreign && nr->nalt >= 2 && nr->alt[0].confidence >= 0.2 &&
+    if (nr->intent == oos && !nr->foreign && !ent_get(t->er, "foreign") && nr->nalt >= 2 &&
+        nr->alt[0].confidence >= 0.2 &&
         domain(d, nr->alt[0].intent) && domain(d, nr->alt[1].intent)) {
         say_msg(d, o, "did_you_mean");
         cJSON_Delete(r->buttons);
@@ -1170,7 +1178,7 @@ static void speak(dialog *d, struct turn *t, const struct dialog_hooks *h,
         say_updated(d, steps); /* a detail corrected while another is asked */
     bool process = (t->sure && t->in->flow && !strcmp(t->in->flow, "process")) ||
                    ent_get(t->er, "want_case");
-    if (q && !t->answered && d->tries >= MOVE_ON_TRIES && q->unknown_value) {
+    if (q && !t->answered && d->tries >= (q->once ? 1 : MOVE_ON_TRIES) && q->unknown_value) {
         set_fact(d, q->fact, q->unknown_value, 0.5); /* two tries: go on without it */
         d->pending[0] = '\0';
         if (q->unknown)

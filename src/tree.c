@@ -105,6 +105,7 @@ static int parse_question(tree *t, const cJSON *o, struct tree_question *q,
     q->unknown_value = str(o, "unknown_value");
     q->form = cJSON_IsTrue(get(o, "form"));
     q->optional = cJSON_IsTrue(get(o, "optional"));
+    q->once = cJSON_IsTrue(get(o, "once"));
     if (!q->fact || (strcmp(q->fact, "field") && !tree_is_fact(t, q->fact)))
         return fail(err, errlen, "%s.fact: must name a fact", field);
     if (!in_list(q->expect, expects))
@@ -212,6 +213,7 @@ static int parse_faq(const pack *p, const cJSON *o, struct tree_faq *f, size_t i
         return fail(err, errlen, "%s.covers: unknown intent or more than 8", field);
     f->any = cJSON_IsTrue(get(o, "any"));
     f->pending = str(o, "pending");
+    f->when = get(o, "when");
     f->covers_steps = get(o, "covers_steps");
     cJSON_ArrayForEach(in, f->covers_steps)
         if (!cJSON_IsString(in))
@@ -313,8 +315,12 @@ static int parse_all(tree *t, const pack *p, const cJSON *doc, char *err, size_t
         return -1;
     for (size_t i = 0; i < t->nfaq; i++) { /* names that FAQ entries use */
         const cJSON *v;
+        char field[32];
+        snprintf(field, sizeof field, "faq[%zu]", i);
         if (t->faq[i].pending && !tree_question(t, t->faq[i].pending))
             return fail(err, errlen, "faq[%zu].pending: unknown question", i);
+        if (t->faq[i].when && check_when(t, t->faq[i].when, field, err, errlen) < 0)
+            return -1;
         cJSON_ArrayForEach(v, t->faq[i].covers_steps)
             if (!tree_step(t, v->valuestring))
                 return fail(err, errlen, "faq[%zu].covers_steps: unknown step \"%s\"", i, v->valuestring);

@@ -30,6 +30,7 @@ struct tree_question {
     const cJSON *buttons;    /* {en:[..],sv:[..]} or NULL */
     bool form;               /* part of the case form */
     bool optional;           /* may be skipped */
+    bool once;               /* asked once: not answered, the bot goes on */
 };
 
 struct tree_step {
@@ -53,6 +54,7 @@ struct tree_faq {
     int ncovers;
     bool any;                /* answered on a statement too, not only a question */
     const char *pending;     /* only while this question (id) is pending, or NULL */
+    const cJSON *when;       /* only while these facts hold ({fact: value...}), or NULL */
     const cJSON *covers_steps; /* array of step ids that say their "again" (short)
                                   form when this answer was given, or NULL */
 };
