@@ -10,10 +10,11 @@
 #   make install PREFIX=/usr/local
 
 # Snowball's libstemmer ships no pkg-config file: it is linked as -lstemmer in LDLIBS.
-PKGS     := libwebsockets libcurl libcjson libpcre2-8 sqlite3
+PKGS     := libwebsockets libcurl libcjson libpcre2-8 sqlite3 libcrypto
 # Debian 12 packages the build and the tests need (checked by `make deps`).
 DEB_BUILD := build-essential pkg-config libwebsockets-dev libcurl4-openssl-dev \
-             libcjson-dev libpcre2-dev libsqlite3-dev libwebsockets-evlib-ev libstemmer-dev
+             libcjson-dev libpcre2-dev libsqlite3-dev libwebsockets-evlib-ev libstemmer-dev \
+             libssl-dev
 DEB_TEST  := libcmocka-dev valgrind python3 python3-sklearn sqlite3 chromium nodejs clang libclang-rt-14-dev
 
 PREFIX   ?= /usr/local
