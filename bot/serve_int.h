@@ -52,7 +52,9 @@ struct conn {
     bool welcomed;              /* the welcome frame was queued */
     enum close_why closing;     /* close once the queue drains (CW_SLOW: at once) */
     struct wsrx rx;             /* reassembly of a fragmented message, cap SERVE_MAX_MSG */
-    char *user;                 /* the person's email from hello, owned, or NULL */
+    char *user;                 /* the person's email from hello, owned, or NULL (anonymous):
+                                   the token's when id_exp, else self-asserted (no secret) */
+    int64_t id_exp;             /* the verified identity's token expiry (epoch s), 0: none */
     double tokens;              /* rate limit bucket */
     int64_t refill_us;          /* when tokens were last refilled */
     int64_t last_us;            /* last message received (idle timeout) */

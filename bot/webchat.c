@@ -12,12 +12,14 @@
  * kept in order of last activity, for the idle timeout.
  */
 #include "serve_int.h"
+#include "jwt.h"
 #include "log.h"
 #include "wchat.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---------------------------------------------------------------- chat list */
 
@@ -181,22 +183,63 @@ static void conn_turn(struct server *s, struct conn *c, const char *text, const 
         if (!c->session[0]) engine_new_session(c->session);
         conn_welcome(c);
     }
+    if (c->id_exp && (int64_t)time(NULL) >= c->id_exp) {
+        /* the person's token expired: no turn in their name until a new hello */
+        conn_error(s, c, "bad_token", "your sign-in expired: reload the page", id);
+        return;
+    }
     s->m.messages++;
     conn_push(c, NULL, 0, t0);     /* the reply's place, filled once it is durable */
     struct turns_msg m = { .session = c->session, .user = c->user, .text = text, .reply_to = id };
     turns_submit(s->turns, &m, conn_answered, c, NULL);
 }
 
-static void conn_hello(struct conn *c, const struct wchat_frame *f)
+/* The identity a hello asks for, under PROVBOT_WEB_JWT_SECRET (key): a
+ * valid token makes the chat its person's (the token's email as the user,
+ * the person's own session from any browser); anything else leaves the chat
+ * anonymous, in the session it asked for unless that is a person's. Returns
+ * the token's verdict. */
+static enum jwt_result hello_verified(struct conn *c, const struct wchat_frame *f, const char *key)
 {
-    bool resumed = f->session[0] != '\0';
-    if (resumed)
+    size_t keylen = strlen(key);
+    struct jwt_identity id;
+    enum jwt_result r = f->token ? jwt_verify_hs256(f->token, key, keylen, (int64_t)time(NULL), &id)
+                                 : JWT_MISSING_CLAIM;
+    if (r == JWT_OK && jwt_person_session(id.email, key, keylen, c->session) == 0 &&
+        (c->user = strdup(id.email))) {
+        c->id_exp = id.exp;
+        return JWT_OK;
+    }
+    if (f->session[0] && strncmp(f->session, JWT_SESSION_PREFIX, strlen(JWT_SESSION_PREFIX)))
         snprintf(c->session, sizeof c->session, "%s", f->session);
-    else if (!c->session[0])
+    else
         engine_new_session(c->session);
+    return r == JWT_OK ? JWT_MALFORMED : r;
+}
+
+static void conn_hello(struct server *s, struct conn *c, const struct wchat_frame *f)
+{
+    const char *key = s->cfg->web_jwt_secret;
+    enum jwt_result r = JWT_OK;
     free(c->user);
-    c->user = f->user[0] ? strdup(f->user) : NULL;
-    log_event("debug", "ws_hello", "session=%.8s resumed=%d", c->session, resumed);
+    c->user = NULL;
+    c->id_exp = 0;
+    if (key && *key) {
+        r = hello_verified(c, f, key);
+    } else {                        /* no secret: the user is self-asserted */
+        if (f->session[0])
+            snprintf(c->session, sizeof c->session, "%s", f->session);
+        else if (!c->session[0])
+            engine_new_session(c->session);
+        c->user = f->user[0] ? strdup(f->user) : NULL;
+    }
+    if (f->token && (r != JWT_OK || !key || !*key)) {
+        const char *why = key && *key ? jwt_result_str(r) : "no PROVBOT_WEB_JWT_SECRET";
+        log_event("info", "bad_token", "why=%s", why);
+        conn_error(s, c, "bad_token", key && *key ? why : "identity tokens are not accepted here", NULL);
+    }
+    log_event("debug", "ws_hello", "session=%.8s identity=%s", c->session,
+              c->id_exp ? "verified" : c->user ? "self-asserted" : "anonymous");
     conn_welcome(c);
 }
 
@@ -219,7 +262,7 @@ static void conn_dispatch(struct server *s, struct conn *c, const char *msg, siz
     }
     switch (wchat_parse(msg, len, binary, &f)) {
     case WCHAT_HELLO:
-        conn_hello(c, &f);
+        conn_hello(s, c, &f);
         break;
     case WCHAT_MESSAGE:
         conn_turn(s, c, f.text, f.id, t0);

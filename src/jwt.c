@@ -11,10 +11,12 @@
 #include "jwt.h"
 
 #include <cJSON.h>
+#include <ctype.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -167,6 +169,26 @@ enum jwt_result jwt_verify_hs256(const char *token, const void *key, size_t keyl
     if (r != JWT_OK)
         memset(out, 0, sizeof *out);
     return r;
+}
+
+int jwt_person_session(const char *email, const void *key, size_t keylen, char *out)
+{
+    unsigned char md[EVP_MAX_MD_SIZE], low[JWT_EMAIL_MAX + 32];
+    unsigned int mdlen = 0;
+    static const char tag[] = "provbot-web-session\n";
+    size_t n = strlen(email);
+    out[0] = '\0';
+    if (keylen == 0 || keylen > INT32_MAX || n > JWT_EMAIL_MAX)
+        return -1;
+    memcpy(low, tag, sizeof tag - 1);
+    for (size_t i = 0; i < n; i++)
+        low[sizeof tag - 1 + i] = (unsigned char)tolower((unsigned char)email[i]);
+    if (!HMAC(EVP_sha256(), key, (int)keylen, low, sizeof tag - 1 + n, md, &mdlen) || mdlen < 24)
+        return -1;
+    memcpy(out, JWT_SESSION_PREFIX, 3);
+    for (int i = 0; i < 24; i++)
+        snprintf(out + 3 + 2 * i, 3, "%02x", md[i]);
+    return 0;
 }
 
 const char *jwt_result_str(enum jwt_result r)

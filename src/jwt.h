@@ -39,6 +39,16 @@ struct jwt_identity {
 enum jwt_result jwt_verify_hs256(const char *token, const void *key, size_t keylen,
                                  int64_t now, struct jwt_identity *out);
 
+#define JWT_SESSION_PREFIX "id-"
+#define JWT_SESSION_LEN 51   /* "id-" and 48 hex digits */
+
+/* The web chat session of the verified person email (case-insensitive),
+ * the same from any browser and unguessable without the key: "id-" and
+ * the hex of HMAC-SHA256(key, email lower-cased), cut to 24 bytes.
+ * out has room for JWT_SESSION_LEN + 1. Returns 0, or -1 (no key, email
+ * too long). */
+int jwt_person_session(const char *email, const void *key, size_t keylen, char *out);
+
 /* A short static description of r, for a log line or the client. */
 const char *jwt_result_str(enum jwt_result r);
 

@@ -181,6 +181,24 @@ static void test_malformed(void **state)
     assert_string_equal(jwt_result_str(JWT_EXPIRED), "expired");
 }
 
+/* The person's session: the same for the same email in any case, another
+ * for another email or another key, and nothing without a key. */
+static void test_person_session(void **state)
+{
+    (void)state;
+    char a[JWT_SESSION_LEN + 1], b[JWT_SESSION_LEN + 1], c[JWT_SESSION_LEN + 1], d[JWT_SESSION_LEN + 1];
+    assert_int_equal(jwt_person_session("anna@partner.example", KEY, strlen(KEY), a), 0);
+    assert_int_equal(jwt_person_session("Anna@Partner.Example", KEY, strlen(KEY), b), 0);
+    assert_int_equal(jwt_person_session("bo@partner.example", KEY, strlen(KEY), c), 0);
+    assert_int_equal(jwt_person_session("anna@partner.example", "k2", 2, d), 0);
+    assert_int_equal(strlen(a), JWT_SESSION_LEN);
+    assert_memory_equal(a, JWT_SESSION_PREFIX, 3);
+    assert_string_equal(a, b);
+    assert_string_not_equal(a, c);
+    assert_string_not_equal(a, d);
+    assert_int_equal(jwt_person_session("anna@partner.example", "", 0, d), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -190,6 +208,7 @@ int main(void)
         cmocka_unit_test(test_alg),
         cmocka_unit_test(test_missing_claims),
         cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_person_session),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
