@@ -318,9 +318,13 @@ static void announce(const struct server *s, const char *host, int port)
     struct lws_vhost *vh = lws_get_vhost_by_name(s->ctx, "provbot");
     int bound = vh ? lws_get_vhost_listen_port(vh) : port;
     bool v6 = strchr(host, ':') != NULL;
-    log_event("info", "listen", "addr=%s%s%s:%d max_conns=%d idle_secs=%lld rate=%g origins=%d",
+    const char *key = s->cfg->web_jwt_secret;
+    log_event("info", "listen", "addr=%s%s%s:%d max_conns=%d idle_secs=%lld rate=%g origins=%d web_identity=%s",
               v6 ? "[" : "", host[0] ? host : "0.0.0.0", v6 ? "]" : "", bound > 0 ? bound : port,
-              s->max_conns, (long long)(s->idle_us / 1000000), s->rate, s->cfg->n_allow_origins);
+              s->max_conns, (long long)(s->idle_us / 1000000), s->rate, s->cfg->n_allow_origins,
+              key && *key ? "jwt" : "self-asserted");
+    if (key && *key && strlen(key) < 32)
+        log_event("warn", "jwt_secret_short", "bytes=%zu (use at least 32 random bytes)", strlen(key));
     if (isatty(2))
         fprintf(stderr, "\nprovbot: open http://%s%s%s:%d/ in a browser to chat (Ctrl-C stops)\n\n",
                 v6 ? "[" : "", host[0] ? host : "127.0.0.1", v6 ? "]" : "", bound > 0 ? bound : port);
