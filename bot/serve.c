@@ -254,6 +254,7 @@ static struct server *server_new(const struct serve_config *cfg, int *rc)
     s->idle_us = cfg->idle_secs < 0 ? 0 : (int64_t)(cfg->idle_secs ? cfg->idle_secs : 600) * 1000000;
     s->rate = cfg->rate_per_sec < 0 ? 0 : (cfg->rate_per_sec ? cfg->rate_per_sec : 10);
     s->burst = s->rate > 0 ? 2 * s->rate : 0;
+    s->up_max = SERVE_UPLOAD_INFLIGHT;
     if (!(s->eng = engine_open(cfg->engine, err, sizeof err))) {
         /* the pack or the store: a configuration error, as in `chat` */
         fprintf(stderr, "provbot: %s\n", err[0] ? err : "cannot open the engine");

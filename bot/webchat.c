@@ -53,7 +53,9 @@ static void conn_push(struct conn *c, const char *s, size_t len, int64_t t0)
 {
     if (c->closing == CW_SLOW) return;
     if (c->q.len >= SERVE_OUTQ_MAX) {
-        log_event("warn", "ws_slow_consumer", "queued=%d", c->q.len);
+        c->srv->m.outq_shed++;
+        log_event("warn", "ws_slow_consumer", "queued=%d shed_total=%llu", c->q.len,
+                  (unsigned long long)c->srv->m.outq_shed);
         webchat_close_soon(c, CW_SLOW);
         return;
     }
@@ -253,6 +255,7 @@ static void conn_dispatch(struct server *s, struct conn *c, const char *msg, siz
     conns_unlink(s, c);
     conns_append(s, c);
     if (!rate_take(s, c, t0)) {
+        s->m.chat_rate_shed++;
         conn_error(s, c, "too_fast", "too many messages, slow down", NULL);
         return;
     }
@@ -331,7 +334,7 @@ int webchat_confirm(struct server *s, struct lws *wsi)
             s->m.origin_rejected++;
             log_event("warn", "origin_rejected", "what=ws origin=%s", log_quote(origin, q, sizeof q));
             status = 403;
-        } else if (s->stopping || s->n_conns >= s->max_conns) {
+        } else if (s->stopping || s->n_conns + s->n_uploads >= s->max_conns) {
             s->m.refused++;
             if (s->m.refused < 10 || s->m.refused % 1000 == 0)
                 log_event("warn", "ws_refused", "reason=%s conns=%d refused_total=%llu",

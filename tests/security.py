@@ -210,6 +210,87 @@ finally:
     proc.terminate()
     proc.wait()
 
+
+def upload_start(p, length, session="s1", body=b""):
+    """An upload's headers (and body) sent; the socket, not yet read."""
+    c = socket.create_connection(("127.0.0.1", p), 10)
+    c.sendall(("POST /upload?session=%s HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+               "Content-Length: %d\r\n\r\n" % (session, length)).encode() + body)
+    return c
+
+
+def status_of(c):
+    """The status of the response on c (None: closed without one)."""
+    try:
+        line = c.recv(4096).split(b"\r\n", 1)[0].decode()
+        return int(line.split()[1]) if line.startswith("HTTP/") else None
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def metric(p, name):
+    c = socket.create_connection(("127.0.0.1", p), 10)
+    c.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+    data = b""
+    while True:
+        chunk = c.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    c.close()
+    for line in data.decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+MiB = 1024 * 1024
+proc, p = serve("--max-conns", "8")
+try:
+    stalled = [upload_start(p, 5 * MiB, body=b"\x89PNG") for _ in range(6)]
+    wait_for(lambda: metric(p, 'provbot_bound_use{bound="upload_bytes"}') == 30 * MiB, 5)
+    use = metric(p, 'provbot_bound_use{bound="upload_bytes"}')
+    lim = metric(p, 'provbot_bound_limit{bound="upload_bytes"}')
+    check("6 uploads of 5 MiB in flight reserve 30 MiB of the 32 MiB cap (/metrics)",
+          use == 30 * MiB and lim == 32 * MiB, (use, lim))
+    held = metric(p, 'provbot_bound_use{bound="upload_buffer"}')
+    check("... but hold only what arrived, not 5 MiB each", held is not None and held < MiB, held)
+    seventh = upload_start(p, 5 * MiB)
+    st = status_of(seventh)
+    check("a 7th 5 MiB upload past the memory cap is refused at once with 503", st == 503, st)
+    shed = metric(p, 'provbot_bound_shed_total{bound="upload_bytes"}')
+    check("... counted as shed by the upload_bytes bound", shed == 1, shed)
+    ups = metric(p, 'provbot_bound_use{bound="connections"}')
+    check("uploads in flight count toward the connection limit (6 of --max-conns 8)", ups == 6, ups)
+    a, b = WS("127.0.0.1", p), WS("127.0.0.1", p)
+    why = refused(p)
+    check("... so past 6 uploads and 2 chats a chat is refused (503)", why is not None and "503" in why, why)
+    a.send({"type": "message", "text": "hi", "id": "1"})
+    r = [a.recv(), a.recv()]
+    check("... and the chats open are still answered", any(f.get("type") == "reply" for f in r), r)
+    for c in stalled + [seventh]:
+        c.close()
+    a.close()
+    b.close()
+    back = wait_for(lambda: metric(p, 'provbot_bound_use{bound="upload_bytes"}') == 0 and
+                    metric(p, 'provbot_bound_use{bound="upload_buffer"}') == 0, 10)
+    check("closed uploads give their reservation back", back, metric(p, 'provbot_bound_use{bound="upload_bytes"}'))
+finally:
+    proc.terminate()
+    proc.wait()
+
+proc, p = serve()
+try:
+    codes = []
+    for _ in range(30):
+        c = upload_start(p, 4, body=b"\x89PNG")
+        codes.append(status_of(c))
+        c.close()
+    check("uploads past the per-client rate get 429 (burst 10)", 429 in codes and codes[:10].count(429) == 0, codes)
+finally:
+    proc.terminate()
+    proc.wait()
+
 log = open(os.path.join(tmp, "serve.log")).read()
 check("the serve logs hold no message text", "zq8" not in log and "listen" in log, log[-300:])
 check("the serve logs hold neither the JWT secret nor a token", SECRET not in log and "eyJ" not in log, log[-300:])
