@@ -2,7 +2,7 @@
 #
 #   make          the engine (build/libprovbot.a) and bot/provbot
 #   make run      installs what is missing, builds, starts `provbot serve`
-#   make test     installs what is missing, builds (also with ASan+UBSan), runs every suite
+#   make test     installs what is missing, builds (also with ASan+UBSan, and TSan), runs every suite
 #   make bench    benchmarks that print figures
 #   make fuzz     libFuzzer targets, FUZZ_SECONDS each (default 30)
 #   make mutate   mutation score per module (tests/mutate.py; slow, not part of make test)
@@ -121,6 +121,7 @@ test: deps-test
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    build-asan/provbot units tools
+	@$(MAKE) --no-print-directory BUILD=build-tsan OPT=-O1 SAN=-fsanitize=thread build-tsan/provbot
 	@sh tests/run.sh
 
 .PHONY: units tools
@@ -137,7 +138,7 @@ install: all
 	install -m 0644 intents/*.json $(DESTDIR)$(PREFIX)/share/provbot/intents/
 
 clean:
-	rm -rf build build-asan build-fuzz bot/provbot
+	rm -rf build build-asan build-tsan build-fuzz bot/provbot
 
 -include $(SRC_O:.o=.d) $(BOT_O:.o=.d)
 
