@@ -168,12 +168,31 @@ static const struct www_file *www_find(const char *path)
     return NULL;
 }
 
-/* Takes a token from the peer address's upload bucket; false when empty. */
+/* The client's address: the peer's, or behind a reverse proxy on loopback
+ * the last X-Forwarded-For entry (the one the proxy added). */
+static void client_address(struct lws *wsi, char *out, size_t outlen)
+{
+    char xff[256];
+    out[0] = '\0';
+    lws_get_peer_simple(wsi, out, outlen);
+    if ((strcmp(out, "127.0.0.1") && strcmp(out, "::1") && strcmp(out, "::ffff:127.0.0.1")) ||
+        lws_hdr_copy(wsi, xff, sizeof xff, WSI_TOKEN_X_FORWARDED_FOR) <= 0)
+        return;
+    const char *last = strrchr(xff, ',');
+    last = last ? last + 1 : xff;
+    while (*last == ' ')
+        last++;
+    size_t n = strlen(last);
+    if (n && n < outlen)
+        memcpy(out, last, n + 1);
+}
+
+/* Takes a token from the client address's upload bucket; false when empty. */
 static bool upload_rate_take(struct server *s, struct lws *wsi)
 {
-    char peer[64] = "";
+    char peer[64];
     uint32_t hsh = 2166136261u;     /* FNV-1a of the address */
-    lws_get_peer_simple(wsi, peer, sizeof peer);
+    client_address(wsi, peer, sizeof peer);
     for (const char *p = peer; *p; p++)
         hsh = (hsh ^ (unsigned char)*p) * 16777619u;
     int64_t now = serve_now_us();

@@ -287,6 +287,12 @@ try:
         codes.append(status_of(c))
         c.close()
     check("uploads past the per-client rate get 429 (burst 10)", 429 in codes and codes[:10].count(429) == 0, codes)
+    c = socket.create_connection(("127.0.0.1", p), 10)
+    c.sendall(b"POST /upload?session=s1 HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+              b"X-Forwarded-For: 203.0.113.9\r\nContent-Length: 4\r\n\r\n\x89PNG")
+    st = status_of(c)
+    c.close()
+    check("... another client behind the local reverse proxy (X-Forwarded-For) has its own", st != 429, st)
 finally:
     proc.terminate()
     proc.wait()
