@@ -140,7 +140,7 @@ static enum jwt_result read_claims(const char *s, size_t n, int64_t now, struct 
         r = JWT_EXPIRED;
     if (r == JWT_OK) {
         strcpy(out->email, email->valuestring);      /* length checked */
-        out->exp = (int64_t)exp->valuedouble;
+        out->exp = exp->valuedouble >= 9.2e18 ? INT64_MAX : (int64_t)exp->valuedouble;
         if (cJSON_IsString(name) && strlen(name->valuestring) <= JWT_NAME_MAX)
             strcpy(out->name, name->valuestring);
     }

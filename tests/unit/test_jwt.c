@@ -74,6 +74,11 @@ static void test_good(void **state)
     assert_int_equal(verify(t, &id), JWT_OK);
     assert_string_equal(id.name, "");
     free(t);
+    /* an exp beyond int64 is the far future, not undefined behaviour */
+    t = make(HS, "{\"email\":\"b@x.se\",\"exp\":1e300}", KEY);
+    assert_int_equal(verify(t, &id), JWT_OK);
+    assert_true(id.exp == INT64_MAX);
+    free(t);
 }
 
 static void test_expired(void **state)
