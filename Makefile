@@ -2,7 +2,7 @@
 #
 #   make          the engine (build/libprovbot.a) and bot/provbot
 #   make run      installs what is missing, builds, starts `provbot serve`
-#   make test     installs what is missing, builds (also with ASan+UBSan), runs every suite
+#   make test     installs what is missing, builds (also with ASan+UBSan, and TSan), runs every suite
 #   make bench    benchmarks that print figures
 #   make fuzz     libFuzzer targets, FUZZ_SECONDS each (default 30)
 #   make mutate   mutation score per module (tests/mutate.py; slow, not part of make test)
@@ -10,10 +10,11 @@
 #   make install PREFIX=/usr/local
 
 # Snowball's libstemmer ships no pkg-config file: it is linked as -lstemmer in LDLIBS.
-PKGS     := libwebsockets libcurl libcjson libpcre2-8 sqlite3
+PKGS     := libwebsockets libcurl libcjson libpcre2-8 sqlite3 libcrypto
 # Debian 12 packages the build and the tests need (checked by `make deps`).
 DEB_BUILD := build-essential pkg-config libwebsockets-dev libcurl4-openssl-dev \
-             libcjson-dev libpcre2-dev libsqlite3-dev libwebsockets-evlib-ev libstemmer-dev
+             libcjson-dev libpcre2-dev libsqlite3-dev libwebsockets-evlib-ev libstemmer-dev \
+             libssl-dev
 DEB_TEST  := libcmocka-dev valgrind python3 python3-sklearn sqlite3 chromium nodejs clang libclang-rt-14-dev
 
 PREFIX   ?= /usr/local
@@ -120,6 +121,7 @@ test: deps-test
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    build-asan/provbot units tools
+	@$(MAKE) --no-print-directory BUILD=build-tsan OPT=-O1 SAN=-fsanitize=thread build-tsan/provbot
 	@sh tests/run.sh
 
 .PHONY: units tools
@@ -136,7 +138,7 @@ install: all
 	install -m 0644 intents/*.json $(DESTDIR)$(PREFIX)/share/provbot/intents/
 
 clean:
-	rm -rf build build-asan build-fuzz bot/provbot
+	rm -rf build build-asan build-tsan build-fuzz bot/provbot
 
 -include $(SRC_O:.o=.d) $(BOT_O:.o=.d)
 

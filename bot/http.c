@@ -21,10 +21,26 @@
 
 /* ---------------------------------------------------------------- HTTP */
 
+/* Ends h's upload, if any: its buffer freed, its reservation, buffer bytes
+ * and connection given back to the server. */
+static void upload_release(struct http_req *h)
+{
+    struct server *s = h->srv;
+    if (s) {
+        s->up_reserved -= h->up_declared;
+        s->up_held -= h->up_cap;
+        s->n_uploads--;
+    }
+    free(h->up);
+    h->up = NULL;
+    h->srv = NULL;
+    h->up_declared = h->up_cap = 0;
+}
+
 void http_reset(struct http_req *h)
 {
+    upload_release(h);
     free(h->owned);
-    free(h->up);
     memset(h, 0, sizeof *h);
 }
 
@@ -152,6 +168,84 @@ static const struct www_file *www_find(const char *path)
     return NULL;
 }
 
+/* The client's address: the peer's, or behind a reverse proxy on loopback
+ * the last X-Forwarded-For entry (the one the proxy added). */
+static void client_address(struct lws *wsi, char *out, size_t outlen)
+{
+    char xff[256];
+    out[0] = '\0';
+    lws_get_peer_simple(wsi, out, outlen);
+    if ((strcmp(out, "127.0.0.1") && strcmp(out, "::1") && strcmp(out, "::ffff:127.0.0.1")) ||
+        lws_hdr_copy(wsi, xff, sizeof xff, WSI_TOKEN_X_FORWARDED_FOR) <= 0)
+        return;
+    const char *last = strrchr(xff, ',');
+    last = last ? last + 1 : xff;
+    while (*last == ' ')
+        last++;
+    size_t n = strlen(last);
+    if (n && n < outlen)
+        memcpy(out, last, n + 1);
+}
+
+/* Takes a token from the client address's upload bucket; false when empty. */
+static bool upload_rate_take(struct server *s, struct lws *wsi)
+{
+    char peer[64];
+    uint32_t hsh = 2166136261u;     /* FNV-1a of the address */
+    client_address(wsi, peer, sizeof peer);
+    for (const char *p = peer; *p; p++)
+        hsh = (hsh ^ (unsigned char)*p) * 16777619u;
+    int64_t now = serve_now_us();
+    struct serve_bucket *b = &s->up_rate[hsh % SERVE_UPLOAD_SLOTS];
+    if (!b->refill_us)
+        b->tokens = SERVE_UPLOAD_BURST;
+    else
+        b->tokens += (double)(now - b->refill_us) * SERVE_UPLOAD_RATE / 1e6;
+    if (b->tokens > SERVE_UPLOAD_BURST) b->tokens = SERVE_UPLOAD_BURST;
+    b->refill_us = now;
+    if (b->tokens < 1.0) return false;
+    b->tokens -= 1.0;
+    return true;
+}
+
+/* Sheds an upload the server has no room for: answered at once, closed. */
+static int upload_shed(struct lws *wsi, struct http_req *h, uint64_t *counter, const char *bound,
+                       unsigned int status, const char *error)
+{
+    (*counter)++;
+    if (*counter < 10 || *counter % 1000 == 0)
+        log_event("warn", "upload_shed", "bound=%s shed_total=%llu", bound, (unsigned long long)*counter);
+    h->close_after = true;
+    return http_json_status(wsi, h, status, error);
+}
+
+/* The bounds an upload of declared bytes must fit: the client's rate, the
+ * connection limit, the in-flight memory cap. 1 when admitted (it then counts
+ * in n_uploads and, when it will be kept, reserves its bytes), else 0 or -1
+ * after answering it. */
+static int upload_admit(struct server *s, struct lws *wsi, struct http_req *h,
+                        unsigned long long declared)
+{
+    if (!upload_rate_take(s, wsi))
+        return upload_shed(wsi, h, &s->m.upload_shed_rate, "upload_rate", 429,
+                           "too many uploads, try again in a moment");
+    if (s->n_conns + s->n_uploads >= s->max_conns)
+        return upload_shed(wsi, h, &s->m.upload_shed_conns, "connections", 503,
+                           "the server is busy, try again in a moment");
+    bool keep = declared <= SERVE_MAX_UPLOAD;
+    if (keep && s->up_reserved + declared > s->up_max)
+        return upload_shed(wsi, h, &s->m.upload_shed_bytes, "upload_bytes", 503,
+                           "the server is busy, try again in a moment");
+    h->srv = s;
+    s->n_uploads++;
+    h->uploading = true;
+    if (keep) {
+        h->up_declared = (size_t)declared;
+        s->up_reserved += h->up_declared;
+    }
+    return 1;
+}
+
 /* POST /upload?session=S: checks the request; the body follows. */
 static int upload_begin(struct server *s, struct lws *wsi, struct http_req *h)
 {
@@ -173,7 +267,9 @@ static int upload_begin(struct server *s, struct lws *wsi, struct http_req *h)
         h->close_after = true;
         return http_json_status(wsi, h, 413, "the file is larger than 5 MiB");
     }
-    h->uploading = true;
+    int adm = upload_admit(s, wsi, h, declared);
+    if (adm <= 0)
+        return adm;
     if (declared > SERVE_MAX_UPLOAD) {
         h->up_status = 413;
         h->up_error = "the file is larger than 5 MiB";
@@ -188,11 +284,7 @@ static int upload_begin(struct server *s, struct lws *wsi, struct http_req *h)
     } else if (strncasecmp(ct, "image/png", 9) && strncasecmp(ct, "image/jpeg", 10)) {
         h->up_status = 415;
         h->up_error = "only PNG or JPEG images";
-    } else if (!(h->up = malloc((size_t)declared))) {
-        h->up_status = 503;
-        h->up_error = "out of memory";
     } else {
-        h->up_cap = (size_t)declared;
         snprintf(h->up_session, sizeof h->up_session, "%s", sess);
         char name[128] = "";
         if (lws_hdr_custom_copy(wsi, name, sizeof name, "x-filename:", 11) <= 0) name[0] = 0;
@@ -205,13 +297,35 @@ static int upload_begin(struct server *s, struct lws *wsi, struct http_req *h)
     return 0;
 }
 
+/* Grows h's buffer to hold need bytes (doubling, at most up_declared). */
+static int upload_grow(struct http_req *h, size_t need)
+{
+    size_t cap = h->up_cap ? h->up_cap : SERVE_UPLOAD_CHUNK;
+    while (cap < need)
+        cap *= 2;
+    if (cap > h->up_declared)
+        cap = h->up_declared;
+    unsigned char *p = realloc(h->up, cap);
+    if (!p)
+        return -1;
+    h->srv->up_held += cap - h->up_cap;
+    h->up = p;
+    h->up_cap = cap;
+    return 0;
+}
+
 int http_body(struct http_req *h, const void *in, size_t len)
 {
     if (!h->uploading) return 0;
     if (h->up_status) return 0;                       /* refusing: discard */
-    if (h->up_len + len > h->up_cap) {                /* more than declared */
+    if (h->up_len + len > h->up_declared) {           /* more than declared */
         h->up_status = 413;
         h->up_error = "the file is larger than declared";
+        return 0;
+    }
+    if (h->up_len + len > h->up_cap && upload_grow(h, h->up_len + len) < 0) {
+        h->up_status = 503;
+        h->up_error = "out of memory";
         return 0;
     }
     memcpy(h->up + h->up_len, in, len);
@@ -230,14 +344,31 @@ int http_body_done(struct server *s, struct lws *wsi, struct http_req *h)
     char err[256] = "";
     /* durable before it is acknowledged */
     int rc = turns_attach(s->turns, h->up_session, h->up_name, h->up, h->up_len, err, sizeof err);
-    free(h->up);
-    h->up = NULL;
+    size_t got = h->up_len;
+    upload_release(h);
+    h->up_len = got;
     log_event("info", "upload", "session=%.8s bytes=%zu ok=%d", h->up_session, h->up_len, rc == 0);
     if (rc == 0) {
         s->m.uploads++;
         return http_json_status(wsi, h, 200, NULL);
     }
     return http_json_status(wsi, h, 400, err[0] ? err : "the file could not be attached");
+}
+
+char *http_metrics(const struct server *s)
+{
+    int outq = 0;
+    for (const struct conn *c = s->head; c; c = c->next)
+        if (c->q.len > outq) outq = c->q.len;
+    const struct metrics_bound b[] = {
+        { "connections", s->n_conns + s->n_uploads, s->max_conns, s->m.refused + s->m.upload_shed_conns },
+        { "upload_bytes", (double)s->up_reserved, (double)s->up_max, s->m.upload_shed_bytes },
+        { "upload_buffer", (double)s->up_held, (double)s->up_max, 0 },
+        { "upload_rate", -1, SERVE_UPLOAD_RATE, s->m.upload_shed_rate },
+        { "chat_rate", -1, s->rate, s->m.chat_rate_shed },
+        { "chat_outq", outq, SERVE_OUTQ_MAX, s->m.outq_shed },
+    };
+    return metrics_text(&s->m, s->n_conns, b, (int)(sizeof b / sizeof b[0]));
 }
 
 int http_request(struct server *s, struct lws *wsi, struct pss *p, const char *path)
@@ -266,7 +397,7 @@ int http_request(struct server *s, struct lws *wsi, struct pss *p, const char *p
         return http_respond(wsi, h, 200, "text/plain", "ok", 2, false);
     if (!strcmp(path, "/metrics"))
         return http_respond_owned(wsi, h, 200, "text/plain; version=0.0.4; charset=utf-8",
-                                  metrics_text(&s->m, s->n_conns));
+                                  http_metrics(s));
     if (!strcmp(path, "/chat"))
         return http_respond(wsi, h, 426, "text/plain", "WebSocket only\n", 15, false);
     const struct www_file *f = www_find(path);

@@ -2,12 +2,15 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-static int log_threshold = 1; /* 0 debug .. 3 error */
+/* 0 debug .. 3 error; atomic: the Webex and outbox threads log while the
+ * main thread may set it */
+static atomic_int log_threshold = 1;
 
 static int log_rank(const char *level)
 {
@@ -21,12 +24,12 @@ static int log_rank(const char *level)
 
 void log_set_level(const char *level)
 {
-    log_threshold = log_rank(level);
+    atomic_store_explicit(&log_threshold, log_rank(level), memory_order_relaxed);
 }
 
 void log_event(const char *level, const char *event, const char *fmt, ...)
 {
-    if (log_rank(level) < log_threshold) return;
+    if (log_rank(level) < atomic_load_explicit(&log_threshold, memory_order_relaxed)) return;
 
     char line[1024];
     struct timespec ts;

@@ -699,6 +699,7 @@ static int cmd_serve(const struct opts *o)
         .max_conns = o->max_conns,
         .idle_secs = o->idle_secs,
         .rate_per_sec = o->rate_limit,
+        .web_jwt_secret = getenv("PROVBOT_WEB_JWT_SECRET"),
         .unregister_at_stop = o->webex_unregister,
         .channels = channels,
         .n_channels = (int)(sizeof channels / sizeof channels[0]),

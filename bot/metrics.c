@@ -70,7 +70,26 @@ static void labelled(struct buf *b, const char *name, const char *help, const ch
                    (unsigned long long)tab[i].n);
 }
 
-char *metrics_text(const struct metrics *m, int open_conns)
+static void bounds_text(struct buf *b, const struct metrics_bound *bd, int n)
+{
+    buf_printf(b, "# HELP provbot_bound_use How much of each bound is in use.\n"
+                  "# TYPE provbot_bound_use gauge\n");
+    for (int i = 0; i < n; i++)
+        if (bd[i].use >= 0)
+            buf_printf(b, "provbot_bound_use{bound=\"%s\"} %.17g\n", bd[i].name, bd[i].use);
+    buf_printf(b, "# HELP provbot_bound_limit Each bound (a rate: per second).\n"
+                  "# TYPE provbot_bound_limit gauge\n");
+    for (int i = 0; i < n; i++)
+        buf_printf(b, "provbot_bound_limit{bound=\"%s\"} %.17g\n", bd[i].name, bd[i].limit);
+    buf_printf(b, "# HELP provbot_bound_shed_total What each bound refused or closed.\n"
+                  "# TYPE provbot_bound_shed_total counter\n");
+    for (int i = 0; i < n; i++)
+        buf_printf(b, "provbot_bound_shed_total{bound=\"%s\"} %llu\n", bd[i].name,
+                   (unsigned long long)bd[i].shed);
+}
+
+char *metrics_text(const struct metrics *m, int open_conns, const struct metrics_bound *bounds,
+                   int n_bounds)
 {
     struct buf b;
 
@@ -99,6 +118,7 @@ char *metrics_text(const struct metrics *m, int open_conns)
                   "# TYPE provbot_uploads_total counter\nprovbot_uploads_total %llu\n",
               open_conns, (unsigned long long)m->conns_total, (unsigned long long)m->refused,
               (unsigned long long)m->origin_rejected, (unsigned long long)m->uploads);
+    bounds_text(&b, bounds, n_bounds);
     buf_printf(&b, "# HELP provbot_reply_latency_seconds Time from a message to its reply.\n"
                   "# TYPE provbot_reply_latency_seconds histogram\n");
     uint64_t cum = 0;

@@ -26,6 +26,11 @@ struct metrics {
     uint64_t refused;           /* upgrades refused: max connections or shutting down */
     uint64_t origin_rejected;   /* upgrades refused by the Origin check */
     uint64_t uploads;           /* screenshots accepted */
+    uint64_t upload_shed_bytes; /* uploads refused: the in-flight memory cap */
+    uint64_t upload_shed_rate;  /* uploads refused: the client's upload rate */
+    uint64_t upload_shed_conns; /* uploads refused: the connection limit */
+    uint64_t outq_shed;         /* chats closed: their frame queue was full (client not reading) */
+    uint64_t chat_rate_shed;    /* messages refused: the chat's message rate (too_fast) */
     struct metrics_counter replies[METRICS_MAX_LABELS];  /* replies by intent */
     int n_replies;
     struct metrics_counter cases[8];    /* cases by status */
@@ -43,8 +48,17 @@ void metrics_turn(struct metrics *m, const struct engine_result *r, double secs)
 /* One error frame sent, by code. */
 void metrics_error(struct metrics *m, const char *code);
 
-/* The Prometheus text (open_conns: the gauge). Caller frees; NULL when out
- * of memory. */
-char *metrics_text(const struct metrics *m, int open_conns);
+/* A limit and how much of it is used now (use < 0: a rate, no gauge), with
+ * how often it shed (refused or closed something). */
+struct metrics_bound {
+    const char *name;           /* the label value, e.g. "upload_bytes" */
+    double use, limit;
+    uint64_t shed;
+};
+
+/* The Prometheus text (open_conns: the gauge; bounds[0..n_bounds): the
+ * provbot_bound_* families). Caller frees; NULL when out of memory. */
+char *metrics_text(const struct metrics *m, int open_conns, const struct metrics_bound *bounds,
+                   int n_bounds);
 
 #endif

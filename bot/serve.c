@@ -254,6 +254,7 @@ static struct server *server_new(const struct serve_config *cfg, int *rc)
     s->idle_us = cfg->idle_secs < 0 ? 0 : (int64_t)(cfg->idle_secs ? cfg->idle_secs : 600) * 1000000;
     s->rate = cfg->rate_per_sec < 0 ? 0 : (cfg->rate_per_sec ? cfg->rate_per_sec : 10);
     s->burst = s->rate > 0 ? 2 * s->rate : 0;
+    s->up_max = SERVE_UPLOAD_INFLIGHT;
     if (!(s->eng = engine_open(cfg->engine, err, sizeof err))) {
         /* the pack or the store: a configuration error, as in `chat` */
         fprintf(stderr, "provbot: %s\n", err[0] ? err : "cannot open the engine");
@@ -318,9 +319,13 @@ static void announce(const struct server *s, const char *host, int port)
     struct lws_vhost *vh = lws_get_vhost_by_name(s->ctx, "provbot");
     int bound = vh ? lws_get_vhost_listen_port(vh) : port;
     bool v6 = strchr(host, ':') != NULL;
-    log_event("info", "listen", "addr=%s%s%s:%d max_conns=%d idle_secs=%lld rate=%g origins=%d",
+    const char *key = s->cfg->web_jwt_secret;
+    log_event("info", "listen", "addr=%s%s%s:%d max_conns=%d idle_secs=%lld rate=%g origins=%d web_identity=%s",
               v6 ? "[" : "", host[0] ? host : "0.0.0.0", v6 ? "]" : "", bound > 0 ? bound : port,
-              s->max_conns, (long long)(s->idle_us / 1000000), s->rate, s->cfg->n_allow_origins);
+              s->max_conns, (long long)(s->idle_us / 1000000), s->rate, s->cfg->n_allow_origins,
+              key && *key ? "jwt" : "self-asserted");
+    if (key && *key && strlen(key) < 32)
+        log_event("warn", "jwt_secret_short", "bytes=%zu (use at least 32 random bytes)", strlen(key));
     if (isatty(2))
         fprintf(stderr, "\nprovbot: open http://%s%s%s:%d/ in a browser to chat (Ctrl-C stops)\n\n",
                 v6 ? "[" : "", host[0] ? host : "127.0.0.1", v6 ? "]" : "", bound > 0 ? bound : port);

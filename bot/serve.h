@@ -28,6 +28,9 @@ struct serve_config {
     int idle_secs;                     /* close a chat silent this long; 0: 600, <0: never */
     int rate_per_sec;                  /* messages a chat may send per second (burst 2x);
                                           0: 10, <0: no limit */
+    const char *web_jwt_secret;        /* PROVBOT_WEB_JWT_SECRET: a hello's "token" (HS256 JWT) gives
+                                          the chat its person, and nothing else does; NULL or "":
+                                          the hello's "user" is taken as it is (self-asserted) */
     volatile int *stop;                /* optional: the loop ends soon after *stop becomes non-zero */
     bool unregister_at_stop;           /* channels delete their remote registration
                                           (Webex: the device) at a clean shutdown */

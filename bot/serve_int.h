@@ -22,6 +22,11 @@
 #define SERVE_MAX_MSG        (16 * 1024)        /* a chat message, reassembled */
 #define SERVE_MAX_UPLOAD     (5 * 1024 * 1024)  /* an uploaded screenshot */
 #define SERVE_MAX_DISCARD    (64 * 1024 * 1024) /* larger declared uploads: answer at once, close */
+#define SERVE_UPLOAD_INFLIGHT (32 * 1024 * 1024) /* bytes declared by all uploads in flight */
+#define SERVE_UPLOAD_CHUNK   (64 * 1024)        /* an upload's first buffer; doubles as data arrives */
+#define SERVE_UPLOAD_RATE    1.0                /* uploads a second a client (peer address) may start */
+#define SERVE_UPLOAD_BURST   10.0               /* ... in a burst */
+#define SERVE_UPLOAD_SLOTS   256                /* rate buckets; addresses that collide share one */
 #define SERVE_OUTQ_PAUSE     32                 /* queued frames: stop reading the chat */
 #define SERVE_OUTQ_RESUME    8                  /* queued frames: read again */
 #define SERVE_OUTQ_MAX       256                /* queued frames: close the chat */
@@ -38,6 +43,12 @@ static inline int64_t serve_now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* A token bucket (refill_us 0: never used, full). */
+struct serve_bucket {
+    double tokens;
+    int64_t refill_us;
+};
+
 enum close_why { CW_NONE, CW_IDLE, CW_SHUTDOWN, CW_SLOW };
 
 /* One chat (an established WebSocket). Lives in the lws per-session data;
@@ -52,7 +63,9 @@ struct conn {
     bool welcomed;              /* the welcome frame was queued */
     enum close_why closing;     /* close once the queue drains (CW_SLOW: at once) */
     struct wsrx rx;             /* reassembly of a fragmented message, cap SERVE_MAX_MSG */
-    char *user;                 /* the person's email from hello, owned, or NULL */
+    char *user;                 /* the person's email from hello, owned, or NULL (anonymous):
+                                   the token's when id_exp, else self-asserted (no secret) */
+    int64_t id_exp;             /* the verified identity's token expiry (epoch s), 0: none */
     double tokens;              /* rate limit bucket */
     int64_t refill_us;          /* when tokens were last refilled */
     int64_t last_us;            /* last message received (idle timeout) */
@@ -67,9 +80,11 @@ struct http_req {
     size_t len, off;            /* its length and what has been written */
     char *owned;                /* malloc'd response body, or NULL */
     bool close_after;           /* close the connection after this response */
-    bool uploading;             /* POST /upload accepted, body arriving */
-    unsigned char *up;          /* upload bytes, owned, at most SERVE_MAX_UPLOAD */
-    size_t up_len, up_cap;      /* bytes received, allocated */
+    bool uploading;             /* POST /upload begun, body arriving (counts in server.n_uploads) */
+    struct server *srv;         /* set while uploading: the accounting to give back, borrowed */
+    unsigned char *up;          /* upload bytes, owned, grown as they arrive up to up_declared */
+    size_t up_len, up_cap;      /* bytes received, allocated (in server.up_held) */
+    size_t up_declared;         /* Content-Length reserved in server.up_reserved (0: refusing) */
     int up_status;              /* non-zero: refuse with this status after the body */
     const char *up_error;       /* its message (static) */
     char up_session[SERVE_SESSION_MAX + 1];
@@ -103,6 +118,11 @@ struct server {
     bool evlib;                 /* lws runs on its libev plugin (epoll), not on poll() */
     int64_t stop_deadline;      /* give up waiting for chats to close */
     lws_sorted_usec_list_t commit; /* the pipeline's group commit, after a loop turn's input */
+    int n_uploads;              /* uploads in flight: they count toward max_conns */
+    size_t up_reserved;         /* bytes their Content-Lengths reserve, at most up_max */
+    size_t up_held;             /* bytes their buffers hold */
+    size_t up_max;              /* SERVE_UPLOAD_INFLIGHT */
+    struct serve_bucket up_rate[SERVE_UPLOAD_SLOTS]; /* upload rate, by peer address hash */
     struct metrics m;
 };
 
@@ -123,6 +143,8 @@ void webchat_close_soon(struct conn *c, enum close_why why);
 void http_reset(struct http_req *h);
 int http_request(struct server *s, struct lws *wsi, struct pss *p, const char *path);
 int http_body(struct http_req *h, const void *in, size_t len);
+/* /metrics: the counters and every bound's use. Caller frees; NULL: out of memory. */
+char *http_metrics(const struct server *s);
 int http_body_done(struct server *s, struct lws *wsi, struct http_req *h);
 int http_writeable(struct lws *wsi, struct http_req *h);
 /* True when origin is on the allow list (or there is none). */

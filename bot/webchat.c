@@ -12,12 +12,14 @@
  * kept in order of last activity, for the idle timeout.
  */
 #include "serve_int.h"
+#include "jwt.h"
 #include "log.h"
 #include "wchat.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---------------------------------------------------------------- chat list */
 
@@ -51,7 +53,9 @@ static void conn_push(struct conn *c, const char *s, size_t len, int64_t t0)
 {
     if (c->closing == CW_SLOW) return;
     if (c->q.len >= SERVE_OUTQ_MAX) {
-        log_event("warn", "ws_slow_consumer", "queued=%d", c->q.len);
+        c->srv->m.outq_shed++;
+        log_event("warn", "ws_slow_consumer", "queued=%d shed_total=%llu", c->q.len,
+                  (unsigned long long)c->srv->m.outq_shed);
         webchat_close_soon(c, CW_SLOW);
         return;
     }
@@ -181,22 +185,63 @@ static void conn_turn(struct server *s, struct conn *c, const char *text, const 
         if (!c->session[0]) engine_new_session(c->session);
         conn_welcome(c);
     }
+    if (c->id_exp && (int64_t)time(NULL) >= c->id_exp) {
+        /* the person's token expired: no turn in their name until a new hello */
+        conn_error(s, c, "bad_token", "your sign-in expired: reload the page", id);
+        return;
+    }
     s->m.messages++;
     conn_push(c, NULL, 0, t0);     /* the reply's place, filled once it is durable */
     struct turns_msg m = { .session = c->session, .user = c->user, .text = text, .reply_to = id };
     turns_submit(s->turns, &m, conn_answered, c, NULL);
 }
 
-static void conn_hello(struct conn *c, const struct wchat_frame *f)
+/* The identity a hello asks for, under PROVBOT_WEB_JWT_SECRET (key): a
+ * valid token makes the chat its person's (the token's email as the user,
+ * the person's own session from any browser); anything else leaves the chat
+ * anonymous, in the session it asked for unless that is a person's. Returns
+ * the token's verdict. */
+static enum jwt_result hello_verified(struct conn *c, const struct wchat_frame *f, const char *key)
 {
-    bool resumed = f->session[0] != '\0';
-    if (resumed)
+    size_t keylen = strlen(key);
+    struct jwt_identity id;
+    enum jwt_result r = f->token ? jwt_verify_hs256(f->token, key, keylen, (int64_t)time(NULL), &id)
+                                 : JWT_MISSING_CLAIM;
+    if (r == JWT_OK && jwt_person_session(id.email, key, keylen, c->session) == 0 &&
+        (c->user = strdup(id.email))) {
+        c->id_exp = id.exp;
+        return JWT_OK;
+    }
+    if (f->session[0] && strncmp(f->session, JWT_SESSION_PREFIX, strlen(JWT_SESSION_PREFIX)))
         snprintf(c->session, sizeof c->session, "%s", f->session);
-    else if (!c->session[0])
+    else
         engine_new_session(c->session);
+    return r == JWT_OK ? JWT_MALFORMED : r;
+}
+
+static void conn_hello(struct server *s, struct conn *c, const struct wchat_frame *f)
+{
+    const char *key = s->cfg->web_jwt_secret;
+    enum jwt_result r = JWT_OK;
     free(c->user);
-    c->user = f->user[0] ? strdup(f->user) : NULL;
-    log_event("debug", "ws_hello", "session=%.8s resumed=%d", c->session, resumed);
+    c->user = NULL;
+    c->id_exp = 0;
+    if (key && *key) {
+        r = hello_verified(c, f, key);
+    } else {                        /* no secret: the user is self-asserted */
+        if (f->session[0])
+            snprintf(c->session, sizeof c->session, "%s", f->session);
+        else if (!c->session[0])
+            engine_new_session(c->session);
+        c->user = f->user[0] ? strdup(f->user) : NULL;
+    }
+    if (f->token && (r != JWT_OK || !key || !*key)) {
+        const char *why = key && *key ? jwt_result_str(r) : "no PROVBOT_WEB_JWT_SECRET";
+        log_event("info", "bad_token", "why=%s", why);
+        conn_error(s, c, "bad_token", key && *key ? why : "identity tokens are not accepted here", NULL);
+    }
+    log_event("debug", "ws_hello", "session=%.8s identity=%s", c->session,
+              c->id_exp ? "verified" : c->user ? "self-asserted" : "anonymous");
     conn_welcome(c);
 }
 
@@ -210,6 +255,7 @@ static void conn_dispatch(struct server *s, struct conn *c, const char *msg, siz
     conns_unlink(s, c);
     conns_append(s, c);
     if (!rate_take(s, c, t0)) {
+        s->m.chat_rate_shed++;
         conn_error(s, c, "too_fast", "too many messages, slow down", NULL);
         return;
     }
@@ -219,7 +265,7 @@ static void conn_dispatch(struct server *s, struct conn *c, const char *msg, siz
     }
     switch (wchat_parse(msg, len, binary, &f)) {
     case WCHAT_HELLO:
-        conn_hello(c, &f);
+        conn_hello(s, c, &f);
         break;
     case WCHAT_MESSAGE:
         conn_turn(s, c, f.text, f.id, t0);
@@ -288,7 +334,7 @@ int webchat_confirm(struct server *s, struct lws *wsi)
             s->m.origin_rejected++;
             log_event("warn", "origin_rejected", "what=ws origin=%s", log_quote(origin, q, sizeof q));
             status = 403;
-        } else if (s->stopping || s->n_conns >= s->max_conns) {
+        } else if (s->stopping || s->n_conns + s->n_uploads >= s->max_conns) {
             s->m.refused++;
             if (s->m.refused < 10 || s->m.refused % 1000 == 0)
                 log_event("warn", "ws_refused", "reason=%s conns=%d refused_total=%llu",

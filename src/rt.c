@@ -143,16 +143,19 @@ static cJSON *attachments_rest2(const cJSON *att)
             break;
         if (!cJSON_IsString(data) || !*data->valuestring)
             continue; /* RT refuses an attachment without content */
-        if (!(o = cJSON_CreateObject())) {
+        if (!(o = cJSON_CreateObject()) || !cJSON_AddItemToArray(arr, o)) {
+            cJSON_Delete(o);
             cJSON_Delete(arr);
             return NULL;
         }
-        cJSON_AddItemToArray(arr, o);
-        cJSON_AddStringToObject(o, "FileName", cJSON_IsString(name) && *name->valuestring
-                                ? name->valuestring : "screenshot");
-        cJSON_AddStringToObject(o, "FileType", cJSON_IsString(mime) && *mime->valuestring
-                                ? mime->valuestring : "application/octet-stream");
-        cJSON_AddStringToObject(o, "FileContent", data->valuestring);
+        if (!cJSON_AddStringToObject(o, "FileName", cJSON_IsString(name) && *name->valuestring
+                                     ? name->valuestring : "screenshot") ||
+            !cJSON_AddStringToObject(o, "FileType", cJSON_IsString(mime) && *mime->valuestring
+                                     ? mime->valuestring : "application/octet-stream") ||
+            !cJSON_AddStringToObject(o, "FileContent", data->valuestring)) {
+            cJSON_Delete(arr);
+            return NULL;
+        }
     }
     return arr;
 }
@@ -162,28 +165,31 @@ char *rt_ticket_body(const struct case_rec *c, const char *queue, const cJSON *a
     cJSON *o = cJSON_CreateObject(), *cf = NULL, *att = NULL;
     char subject[200], *text = content(c), *out = NULL;
 
+    /* every field is checked: a body missing one (above all "Provbot Case",
+     * which the search-before-create looks for) is no body */
     if (!o || !text)
         goto out;
     snprintf(subject, sizeof subject, CASE_TYPE ": order %.64s (%s)", c->order_ref, c->id);
-    cJSON_AddStringToObject(o, "Queue", queue);
-    cJSON_AddStringToObject(o, "Subject", subject);
-    if (*c->requester)
-        cJSON_AddStringToObject(o, "Requestor", c->requester);
-    cJSON_AddStringToObject(o, "Content", text);
-    cJSON_AddStringToObject(o, "ContentType", "text/plain");
-    if (!(cf = cJSON_AddObjectToObject(o, "CustomFields")))
+    if (!cJSON_AddStringToObject(o, "Queue", queue) || !cJSON_AddStringToObject(o, "Subject", subject) ||
+        (*c->requester && !cJSON_AddStringToObject(o, "Requestor", c->requester)) ||
+        !cJSON_AddStringToObject(o, "Content", text) ||
+        !cJSON_AddStringToObject(o, "ContentType", "text/plain") ||
+        !(cf = cJSON_AddObjectToObject(o, "CustomFields")))
         goto out;
-    cJSON_AddStringToObject(cf, RT_CF_CASE_TYPE, CASE_TYPE);
-    cJSON_AddStringToObject(cf, RT_CF_ORDER_REF, c->order_ref);
-    cJSON_AddStringToObject(cf, RT_CF_NEW_EMAIL, c->new_email);
-    cJSON_AddStringToObject(cf, RT_CF_CASE_ID, c->id);
+    if (!cJSON_AddStringToObject(cf, RT_CF_CASE_TYPE, CASE_TYPE) ||
+        !cJSON_AddStringToObject(cf, RT_CF_ORDER_REF, c->order_ref) ||
+        !cJSON_AddStringToObject(cf, RT_CF_NEW_EMAIL, c->new_email) ||
+        !cJSON_AddStringToObject(cf, RT_CF_CASE_ID, c->id))
+        goto out;
     if (cJSON_GetArraySize(attachments) > 0) {
         if (!(att = attachments_rest2(attachments)))
             goto out;
-        if (cJSON_GetArraySize(att) > 0)
-            cJSON_AddItemToObject(o, "Attachments", att);
-        else
+        if (cJSON_GetArraySize(att) == 0)
             cJSON_Delete(att);
+        else if (!cJSON_AddItemToObject(o, "Attachments", att)) {
+            cJSON_Delete(att);
+            goto out;
+        }
     }
     out = cJSON_PrintUnformatted(o);
 out:

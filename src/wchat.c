@@ -22,7 +22,8 @@ bool wchat_session_valid(const char *s)
 static enum wchat_kind bad(struct wchat_frame *f, const char *why)
 {
     free(f->text);
-    f->text = NULL;
+    free(f->token);
+    f->text = f->token = NULL;
     f->kind = WCHAT_BAD;
     f->error = why;
     return WCHAT_BAD;
@@ -54,13 +55,17 @@ enum wchat_kind wchat_parse(const char *msg, size_t len, bool binary, struct wch
     } else if (!strcmp(type->valuestring, "hello")) {
         const cJSON *sess = cJSON_GetObjectItemCaseSensitive(j, "session");
         const cJSON *user = cJSON_GetObjectItemCaseSensitive(j, "user");
+        const cJSON *token = cJSON_GetObjectItemCaseSensitive(j, "token");
         if (cJSON_IsString(sess) && wchat_session_valid(sess->valuestring))
             snprintf(f->session, sizeof f->session, "%s", sess->valuestring);
         if (cJSON_IsString(user) && strlen(user->valuestring) <= WCHAT_USER_MAX)
             snprintf(f->user, sizeof f->user, "%s", user->valuestring);
         free(f->id); /* a hello has no reply */
         f->id = NULL;
-        k = f->kind = WCHAT_HELLO;
+        if (cJSON_IsString(token) && !(f->token = strdup(token->valuestring)))
+            k = bad(f, "out of memory");
+        else
+            k = f->kind = WCHAT_HELLO;
     } else if (!strcmp(type->valuestring, "message")) {
         const cJSON *text = cJSON_GetObjectItemCaseSensitive(j, "text");
         if (id && !cJSON_IsString(id) && !cJSON_IsNull(id))
@@ -83,7 +88,8 @@ void wchat_frame_clear(struct wchat_frame *f)
 {
     free(f->text);
     free(f->id);
-    f->text = f->id = NULL;
+    free(f->token);
+    f->text = f->id = f->token = NULL;
 }
 
 static char *print(cJSON *o, bool ok)

@@ -17,7 +17,7 @@
 
 enum wchat_kind {
     WCHAT_BAD,               /* not understood: error says why (code bad_json) */
-    WCHAT_HELLO,             /* {"type":"hello","session"?,"user"?} */
+    WCHAT_HELLO,             /* {"type":"hello","session"?,"user"?,"token"?} */
     WCHAT_MESSAGE,           /* {"type":"message","text","id"?} */
 };
 
@@ -25,7 +25,9 @@ struct wchat_frame {
     enum wchat_kind kind;
     const char *error;                  /* WCHAT_BAD: a static message for the client */
     char session[WCHAT_SESSION_MAX + 1]; /* hello: a valid session id, "" when none */
-    char user[WCHAT_USER_MAX + 1];      /* hello: "" when none */
+    char user[WCHAT_USER_MAX + 1];      /* hello: "" when none (self-asserted) */
+    char *token;                        /* hello: the identity token (a JWT, unchecked here),
+                                           owned, or NULL when none or not a string */
     char *text;                         /* message: owned (wchat_frame_clear) */
     char *id;                           /* message (or bad) frame's string id, owned, or NULL */
 };

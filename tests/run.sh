@@ -9,7 +9,8 @@
 # hostile input, eval floors, a broken pack), the outbox against a flaky case
 # server, cases filed in a real Request Tracker (tests/rt.sh), kill -9 during
 # many web chats (crash safety), the WAL under sustained load with a kill -9
-# at its peak (wal-load), the browser, valgrind, and every fuzz target
+# at its peak (wal-load), the threaded suites under ThreadSanitizer, the
+# browser, valgrind, and every fuzz target
 # (FUZZ_SECONDS each, default 10; two targets at a time).
 #
 # Every suite runs under timeout(1) with its own limit in minutes, scaled by
@@ -91,6 +92,17 @@ suite crash-safety 15 python3 tests/crash_safety.py build/provbot 24 6
 suite wal-load 10 python3 tests/wal_load.py build/provbot build/bench/ws_load
 suite security 5 python3 tests/security.py build/provbot
 suite webex 5 sh tests/webex.sh build/provbot
+# ThreadSanitizer (build-tsan): the suites where threads meet (the loop, the
+# Webex worker, the outbox); every report lands in $OUT/tsan and fails tsan-reports
+rm -rf "$OUT/tsan"
+mkdir -p "$OUT/tsan"
+export TSAN_OPTIONS="halt_on_error=0 log_path=$PWD/$OUT/tsan/report"
+suite outbox-tsan 15 sh tests/outbox.sh build-tsan/provbot
+suite webex-tsan 10 sh tests/webex.sh build-tsan/provbot
+suite crash-safety-tsan 20 python3 tests/crash_safety.py build-tsan/provbot 24 6
+suite tsan-reports 1 sh -c 'n=$(ls "$1" | wc -l); if [ "$n" -eq 0 ]; then echo "ok 1 - no ThreadSanitizer report"; \
+    else echo "not ok 1 - $n ThreadSanitizer reports in $1"; grep -h -m2 -A6 WARNING "$1"/* | sed "s/^/#   /" | head -40; fi; \
+    echo 1..1' tsan "$OUT/tsan"
 suite browser 15 sh tests/browser/run.sh
 suite valgrind 25 sh tests/valgrind.sh
 suite fuzz "$fuzz_minutes" sh tests/fuzz.sh "${FUZZ_SECONDS:-10}"

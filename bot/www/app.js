@@ -1,10 +1,17 @@
 /* provbot web chat: speaks the contract's /chat WebSocket protocol
  * (hello/welcome, message/reply, error), renders the bot's markdown with DOM
  * nodes only (never innerHTML), reconnects with backoff into the same session
- * and queues what is typed while disconnected. No dependencies, no build. */
+ * and queues what is typed while disconnected. No dependencies, no build.
+ * An identity token from the embedding portal (README "Verified identity")
+ * comes in a data-token attribute (on <html> or on this <script>) or in a
+ * postMessage {type: 'provbot:token', token} from the parent window; it is
+ * kept in memory only and sent in every hello. */
 'use strict';
 (function () {
   var SESSION_KEY = 'provbot.session';
+  var me = document.currentScript;
+  var token = document.documentElement.getAttribute('data-token') ||
+    (me && me.getAttribute('data-token')) || null;
   var MAX_UPLOAD = 5 * 1024 * 1024;
   var L = {
     en: {
@@ -220,14 +227,26 @@
 
   /* ---- the socket ---- */
   function url() { return (location.protocol === 'https:' ? 'wss' : 'ws') + '://' + location.host + '/chat'; }
+  function helloFrame() {
+    var hello = { type: 'hello' };
+    if (session) hello.session = session;
+    if (token) hello.token = token;
+    return hello;
+  }
+  /* A (fresh) token from the page that embeds this one: a new hello with it. */
+  window.addEventListener('message', function (ev) {
+    var d = ev.data;
+    if (window.parent === window || ev.source !== window.parent) return;
+    if (!d || d.type !== 'provbot:token' || typeof d.token !== 'string' || d.token.length > 4096) return;
+    token = d.token;
+    if (ws && ws.readyState === 1) ws.send(JSON.stringify(helloFrame()));
+  });
   function connect() {
     clearTimeout(retryTimer);
     setStatus(attempt ? 'reconnecting' : 'connecting');
     try { ws = new WebSocket(url()); } catch (e) { return retry(); }
     ws.onopen = function () {
-      var hello = { type: 'hello' };
-      if (session) hello.session = session;
-      ws.send(JSON.stringify(hello));
+      ws.send(JSON.stringify(helloFrame()));
       welcomeTimer = setTimeout(becomeReady, 3000); /* a server that never welcomes */
     };
     ws.onmessage = function (ev) {
@@ -297,6 +316,7 @@
     addButtons(Array.isArray(r.buttons) ? r.buttons.map(String) : [], prominent);
   }
   function onError(f) {
+    if (f.code === 'bad_token' && !f.reply_to) { token = null; notice(fmt('error', f.message || f.code), 'warn'); return; }
     var ids = Object.keys(awaiting);
     if (ids.length) settle(ids[ids.length - 1]); /* the frame it refused gets no reply */
     notice(fmt('error', f.message || f.code || 'error'), 'warn');

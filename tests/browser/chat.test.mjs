@@ -229,6 +229,25 @@ async function main() {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
   check(overflow <= 0, 'the page fits 320 px without horizontal scrolling', `overflow ${overflow}px`);
   check(pageErrors.length === 0, 'no script errors or CSP violations in the page', pageErrors.join('\n'));
+
+  // 6. a portal embedding the chat hands it an identity token by postMessage:
+  // the page sends a hello with it (this server has no secret: bad_token, shown)
+  const portal = await context.newPage();
+  portal.setDefaultTimeout(WAIT);
+  const sent = [];
+  portal.on('websocket', (w) => w.on('framesent', (f) => sent.push(String(f.payload))));
+  await portal.setContent(`<iframe id="bot" src="${BASE}/" style="width:600px;height:600px"></iframe>`);
+  const frame = await (await portal.waitForSelector('#bot')).contentFrame();
+  await frame.waitForFunction(() => document.getElementById('status').dataset.state === 'connected', null, { timeout: WAIT });
+  await portal.evaluate((origin) => document.getElementById('bot').contentWindow
+    .postMessage({ type: 'provbot:token', token: 'aaa.bbb.ccc' }, origin), BASE);
+  const shown = await frame.waitForFunction(() => [...document.querySelectorAll('#log .notice.warn')]
+    .map((e) => e.textContent).find((t) => /identity tokens/.test(t)), null, { timeout: WAIT })
+    .then((h) => h.jsonValue(), () => '');
+  const hello = sent.map((x) => { try { return JSON.parse(x); } catch { return {}; } })
+    .find((f) => f.type === 'hello' && f.token === 'aaa.bbb.ccc');
+  check(Boolean(hello), 'a token posted by the embedding page goes out in a hello', sent.join('\n'));
+  check(Boolean(shown), "the server's bad_token answer is shown in the page", shown);
   await browser.close();
 }
 

@@ -103,6 +103,55 @@ static void test_ticket_body(void **state)
     case_rec_clear(&c);
 }
 
+/* cJSON's allocator, failing its fail_at-th call only (0: never), as a
+ * transient shortage would. */
+static int alloc_n, fail_at;
+static void *failing_malloc(size_t n)
+{
+    return fail_at && ++alloc_n == fail_at ? NULL : malloc(n);
+}
+
+/* Out of memory anywhere while the body is built gives no body at all,
+ * never one missing a field: a ticket without "Provbot Case" would defeat
+ * the search-before-create that prevents duplicates. */
+static void test_ticket_body_no_memory(void **state)
+{
+    (void)state;
+    struct case_rec c = sample();
+    cJSON *att = cJSON_Parse("[{\"name\":\"shot.png\",\"mime\":\"image/png\",\"data\":\"iVBORw0KGgo=\"}]");
+    cJSON_Hooks hooks = { failing_malloc, free };
+    int nulls = 0;
+    cJSON_InitHooks(&hooks);
+    for (fail_at = 1; fail_at < 200; fail_at++) {
+        alloc_n = 0;
+        char *body = rt_ticket_body(&c, "Q", att);
+        int at = fail_at;
+        fail_at = 0;                    /* parse what came out with a working allocator */
+        if (!body) {
+            nulls++;
+        } else {
+            cJSON *b = cJSON_Parse(body);
+            const cJSON *cf = cJSON_GetObjectItem(b, "CustomFields");
+            assert_non_null(b);
+            assert_int_equal(cJSON_GetArraySize(cf), 4);
+            assert_string_equal(cJSON_GetObjectItem(cf, "Provbot Case")->valuestring, "PB-000042");
+            assert_non_null(cJSON_GetObjectItem(b, "Queue"));
+            assert_non_null(cJSON_GetObjectItem(b, "Subject"));
+            assert_non_null(cJSON_GetObjectItem(b, "Requestor"));
+            assert_non_null(cJSON_GetObjectItem(b, "Content"));
+            assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(b, "Attachments")), 1);
+            cJSON_Delete(b);
+        }
+        free(body);
+        fail_at = at;
+    }
+    fail_at = 0;
+    cJSON_InitHooks(NULL);
+    assert_true(nulls > 10);            /* the failures did happen */
+    cJSON_Delete(att);
+    case_rec_clear(&c);
+}
+
 static void test_parse_replies(void **state)
 {
     (void)state;
@@ -204,6 +253,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_urls),
         cmocka_unit_test(test_ticket_body),
+        cmocka_unit_test(test_ticket_body_no_memory),
         cmocka_unit_test(test_parse_replies),
         cmocka_unit_test(test_check_queue),
         cmocka_unit_test(test_verdicts),

@@ -29,6 +29,28 @@ static void test_hello(void **state)
     wchat_frame_clear(&f);
     assert_int_equal(parse("{\"type\":\"hello\"}", &f), WCHAT_HELLO);
     assert_null(f.id);
+    assert_null(f.token);
+    wchat_frame_clear(&f);
+}
+
+/* The identity token is carried, unchecked (the server verifies it); a
+ * token that is not a string is no token. */
+static void test_hello_token(void **state)
+{
+    (void)state;
+    struct wchat_frame f;
+    assert_int_equal(parse("{\"type\":\"hello\",\"token\":\"aa.bb.cc\",\"user\":\"x@y.se\"}", &f), WCHAT_HELLO);
+    assert_non_null(f.token);
+    assert_string_equal(f.token, "aa.bb.cc");
+    assert_string_equal(f.user, "x@y.se");
+    wchat_frame_clear(&f);
+    assert_null(f.token);
+    assert_int_equal(parse("{\"type\":\"hello\",\"token\":42}", &f), WCHAT_HELLO);
+    assert_null(f.token);
+    wchat_frame_clear(&f);
+    /* a message's token is not read */
+    assert_int_equal(parse("{\"type\":\"message\",\"text\":\"x\",\"token\":\"aa.bb.cc\"}", &f), WCHAT_MESSAGE);
+    assert_null(f.token);
     wchat_frame_clear(&f);
 }
 
@@ -124,6 +146,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hello),
+        cmocka_unit_test(test_hello_token),
         cmocka_unit_test(test_message),
         cmocka_unit_test(test_bad_frames),
         cmocka_unit_test(test_builders),
