@@ -1181,6 +1181,7 @@ static void speak(dialog *d, struct turn *t, const struct dialog_hooks *h,
     if (q && !t->answered && d->tries >= (q->once ? 1 : MOVE_ON_TRIES) && q->unknown_value) {
         set_fact(d, q->fact, q->unknown_value, 0.5); /* two tries: go on without it */
         d->pending[0] = '\0';
+        t->changed = true; /* the next step follows */
         if (q->unknown)
             say(d, steps, q->unknown);
         else

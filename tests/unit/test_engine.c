@@ -94,7 +94,10 @@ static void test_attachments(void **state)
     assert_int_not_equal(engine_attach(e, "att", "big.png", big, (5u << 20) + 10, err, sizeof err), 0);
     assert_non_null(strstr(err, "larger than 5 MB"));
     free(big);
-    for (int i = 0; i < 4; i++)
+    /* the bare 8-byte PNG signature is a PNG; 7 of its bytes are not */
+    assert_int_not_equal(engine_attach(e, "att", "cut.png", png, 7, err, sizeof err), 0);
+    assert_int_equal(engine_attach(e, "att", "sig.png", png, 8, err, sizeof err), 0);
+    for (int i = 0; i < 3; i++)
         assert_int_equal(engine_attach(e, "att", "a.png", png, sizeof png, err, sizeof err), 0);
     /* a JPEG is taken like a PNG: the fifth screenshot */
     assert_int_equal(engine_attach(e, "att", "b.jpg", "\xff\xd8\xff\xe0", 4, err, sizeof err), 0);
