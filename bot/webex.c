@@ -9,7 +9,8 @@
  *         ready (backoff reset, pings start) -> activities -> closed/error
  *         -> by close code: reconnect with backoff and jitter, re-register
  *         (4404, or a 404 on the handshake, at most WX_REREGISTER_MAX in a
- *         row), or stop (4000 replaced; 4400/4401/4403 credentials).
+ *         row), or stop (4000 with reason "replaced"; 4400/4401/4403
+ *         credentials); 4000 with another reason (rebalancing) reconnects.
  *
  * An activity becomes a job: mark handled (store) -> GET the message by its
  * Hydra id -> GET each shared file (5 MiB cap) and engine_attach() it ->
@@ -126,6 +127,7 @@ struct webex {
     struct lws *wsi;             /* borrowed until CLOSED / CONNECTION_ERROR */
     bool kill;                   /* close the socket at the next WRITEABLE */
     int close_code;              /* from the server's close frame, 0: none */
+    char close_reason[64];       /* its reason, "" when none */
     struct wsrx rx;              /* reassembly, cap WX_RX_MAX */
     struct wsq q;                /* frames to send, owned */
     int retry;                   /* reconnects since the last ready */
@@ -519,6 +521,7 @@ static void connect_ws(struct webex *w)
     };
     w->st = WS_CONNECTING;
     w->close_code = 0;
+    w->close_reason[0] = 0;
     w->kill = false;
     w->ping_out = false;
     log_event("info", "webex_connect", "host=%s", ads);
@@ -926,9 +929,9 @@ static void on_gone(struct webex *w, bool handshake_failed, int http_status)
         go_dead(w, "webex_unauthorized", "the WebSocket handshake was refused (check WEBEX_TOKEN)");
         return;
     }
-    switch (wx_close_policy(w->close_code)) {
+    switch (wx_close_policy(w->close_code, w->close_reason)) {
     case WX_CLOSE_REPLACED:
-        go_dead(w, "webex_replaced", "code 4000: another connection for this device replaced this one");
+        go_dead(w, "webex_replaced", "code 4000 replaced: another connection for this device took over");
         return;
     case WX_CLOSE_AUTH:
         log_event("error", "webex_auth_rejected", "code=%d", w->close_code);
@@ -981,9 +984,14 @@ static int webex_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
         if (len >= 2) {
             const unsigned char *b = in;
+            size_t n = len - 2 < sizeof w->close_reason ? len - 2 : sizeof w->close_reason - 1;
             w->close_code = (b[0] << 8) | b[1];
+            memcpy(w->close_reason, b + 2, n);
+            w->close_reason[n] = 0;
+            for (size_t i = 0; i < n; i++)
+                if (w->close_reason[i] < 0x20 || w->close_reason[i] == '"') w->close_reason[i] = '?';
         }
-        log_event("info", "webex_peer_close", "code=%d", w->close_code);
+        log_event("info", "webex_peer_close", "code=%d reason=\"%s\"", w->close_code, w->close_reason);
         return 0;
     case LWS_CALLBACK_CLIENT_CLOSED:
         if (wsi != w->wsi) return 0;

@@ -530,10 +530,11 @@ long wx_retry_after_ms(const char *value)
     return s * 1000;
 }
 
-enum wx_close_action wx_close_policy(int code)
+enum wx_close_action wx_close_policy(int code, const char *reason)
 {
     switch (code) {
-    case 4000: return WX_CLOSE_REPLACED;
+    case 4000:
+        return reason && !strcasecmp(reason, "replaced") ? WX_CLOSE_REPLACED : WX_CLOSE_RECONNECT;
     case 4400:
     case 4401:
     case 4403: return WX_CLOSE_AUTH;

@@ -164,11 +164,14 @@ long wx_retry_after_ms(const char *value);
 
 enum wx_close_action {
     WX_CLOSE_RECONNECT,          /* transient: back off and reconnect */
-    WX_CLOSE_REPLACED,           /* 4000: a newer connection took over: stop */
+    WX_CLOSE_REPLACED,           /* 4000 "replaced": a newer connection took over: stop */
     WX_CLOSE_AUTH,               /* 4400/4401/4403: credentials: stop, say so */
     WX_CLOSE_REREGISTER          /* 4404: refresh the device, then reconnect */
 };
-enum wx_close_action wx_close_policy(int code);
+/* The action for a server close code and its reason (NULL: none). 4000
+ * stops only with reason "replaced"; 4000 with any other reason (e.g.
+ * Mercury rebalancing, webex-js-sdk PR #5106) reconnects. */
+enum wx_close_action wx_close_policy(int code, const char *reason);
 
 /* The session id for a Webex conversation: 1:1 spaces by space, group spaces
  * by space and person, so each person has their own conversation there.

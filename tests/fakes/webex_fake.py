@@ -468,11 +468,11 @@ class Fake:
     def raw_frame(self, text):
         self.emit(text, record=False)
 
-    def drop(self, code=None):
+    def drop(self, code=None, reason=None):
         with self.lock:
             ws = self.ws
         if ws:
-            ws.close(code, b"going away" if code else b"")
+            ws.close(code, reason if reason is not None else (b"going away" if code else b""))
 
     def wait_ready(self, count, timeout=10):
         end = time.monotonic() + timeout

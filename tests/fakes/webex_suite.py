@@ -288,6 +288,16 @@ try:
     r, k = say_and_wait(dm, alice, "hello")
     check("... and answers on the new connection", r is not None and k == 1)
 
+    # 5e. close 4000 with a reason other than "replaced" (Mercury rebalancing,
+    # webex-js-sdk PR #5106) is a transient close: reconnect, keep answering
+    conns, rc0 = fake.connections, fake.ready_count
+    fake.drop(4000, b"rebalancing")
+    ok = fake.wait_ready(rc0 + 1, 10 * SLOW)
+    r, k = say_and_wait(dm, alice, "hello")
+    check("close 4000 \"rebalancing\": reconnects (only reason \"replaced\" stops) and answers",
+          ok and fake.connections > conns and r is not None and k == 1 and
+          "event=webex_replaced" not in log(), log()[-600:])
+
     # 6. malformed envelopes are ignored with a log line, the bot keeps answering
     fake.raw_frame("{not json")
     fake.raw_frame(json.dumps({"id": str(uuid.uuid4()), "data": {"eventType": "conversation.activity",

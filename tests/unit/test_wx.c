@@ -242,12 +242,16 @@ static void test_policies(void **state)
     assert_int_equal(wx_retry_after_ms(NULL), 15000);
     assert_int_equal(wx_retry_after_ms("soon"), 15000);
     assert_int_equal(wx_retry_after_ms("99999"), 3600000);
-    assert_int_equal(wx_close_policy(4000), WX_CLOSE_REPLACED);
-    assert_int_equal(wx_close_policy(4401), WX_CLOSE_AUTH);
-    assert_int_equal(wx_close_policy(4403), WX_CLOSE_AUTH);
-    assert_int_equal(wx_close_policy(4404), WX_CLOSE_REREGISTER);
-    assert_int_equal(wx_close_policy(1011), WX_CLOSE_RECONNECT);
-    assert_int_equal(wx_close_policy(1000), WX_CLOSE_RECONNECT);
+    assert_int_equal(wx_close_policy(4000, "replaced"), WX_CLOSE_REPLACED);
+    assert_int_equal(wx_close_policy(4000, "Replaced"), WX_CLOSE_REPLACED);
+    assert_int_equal(wx_close_policy(4000, "rebalancing"), WX_CLOSE_RECONNECT);
+    assert_int_equal(wx_close_policy(4000, NULL), WX_CLOSE_RECONNECT);
+    assert_int_equal(wx_close_policy(4000, ""), WX_CLOSE_RECONNECT);
+    assert_int_equal(wx_close_policy(4401, NULL), WX_CLOSE_AUTH);
+    assert_int_equal(wx_close_policy(4403, NULL), WX_CLOSE_AUTH);
+    assert_int_equal(wx_close_policy(4404, NULL), WX_CLOSE_REREGISTER);
+    assert_int_equal(wx_close_policy(1011, NULL), WX_CLOSE_RECONNECT);
+    assert_int_equal(wx_close_policy(1000, NULL), WX_CLOSE_RECONNECT);
 
     char a[40], b[40], c[40];
     wx_session_id("room", "x@example.com", true, a);
@@ -293,8 +297,8 @@ static void test_strict_parsers(void **state)
     assert_int_equal(wx_retry_after_ms(" 12 \r\n"), 12000);
     assert_int_equal(wx_retry_after_ms("-5"), 15000);
     assert_int_equal(wx_retry_after_ms("3600"), 3600000);
-    assert_int_equal(wx_close_policy(4400), WX_CLOSE_AUTH);
-    assert_int_equal(wx_close_policy(4405), WX_CLOSE_RECONNECT);
+    assert_int_equal(wx_close_policy(4400, NULL), WX_CLOSE_AUTH);
+    assert_int_equal(wx_close_policy(4405, NULL), WX_CLOSE_RECONNECT);
 }
 
 int main(void)
