@@ -702,6 +702,10 @@ static void on_activity(struct webex *w, const struct wx_activity *a)
         log_event("debug", "webex_ignored", "why=verb verb=%s", a->verb);
         return;
     }
+    if (a->parent_edit) {                    /* an edit is no new message: never answered */
+        log_event("info", "webex_ignored", "why=edit activity=%.8s of=%.8s", a->id, a->parent_id);
+        return;
+    }
     if ((w->me.uuid[0] && !strcasecmp(a->actor_id, w->me.uuid)) ||
         (w->dev.user_id[0] && !strcasecmp(a->actor_id, w->dev.user_id))) {
         log_event("debug", "webex_ignored", "why=own_activity");

@@ -183,6 +183,7 @@ static bool activity_from(const cJSON *a, struct wx_activity *act)
         copy(act->parent_id, sizeof act->parent_id, str(parent, "id"));
         const char *pt = str(parent, "type");
         act->parent_reply = pt && !strcmp(pt, "reply");
+        act->parent_edit = pt && !strcmp(pt, "edit");
     }
     cJSON_ArrayForEach(it, get(get(obj, "mentions"), "items")) {
         if (act->n_mentions < WX_MENTIONS_MAX &&

@@ -75,6 +75,7 @@ struct wx_activity {
     bool one_on_one;             /* target.tags has ONE_ON_ONE */
     char parent_id[WX_UUID_MAX]; /* parent.id, "" when none */
     bool parent_reply;           /* parent.type == "reply" (a thread) */
+    bool parent_edit;            /* parent.type == "edit": an edit of message parent_id */
     char mentions[WX_MENTIONS_MAX][WX_UUID_MAX]; /* object.mentions.items[].id */
     int n_mentions;
 };

@@ -412,7 +412,7 @@ class Fake:
 
     # ------------------------------------------------------------ driving
     def activity(self, raw, room_uuid, actor_uuid, email, direct, mentions, verb, parent=None,
-                 actor_type="PERSON"):
+                 actor_type="PERSON", parent_type="reply"):
         act = {"id": raw, "objectType": "activity", "verb": verb,
                "url": f"https://{CONV_HOST}/conversation/api/v1/activities/{raw}",
                "actor": {"id": actor_uuid, "entryUUID": actor_uuid, "objectType": "person",
@@ -425,7 +425,7 @@ class Fake:
                           "tags": ["ONE_ON_ONE"] if direct else []},
                "encryptionKeyUrl": "kms://fake/keys/1"}
         if parent:
-            act["parent"] = {"id": parent, "type": "reply"}
+            act["parent"] = {"id": parent, "type": parent_type}
         return json.dumps({"id": str(uuid.uuid4()), "data": {"eventType": "conversation.activity",
                                                              "activity": act},
                            "timestamp": int(time.time() * 1000), "trackingId": "ROUTER_FAKE",
@@ -458,6 +458,24 @@ class Fake:
         self.emit(self.activity(raw, room, person, email, direct, [self.bot_uuid] if mention else [],
                                 verb or ("share" if files else "post"), parent, actor_type), raw=raw)
         return raw
+
+    def edit(self, raw, text):
+        """The person edits message raw: Webex sends a new post activity whose
+        parent is {"id": raw, "type": "edit"}; the REST read of the new id
+        gives the edited message (with "updated"). Returns the new UUID."""
+        with self.lock:
+            m = dict(self.messages[raw])
+        new = str(uuid.uuid4())
+        m.update(id=hydra("MESSAGE", new), text=text, updated="2026-01-01T00:01:00.000Z")
+        with self.lock:
+            self.messages[new] = m
+        person = unhydra(m["personId"])[2]
+        room = unhydra(m["roomId"])[2]
+        direct = m["roomType"] == "direct"
+        mentions = [self.bot_uuid] if m.get("mentionedPeople") else []
+        self.emit(self.activity(new, room, person, m["personEmail"], direct, mentions, "post",
+                                raw, parent_type="edit"), raw=new)
+        return new
 
     def redeliver(self, raw):
         with self.lock:

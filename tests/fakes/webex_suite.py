@@ -298,6 +298,19 @@ try:
           ok and fake.connections > conns and r is not None and k == 1 and
           "event=webex_replaced" not in log(), log()[-600:])
 
+    # 5f. an edit (a post whose parent.type is "edit") is not a new message:
+    # never answered; the next real message is (the positive control)
+    before = len(replies_to(dm))
+    orig = fake.say(dm, alice, "what does PONR mean?")
+    wait(lambda: len(replies_to(dm)) > before)
+    edits = log_count("why=edit")
+    fake.edit(orig, "what does PONR mean exactly?")
+    seen = wait(lambda: log_count("why=edit") > edits)
+    r, k = say_and_wait(dm, alice, "thanks")
+    check("an edit (parent.type edit) is not answered as a new message; the next message is",
+          seen and r is not None and k == 1 and len(replies_to(dm)) == before + 2,
+          f"replies {len(replies_to(dm))} vs {before}+2")
+
     # 6. malformed envelopes are ignored with a log line, the bot keeps answering
     fake.raw_frame("{not json")
     fake.raw_frame(json.dumps({"id": str(uuid.uuid4()), "data": {"eventType": "conversation.activity",
