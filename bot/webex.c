@@ -54,15 +54,18 @@
 #define WX_BACKOFF_MAX_MS  32000L
 #define WX_DRAIN_MS        3000
 
-enum op { OP_ME, OP_U2C, OP_DEVICES, OP_CREATE, OP_DELETE, OP_MESSAGE, OP_FILE, OP_REPLY };
+enum op { OP_ME, OP_U2C, OP_DEVICES, OP_CREATE, OP_DELETE, OP_MESSAGE, OP_FILE, OP_REPLY,
+          OP_CONV_ID };
 static const char *const op_names[] = { "people_me", "u2c", "devices", "create_device",
-                                        "delete_device", "message", "file", "reply" };
+                                        "delete_device", "message", "file", "reply", "conv_id" };
 
 /* An activity being answered. */
 struct job {
     char act_id[WX_UUID_MAX];    /* the activity (message) UUID */
     char verb[24];
     char room_uuid[WX_UUID_MAX]; /* the space's UUID (session key) */
+    char target_url[WX_URL_MAX]; /* the conversation's URL (the 404 fallback), "" when none */
+    bool conv_tried;             /* the conversation service was asked for the REST id */
     bool direct;                 /* a 1:1 space */
     char session[40];
     char room_id[WX_ID_MAX];     /* Hydra room id, for the reply */
@@ -659,13 +662,66 @@ static void on_file(struct webex *w, struct wreq *r)
     job_next(w, j);
 }
 
+/* True when the bot may send its token to url: Webex's own https hosts, or
+ * the REST API's origin (a local fake). */
+static bool trusted_url(const struct webex *w, const char *url)
+{
+    char host[256];
+    if (!strncmp(url, w->api_origin, strlen(w->api_origin))) return true;
+    if (strncmp(url, "https://", 8)) return false;
+    size_t n = strcspn(url + 8, ":/?#");
+    if (n >= sizeof host) return false;
+    memcpy(host, url + 8, n);
+    host[n] = 0;
+    const char *const ok[] = { ".wbx2.com", ".webex.com" };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        if (n > strlen(ok[i]) && !strcasecmp(host + n - strlen(ok[i]), ok[i])) return true;
+    return false;
+}
+
+/* A 404 on the message read (a wrong cluster guess): ask the conversation
+ * service for the REST id, as webex_bot does. True when asked (r's job
+ * moves to the new request). */
+static bool conv_fallback(struct webex *w, struct wreq *r)
+{
+    struct job *j = r->job;
+    char url[WX_URL_MAX + WX_UUID_MAX];
+    if (r->status != 404 || j->conv_tried || !j->target_url[0] ||
+        wx_conv_lookup_url(j->target_url, j->room_uuid, j->act_id, url, sizeof url) < 0 ||
+        !trusted_url(w, url))
+        return false;
+    j->conv_tried = true;
+    r->job = NULL;
+    log_event("warn", "webex_cluster_fallback", "activity=%.8s why=404 via=conversation_service",
+              j->act_id);
+    rest(w, OP_CONV_ID, "GET", url, NULL, j);
+    return true;
+}
+
+/* The conversation service's answer: the REST id to read the message by. */
+static void on_conv_id(struct webex *w, struct wreq *r)
+{
+    char id[WX_ID_MAX], url[WX_ID_MAX + 600];
+    if (r->status != 200 || wx_id_parse(buf_str(&r->resp), r->resp.len, id, sizeof id) < 0 ||
+        strchr(id, '/') || strchr(id, '?')) {
+        log_event("warn", "webex_message_unavailable", "op=conv_id status=%ld err=\"%s\"",
+                  r->status, r->err);
+        return;                                /* r still owns its job */
+    }
+    snprintf(url, sizeof url, "%s/messages/%s", w->api, id);
+    struct job *j = r->job;
+    r->job = NULL;
+    rest(w, OP_MESSAGE, "GET", url, NULL, j);
+}
+
 static void on_message(struct webex *w, struct wreq *r)
 {
     struct job *j = r->job;
     struct wx_message m;
     if (r->status != 200 || wx_message_parse(buf_str(&r->resp), r->resp.len, &m) < 0) {
-        log_event("warn", "webex_message_unavailable", "status=%ld err=\"%s\"", r->status, r->err);
         if (r->status == 200) wx_message_clear(&m);
+        if (conv_fallback(w, r)) return;
+        log_event("warn", "webex_message_unavailable", "status=%ld err=\"%s\"", r->status, r->err);
         return;                                /* r still owns j */
     }
     bool direct = strcmp(m.room_type, "group") != 0 && j->direct;
@@ -729,13 +785,16 @@ static void on_activity(struct webex *w, const struct wx_activity *a)
         return;
     }
     if (rc < 0) log_event("error", "webex_store", "what=mark_handled");
-    wx_u2c_cluster(w->catalog ? w->catalog : "", w->catalog_len, a->target_host, cluster, sizeof cluster);
+    if (wx_u2c_cluster(w->catalog ? w->catalog : "", w->catalog_len, a->target_host, cluster,
+                       sizeof cluster))
+        log_event("warn", "webex_cluster_unknown", "host=%s guess=us", a->target_host);
     if (wx_hydra_id(cluster, "MESSAGE", a->id, id, sizeof id) < 0) return;
     struct job *j = calloc(1, sizeof *j);
     if (!j) return;
     snprintf(j->act_id, sizeof j->act_id, "%s", a->id);
     snprintf(j->verb, sizeof j->verb, "%s", a->verb);
     snprintf(j->room_uuid, sizeof j->room_uuid, "%s", a->target_id);
+    snprintf(j->target_url, sizeof j->target_url, "%s", a->target_url);
     j->direct = a->one_on_one;
     snprintf(url, sizeof url, "%s/messages/%s", w->api, id);
     log_event("info", "webex_activity", "activity=%.8s verb=%s direct=%d", a->id, a->verb, a->one_on_one);
@@ -812,6 +871,9 @@ static void on_result(struct webex *w, struct wreq *r)
         break;
     case OP_FILE:
         on_file(w, r);
+        break;
+    case OP_CONV_ID:
+        on_conv_id(w, r);
         break;
     case OP_REPLY:
         if (r->status == 200)

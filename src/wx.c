@@ -83,12 +83,28 @@ int wx_u2c_wdm(const char *json, size_t len, char *out, size_t outlen)
     return rc;
 }
 
-void wx_u2c_cluster(const char *json, size_t len, const char *host, char *out, size_t outlen)
+/* The id of the hostCatalog entry for host: under the key host, else in any
+ * key's entry list (the key and its entries' hosts may differ), as the
+ * js-sdk's findClusterId matches. NULL when none. */
+static const char *catalog_entry_id(const cJSON *cat, const char *host)
+{
+    const cJSON *key, *e;
+    const char *id = str(cJSON_GetArrayItem(get(cat, host), 0), "id");
+    if (id) return id;
+    cJSON_ArrayForEach(key, cat) {
+        if (!cJSON_IsArray(key)) continue;
+        cJSON_ArrayForEach(e, key) {
+            const char *h = str(e, "host");
+            if (h && !strcasecmp(h, host) && str(e, "id")) return str(e, "id");
+        }
+    }
+    return NULL;
+}
+
+int wx_u2c_cluster(const char *json, size_t len, const char *host, char *out, size_t outlen)
 {
     cJSON *j = cJSON_ParseWithLength(json, len);
-    const cJSON *entries = get(get(j, "hostCatalog"), host ? host : "");
-    const cJSON *e0 = cJSON_IsArray(entries) ? cJSON_GetArrayItem(entries, 0) : NULL;
-    const char *id = str(e0, "id");
+    const char *id = host && *host ? catalog_entry_id(get(j, "hostCatalog"), host) : NULL;
     copy_cut(out, outlen, "us");
     if (id && strncmp(id, "urn:TEAM:us-east-2_a", 20) && strncmp(id, "urn:TEAM:us-east-1_int13", 24)) {
         /* the first three ':' parts */
@@ -102,6 +118,26 @@ void wx_u2c_cluster(const char *json, size_t len, const char *host, char *out, s
         }
     }
     cJSON_Delete(j);
+    return id ? 0 : 1;
+}
+
+int wx_conv_lookup_url(const char *target_url, const char *target_id, const char *act_id,
+                       char *out, size_t outlen)
+{
+    char pat[WX_UUID_MAX + 16];
+    snprintf(pat, sizeof pat, "conversations/%s", target_id ? target_id : "");
+    const char *at = target_url && target_id && *target_id ? strstr(target_url, pat) : NULL;
+    if (!at || !act_id || !*act_id) return -1;
+    int n = snprintf(out, outlen, "%.*smessages/%s", (int)(at - target_url), target_url, act_id);
+    return n > 0 && (size_t)n < outlen ? 0 : -1;
+}
+
+int wx_id_parse(const char *json, size_t len, char *out, size_t outlen)
+{
+    cJSON *j = cJSON_ParseWithLength(json, len);
+    int rc = copy(out, outlen, str(j, "id")) ? 0 : -1;
+    cJSON_Delete(j);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- devices */
@@ -175,6 +211,7 @@ static bool activity_from(const cJSON *a, struct wx_activity *act)
     copy_cut(act->actor_email, sizeof act->actor_email,
              str(actor, "emailAddress") ? str(actor, "emailAddress") : str(actor, "entryEmail"));
     url_host(str(target, "url"), act->target_host, sizeof act->target_host);
+    if (!copy(act->target_url, sizeof act->target_url, str(target, "url"))) act->target_url[0] = 0;
     if (!cJSON_IsArray(tags)) tags = NULL;
     cJSON_ArrayForEach(it, tags)
         if (cJSON_IsString(it) && !strcmp(it->valuestring, "ONE_ON_ONE"))

@@ -33,10 +33,20 @@
 /* serviceLinks.wdm into out. 0, or -1 when absent or not JSON. */
 int wx_u2c_wdm(const char *json, size_t len, char *out, size_t outlen);
 /* The Hydra cluster for a service host (e.g. "conv-a.wbx2.com"): the id of
- * the hostCatalog entry for that host, "us" for urn:TEAM:us-east-2_a and
- * urn:TEAM:us-east-1_int13, else its first three ':' parts
- * ("urn:TEAM:eu-central-1_k"). "us" when the host is not in the catalog. */
-void wx_u2c_cluster(const char *json, size_t len, const char *host, char *out, size_t outlen);
+ * the hostCatalog entry for that host (under the host's key, else any entry
+ * whose "host" is it, as the js-sdk's findClusterId), "us" for
+ * urn:TEAM:us-east-2_a and urn:TEAM:us-east-1_int13, else its first three
+ * ':' parts ("urn:TEAM:eu-central-1_k"). Returns 0, or 1 when the host is
+ * in no entry (out is then "us", a guess the caller should log). */
+int wx_u2c_cluster(const char *json, size_t len, const char *host, char *out, size_t outlen);
+/* webex_bot's way to a REST id without the catalog: the conversation
+ * service URL of the activity, target.url with "conversations/<target_id>"
+ * replaced by "messages/<act_id>"; its JSON answer's "id" is the REST id
+ * (wx_id_parse). 0, or -1 when target_url does not name target_id. */
+int wx_conv_lookup_url(const char *target_url, const char *target_id, const char *act_id,
+                       char *out, size_t outlen);
+/* The "id" string of a JSON object into out. 0, or -1. */
+int wx_id_parse(const char *json, size_t len, char *out, size_t outlen);
 
 /* ---- WDM devices */
 
@@ -72,6 +82,7 @@ struct wx_activity {
     char actor_email[WX_EMAIL_MAX];
     char target_id[WX_UUID_MAX]; /* the conversation (space) UUID */
     char target_host[256];       /* host of target.url, "" when absent */
+    char target_url[WX_URL_MAX]; /* target.url, "" when absent or too long */
     bool one_on_one;             /* target.tags has ONE_ON_ONE */
     char parent_id[WX_UUID_MAX]; /* parent.id, "" when none */
     bool parent_reply;           /* parent.type == "reply" (a thread) */

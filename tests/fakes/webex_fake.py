@@ -34,6 +34,7 @@ import base64, hashlib, http.server, json, socket, struct, sys, threading, time,
 
 CLUSTER = "urn:TEAM:eu-central-1_k"
 CONV_HOST = "conv-k.wbx2.com"
+ALT_CONV_HOST = "prod-k-message.svc.webex.com"
 PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
        b"\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe\xa7\x35\x81\x84"
        b"\x00\x00\x00\x00IEND\xaeB`\x82")
@@ -148,6 +149,9 @@ class Fake:
         self.bad_requests = []     # (what, detail) for every request refused as malformed
         self.protocol_errors = []  # WebSocket protocol errors of the client
         self.replay_on_connect = False
+        self.conv_base = f"https://{CONV_HOST}"  # target.url of activities: set to self.base to
+                                                # make the host unknown to the catalog
+        self.conv_lookups = []     # GET /conversation/api/v1/messages/ID (webex_bot's id lookup)
         self.no_pong = False
         self.cond = threading.Condition(self.lock)
         fake = self
@@ -211,6 +215,10 @@ class Fake:
                 "serviceLinks": {"wdm": self.base + "/wdm/api/v1"},
                 "hostCatalog": {CONV_HOST: [{"host": CONV_HOST, "ttl": -1, "priority": 5,
                                              "id": CLUSTER + ":conversation"}],
+                                # a key whose entry names another host (js-sdk findClusterId)
+                                "conversation-k.wbx2.com": [{"host": ALT_CONV_HOST, "ttl": -1,
+                                                             "priority": 5,
+                                                             "id": CLUSTER + ":conversation"}],
                                 "wdm-k.wbx2.com": [{"host": "wdm-k.wbx2.com", "ttl": -1, "priority": 5,
                                                     "id": CLUSTER + ":wdm"}]},
                 "format": "hostmap"})
@@ -242,6 +250,14 @@ class Fake:
                     self.bad_requests.append(("GET content id", path))
                 return self.reply(h, 404, {"message": "content not found"})
             return self.reply(h, 200, raw=PNG, ctype="image/png")
+        if path.startswith("/conversation/api/v1/messages/") and method == "GET":
+            raw = path.rsplit("/", 1)[1]
+            with self.lock:
+                self.conv_lookups.append(raw)
+                known = raw in self.messages
+            if not known:
+                return self.reply(h, 404, {"message": "no such activity"})
+            return self.reply(h, 200, {"id": hydra("MESSAGE", raw), "objectType": "activity"})
         if path.startswith("/v1/attachment/actions/"):
             return self.reply(h, 404, {"message": "no such action"})
         return self.reply(h, 404, {"message": "not found"})
@@ -414,14 +430,14 @@ class Fake:
     def activity(self, raw, room_uuid, actor_uuid, email, direct, mentions, verb, parent=None,
                  actor_type="PERSON", parent_type="reply"):
         act = {"id": raw, "objectType": "activity", "verb": verb,
-               "url": f"https://{CONV_HOST}/conversation/api/v1/activities/{raw}",
+               "url": f"{self.conv_base}/conversation/api/v1/activities/{raw}",
                "actor": {"id": actor_uuid, "entryUUID": actor_uuid, "objectType": "person",
                          "emailAddress": email, "type": actor_type},
                "object": {"objectType": "comment",
                           "displayName": "eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..enc." + uuid.uuid4().hex,
                           "mentions": {"items": [{"id": u, "objectType": "person"} for u in mentions]}},
                "target": {"id": room_uuid, "objectType": "conversation",
-                          "url": f"https://{CONV_HOST}/conversation/api/v1/conversations/{room_uuid}",
+                          "url": f"{self.conv_base}/conversation/api/v1/conversations/{room_uuid}",
                           "tags": ["ONE_ON_ONE"] if direct else []},
                "encryptionKeyUrl": "kms://fake/keys/1"}
         if parent:

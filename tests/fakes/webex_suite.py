@@ -9,7 +9,7 @@ import base64, json, os, shutil, signal, socket, sqlite3, struct, subprocess, sy
 import urllib.request, uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from webex_fake import Fake, hydra, unhydra, CLUSTER  # noqa: E402
+from webex_fake import Fake, hydra, unhydra, CLUSTER, ALT_CONV_HOST  # noqa: E402
 
 PROVBOT = sys.argv[1]
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -310,6 +310,34 @@ try:
     check("an edit (parent.type edit) is not answered as a new message; the next message is",
           seen and r is not None and k == 1 and len(replies_to(dm)) == before + 2,
           f"replies {len(replies_to(dm))} vs {before}+2")
+
+    # 5g. cluster lookup: a conversation host found as an entry's host under
+    # another catalog key (js-sdk findClusterId) gives that entry's cluster
+    n_bad = len(fake.bad_requests)
+    with fake.lock:
+        fake.conv_base = "https://" + ALT_CONV_HOST
+    r, k = say_and_wait(dm, alice, "hello")
+    with fake.lock:
+        fake.conv_base = "https://conv-k.wbx2.com"
+    check("a conversation host listed as an entry's host (not a key) of the catalog: the "
+          "message is read with that entry's cluster",
+          r is not None and k == 1 and len(fake.bad_requests) == n_bad,
+          f"{fake.bad_requests[n_bad:]}\n{log()[-600:]}")
+    # ... a host in no entry: the guess "us" 404s; the bot logs it and asks the
+    # conversation service (target.url, conversations/ -> messages/) for the id
+    n_bad, n_look = len(fake.bad_requests), len(fake.conv_lookups)
+    with fake.lock:
+        fake.conv_base = fake.base
+    r, k = say_and_wait(dm, alice, "hello")
+    with fake.lock:
+        fake.conv_base = "https://conv-k.wbx2.com"
+        wrong = fake.bad_requests[n_bad:]
+        del fake.bad_requests[n_bad:]          # the one wrong-cluster read is expected here
+    check("a host unknown to the catalog: logged, the 404 falls back to the conversation "
+          "service's id, answered once",
+          r is not None and k == 1 and len(fake.conv_lookups) == n_look + 1 and len(wrong) == 1 and
+          "event=webex_cluster_unknown" in log() and "event=webex_cluster_fallback" in log(),
+          f"wrong={wrong} lookups={fake.conv_lookups[n_look:]}\n{log()[-600:]}")
 
     # 6. malformed envelopes are ignored with a log line, the bot keeps answering
     fake.raw_frame("{not json")

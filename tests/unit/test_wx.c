@@ -19,17 +19,29 @@ static void test_u2c(void **state)
     const char *cat =
         "{\"serviceLinks\":{\"wdm\":\"https://wdm-r.wbx2.com/wdm/api/v1\"},"
         "\"hostCatalog\":{\"conv-a.wbx2.com\":[{\"host\":\"conv-a.wbx2.com\",\"id\":\"urn:TEAM:us-east-2_a:conversation\"}],"
-        "\"conv-k.wbx2.com\":[{\"host\":\"conv-k.wbx2.com\",\"id\":\"urn:TEAM:eu-central-1_k:conversation\"}]},"
+        "\"conv-k.wbx2.com\":[{\"host\":\"conv-k.wbx2.com\",\"id\":\"urn:TEAM:eu-central-1_k:conversation\"}],"
+        "\"conversation-r.wbx2.com\":[{\"host\":\"prod-r-message.svc.webex.com\",\"id\":\"urn:TEAM:us-west-2_r:conversation\"}]},"
         "\"format\":\"hostmap\"}";
     char out[128];
     assert_int_equal(wx_u2c_wdm(S(cat), out, sizeof out), 0);
     assert_string_equal(out, "https://wdm-r.wbx2.com/wdm/api/v1");
-    wx_u2c_cluster(S(cat), "conv-a.wbx2.com", out, sizeof out);
+    assert_int_equal(wx_u2c_cluster(S(cat), "conv-a.wbx2.com", out, sizeof out), 0);
     assert_string_equal(out, "us");
-    wx_u2c_cluster(S(cat), "conv-k.wbx2.com", out, sizeof out);
+    assert_int_equal(wx_u2c_cluster(S(cat), "conv-k.wbx2.com", out, sizeof out), 0);
     assert_string_equal(out, "urn:TEAM:eu-central-1_k");
-    wx_u2c_cluster(S(cat), "unknown.host", out, sizeof out);
+    /* the host of an entry under another key (js-sdk findClusterId) */
+    assert_int_equal(wx_u2c_cluster(S(cat), "prod-r-message.svc.webex.com", out, sizeof out), 0);
+    assert_string_equal(out, "urn:TEAM:us-west-2_r");
+    assert_int_equal(wx_u2c_cluster(S(cat), "unknown.host", out, sizeof out), 1);
     assert_string_equal(out, "us");
+    assert_int_equal(wx_conv_lookup_url("https://conv-r.wbx2.com/conversation/api/v1/conversations/R1",
+                                        "R1", "A1", out, sizeof out), 0);
+    assert_string_equal(out, "https://conv-r.wbx2.com/conversation/api/v1/messages/A1");
+    assert_int_equal(wx_conv_lookup_url("https://conv-r.wbx2.com/x/conversations/R2", "R1", "A1",
+                                        out, sizeof out), -1);
+    assert_int_equal(wx_id_parse(S("{\"id\":\"Y2lz\"}"), out, sizeof out), 0);
+    assert_string_equal(out, "Y2lz");
+    assert_int_equal(wx_id_parse(S("{\"ids\":1}"), out, sizeof out), -1);
     assert_int_equal(wx_u2c_wdm(S("{\"serviceLinks\":{}}"), out, sizeof out), -1);
     assert_int_equal(wx_u2c_wdm(S("not json"), out, sizeof out), -1);
 }
