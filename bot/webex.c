@@ -50,14 +50,16 @@
 #define WX_RATE_RETRIES    20                 /* 429s one request may wait out */
 #define WX_SEND_RETRIES    8                  /* 5xx / transport retries of a reply */
 #define WX_REREGISTER_MAX  3
+#define WX_PRUNE_MAX       64                 /* devices deleted in one cleanup */
 #define WX_READY_TIMEOUT_US (30LL * 1000000)
 #define WX_BACKOFF_MAX_MS  32000L
 #define WX_DRAIN_MS        3000
 
 enum op { OP_ME, OP_U2C, OP_DEVICES, OP_CREATE, OP_DELETE, OP_MESSAGE, OP_FILE, OP_REPLY,
-          OP_CONV_ID };
+          OP_CONV_ID, OP_PRUNE_LIST, OP_PRUNE };
 static const char *const op_names[] = { "people_me", "u2c", "devices", "create_device",
-                                        "delete_device", "message", "file", "reply", "conv_id" };
+                                        "delete_device", "message", "file", "reply", "conv_id",
+                                        "prune_list", "prune_device" };
 
 /* An activity being answered. */
 struct job {
@@ -124,6 +126,8 @@ struct webex {
     bool have_dev;
     bool force_create;           /* next boot POSTs a device without listing */
     int reregisters;             /* 404 handshakes in a row */
+    bool pruned;                 /* excessive devices: cleaned up once since the last create */
+    int prune_left;              /* device DELETEs of the cleanup still out */
 
     /* socket */
     enum wstate st;
@@ -842,7 +846,15 @@ static void on_boot_result(struct webex *w, struct wreq *r)
         if ((ok = r->status >= 200 && r->status < 300 && wx_device_parse(body, len, &w->dev) == 0)) {
             w->have_dev = true;
             w->force_create = false;
+            w->pruned = false;
             log_event("info", "webex_device", "action=created");
+        } else if (r->status == 403 && !w->pruned && strstr(body, "excessive device registrations")) {
+            char url[WX_URL_MAX + 16];
+            w->pruned = true;                    /* once: a second 403 backs off */
+            log_event("warn", "webex_device_refused", "status=403 why=excessive_devices action=cleanup");
+            snprintf(url, sizeof url, "%s/devices", w->wdm);
+            rest(w, OP_PRUNE_LIST, "GET", url, NULL, NULL);
+            return;
         } else if (r->status == 403) {
             log_event("error", "webex_device_refused", "status=403 body_hint=\"%.80s\"", body);
         }
@@ -852,6 +864,27 @@ static void on_boot_result(struct webex *w, struct wreq *r)
     }
     if (ok) boot_step(w);
     else boot_failed(w, r);
+}
+
+/* Excessive device registrations, the js-sdk's way: the token's devices
+ * listed, the oldest third (by modificationTime) deleted, then register
+ * again (boot_step once the last DELETE is back). */
+static void on_prune_list(struct webex *w, struct wreq *r)
+{
+    static char urls[WX_PRUNE_MAX][WX_URL_MAX];
+    int n = r->status == 200 ? wx_devices_oldest_third(buf_str(&r->resp), r->resp.len, urls,
+                                                       WX_PRUNE_MAX) : -1;
+    w->prune_left = 0;
+    for (int i = 0; i < n; i++) {
+        const char *u = urls[i];
+        if (strncmp(u, "https://", 8) && !(w->plain_ok && !strncmp(u, "http://", 7))) continue;
+        const char *id = strrchr(u, '/');
+        log_event("info", "webex_device_pruned", "device=%.40s", id ? id + 1 : u);
+        rest(w, OP_PRUNE, "DELETE", u, NULL, NULL);
+        w->prune_left++;
+    }
+    log_event("info", "webex_device_cleanup", "listed_status=%ld deleting=%d", r->status, w->prune_left);
+    if (!w->prune_left) backoff(w, "excessive_devices");
 }
 
 static void on_result(struct webex *w, struct wreq *r)
@@ -874,6 +907,14 @@ static void on_result(struct webex *w, struct wreq *r)
         break;
     case OP_CONV_ID:
         on_conv_id(w, r);
+        break;
+    case OP_PRUNE_LIST:
+        on_prune_list(w, r);
+        break;
+    case OP_PRUNE:
+        if (r->status < 200 || r->status >= 300)
+            log_event("warn", "webex_device_prune_failed", "status=%ld", r->status);
+        if (w->prune_left > 0 && --w->prune_left == 0) boot_step(w);
         break;
     case OP_REPLY:
         if (r->status == 200)

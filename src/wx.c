@@ -174,6 +174,42 @@ int wx_devices_find(const char *json, size_t len, const char *name, struct wx_de
     return rc;
 }
 
+/* One device of a list, for sorting by modificationTime. */
+struct dev_age {
+    const char *url;
+    const char *mtime;           /* ISO 8601 (sorts as text), "" when absent: oldest */
+};
+
+static int by_age(const void *a, const void *b)
+{
+    return strcmp(((const struct dev_age *)a)->mtime, ((const struct dev_age *)b)->mtime);
+}
+
+int wx_devices_oldest_third(const char *json, size_t len, char (*urls)[WX_URL_MAX], int max)
+{
+    cJSON *j = cJSON_ParseWithLength(json, len);
+    const cJSON *list = get(j, "devices"), *it;
+    int n = 0, total = cJSON_IsArray(list) ? cJSON_GetArraySize(list) : -1;
+    struct dev_age *d = total > 0 ? calloc((size_t)total, sizeof *d) : NULL;
+    if (total > 0 && !d) total = -1;
+    if (d) {
+        cJSON_ArrayForEach(it, list) {
+            if (!str(it, "url")) continue;
+            d[n].url = str(it, "url");
+            d[n].mtime = str(it, "modificationTime") ? str(it, "modificationTime") : "";
+            n++;
+        }
+        qsort(d, (size_t)n, sizeof *d, by_age);
+        int k = (n + 2) / 3;                 /* the oldest third, rounded up */
+        if (k > max) k = max;
+        for (int i = 0; i < k; i++) copy_cut(urls[i], WX_URL_MAX, d[i].url);
+        n = k;
+    }
+    free(d);
+    cJSON_Delete(j);
+    return total < 0 ? -1 : n;
+}
+
 char *wx_device_body(const char *name)
 {
     cJSON *o = cJSON_CreateObject();

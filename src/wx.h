@@ -60,6 +60,11 @@ struct wx_device {
 int wx_device_parse(const char *json, size_t len, struct wx_device *d);
 /* {"devices":[...]}: the first device named `name`. 1 found, 0 none, -1 not a list. */
 int wx_devices_find(const char *json, size_t len, const char *name, struct wx_device *d);
+/* {"devices":[...]}: the URLs of the oldest third (rounded up, at most
+ * max) by modificationTime, oldest first, into urls: what to delete when
+ * WDM refuses a new device for "excessive device registrations" (js-sdk
+ * device.js). Returns their count, or -1 when json is not a device list. */
+int wx_devices_oldest_third(const char *json, size_t len, char (*urls)[WX_URL_MAX], int max);
 /* The POST /devices body for a device named `name`. Caller frees. */
 char *wx_device_body(const char *name);
 

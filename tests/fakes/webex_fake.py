@@ -274,13 +274,20 @@ class Fake:
             if len(self.devices) >= self.max_devices:
                 return self.reply(h, 403, {"message": "User has excessive device registrations"})
             did = str(uuid.uuid4())
-            dev = {"url": f"{self.base}/wdm/api/v1/devices/{did}",
-                   "webSocketUrl": f"ws://127.0.0.1:{self.port}/mercury/{did}/messages",
-                   "userId": self.bot_uuid, "name": (data or {}).get("name"),
-                   "deviceType": (data or {}).get("deviceType"), "services": {}}
-            self.devices[did] = dev
+            dev = self.add_device((data or {}).get("name"), (data or {}).get("deviceType"))
             self.device_creates += 1
             return self.reply(h, 200, dev)
+
+    def add_device(self, name, dtype="DESKTOP", mtime=None):
+        """A registered device (modificationTime: now unless given, ISO 8601)."""
+        did = str(uuid.uuid4())
+        dev = {"url": f"{self.base}/wdm/api/v1/devices/{did}",
+               "webSocketUrl": f"ws://127.0.0.1:{self.port}/mercury/{did}/messages",
+               "userId": self.bot_uuid, "name": name, "deviceType": dtype, "services": {},
+               "modificationTime": mtime or time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())}
+        with self.lock:
+            self.devices[did] = dev
+        return dev
 
     def get_message(self, h, mid):
         now = time.monotonic()

@@ -385,6 +385,28 @@ try:
     r, k = say_and_wait(dm, alice, "hello")
     check("answers again on the new device", r is not None and k == 1)
 
+    # 8b. "User has excessive device registrations" (403 on POST devices): the
+    # token's devices are listed, the oldest third by modificationTime
+    # deleted, the device registered again
+    with fake.lock:
+        fake.devices.clear()
+    others = [fake.add_device("other-%d" % i, mtime="2026-0%d-01T00:00:00.000Z" % (i + 1))
+              for i in range(9)]
+    with fake.lock:
+        fake.max_devices, creates = 9, fake.device_creates
+    oldest = {d["url"] for d in others[:3]}
+    fake.drop(1011)
+    ok = fake.wait_ready(fake.ready_count + 1, 10 * SLOW)
+    with fake.lock:
+        left = {d["url"] for d in fake.devices.values()}
+        fake.max_devices = 10
+    check("403 excessive device registrations: the oldest third (3 of 9) deleted, registered again",
+          ok and fake.device_creates == creates + 1 and not (oldest & left) and
+          all(d["url"] in left for d in others[3:]) and log_count("event=webex_device_pruned") == 3,
+          f"ok={ok} creates={fake.device_creates - creates} left={len(left)}\n{log()[-800:]}")
+    r, k = say_and_wait(dm, alice, "hello")
+    check("... and answers on the new device", r is not None and k == 1)
+
     # 9. a restart: the device is reused; events replayed from before are not answered again
     rc = stop_bot()
     check("a clean stop on SIGTERM (exit 0)", rc == 0, log()[-400:])
@@ -418,7 +440,8 @@ try:
     deletes = fake.device_deletes
     rc = stop_bot()
     check("--webex-unregister: DELETE of the device on a clean shutdown",
-          rc == 0 and fake.device_deletes == deletes + 1 and not fake.devices, log()[-400:])
+          rc == 0 and fake.device_deletes == deletes + 1 and
+          not [d for d in fake.devices.values() if d.get("name") == "provbot"], log()[-400:])
 
     # 12. close code 4401: stop with a clear log, no reconnect
     start_bot()

@@ -265,6 +265,18 @@ static void test_policies(void **state)
     assert_int_equal(wx_close_policy(1011, NULL), WX_CLOSE_RECONNECT);
     assert_int_equal(wx_close_policy(1000, NULL), WX_CLOSE_RECONNECT);
 
+    static char urls[4][WX_URL_MAX];
+    const char *list = "{\"devices\":[{\"url\":\"u3\",\"modificationTime\":\"2026-03-01T00:00:00Z\"},"
+        "{\"url\":\"u1\",\"modificationTime\":\"2026-01-01T00:00:00Z\"},"
+        "{\"url\":\"u4\",\"modificationTime\":\"2026-04-01T00:00:00Z\"},"
+        "{\"url\":\"u2\",\"modificationTime\":\"2026-02-01T00:00:00Z\"}]}";
+    assert_int_equal(wx_devices_oldest_third(S(list), urls, 4), 2);   /* ceil(4/3) */
+    assert_string_equal(urls[0], "u1");
+    assert_string_equal(urls[1], "u2");
+    assert_int_equal(wx_devices_oldest_third(S(list), urls, 1), 1);
+    assert_int_equal(wx_devices_oldest_third(S("{\"devices\":[]}"), urls, 4), 0);
+    assert_int_equal(wx_devices_oldest_third(S("{}"), urls, 4), -1);
+
     char a[40], b[40], c[40];
     wx_session_id("room", "x@example.com", true, a);
     wx_session_id("room", "y@example.com", true, b);
