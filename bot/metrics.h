@@ -43,6 +43,11 @@ void metrics_turn(struct metrics *m, const struct engine_result *r, double secs)
 /* One error frame sent, by code. */
 void metrics_error(struct metrics *m, const char *code);
 
+/* A channel's own counter (name and help: static strings), added to the
+ * Prometheus text; at most METRICS_EXTRA_MAX of them. Loop thread only. */
+#define METRICS_EXTRA_MAX 8
+void metrics_extra_add(const char *name, const char *help, uint64_t delta);
+
 /* The Prometheus text (open_conns: the gauge). Caller frees; NULL when out
  * of memory. */
 char *metrics_text(const struct metrics *m, int open_conns);

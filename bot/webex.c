@@ -26,6 +26,7 @@
 #include "webex.h"
 #include "buf.h"
 #include "log.h"
+#include "metrics.h"
 #include "wsq.h"
 #include "wx.h"
 
@@ -54,6 +55,8 @@
 #define WX_READY_TIMEOUT_US (30LL * 1000000)
 #define WX_BACKOFF_MAX_MS  32000L
 #define WX_DRAIN_MS        3000
+#define WX_READ_RETRIES    6                  /* 5xx / transport / 404 retries of a message read */
+#define WX_QUEUE_MAX       256                /* REST requests alive: past it new activities shed */
 
 enum op { OP_ME, OP_U2C, OP_DEVICES, OP_CREATE, OP_DELETE, OP_MESSAGE, OP_FILE, OP_REPLY,
           OP_CONV_ID, OP_PRUNE_LIST, OP_PRUNE };
@@ -63,11 +66,15 @@ static const char *const op_names[] = { "people_me", "u2c", "devices", "create_d
 
 /* An activity being answered. */
 struct job {
+    char key[WX_UUID_MAX + 8];   /* "webex:<activity UUID>": its pending row in the store */
+    char msg_url[WX_ID_MAX + 600]; /* the message read */
+    int tries;                   /* message reads retried */
     char act_id[WX_UUID_MAX];    /* the activity (message) UUID */
     char verb[24];
     char room_uuid[WX_UUID_MAX]; /* the space's UUID (session key) */
     char target_url[WX_URL_MAX]; /* the conversation's URL (the 404 fallback), "" when none */
     bool conv_tried;             /* the conversation service was asked for the REST id */
+    bool cluster_guessed;        /* the target host is in no catalog entry: "us" is a guess */
     bool direct;                 /* a 1:1 space */
     char session[40];
     char room_id[WX_ID_MAX];     /* Hydra room id, for the reply */
@@ -89,6 +96,7 @@ struct wreq {
     int rate_waits, send_tries;
     int64_t not_before_ms;       /* worker: not before this (Retry-After, backoff) */
     struct job *job;             /* owned, or NULL */
+    char key[WX_UUID_MAX + 8];   /* OP_REPLY: the pending row it settles, "" when none */
     /* worker-side transfer */
     CURL *easy;
     struct curl_slist *hdrs;
@@ -128,6 +136,9 @@ struct webex {
     int reregisters;             /* 404 handshakes in a row */
     bool pruned;                 /* excessive devices: cleaned up once since the last create */
     int prune_left;              /* device DELETEs of the cleanup still out */
+    int queued;                  /* requests made and not yet back (loop side) */
+    long queue_max;              /* WEBEX_QUEUE_MAX, default WX_QUEUE_MAX */
+    unsigned long long shed;     /* activities shed because the queue was full */
 
     /* socket */
     enum wstate st;
@@ -420,10 +431,11 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-/* Queues a request for the worker. url and body are copied; job is taken
- * over (freed on failure). */
-static void rest(struct webex *w, enum op op, const char *method, const char *url,
-                 const char *body, struct job *job)
+/* Queues a request for the worker, to start after delay_ms. url, body and
+ * key (a reply's pending row, or NULL) are copied; job is taken over (freed
+ * on failure). */
+static void rest_at(struct webex *w, enum op op, const char *method, const char *url,
+                    const char *body, struct job *job, int64_t delay_ms, const char *key)
 {
     struct wreq *r = calloc(1, sizeof *r);
     if (!r || !(r->url = strdup(url)) || (body && !(r->body = strdup(body)))) {
@@ -432,6 +444,9 @@ static void rest(struct webex *w, enum op op, const char *method, const char *ur
         return;
     }
     r->op = op;
+    if (key) snprintf(r->key, sizeof r->key, "%s", key);
+    r->not_before_ms = delay_ms > 0 ? mono_ms() + delay_ms : 0;
+    w->queued++;
     snprintf(r->method, sizeof r->method, "%s", method);
     buf_init(&r->resp, op == OP_FILE ? WX_FILE_MAX : WX_RESP_MAX);
     r->job = job;
@@ -440,6 +455,12 @@ static void rest(struct webex *w, enum op op, const char *method, const char *ur
     w->in_tail = r;
     pthread_mutex_unlock(&w->mu);
     curl_multi_wakeup(w->multi);
+}
+
+static void rest(struct webex *w, enum op op, const char *method, const char *url,
+                 const char *body, struct job *job)
+{
+    rest_at(w, op, method, url, body, job, 0, NULL);
 }
 
 /* ---------------------------------------------------------------- socket output */
@@ -575,15 +596,52 @@ static void boot_failed(struct webex *w, struct wreq *r)
 
 /* ---------------------------------------------------------------- activities */
 
-static void job_reply(struct webex *w, struct job *j, const char *markdown)
+/* POSTs a reply; key (or NULL) names the pending row it settles when sent. */
+static void post_reply(struct webex *w, const char *room_id, const char *parent_id,
+                       const char *key, const char *markdown)
 {
     char url[600];
-    char *body = wx_reply_body(j->room_id, j->parent_id, markdown);
+    char *body = wx_reply_body(room_id, parent_id, markdown);
     snprintf(url, sizeof url, "%s/messages", w->api);
-    if (body) rest(w, OP_REPLY, "POST", url, body, NULL);
+    if (body) rest_at(w, OP_REPLY, "POST", url, body, NULL, 0, key);
     else log_event("error", "out_of_memory", "what=webex_reply");
     free(body);
+}
+
+static void job_reply(struct webex *w, struct job *j, const char *key, const char *markdown)
+{
+    post_reply(w, j->room_id, j->parent_id, key, markdown);
     log_event("info", "webex_reply_queued", "session=%.11s", j->session);
+}
+
+/* The job's pending row: what a restart needs to resume it. Caller frees. */
+static char *job_json(const struct job *j)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (o && (!cJSON_AddStringToObject(o, "act", j->act_id) ||
+              !cJSON_AddStringToObject(o, "verb", j->verb) ||
+              !cJSON_AddStringToObject(o, "room", j->room_uuid) ||
+              !cJSON_AddBoolToObject(o, "direct", j->direct) ||
+              !cJSON_AddStringToObject(o, "target", j->target_url) ||
+              !cJSON_AddStringToObject(o, "url", j->msg_url) ||
+              !cJSON_AddStringToObject(o, "room_id", j->room_id) ||
+              !cJSON_AddStringToObject(o, "parent_id", j->parent_id) ||
+              !cJSON_AddStringToObject(o, "session", j->session) ||
+              !cJSON_AddStringToObject(o, "notes", j->notes))) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    char *txt = o ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    return txt;
+}
+
+/* The job's activity is finished without a reply to send: its row goes
+ * (handled: never again; else a redelivery is answered). */
+static void job_settled(struct webex *w, const struct job *j, bool handled)
+{
+    if (turns_pending_done(w->turns, j->key, handled) < 0)
+        log_event("error", "webex_store", "what=pending_done");
 }
 
 /* The pipeline's answer for a job's turn: the reply (with the notes about
@@ -594,7 +652,8 @@ static void job_answered(void *owner, void *arg, const struct turns_outcome *o)
     struct job *j = arg;
     if (!o->ok) {
         log_event("error", "webex_turn_failed", "session=%.11s err=\"%s\"", j->session, o->err);
-        job_reply(w, j, "The bot could not save your message, please send it again.");
+        job_settled(w, j, false);
+        job_reply(w, j, NULL, "The bot could not save your message, please send it again.");
         job_free(j);
         return;
     }
@@ -608,7 +667,7 @@ static void job_answered(void *owner, void *arg, const struct turns_outcome *o)
             md = both;
         }
     }
-    if (md) job_reply(w, j, md);
+    if (md) job_reply(w, j, j->key, md);
     log_event("info", "webex_turn", "session=%.11s intent=%s case=%s", j->session,
               o->res->intent[0] ? o->res->intent : "none", o->res->case_id[0] ? o->res->case_id : "-");
     free(md);
@@ -619,12 +678,18 @@ static void job_answered(void *owner, void *arg, const struct turns_outcome *o)
 static void job_turn(struct webex *w, struct job *j)
 {
     if (!j->text[0]) {                       /* only files: tell what became of them */
-        if (j->notes[0]) job_reply(w, j, j->notes);
+        job_settled(w, j, true);
+        if (j->notes[0]) job_reply(w, j, NULL, j->notes);
         job_free(j);
         return;
     }
+    char *data = job_json(j);                /* where the reply goes, for a restart */
+    if (!data || turns_pending_update(w->turns, j->key, data) < 0)
+        log_event("error", "webex_store", "what=pending_update");
+    free(data);
     struct turns_msg m = { .session = j->session, .user = j->email[0] ? j->email : NULL,
-                           .text = j->text, .reply_to = NULL };
+                           .text = j->text, .reply_to = NULL, .channel = "webex",
+                           .settle_key = j->key };
     turns_submit(w->turns, &m, job_answered, w, j);
 }
 
@@ -690,7 +755,7 @@ static bool conv_fallback(struct webex *w, struct wreq *r)
 {
     struct job *j = r->job;
     char url[WX_URL_MAX + WX_UUID_MAX];
-    if (r->status != 404 || j->conv_tried || !j->target_url[0] ||
+    if (r->status != 404 || !j->cluster_guessed || j->conv_tried || !j->target_url[0] ||
         wx_conv_lookup_url(j->target_url, j->room_uuid, j->act_id, url, sizeof url) < 0 ||
         !trusted_url(w, url))
         return false;
@@ -708,14 +773,33 @@ static void on_conv_id(struct webex *w, struct wreq *r)
     char id[WX_ID_MAX], url[WX_ID_MAX + 600];
     if (r->status != 200 || wx_id_parse(buf_str(&r->resp), r->resp.len, id, sizeof id) < 0 ||
         strchr(id, '/') || strchr(id, '?')) {
-        log_event("warn", "webex_message_unavailable", "op=conv_id status=%ld err=\"%s\"",
-                  r->status, r->err);
-        return;                                /* r still owns its job */
+        struct job *j = r->job;
+        log_event("warn", "webex_conv_id_failed", "status=%ld err=\"%s\"", r->status, r->err);
+        r->job = NULL;                         /* the read by the guessed id, retried */
+        rest_at(w, OP_MESSAGE, "GET", j->msg_url, NULL, j, 500, NULL);
+        return;
     }
     snprintf(url, sizeof url, "%s/messages/%s", w->api, id);
     struct job *j = r->job;
     r->job = NULL;
     rest(w, OP_MESSAGE, "GET", url, NULL, j);
+}
+
+/* A message read that failed for now (transport, 5xx, 404: not yet
+ * readable there): again after a backoff, at most WX_READ_RETRIES times.
+ * True when requeued (r's job moves to the new request). */
+static bool read_retry(struct webex *w, struct wreq *r)
+{
+    struct job *j = r->job;
+    if (!(r->status == 0 || r->status >= 500 || r->status == 404) || j->tries >= WX_READ_RETRIES)
+        return false;
+    int64_t wait = 500LL << j->tries;
+    j->tries++;
+    r->job = NULL;
+    log_event("warn", "webex_message_retry", "activity=%.8s status=%ld try=%d wait_ms=%lld",
+              j->act_id, r->status, j->tries, (long long)wait);
+    rest_at(w, OP_MESSAGE, "GET", r->url, NULL, j, wait, NULL);
+    return true;
 }
 
 static void on_message(struct webex *w, struct wreq *r)
@@ -725,22 +809,28 @@ static void on_message(struct webex *w, struct wreq *r)
     if (r->status != 200 || wx_message_parse(buf_str(&r->resp), r->resp.len, &m) < 0) {
         if (r->status == 200) wx_message_clear(&m);
         if (conv_fallback(w, r)) return;
-        log_event("warn", "webex_message_unavailable", "status=%ld err=\"%s\"", r->status, r->err);
+        if (read_retry(w, r)) return;
+        log_event("warn", "webex_message_unavailable", "status=%ld err=\"%s\" action=%s",
+                  r->status, r->err, r->status == 403 ? "ignored" : "gave_up");
+        job_settled(w, j, r->status == 403);   /* 403: not for the bot, never */
         return;                                /* r still owns j */
     }
     bool direct = strcmp(m.room_type, "group") != 0 && j->direct;
     if (w->me.email[0] && !strcasecmp(m.person_email, w->me.email)) {
         log_event("debug", "webex_ignored", "why=own_message");
+        job_settled(w, j, true);
         goto out;
     }
     if (!direct && !wx_message_mentions(&m, w->me.uuid)) {
         log_event("debug", "webex_ignored", "why=not_mentioned");
+        job_settled(w, j, true);
         goto out;
     }
     r->job = NULL;                             /* j is ours now */
     j->direct = direct;
     j->text = direct ? strdup(m.text) : wx_strip_mention(m.text, w->me.display_name);
     if (!j->text) {
+        job_settled(w, j, false);
         job_free(j);
         goto out;
     }
@@ -779,19 +869,17 @@ static void on_activity(struct webex *w, const struct wx_activity *a)
         log_event("debug", "webex_ignored", "why=not_mentioned");
         return;
     }
-    /* Never twice: the id is durable before any work (an event redelivered
-     * after a reconnect or a restart stops here). */
-    char key[WX_UUID_MAX + 8];
-    snprintf(key, sizeof key, "webex:%s", a->id);
-    int rc = turns_mark_handled(w->turns, key);
-    if (rc == 0) {
-        log_event("info", "webex_duplicate", "activity=%.8s", a->id);
+    if (w->queued >= w->queue_max) {        /* shed: not marked, a redelivery is answered */
+        w->shed++;
+        log_event("warn", "webex_queue_shed", "activity=%.8s queued=%d shed_total=%llu", a->id,
+                  w->queued, (unsigned long long)w->shed);
+        metrics_extra_add("provbot_webex_shed_total",
+                          "Webex activities shed because the REST queue was full.", 1);
         return;
     }
-    if (rc < 0) log_event("error", "webex_store", "what=mark_handled");
-    if (wx_u2c_cluster(w->catalog ? w->catalog : "", w->catalog_len, a->target_host, cluster,
-                       sizeof cluster))
-        log_event("warn", "webex_cluster_unknown", "host=%s guess=us", a->target_host);
+    bool guessed = wx_u2c_cluster(w->catalog ? w->catalog : "", w->catalog_len, a->target_host,
+                                  cluster, sizeof cluster) != 0;
+    if (guessed) log_event("warn", "webex_cluster_unknown", "host=%s guess=us", a->target_host);
     if (wx_hydra_id(cluster, "MESSAGE", a->id, id, sizeof id) < 0) return;
     struct job *j = calloc(1, sizeof *j);
     if (!j) return;
@@ -799,8 +887,23 @@ static void on_activity(struct webex *w, const struct wx_activity *a)
     snprintf(j->verb, sizeof j->verb, "%s", a->verb);
     snprintf(j->room_uuid, sizeof j->room_uuid, "%s", a->target_id);
     snprintf(j->target_url, sizeof j->target_url, "%s", a->target_url);
+    j->cluster_guessed = guessed;
     j->direct = a->one_on_one;
     snprintf(url, sizeof url, "%s/messages/%s", w->api, id);
+    snprintf(j->msg_url, sizeof j->msg_url, "%s", url);
+    snprintf(j->key, sizeof j->key, "webex:%s", a->id);
+    /* Never twice: pending (then handled once its reply is committed) before
+     * any work; an event redelivered after a reconnect or a restart stops
+     * here, and a restart resumes what is pending. */
+    char *data = job_json(j);
+    int rc = data ? turns_pending_begin(w->turns, j->key, data) : -1;
+    free(data);
+    if (rc == 0) {
+        log_event("info", "webex_duplicate", "activity=%.8s", a->id);
+        job_free(j);
+        return;
+    }
+    if (rc < 0) log_event("error", "webex_store", "what=pending_begin");
     log_event("info", "webex_activity", "activity=%.8s verb=%s direct=%d", a->id, a->verb, a->one_on_one);
     rest(w, OP_MESSAGE, "GET", url, NULL, j);
 }
@@ -866,6 +969,21 @@ static void on_boot_result(struct webex *w, struct wreq *r)
     else boot_failed(w, r);
 }
 
+/* A reply's end: sent or refused (4xx): its pending row goes; still
+ * failing after the retries: kept, a restart sends it. */
+static void on_reply(struct webex *w, struct wreq *r)
+{
+    bool final = r->status == 200 || (r->status >= 400 && r->status < 500 && r->status != 429 &&
+                                      r->status != 423);
+    if (r->status == 200)
+        log_event("info", "webex_reply", "status=200");
+    else
+        log_event("error", "webex_reply_failed", "status=%ld err=\"%s\" action=%s", r->status,
+                  r->err, final ? "dropped" : "kept_for_restart");
+    if (final && r->key[0] && turns_pending_done(w->turns, r->key, false) < 0)
+        log_event("error", "webex_store", "what=pending_done");
+}
+
 /* Excessive device registrations, the js-sdk's way: the token's devices
  * listed, the oldest third (by modificationTime) deleted, then register
  * again (boot_step once the last DELETE is back). */
@@ -917,10 +1035,7 @@ static void on_result(struct webex *w, struct wreq *r)
         if (w->prune_left > 0 && --w->prune_left == 0) boot_step(w);
         break;
     case OP_REPLY:
-        if (r->status == 200)
-            log_event("info", "webex_reply", "status=200");
-        else
-            log_event("error", "webex_reply_failed", "status=%ld err=\"%s\"", r->status, r->err);
+        on_reply(w, r);
         break;
     }
 }
@@ -933,6 +1048,7 @@ static void drain_results(struct webex *w)
     pthread_mutex_unlock(&w->mu);
     while (r) {
         struct wreq *next = r->next;
+        w->queued--;
         if (w->st != WS_OFF || r->op == OP_DELETE) on_result(w, r);
         req_free(r);
         r = next;
@@ -1146,6 +1262,52 @@ static void webex_free(struct webex *w)
     free(w);
 }
 
+/* One pending row from before a restart: its reply sent, or its message
+ * read again. */
+static void resume_one(struct webex *w, const cJSON *row)
+{
+    const char *key = cJSON_GetStringValue(cJSON_GetObjectItem(row, "key"));
+    const char *kind = cJSON_GetStringValue(cJSON_GetObjectItem(row, "kind"));
+    const char *reply = cJSON_GetStringValue(cJSON_GetObjectItem(row, "reply"));
+    const char *data = cJSON_GetStringValue(cJSON_GetObjectItem(row, "data"));
+    cJSON *d = data ? cJSON_Parse(data) : NULL;
+#define D(k) (cJSON_GetStringValue(cJSON_GetObjectItem(d, k)) ? cJSON_GetStringValue(cJSON_GetObjectItem(d, k)) : "")
+    if (!key || !kind || !d) goto out;
+    if (!strcmp(kind, "reply") && reply) {
+        char *md = wx_reply_markdown(reply, strlen(reply));
+        size_t n = md ? strlen(D("notes")) + strlen(md) + 3 : 0;
+        char *both = md ? malloc(n) : NULL;
+        if (both) snprintf(both, n, "%s%s%s", D("notes"), D("notes")[0] ? "\n\n" : "", md);
+        if (both) post_reply(w, D("room_id"), D("parent_id"), key, both);
+        log_event("info", "webex_resumed", "kind=reply key=%.14s", key);
+        free(md);
+        free(both);
+    } else if (!strcmp(kind, "activity") && D("url")[0]) {
+        struct job *j = calloc(1, sizeof *j);
+        if (!j) goto out;
+        snprintf(j->key, sizeof j->key, "%s", key);
+        snprintf(j->msg_url, sizeof j->msg_url, "%s", D("url"));
+        snprintf(j->act_id, sizeof j->act_id, "%s", D("act"));
+        snprintf(j->verb, sizeof j->verb, "%s", D("verb"));
+        snprintf(j->room_uuid, sizeof j->room_uuid, "%s", D("room"));
+        snprintf(j->target_url, sizeof j->target_url, "%s", D("target"));
+        j->direct = cJSON_IsTrue(cJSON_GetObjectItem(d, "direct"));
+        log_event("info", "webex_resumed", "kind=activity activity=%.8s", j->act_id);
+        rest(w, OP_MESSAGE, "GET", j->msg_url, NULL, j);
+    }
+#undef D
+out:
+    cJSON_Delete(d);
+}
+
+/* What a previous run left pending (store): resumed at start. */
+static void resume_pending(struct webex *w)
+{
+    cJSON *rows = turns_pending_list(w->turns, "webex:"), *row;
+    cJSON_ArrayForEach(row, rows) resume_one(w, row);
+    cJSON_Delete(rows);
+}
+
 static int webex_start(const struct channel_env *env)
 {
     const char *tok = getenv("WEBEX_TOKEN");
@@ -1168,6 +1330,8 @@ static int webex_start(const struct channel_env *env)
     snprintf(w->device_name, sizeof w->device_name, "%s", env_or("WEBEX_DEVICE_NAME", "provbot"));
     w->backoff_ms = atol(env_or("WEBEX_BACKOFF_MS", "1000"));
     if (w->backoff_ms <= 0) w->backoff_ms = 1000;
+    w->queue_max = atol(env_or("WEBEX_QUEUE_MAX", "256"));
+    if (w->queue_max < 1) w->queue_max = WX_QUEUE_MAX;
     w->ping_ms = atol(env_or("WEBEX_PING_MS", "15000"));
     if (w->ping_ms < 100) w->ping_ms = 15000;
     unsigned char seed[4];
@@ -1182,6 +1346,7 @@ static int webex_start(const struct channel_env *env)
     W = w;
     log_event("info", "webex_start", "api=%s u2c=%s device=%s", w->api, w->u2c, w->device_name);
     lws_sul_schedule(w->ctx, 0, &w->sul_boot, boot_cb, 1);
+    resume_pending(w);
     return 0;
 fail:
     webex_free(w);

@@ -151,6 +151,7 @@ class Fake:
         self.replay_on_connect = False
         self.conv_base = f"https://{CONV_HOST}"  # target.url of activities: set to self.base to
                                                 # make the host unknown to the catalog
+        self.get_delay = 0.0       # seconds every GET /v1/messages/ID waits before answering
         self.conv_lookups = []     # GET /conversation/api/v1/messages/ID (webex_bot's id lookup)
         self.no_pong = False
         self.cond = threading.Condition(self.lock)
@@ -290,6 +291,8 @@ class Fake:
         return dev
 
     def get_message(self, h, mid):
+        if self.get_delay:
+            time.sleep(self.get_delay)
         now = time.monotonic()
         with self.lock:
             self.gets.append(mid)
@@ -298,8 +301,9 @@ class Fake:
                 self.get_attempts.append((now, fail[0]))
         if fail:
             hdrs = [("Retry-After", str(fail[1]))] if fail[1] is not None else []
-            return self.reply(h, fail[0], {"message": "Too Many Requests" if fail[0] == 429 else
-                                           "Locked"}, headers=hdrs)
+            return self.reply(h, fail[0], {"message": {429: "Too Many Requests", 423: "Locked",
+                                                       404: "Unable to get message"}.get(
+                                                           fail[0], "Bad Gateway")}, headers=hdrs)
         with self.lock:
             self.get_attempts.append((now, 200))
         parts = unhydra(mid)

@@ -54,15 +54,20 @@ log_path = os.path.join(T, "bot.log")
 bot = None
 
 
-def start_bot(extra=(), allow=None):
-    global bot
+listen_port = None
+
+
+def start_bot(extra=(), allow=None, env_extra=None):
+    global bot, listen_port
+    listen_port = free_port()
     env = dict(os.environ, WEBEX_TOKEN=TOKEN, WEBEX_API_URL=fake.base + "/v1",
                WEBEX_U2C_URL=fake.base + "/u2c/api/v1", WEBEX_BACKOFF_MS="150",
                WEBEX_PING_MS="500", PROVBOT_LOG="debug", PROVBOT_CASE_BACKEND="local")
     env.pop("PROVBOT_ALLOW_DOMAINS", None)
     if allow:
         env["PROVBOT_ALLOW_DOMAINS"] = allow
-    bot = subprocess.Popen([PROVBOT, "serve", "--listen", f"127.0.0.1:{free_port()}", "--data",
+    env.update(env_extra or {})
+    bot = subprocess.Popen([PROVBOT, "serve", "--listen", f"127.0.0.1:{listen_port}", "--data",
                             os.path.join(T, "d"), "--intents", os.path.join(ROOT, "intents"), *extra],
                            env=env, stdout=subprocess.DEVNULL, stderr=open(log_path, "a"))
 
@@ -339,6 +344,27 @@ try:
           "event=webex_cluster_unknown" in log() and "event=webex_cluster_fallback" in log(),
           f"wrong={wrong} lookups={fake.conv_lookups[n_look:]}\n{log()[-600:]}")
 
+    # 5h. a failed message read (502, then 404) is retried with backoff, not
+    # dropped; the message is answered exactly once
+    with fake.lock:
+        fake.fail_gets = [(502, None), (404, None)]
+    t0 = time.monotonic()
+    before = len(replies_to(dm))
+    fake.say(dm, alice, "what does PONR mean?")
+    ok = wait(lambda: len(replies_to(dm)) > before, 10)
+    with fake.lock:
+        att = [st for t, st in fake.get_attempts if t >= t0]
+    r, k = say_and_wait(dm, alice, "thanks")
+    check("GET /messages 502 then 404: retried with backoff, answered exactly once",
+          ok and att == [502, 404, 200] and r is not None and k == 1 and
+          len(replies_to(dm)) == before + 2 and log_count("event=webex_message_retry") >= 2,
+          f"attempts={att} replies={len(replies_to(dm)) - before}\n{log()[-600:]}")
+    db = sqlite3.connect(os.path.join(T, "d", "provbot.db"))
+    chans = dict(db.execute("SELECT session, channel FROM conversations").fetchall())
+    db.close()
+    check("Webex conversations are stored with channel \"webex\"",
+          chans and all(c == "webex" for c in chans.values()), chans)
+
     # 6. malformed envelopes are ignored with a log line, the bot keeps answering
     fake.raw_frame("{not json")
     fake.raw_frame(json.dumps({"id": str(uuid.uuid4()), "data": {"eventType": "conversation.activity",
@@ -442,6 +468,71 @@ try:
     check("--webex-unregister: DELETE of the device on a clean shutdown",
           rc == 0 and fake.device_deletes == deletes + 1 and
           not [d for d in fake.devices.values() if d.get("name") == "provbot"], log()[-400:])
+
+    # 11b. a restart resumes what was pending: a message whose read kept
+    # failing (502) when the bot stopped, and a reply still failing (503)
+    d3, fay = str(uuid.uuid4()), "fay@partner.example"
+    start_bot()
+    ok = fake.wait_ready(fake.ready_count + 1, 10)
+    with fake.lock:
+        fake.fail_gets = [(502, None)] * 50
+        n_att = len(fake.get_attempts)
+    fake.say(d3, fay, "what does PONR mean?")
+    failing = wait(lambda: len(fake.get_attempts) >= n_att + 2)
+    stop_bot()
+    with fake.lock:
+        fake.fail_gets = []
+    before = len(replies_to(d3))
+    rc0 = fake.ready_count
+    start_bot()
+    resumed = wait(lambda: len(replies_to(d3)) > before, 10)
+    fake.wait_ready(rc0 + 1, 10)
+    r, k = say_and_wait(d3, fay, "thanks")
+    md = (replies_to(d3)[before] if resumed else {}).get("markdown", "")
+    check("restart: a message whose read was failing is resumed from the store, answered once",
+          ok and failing and resumed and "Point of No Return" in md and r is not None and k == 1 and
+          len(replies_to(d3)) == before + 2 and "kind=activity" in log(),
+          f"failing={failing} resumed={resumed} replies={len(replies_to(d3)) - before}\n{log()[-600:]}")
+    with fake.lock:
+        fake.fail_posts = [(503, None)] * 50
+        n_post = len(fake.post_attempts)
+    fake.say(d3, fay, "what does PONR mean?")
+    failing = wait(lambda: len(fake.post_attempts) >= n_post + 2)
+    stop_bot()
+    with fake.lock:
+        fake.fail_posts = []
+    before = len(replies_to(d3))
+    rc0 = fake.ready_count
+    start_bot()
+    resumed = wait(lambda: len(replies_to(d3)) > before, 10)
+    fake.wait_ready(rc0 + 1, 10)
+    r, k = say_and_wait(d3, fay, "thanks")
+    md = (replies_to(d3)[before] if resumed else {}).get("markdown", "")
+    check("restart: a committed reply still failing (503) is kept in the store and sent once",
+          failing and resumed and "Point of No Return" in md and r is not None and k == 1 and
+          len(replies_to(d3)) == before + 2 and "kind=reply" in log(),
+          f"failing={failing} resumed={resumed} replies={len(replies_to(d3)) - before}\n{log()[-600:]}")
+    stop_bot()
+
+    # 11c. the REST queue is bounded: past WEBEX_QUEUE_MAX new activities are
+    # shed (log line + metric), not marked handled
+    start_bot(env_extra={"WEBEX_QUEUE_MAX": "1"})
+    ok = fake.wait_ready(fake.ready_count + 1, 10)
+    with fake.lock:
+        fake.get_delay = 1.0
+    shed0 = log_count("event=webex_queue_shed")
+    for i in range(3):
+        fake.say(str(uuid.uuid4()), "gil@partner.example", "hello")
+    shed = wait(lambda: log_count("event=webex_queue_shed") >= shed0 + 2)
+    with fake.lock:
+        fake.get_delay = 0.0
+    try:
+        mtxt = urllib.request.urlopen(f"http://127.0.0.1:{listen_port}/metrics", timeout=5).read().decode()
+    except OSError as e:
+        mtxt = str(e)
+    check("a full REST queue sheds new activities with a log line and a metric",
+          ok and shed and "provbot_webex_shed_total 2" in mtxt, mtxt[-300:] + log()[-300:])
+    stop_bot()
 
     # 12. close code 4401: stop with a clear log, no reconnect
     start_bot()
