@@ -1049,7 +1049,8 @@ static void drain_results(struct webex *w)
     while (r) {
         struct wreq *next = r->next;
         w->queued--;
-        if (w->st != WS_OFF || r->op == OP_DELETE) on_result(w, r);
+        /* stopping: only the DELETE's log and the replies' pending rows */
+        if (w->st != WS_OFF || r->op == OP_DELETE || r->op == OP_REPLY) on_result(w, r);
         req_free(r);
         r = next;
     }
@@ -1300,6 +1301,33 @@ out:
     cJSON_Delete(d);
 }
 
+/* The WebSocket through the same proxy as the REST calls: https_proxy /
+ * HTTPS_PROXY (what libcurl uses for https), an http:// proxy as
+ * host:port, credentials allowed (user:pass@host:port, never logged).
+ * Without them lws's own default stays (http_proxy). lws proxies the
+ * client connections of the vhost serve named "provbot". */
+static void ws_proxy(struct webex *w)
+{
+    char buf[512];
+    const char *p = env_or("https_proxy", env_or("HTTPS_PROXY", ""));
+    if (!*p) return;
+    if (!strncmp(p, "https://", 8)) {
+        log_event("warn", "webex_proxy_unsupported", "why=https_proxy_scheme action=direct");
+        return;
+    }
+    if (!strncmp(p, "http://", 7)) p += 7;
+    snprintf(buf, sizeof buf, "%s", p);
+    size_t n = strlen(buf);
+    while (n && buf[n - 1] == '/') buf[--n] = 0;
+    const char *at = strrchr(buf, '@');
+    struct lws_vhost *vh = lws_get_vhost_by_name(w->ctx, "provbot");
+    if (!vh || !strchr(at ? at : buf, ':') || lws_set_proxy(vh, buf))
+        log_event("warn", "webex_proxy_invalid", "action=direct");
+    else
+        log_event("info", "webex_proxy", "via=%s", at ? at + 1 : buf);
+    memset(buf, 0, sizeof buf);
+}
+
 /* What a previous run left pending (store): resumed at start. */
 static void resume_pending(struct webex *w)
 {
@@ -1345,6 +1373,7 @@ static int webex_start(const struct channel_env *env)
     w->st = WS_BOOT;
     W = w;
     log_event("info", "webex_start", "api=%s u2c=%s device=%s", w->api, w->u2c, w->device_name);
+    ws_proxy(w);
     lws_sul_schedule(w->ctx, 0, &w->sul_boot, boot_cb, 1);
     resume_pending(w);
     return 0;

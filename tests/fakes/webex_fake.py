@@ -126,6 +126,66 @@ class WS:
                 return first_op, msg
 
 
+class Proxy:
+    """A minimal HTTP proxy (CONNECT tunnels and absolute-URI requests),
+    recording what went through it in .connects / .requests."""
+
+    def __init__(self, port):
+        self.port, self.connects, self.requests = port, [], []
+        self.srv = socket.create_server(("127.0.0.1", port))
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.one, args=(c,), daemon=True).start()
+
+    @staticmethod
+    def pipe(a, b):
+        try:
+            while True:
+                d = a.recv(65536)
+                if not d:
+                    break
+                b.sendall(d)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def one(self, c):
+        head = b""
+        while b"\r\n\r\n" not in head:
+            d = c.recv(1)
+            if not d:
+                return c.close()
+            head += d
+        method, target = head.split(b" ", 2)[:2]
+        if method == b"CONNECT":
+            host, port = target.decode().rsplit(":", 1)
+            self.connects.append(target.decode())
+            u = socket.create_connection((host, int(port)))
+            c.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        else:
+            rest = target.decode().split("://", 1)[1]
+            hostport, path = (rest.split("/", 1) + [""])[:2]
+            host, port = (hostport.rsplit(":", 1) + ["80"])[:2]
+            self.requests.append(target.decode())
+            u = socket.create_connection((host, int(port)))
+            u.sendall(head.replace(target, ("/" + path).encode(), 1))
+        threading.Thread(target=self.pipe, args=(u, c), daemon=True).start()
+        self.pipe(c, u)
+
+    def stop(self):
+        self.srv.close()
+
+
 class Fake:
     def __init__(self, port, token, bot_name="Provbot", max_devices=10):
         self.port, self.token, self.bot_name, self.max_devices = port, token, bot_name, max_devices

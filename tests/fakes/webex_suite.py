@@ -9,7 +9,7 @@ import base64, json, os, shutil, signal, socket, sqlite3, struct, subprocess, sy
 import urllib.request, uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from webex_fake import Fake, hydra, unhydra, CLUSTER, ALT_CONV_HOST  # noqa: E402
+from webex_fake import Fake, Proxy, hydra, unhydra, CLUSTER, ALT_CONV_HOST  # noqa: E402
 
 PROVBOT = sys.argv[1]
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -64,6 +64,8 @@ def start_bot(extra=(), allow=None, env_extra=None):
                WEBEX_U2C_URL=fake.base + "/u2c/api/v1", WEBEX_BACKOFF_MS="150",
                WEBEX_PING_MS="500", PROVBOT_LOG="debug", PROVBOT_CASE_BACKEND="local")
     env.pop("PROVBOT_ALLOW_DOMAINS", None)
+    for k in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "no_proxy", "NO_PROXY"):
+        env.pop(k, None)
     if allow:
         env["PROVBOT_ALLOW_DOMAINS"] = allow
     env.update(env_extra or {})
@@ -533,6 +535,21 @@ try:
     check("a full REST queue sheds new activities with a log line and a metric",
           ok and shed and "provbot_webex_shed_total 2" in mtxt, mtxt[-300:] + log()[-300:])
     stop_bot()
+
+    # 11d. behind a proxy: HTTPS_PROXY carries the WebSocket (CONNECT to the
+    # Mercury host), as it carries libcurl's https calls; the bot answers
+    proxy = Proxy(free_port())
+    try:
+        start_bot(env_extra={"HTTPS_PROXY": f"http://user:secret@127.0.0.1:{proxy.port}"})
+        ok = fake.wait_ready(fake.ready_count + 1, 10)
+        r, k = say_and_wait(dm, alice, "hello")
+        check("HTTPS_PROXY: the WebSocket goes through the proxy (CONNECT), answers; "
+              "the proxy's credentials are never logged",
+              ok and f"127.0.0.1:{fake.port}" in proxy.connects and r is not None and k == 1 and
+              "secret" not in log(), f"connects={proxy.connects}\n{log()[-400:]}")
+        stop_bot()
+    finally:
+        proxy.stop()
 
     # 12. close code 4401: stop with a clear log, no reconnect
     start_bot()
