@@ -12,10 +12,12 @@
  *         row), or stop (4000 with reason "replaced"; 4400/4401/4403
  *         credentials); 4000 with another reason (rebalancing) reconnects.
  *
- * An activity becomes a job: mark handled (store) -> GET the message by its
- * Hydra id -> GET each shared file (5 MiB cap) and engine_attach() it ->
- * engine_turn() -> POST the reply. A job is owned by exactly one request at a
- * time and comes back with its result.
+ * An activity becomes a job: pending row (store) -> GET the message by its
+ * Hydra id (retried with backoff; on a 404 with a guessed cluster, the id
+ * from the conversation service) -> GET each shared file (5 MiB cap) and
+ * engine_attach() it -> the turn, which settles the row (reply kept, event
+ * handled) in its own commit -> POST the reply -> row gone. A job is owned by
+ * exactly one request at a time and comes back with its result.
  *
  * The worker thread owns the CURLM and every easy handle. Requests (struct
  * wreq) go in through `in`, come back through `out` carrying their result;
