@@ -177,3 +177,13 @@ cJSON *turns_pending_list(turns *t, const char *prefix)
     turns_flush(t);
     return store_pending_list(engine_store(t->eng), prefix);
 }
+
+char *turns_conv_state(turns *t, const char *session)
+{
+    char *json = NULL;
+    turns_flush(t);
+    if (store_conv_load(engine_store(t->eng), session, &json) == 1)
+        return json;
+    free(json);
+    return NULL;
+}

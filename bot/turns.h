@@ -87,6 +87,10 @@ int turns_pending_update(turns *t, const char *key, const char *data);
 int turns_pending_done(turns *t, const char *key, bool handled);
 cJSON *turns_pending_list(turns *t, const char *prefix);
 
+/* The conversation's stored state (JSON), or NULL (none, or an error).
+ * Caller frees. */
+char *turns_conv_state(turns *t, const char *session);
+
 /* engine_attach / engine_mark_handled, durable when they return: the open
  * batch is flushed first, then the operation commits alone. */
 int turns_attach(turns *t, const char *session, const char *name,

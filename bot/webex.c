@@ -32,6 +32,9 @@
 #include "wsq.h"
 #include "wx.h"
 
+#include "entity.h"
+
+#include <cJSON.h>
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -61,10 +64,10 @@
 #define WX_QUEUE_MAX       256                /* REST requests alive: past it new activities shed */
 
 enum op { OP_ME, OP_U2C, OP_DEVICES, OP_CREATE, OP_DELETE, OP_MESSAGE, OP_FILE, OP_REPLY,
-          OP_CONV_ID, OP_PRUNE_LIST, OP_PRUNE };
+          OP_CONV_ID, OP_PRUNE_LIST, OP_PRUNE, OP_ACTION };
 static const char *const op_names[] = { "people_me", "u2c", "devices", "create_device",
                                         "delete_device", "message", "file", "reply", "conv_id",
-                                        "prune_list", "prune_device" };
+                                        "prune_list", "prune_device", "card_action" };
 
 /* An activity being answered. */
 struct job {
@@ -646,6 +649,46 @@ static void job_settled(struct webex *w, const struct job *j, bool handled)
         log_event("error", "webex_store", "what=pending_done");
 }
 
+/* The case form's fields as the conversation knows them (its stored
+ * state's facts), for the card's prefill; empty when unknown. */
+static void form_prefill(struct webex *w, const char *session, struct wx_case_form *f)
+{
+    char *state = turns_conv_state(w->turns, session);
+    cJSON *st = state ? cJSON_Parse(state) : NULL, *facts = cJSON_GetObjectItem(st, "facts");
+    const char *o = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(facts, "order_ref"), "v"));
+    const char *e = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(facts, "new_email"), "v"));
+    const char *d = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(facts, "description"), "v"));
+    memset(f, 0, sizeof *f);
+    snprintf(f->order_ref, sizeof f->order_ref, "%s", o ? o : "");
+    snprintf(f->new_email, sizeof f->new_email, "%s", e ? e : "");
+    snprintf(f->description, sizeof f->description, "%s", d ? d : "");
+    cJSON_Delete(st);
+    free(state);
+}
+
+/* A reply that asks to confirm the case form goes as an Adaptive Card (the
+ * markdown its fallback). True when posted so. */
+static bool card_reply(struct webex *w, struct job *j, const char *reply_json, const char *md)
+{
+    cJSON *r = cJSON_Parse(reply_json);
+    const char *expect = cJSON_GetStringValue(cJSON_GetObjectItem(r, "expect"));
+    const char *text = cJSON_GetStringValue(cJSON_GetObjectItem(r, "text"));
+    bool confirm = expect && !strcmp(expect, "confirm") && text;
+    char *body = NULL, url[600];
+    if (confirm) {
+        struct wx_case_form f;
+        form_prefill(w, j->session, &f);
+        body = wx_case_card_body(j->room_id, j->parent_id, md, text, &f);
+    }
+    cJSON_Delete(r);
+    if (!body) return false;
+    snprintf(url, sizeof url, "%s/messages", w->api);
+    rest_at(w, OP_REPLY, "POST", url, body, NULL, 0, j->key);
+    log_event("info", "webex_reply_queued", "session=%.11s card=case_form", j->session);
+    free(body);
+    return true;
+}
+
 /* The pipeline's answer for a job's turn: the reply (with the notes about
  * the files before it) once the turn is durable, else an apology. Frees j. */
 static void job_answered(void *owner, void *arg, const struct turns_outcome *o)
@@ -669,7 +712,7 @@ static void job_answered(void *owner, void *arg, const struct turns_outcome *o)
             md = both;
         }
     }
-    if (md) job_reply(w, j, j->key, md);
+    if (md && !card_reply(w, j, o->res->json, md)) job_reply(w, j, j->key, md);
     log_event("info", "webex_turn", "session=%.11s intent=%s case=%s", j->session,
               o->res->intent[0] ? o->res->intent : "none", o->res->case_id[0] ? o->res->case_id : "-");
     free(md);
@@ -850,7 +893,8 @@ out:
 static void on_activity(struct webex *w, const struct wx_activity *a)
 {
     char cluster[128], id[WX_ID_MAX], url[WX_ID_MAX + 600];
-    if (strcmp(a->verb, "post") && strcmp(a->verb, "share")) {
+    bool card = !strcmp(a->verb, "cardAction");
+    if (strcmp(a->verb, "post") && strcmp(a->verb, "share") && !card) {
         log_event("debug", "webex_ignored", "why=verb verb=%s", a->verb);
         return;
     }
@@ -867,7 +911,7 @@ static void on_activity(struct webex *w, const struct wx_activity *a)
         log_event("debug", "webex_ignored", "why=bot_actor");
         return;
     }
-    if (!a->one_on_one && !wx_activity_mentions(a, w->me.uuid)) {
+    if (!card && !a->one_on_one && !wx_activity_mentions(a, w->me.uuid)) {
         log_event("debug", "webex_ignored", "why=not_mentioned");
         return;
     }
@@ -882,7 +926,7 @@ static void on_activity(struct webex *w, const struct wx_activity *a)
     bool guessed = wx_u2c_cluster(w->catalog ? w->catalog : "", w->catalog_len, a->target_host,
                                   cluster, sizeof cluster) != 0;
     if (guessed) log_event("warn", "webex_cluster_unknown", "host=%s guess=us", a->target_host);
-    if (wx_hydra_id(cluster, "MESSAGE", a->id, id, sizeof id) < 0) return;
+    if (wx_hydra_id(cluster, card ? "ATTACHMENT_ACTION" : "MESSAGE", a->id, id, sizeof id) < 0) return;
     struct job *j = calloc(1, sizeof *j);
     if (!j) return;
     snprintf(j->act_id, sizeof j->act_id, "%s", a->id);
@@ -890,8 +934,9 @@ static void on_activity(struct webex *w, const struct wx_activity *a)
     snprintf(j->room_uuid, sizeof j->room_uuid, "%s", a->target_id);
     snprintf(j->target_url, sizeof j->target_url, "%s", a->target_url);
     j->cluster_guessed = guessed;
+    snprintf(j->email, sizeof j->email, "%s", a->actor_email);
     j->direct = a->one_on_one;
-    snprintf(url, sizeof url, "%s/messages/%s", w->api, id);
+    snprintf(url, sizeof url, "%s/%s/%s", w->api, card ? "attachment/actions" : "messages", id);
     snprintf(j->msg_url, sizeof j->msg_url, "%s", url);
     snprintf(j->key, sizeof j->key, "webex:%s", a->id);
     /* Never twice: pending (then handled once its reply is committed) before
@@ -907,7 +952,7 @@ static void on_activity(struct webex *w, const struct wx_activity *a)
     }
     if (rc < 0) log_event("error", "webex_store", "what=pending_begin");
     log_event("info", "webex_activity", "activity=%.8s verb=%s direct=%d", a->id, a->verb, a->one_on_one);
-    rest(w, OP_MESSAGE, "GET", url, NULL, j);
+    rest(w, card ? OP_ACTION : OP_MESSAGE, "GET", url, NULL, j);
 }
 
 /* ---------------------------------------------------------------- results */
@@ -971,6 +1016,57 @@ static void on_boot_result(struct webex *w, struct wreq *r)
     else boot_failed(w, r);
 }
 
+/* The turn text for a card submission, through the same dialog path as
+ * typed text: "yes" when the inputs are what the form holds, else the
+ * corrections (the dialog shows the form again, with a fresh card). */
+static char *action_text(struct webex *w, const struct job *j, const struct wx_card_action *a)
+{
+    char buf[WX_EMAIL_MAX + 200];
+    struct wx_case_form known;
+    if (!strcmp(a->action, "cancel")) return strdup("no");
+    form_prefill(w, j->session, &known);
+    if (!strcmp(known.order_ref, a->form.order_ref) && !strcasecmp(known.new_email, a->form.new_email))
+        return strdup("yes");
+    snprintf(buf, sizeof buf, "order %s, new provisioning contact %s", a->form.order_ref,
+             a->form.new_email);
+    return strdup(buf);
+}
+
+/* A card submission read back: validated like the text form (the email
+ * by the same check; the order through the dialog), then a turn. */
+static void on_action(struct webex *w, struct wreq *r)
+{
+    struct job *j = r->job;
+    struct wx_card_action a;
+    char why[80] = "", msg[WX_EMAIL_MAX + 160];
+    if (r->status != 200 || wx_card_action_parse(buf_str(&r->resp), r->resp.len, &a) < 0) {
+        if (read_retry(w, r)) return;
+        log_event("warn", "webex_card_unavailable", "status=%ld", r->status);
+        job_settled(w, j, r->status == 403);
+        return;                                /* r still owns j */
+    }
+    r->job = NULL;
+    snprintf(j->room_id, sizeof j->room_id, "%s", a.room_id);
+    j->parent_id[0] = 0;                       /* no thread for card actions (webex_bot) */
+    wx_session_id(j->room_uuid, j->email, j->direct, j->session);
+    if (strcmp(a.action, "cancel") && !ent_email_valid(a.form.new_email, why, sizeof why)) {
+        snprintf(msg, sizeof msg, "The new provisioning contact email \"%s\" is not valid: %s. "
+                 "Please correct it in the form.", a.form.new_email, why);
+        log_event("info", "webex_card_invalid", "session=%.11s field=new_email", j->session);
+        job_settled(w, j, true);
+        job_reply(w, j, NULL, msg);
+        job_free(j);
+        return;
+    }
+    if (!(j->text = action_text(w, j, &a))) {
+        job_settled(w, j, false);
+        job_free(j);
+        return;
+    }
+    log_event("info", "webex_card_submit", "session=%.11s action=%s", j->session, a.action);
+    job_turn(w, j);
+}
+
 /* A reply's end: sent or refused (4xx): its pending row goes; still
  * failing after the retries: kept, a restart sends it. */
 static void on_reply(struct webex *w, struct wreq *r)
@@ -1027,6 +1123,9 @@ static void on_result(struct webex *w, struct wreq *r)
         break;
     case OP_CONV_ID:
         on_conv_id(w, r);
+        break;
+    case OP_ACTION:
+        on_action(w, r);
         break;
     case OP_PRUNE_LIST:
         on_prune_list(w, r);

@@ -568,7 +568,8 @@ done:
     return out;
 }
 
-char *wx_reply_body(const char *room_id, const char *parent_id, const char *markdown)
+/* The POST /messages object: roomId, parentId, markdown cut to fit. */
+static cJSON *reply_obj(const char *room_id, const char *parent_id, const char *markdown)
 {
     size_t n = utf8_cut(markdown, WX_MSG_MAX);
     char *md = malloc(n + 1);
@@ -581,11 +582,121 @@ char *wx_reply_body(const char *room_id, const char *parent_id, const char *mark
         !cJSON_AddStringToObject(o, "markdown", md))
         goto fail;
     free(md);
-    return json_out(o);
+    return o;
 fail:
     free(md);
     cJSON_Delete(o);
     return NULL;
+}
+
+char *wx_reply_body(const char *room_id, const char *parent_id, const char *markdown)
+{
+    return json_out(reply_obj(room_id, parent_id, markdown));
+}
+
+/* {"type":"Input.Text","id":id,"label":label,"value":value,...}, added to body. */
+static bool card_input(cJSON *body, const char *id, const char *label, const char *value,
+                       bool multiline, const char *style)
+{
+    cJSON *i = cJSON_CreateObject();
+    if (!i || !cJSON_AddItemToArray(body, i)) {
+        cJSON_Delete(i);
+        return false;
+    }
+    return cJSON_AddStringToObject(i, "type", "Input.Text") && cJSON_AddStringToObject(i, "id", id) &&
+           cJSON_AddStringToObject(i, "label", label) &&
+           cJSON_AddStringToObject(i, "value", value ? value : "") &&
+           cJSON_AddBoolToObject(i, "isMultiline", multiline) &&
+           cJSON_AddBoolToObject(i, "isRequired", true) &&
+           (!style || cJSON_AddStringToObject(i, "style", style));
+}
+
+static bool card_submit(cJSON *actions, const char *title, const char *what)
+{
+    cJSON *a = cJSON_CreateObject(), *data = cJSON_CreateObject();
+    if (!a || !data || !cJSON_AddItemToArray(actions, a)) {
+        cJSON_Delete(a);
+        cJSON_Delete(data);
+        return false;
+    }
+    if (!cJSON_AddItemToObject(a, "data", data)) {
+        cJSON_Delete(data);
+        return false;
+    }
+    return cJSON_AddStringToObject(a, "type", "Action.Submit") &&
+           cJSON_AddStringToObject(a, "title", title) && cJSON_AddStringToObject(data, "pb_action", what);
+}
+
+/* The case form card (schema 1.3): the summary, then the inputs, then submit. */
+static cJSON *case_card(const char *summary, const struct wx_case_form *f)
+{
+    cJSON *c = cJSON_CreateObject(), *body = cJSON_CreateArray(), *actions = cJSON_CreateArray();
+    cJSON *t = cJSON_CreateObject();
+    if (!c || !body || !actions || !t || !cJSON_AddItemToObject(c, "body", body)) goto fail;
+    body = NULL;
+    if (!cJSON_AddItemToObject(c, "actions", actions)) goto fail;
+    actions = NULL;
+    cJSON *b = cJSON_GetObjectItem(c, "body"), *a = cJSON_GetObjectItem(c, "actions");
+    if (!cJSON_AddItemToArray(b, t)) goto fail;
+    cJSON *tt = t;
+    t = NULL;
+    if (!cJSON_AddStringToObject(c, "type", "AdaptiveCard") ||
+        !cJSON_AddStringToObject(c, "$schema", "http://adaptivecards.io/schemas/adaptive-card.json") ||
+        !cJSON_AddStringToObject(c, "version", "1.3") ||
+        !cJSON_AddStringToObject(tt, "type", "TextBlock") ||
+        !cJSON_AddStringToObject(tt, "text", summary) || !cJSON_AddBoolToObject(tt, "wrap", true) ||
+        !card_input(b, "order_ref", "Order reference", f->order_ref, false, NULL) ||
+        !card_input(b, "new_email", "New provisioning contact email", f->new_email, false, "Email") ||
+        !card_input(b, "description", "What fails", f->description, true, NULL) ||
+        !card_submit(a, "Open the case", "confirm") || !card_submit(a, "Cancel", "cancel"))
+        goto fail;
+    return c;
+fail:
+    cJSON_Delete(c);
+    cJSON_Delete(body);
+    cJSON_Delete(actions);
+    cJSON_Delete(t);
+    return NULL;
+}
+
+char *wx_case_card_body(const char *room_id, const char *parent_id, const char *markdown,
+                        const char *summary, const struct wx_case_form *f)
+{
+    cJSON *o = reply_obj(room_id, parent_id, markdown);
+    cJSON *att = cJSON_CreateArray(), *one = cJSON_CreateObject();
+    cJSON *card = case_card(summary, f);
+    if (!o || !att || !one || !card || !cJSON_AddItemToObject(o, "attachments", att)) goto fail;
+    att = NULL;
+    if (!cJSON_AddItemToArray(cJSON_GetObjectItem(o, "attachments"), one)) goto fail;
+    cJSON *first = one;
+    one = NULL;
+    if (!cJSON_AddStringToObject(first, "contentType", WX_CARD_TYPE) ||
+        !cJSON_AddItemToObject(first, "content", card))
+        goto fail;
+    return json_out(o);
+fail:
+    cJSON_Delete(o);
+    cJSON_Delete(att);
+    cJSON_Delete(one);
+    cJSON_Delete(card);
+    return NULL;
+}
+
+int wx_card_action_parse(const char *json, size_t len, struct wx_card_action *a)
+{
+    cJSON *j = cJSON_ParseWithLength(json, len);
+    const cJSON *in = get(j, "inputs");
+    memset(a, 0, sizeof *a);
+    int rc = cJSON_IsObject(in) && copy(a->room_id, sizeof a->room_id, str(j, "roomId")) ? 0 : -1;
+    if (rc == 0) {
+        copy_cut(a->action, sizeof a->action, str(in, "pb_action"));
+        copy_cut(a->form.order_ref, sizeof a->form.order_ref, str(in, "order_ref"));
+        copy_cut(a->form.new_email, sizeof a->form.new_email, str(in, "new_email"));
+        copy_cut(a->form.description, sizeof a->form.description, str(in, "description"));
+        copy_cut(a->message_id, sizeof a->message_id, str(j, "messageId"));
+    }
+    cJSON_Delete(j);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- policies */

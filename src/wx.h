@@ -173,6 +173,34 @@ char *wx_reply_markdown(const char *reply_json, size_t len);
  * UTF-8 boundary) and parentId when non-empty. Caller frees. */
 char *wx_reply_body(const char *room_id, const char *parent_id, const char *markdown);
 
+/* ---- the case form as an Adaptive Card */
+
+#define WX_CARD_TYPE "application/vnd.microsoft.card.adaptive"
+
+/* The form's fields (prefill, or what a submission carries). */
+struct wx_case_form {
+    char order_ref[64];
+    char new_email[WX_EMAIL_MAX];
+    char description[1024];
+};
+/* The POST /messages body of a reply that carries the case form as an
+ * Adaptive Card (schema 1.3): markdown as the fallback for clients without
+ * cards, one attachment whose card shows summary, Input.Text order_ref,
+ * new_email, description (prefilled from f) and two Action.Submit with data
+ * pb_action "confirm" / "cancel". Caller frees. */
+char *wx_case_card_body(const char *room_id, const char *parent_id, const char *markdown,
+                        const char *summary, const struct wx_case_form *f);
+
+/* GET /attachment/actions/{id}: the inputs of a submission. */
+struct wx_card_action {
+    char room_id[WX_ID_MAX];
+    char message_id[WX_ID_MAX];  /* the card's message */
+    char action[16];             /* inputs.pb_action: "confirm", "cancel", "" */
+    struct wx_case_form form;
+};
+/* 0, or -1 (not an object, no inputs or roomId). */
+int wx_card_action_parse(const char *json, size_t len, struct wx_card_action *a);
+
 /* ---- policies */
 
 /* Milliseconds to wait for a Retry-After header value (delta-seconds):

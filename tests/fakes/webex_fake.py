@@ -211,6 +211,7 @@ class Fake:
         self.replay_on_connect = False
         self.conv_base = f"https://{CONV_HOST}"  # target.url of activities: set to self.base to
                                                 # make the host unknown to the catalog
+        self.actions = {}          # attachment action uuid -> REST object (card submissions)
         self.get_delay = 0.0       # seconds every GET /v1/messages/ID waits before answering
         self.conv_lookups = []     # GET /conversation/api/v1/messages/ID (webex_bot's id lookup)
         self.no_pong = False
@@ -319,8 +320,16 @@ class Fake:
             if not known:
                 return self.reply(h, 404, {"message": "no such activity"})
             return self.reply(h, 200, {"id": hydra("MESSAGE", raw), "objectType": "activity"})
-        if path.startswith("/v1/attachment/actions/"):
-            return self.reply(h, 404, {"message": "no such action"})
+        if path.startswith("/v1/attachment/actions/") and method == "GET":
+            aid = unhydra(path.rsplit("/", 1)[1])
+            with self.lock:
+                act = self.actions.get(aid[2]) if aid and aid[1] == "ATTACHMENT_ACTION" and \
+                    aid[0] == CLUSTER else None
+                if not act:
+                    self.bad_requests.append(("GET attachment action id", path))
+            if not act:
+                return self.reply(h, 404, {"message": "no such action"})
+            return self.reply(h, 200, act)
         return self.reply(h, 404, {"message": "not found"})
 
     def devices_root(self, h, method, data):
@@ -407,6 +416,8 @@ class Fake:
                "roomType": "direct", "created": "2026-01-01T00:00:00.000Z"}
         if data.get("parentId"):
             msg["parentId"] = data["parentId"]
+        if data.get("attachments"):
+            msg["attachments"] = data["attachments"]
         with self.lock:
             self.messages[raw] = msg
         self.reply(h, 200, msg)
@@ -419,6 +430,15 @@ class Fake:
         """Why POST /v1/messages with data would be refused, or None."""
         if len(md.encode()) > 7439:
             return "message longer than 7439 bytes"
+        att = data.get("attachments")
+        if att is not None:
+            if not isinstance(att, list) or len(att) != 1:
+                return "attachments: exactly one card per message"
+            a = att[0]
+            c = a.get("content") or {}
+            if a.get("contentType") != "application/vnd.microsoft.card.adaptive" or \
+                    c.get("type") != "AdaptiveCard" or not c.get("version") or not md:
+                return "attachments: not an Adaptive Card with a text fallback: %r" % a
         room = unhydra(data.get("roomId") or "")
         if not room or room[1] != "ROOM":
             return "roomId is not a Hydra room id: %r" % data.get("roomId")
@@ -563,6 +583,26 @@ class Fake:
         self.emit(self.activity(new, room, person, m["personEmail"], direct, mentions, "post",
                                 raw, parent_type="edit"), raw=new)
         return new
+
+    def submit_card(self, card_msg_id, inputs, email, direct=True):
+        """A person submits the card of message card_msg_id (Hydra id) with
+        inputs: an attachment action (REST) and a cardAction activity whose
+        parent is the card's message. Returns the action's UUID."""
+        with self.lock:
+            card = self.messages[unhydra(card_msg_id)[2]]
+        raw = str(uuid.uuid4())
+        person = str(uuid.uuid5(uuid.NAMESPACE_DNS, email))
+        room = unhydra(card["roomId"])[2]
+        with self.lock:
+            self.actions[raw] = {"id": hydra("ATTACHMENT_ACTION", raw), "type": "submit",
+                                 "messageId": card_msg_id, "inputs": inputs,
+                                 "personId": hydra("PEOPLE", person), "roomId": card["roomId"],
+                                 "created": "2026-01-01T00:02:00.000Z"}
+        env = json.loads(self.activity(raw, room, person, email, direct, [], "cardAction",
+                                       unhydra(card_msg_id)[2], parent_type="cardAction"))
+        env["data"]["activity"]["object"] = {"objectType": "submit", "inputs": inputs}
+        self.emit(json.dumps(env), raw=raw)
+        return raw
 
     def redeliver(self, raw):
         with self.lock:

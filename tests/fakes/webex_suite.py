@@ -367,6 +367,46 @@ try:
     check("Webex conversations are stored with channel \"webex\"",
           chans and all(c == "webex" for c in chans.values()), chans)
 
+    # 5i. the case form as an Adaptive Card: the confirmation carries a card
+    # (schema 1.3, markdown fallback) prefilled with what is known; a
+    # submission with an invalid email gets the reason; a valid one files
+    # the case through the same path (the dialog's confirmation)
+    d5, hal = str(uuid.uuid4()), "hal@partner.example"
+    r, _ = say_and_wait(d5, hal, "open a case for order 55599911, new contact it-ops@example.org, "
+                                  "the save fails, org not onboarded")
+    att = (r or {}).get("attachments") or [{}]
+    card = att[0].get("content") or {}
+    vals = {i.get("id"): i.get("value") for i in card.get("body", []) if i.get("type") == "Input.Text"}
+    check("the case confirmation carries an Adaptive Card 1.3 prefilled with the order and email, "
+          "markdown as the fallback",
+          r is not None and card.get("version") == "1.3" and vals.get("order_ref") == "55599911" and
+          vals.get("new_email") == "it-ops@example.org" and vals.get("description") and
+          "55599911" in r.get("markdown", ""), json.dumps(r)[:600])
+    card_id = None
+    with fake.lock:
+        for m in fake.messages.values():
+            if m.get("attachments") and m["roomId"] == hydra("ROOM", d5):
+                card_id = m["id"]
+    before = len(replies_to(d5))
+    bad = dict(vals, new_email="it-ops@example", pb_action="confirm")
+    fake.submit_card(card_id, bad, hal)
+    ok = wait(lambda: len(replies_to(d5)) > before)
+    md = (replies_to(d5)[-1] if ok else {}).get("markdown", "")
+    check("a card submission with an invalid email: the reason in the space, no case",
+          ok and "not valid" in md and "PB-" not in md, md)
+    before = len(replies_to(d5))
+    fake.submit_card(card_id, dict(vals, pb_action="confirm"), hal)
+    ok = wait(lambda: len(replies_to(d5)) > before)
+    md = (replies_to(d5)[-1] if ok else {}).get("markdown", "")
+    import re as _re
+    ref = (_re.findall(r"PB-\d{6}", md) or [""])[0]
+    out = subprocess.run([PROVBOT, "cases", "show", ref or "none", "--json", "--data", os.path.join(T, "d")],
+                         capture_output=True, text=True)
+    case = json.loads(out.stdout) if out.returncode == 0 and ref else {}
+    check("a valid card submission files the case (read by GET /attachment/actions), requester "
+          "the submitter", ok and ref and case.get("order_ref") == "55599911" and
+          case.get("new_email") == "it-ops@example.org" and case.get("requester") == hal, md + out.stdout)
+
     # 6. malformed envelopes are ignored with a log line, the bot keeps answering
     fake.raw_frame("{not json")
     fake.raw_frame(json.dumps({"id": str(uuid.uuid4()), "data": {"eventType": "conversation.activity",
@@ -400,7 +440,7 @@ try:
           acked and r is not None and len(posts()) == total + 1 and len(fake.gets) == n_gets + 1 and
           "event=webex_duplicate" in log(), f"acked={acked} posts {len(posts())} vs {total}+1")
     check("the conversation resumes where it was: confirming files the case",
-          r is not None and "PB-000002" in r.get("markdown", ""), json.dumps(r))
+          r is not None and "Your case reference is **PB-" in r.get("markdown", "") and "dave@partner.example" in r.get("markdown", ""), json.dumps(r))
 
     # 8. a stale device: 404 on the handshake -> a new device
     creates = fake.device_creates

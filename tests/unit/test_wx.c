@@ -288,6 +288,30 @@ static void test_policies(void **state)
     assert_int_equal(strlen(a), 35);
 }
 
+static void test_card(void **state)
+{
+    (void)state;
+    struct wx_case_form f = { "55512345", "a@example.org", "it fails" };
+    char *b = wx_case_card_body("ROOM", "", "the summary", "the summary", &f);
+    assert_non_null(b);
+    assert_non_null(strstr(b, "\"contentType\":\"application/vnd.microsoft.card.adaptive\""));
+    assert_non_null(strstr(b, "\"version\":\"1.3\""));
+    assert_non_null(strstr(b, "\"markdown\":\"the summary\""));
+    assert_non_null(strstr(b, "\"id\":\"order_ref\",\"label\":\"Order reference\",\"value\":\"55512345\""));
+    assert_null(strstr(b, "parentId"));
+    free(b);
+    struct wx_card_action a;
+    const char *act = "{\"id\":\"X\",\"roomId\":\"R\",\"messageId\":\"M\",\"inputs\":"
+        "{\"pb_action\":\"confirm\",\"order_ref\":\"1\",\"new_email\":\"e@x.org\"}}";
+    assert_int_equal(wx_card_action_parse(S(act), &a), 0);
+    assert_string_equal(a.room_id, "R");
+    assert_string_equal(a.message_id, "M");
+    assert_string_equal(a.action, "confirm");
+    assert_string_equal(a.form.new_email, "e@x.org");
+    assert_string_equal(a.form.description, "");
+    assert_int_equal(wx_card_action_parse(S("{\"roomId\":\"R\"}"), &a), -1);
+}
+
 /* Kills mutate survivors wx.c:336 (a bad base64 character), :381 (person
  * parse), :527 (trailing junk in Retry-After). */
 static void test_strict_parsers(void **state)
@@ -337,6 +361,7 @@ int main(void)
         cmocka_unit_test(test_replies),
         cmocka_unit_test(test_policies),
         cmocka_unit_test(test_strict_parsers),
+        cmocka_unit_test(test_card),
         cmocka_unit_test(test_reply_body_copy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
