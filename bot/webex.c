@@ -144,6 +144,7 @@ struct webex {
     int queued;                  /* requests made and not yet back (loop side) */
     long queue_max;              /* WEBEX_QUEUE_MAX, default WX_QUEUE_MAX */
     unsigned long long shed;     /* activities shed because the queue was full */
+    bool resumed;                /* the store's pending work was resumed (after /people/me) */
 
     /* socket */
     enum wstate st;
@@ -890,30 +891,31 @@ out:
     wx_message_clear(&m);
 }
 
-static void on_activity(struct webex *w, const struct wx_activity *a)
+/* Whether the bot acts on an activity (card: a card submission); logs why
+ * not. Edits, its own and other bots' activities, unmentioned group
+ * messages are not for it; a full queue sheds. */
+static bool activity_wanted(struct webex *w, const struct wx_activity *a, bool card)
 {
-    char cluster[128], id[WX_ID_MAX], url[WX_ID_MAX + 600];
-    bool card = !strcmp(a->verb, "cardAction");
     if (strcmp(a->verb, "post") && strcmp(a->verb, "share") && !card) {
         log_event("debug", "webex_ignored", "why=verb verb=%s", a->verb);
-        return;
+        return false;
     }
     if (a->parent_edit) {                    /* an edit is no new message: never answered */
         log_event("info", "webex_ignored", "why=edit activity=%.8s of=%.8s", a->id, a->parent_id);
-        return;
+        return false;
     }
     if ((w->me.uuid[0] && !strcasecmp(a->actor_id, w->me.uuid)) ||
         (w->dev.user_id[0] && !strcasecmp(a->actor_id, w->dev.user_id))) {
         log_event("debug", "webex_ignored", "why=own_activity");
-        return;
+        return false;
     }
     if (a->actor_type[0] && strcmp(a->actor_type, "PERSON")) {
         log_event("debug", "webex_ignored", "why=bot_actor");
-        return;
+        return false;
     }
     if (!card && !a->one_on_one && !wx_activity_mentions(a, w->me.uuid)) {
         log_event("debug", "webex_ignored", "why=not_mentioned");
-        return;
+        return false;
     }
     if (w->queued >= w->queue_max) {        /* shed: not marked, a redelivery is answered */
         w->shed++;
@@ -921,8 +923,16 @@ static void on_activity(struct webex *w, const struct wx_activity *a)
                   w->queued, (unsigned long long)w->shed);
         metrics_extra_add("provbot_webex_shed_total",
                           "Webex activities shed because the REST queue was full.", 1);
-        return;
+        return false;
     }
+    return true;
+}
+
+static void on_activity(struct webex *w, const struct wx_activity *a)
+{
+    char cluster[128], id[WX_ID_MAX], url[WX_ID_MAX + 600];
+    bool card = !strcmp(a->verb, "cardAction");
+    if (!activity_wanted(w, a, card)) return;
     bool guessed = wx_u2c_cluster(w->catalog ? w->catalog : "", w->catalog_len, a->target_host,
                                   cluster, sizeof cluster) != 0;
     if (guessed) log_event("warn", "webex_cluster_unknown", "host=%s guess=us", a->target_host);
@@ -959,6 +969,7 @@ static void on_activity(struct webex *w, const struct wx_activity *a)
 
 /* A boot step's answer (identity, catalog, devices, a new device): the
  * next step, or a backoff. */
+static void resume_pending(struct webex *w);
 static void on_boot_result(struct webex *w, struct wreq *r)
 {
     const char *body = buf_str(&r->resp);
@@ -969,6 +980,8 @@ static void on_boot_result(struct webex *w, struct wreq *r)
         if ((ok = r->status == 200 && wx_person_parse(body, len, &w->me) == 0 && w->me.uuid[0])) {
             w->have_me = true;
             log_event("info", "webex_identity", "email=%s", w->me.email);
+            if (!w->resumed) resume_pending(w);  /* once the bot knows who it is (mentions) */
+            w->resumed = true;
         }
         break;
     case OP_U2C:
@@ -1476,7 +1489,6 @@ static int webex_start(const struct channel_env *env)
     log_event("info", "webex_start", "api=%s u2c=%s device=%s", w->api, w->u2c, w->device_name);
     ws_proxy(w);
     lws_sul_schedule(w->ctx, 0, &w->sul_boot, boot_cb, 1);
-    resume_pending(w);
     return 0;
 fail:
     webex_free(w);
