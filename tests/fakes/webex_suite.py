@@ -516,44 +516,36 @@ try:
     d3, fay = str(uuid.uuid4()), "fay@partner.example"
     start_bot()
     ok = fake.wait_ready(fake.ready_count + 1, 10)
-    with fake.lock:
-        fake.fail_gets = [(502, None)] * 50
-        n_att = len(fake.get_attempts)
-    fake.say(d3, fay, "what does PONR mean?")
-    failing = wait(lambda: len(fake.get_attempts) >= n_att + 2)
-    stop_bot()
-    with fake.lock:
-        fake.fail_gets = []
-    before = len(replies_to(d3))
-    rc0 = fake.ready_count
-    start_bot()
-    resumed = wait(lambda: len(replies_to(d3)) > before, 10)
-    fake.wait_ready(rc0 + 1, 10)
-    r, k = say_and_wait(d3, fay, "thanks")
-    md = (replies_to(d3)[before] if resumed else {}).get("markdown", "")
+
+    def stop_while_failing(fails, attempts, status, kind):
+        """Stops the bot while `fails` (fake.fail_gets or fail_posts) keep a
+        PONR question failing with status, restarts it: (ok, detail) of
+        "answered exactly once, resumed as kind"."""
+        with fake.lock:
+            fails[:] = [(status, None)] * 50
+            n0 = len(attempts)
+        fake.say(d3, fay, "what does PONR mean?")
+        failing = wait(lambda: len(attempts) >= n0 + 2)
+        stop_bot()
+        with fake.lock:
+            fails[:] = []
+        before, rc0 = len(replies_to(d3)), fake.ready_count
+        start_bot()
+        resumed = wait(lambda: len(replies_to(d3)) > before, 10)
+        fake.wait_ready(rc0 + 1, 10)
+        r, k = say_and_wait(d3, fay, "thanks")
+        md = (replies_to(d3)[before] if resumed else {}).get("markdown", "")
+        return (failing and resumed and "Point of No Return" in md and r is not None and k == 1 and
+                len(replies_to(d3)) == before + 2 and "kind=" + kind in log(),
+                f"failing={failing} resumed={resumed} replies={len(replies_to(d3)) - before}\n"
+                f"{log()[-600:]}")
+
+    good, detail = stop_while_failing(fake.fail_gets, fake.get_attempts, 502, "activity")
     check("restart: a message whose read was failing is resumed from the store, answered once",
-          ok and failing and resumed and "Point of No Return" in md and r is not None and k == 1 and
-          len(replies_to(d3)) == before + 2 and "kind=activity" in log(),
-          f"failing={failing} resumed={resumed} replies={len(replies_to(d3)) - before}\n{log()[-600:]}")
-    with fake.lock:
-        fake.fail_posts = [(503, None)] * 50
-        n_post = len(fake.post_attempts)
-    fake.say(d3, fay, "what does PONR mean?")
-    failing = wait(lambda: len(fake.post_attempts) >= n_post + 2)
-    stop_bot()
-    with fake.lock:
-        fake.fail_posts = []
-    before = len(replies_to(d3))
-    rc0 = fake.ready_count
-    start_bot()
-    resumed = wait(lambda: len(replies_to(d3)) > before, 10)
-    fake.wait_ready(rc0 + 1, 10)
-    r, k = say_and_wait(d3, fay, "thanks")
-    md = (replies_to(d3)[before] if resumed else {}).get("markdown", "")
+          ok and good, detail)
+    good, detail = stop_while_failing(fake.fail_posts, fake.post_attempts, 503, "reply")
     check("restart: a committed reply still failing (503) is kept in the store and sent once",
-          failing and resumed and "Point of No Return" in md and r is not None and k == 1 and
-          len(replies_to(d3)) == before + 2 and "kind=reply" in log(),
-          f"failing={failing} resumed={resumed} replies={len(replies_to(d3)) - before}\n{log()[-600:]}")
+          good, detail)
     stop_bot()
 
     # 11c. the REST queue is bounded: past WEBEX_QUEUE_MAX new activities are
