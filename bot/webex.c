@@ -1051,7 +1051,7 @@ static void on_action(struct webex *w, struct wreq *r)
 {
     struct job *j = r->job;
     struct wx_card_action a;
-    char why[80] = "", msg[WX_EMAIL_MAX + 160];
+    char why[80] = "", msg[WX_EMAIL_MAX + 256];
     if (r->status != 200 || wx_card_action_parse(buf_str(&r->resp), r->resp.len, &a) < 0) {
         if (read_retry(w, r)) return;
         log_event("warn", "webex_card_unavailable", "status=%ld", r->status);
