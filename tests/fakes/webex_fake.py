@@ -20,6 +20,16 @@ after the checklist in ../shared/webex-protocol.md section 7:
        activity; injectable 429 + Retry-After), GET /v1/attachment/actions/ID,
        GET /v1/contents/ID (a PNG; the id is Hydra, a raw UUID gets 404)
 
+Variants for what the real cloud does (issue 12): drop(4000, b"rebalancing")
+(only "replaced" means stand down); fail_gets with 5xx/404 on message reads;
+a catalog key whose entry names another host (ALT_CONV_HOST) and conv_base
+= base (a host in no entry: GET /conversation/api/v1/messages/ID gives the
+REST id); max_devices + add_device(mtime) for 403 "excessive device
+registrations"; edit() (parent.type "edit"); submit_card() (a cardAction and
+GET /v1/attachment/actions/ID; POST /v1/messages checks one Adaptive Card
+with a text fallback); get_delay (slow reads, a full queue); Proxy (an HTTP
+proxy: CONNECT tunnels and absolute-URI requests).
+
 Strict about the client's WebSocket frames: an unmasked frame (RFC 6455 5.1: a
 client MUST mask) is a protocol error: recorded in protocol_errors, the
 connection closed with 1002. no_pong: app-level pings go unanswered.
