@@ -763,6 +763,7 @@ int store_purge(store *s, int64_t cutoff_ms)
         "DELETE FROM attachments WHERE at < ?1 AND (case_id IS NULL OR case_id IN"
         " (SELECT id FROM cases WHERE status != 'queued'))",
         "DELETE FROM handled WHERE at < ?1",
+        "DELETE FROM pending WHERE at < ?1",
     };
     int changed = 0;
     if (store_begin(s) < 0)

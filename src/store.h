@@ -101,10 +101,10 @@ cJSON *store_attach_json(store *s, const char *case_id);
 
 /* Retention: forgets what people wrote, older than cutoff_ms (epoch ms):
  * conversations untouched since then (their state), turns older than
- * then, the
- * transcripts and attachments of cases created before then that are no
- * longer queued, and old handled event ids. The cases themselves (id,
- * status, order, emails, summary) stay. Returns rows changed, or -1. */
+ * then, the transcripts and attachments of cases created before then that
+ * are no longer queued, old handled event ids and old pending channel work
+ * (store_pending_*). The cases themselves (id, status, order, emails,
+ * summary) stay. Returns rows changed, or -1. */
 int store_purge(store *s, int64_t cutoff_ms);
 
 /* Marks an external event id handled: 1 when new, 0 when seen before. */

@@ -198,6 +198,7 @@ static void test_retention_purge(void **state)
     struct case_rec q = new_case("old", "555555", "e@example.com");
     q.transcript = strdup("user: still to deliver\n");
     assert_int_equal(store_case_insert(s, &q), 0);
+    assert_int_equal(store_pending_begin(s, "webex:old", "{\"notes\":\"secret words\"}"), 1);
     /* nothing is older than an hour ago */
     assert_int_equal(store_purge(s, store_now_ms() - 3600000), 0);
     assert_int_equal(store_conv_load(s, "old", &json), 1);
@@ -212,6 +213,9 @@ static void test_retention_purge(void **state)
     assert_non_null(fgets(rows, sizeof rows, p));
     pclose(p);
     assert_string_equal(rows, "0\n");    /* the words of the turns too */
+    cJSON *pend = store_pending_list(s, "webex:");
+    assert_int_equal(cJSON_GetArraySize(pend), 0);   /* and pending channel work */
+    cJSON_Delete(pend);
     struct case_rec got;
     assert_int_equal(store_case_get(s, c.id, &got), 1);
     assert_null(got.transcript);          /* the words are gone */
