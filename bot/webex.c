@@ -143,6 +143,7 @@ struct webex {
     int prune_left;              /* device DELETEs of the cleanup still out */
     int queued;                  /* requests made and not yet back (loop side) */
     long queue_max;              /* WEBEX_QUEUE_MAX, default WX_QUEUE_MAX */
+    long timeout_ms;             /* WEBEX_TIMEOUT_MS: one REST call (not a file), default 15 s */
     unsigned long long shed;     /* activities shed because the queue was full */
     bool resumed;                /* the store's pending work was resumed (after /people/me) */
 
@@ -284,7 +285,7 @@ static int req_start(struct webex *w, struct wreq *r)
     curl_easy_setopt(e, CURLOPT_PRIVATE, r);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->err);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, WX_REQ_TIMEOUT_MS);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, r->op == OP_FILE ? WX_REQ_TIMEOUT_MS : w->timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, w->plain_ok ? "http,https" : "https");
     curl_easy_setopt(e, CURLOPT_USERAGENT, "provbot");
@@ -1472,6 +1473,8 @@ static int webex_start(const struct channel_env *env)
     snprintf(w->device_name, sizeof w->device_name, "%s", env_or("WEBEX_DEVICE_NAME", "provbot"));
     w->backoff_ms = atol(env_or("WEBEX_BACKOFF_MS", "1000"));
     if (w->backoff_ms <= 0) w->backoff_ms = 1000;
+    w->timeout_ms = atol(env_or("WEBEX_TIMEOUT_MS", "15000"));
+    if (w->timeout_ms < 100) w->timeout_ms = WX_REQ_TIMEOUT_MS;
     w->queue_max = atol(env_or("WEBEX_QUEUE_MAX", "256"));
     if (w->queue_max < 1) w->queue_max = WX_QUEUE_MAX;
     w->ping_ms = atol(env_or("WEBEX_PING_MS", "15000"));

@@ -26,6 +26,7 @@
  * WEBEX_BACKOFF_MS (first reconnect delay, default 1000, doubling to 32 s,
  * +-20 % jitter), WEBEX_PING_MS (default 15000), WEBEX_QUEUE_MAX (REST
  * requests outstanding before new activities are shed, default 256),
+ * WEBEX_TIMEOUT_MS (one REST call, default 15000),
  * https_proxy / HTTPS_PROXY (the WebSocket's proxy too). TLS is verified; plain
  * http/ws is allowed only when WEBEX_API_URL or WEBEX_U2C_URL is http:// (a
  * local fake).

@@ -214,7 +214,8 @@ class Fake:
         self.ws, self.connections, self.ready_count = None, 0, 0
         self.device_creates, self.device_deletes = 0, 0
         self.fail_posts = []       # queue of (status, retry_after) for the next POSTs
-        self.fail_gets = []        # the same for the next GET /v1/messages/ID
+        self.fail_gets = []        # the same for the next GET /v1/messages/ID; ("hang", s):
+                                   # answer only after s seconds
         self.get_attempts = []     # every GET /v1/messages/ID: (time, status)
         self.bad_requests = []     # (what, detail) for every request refused as malformed
         self.protocol_errors = []  # WebSocket protocol errors of the client
@@ -378,6 +379,9 @@ class Fake:
             fail = self.fail_gets.pop(0) if self.fail_gets else None
             if fail:
                 self.get_attempts.append((now, fail[0]))
+        if fail and fail[0] == "hang":   # answer only after fail[1] s (a client timeout)
+            time.sleep(fail[1])
+            fail = None
         if fail:
             hdrs = [("Retry-After", str(fail[1]))] if fail[1] is not None else []
             return self.reply(h, fail[0], {"message": {429: "Too Many Requests", 423: "Locked",

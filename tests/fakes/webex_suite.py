@@ -548,6 +548,21 @@ try:
           good, detail)
     stop_bot()
 
+    # 11b'. a message read that times out is retried, answered once
+    start_bot(env_extra={"WEBEX_TIMEOUT_MS": "500"})
+    ok = fake.wait_ready(fake.ready_count + 1, 10)
+    with fake.lock:
+        fake.fail_gets = [("hang", 2)]
+    before = len(replies_to(d3))
+    fake.say(d3, fay, "what does PONR mean?")
+    got = wait(lambda: len(replies_to(d3)) > before, 10)
+    r, k = say_and_wait(d3, fay, "thanks")
+    check("a message read that times out is retried with backoff and answered once",
+          ok and got and r is not None and k == 1 and len(replies_to(d3)) == before + 2 and
+          "event=webex_message_retry" in log() and "status=0" in log(),
+          f"replies={len(replies_to(d3)) - before}\n{log()[-600:]}")
+    stop_bot()
+
     # 11c. the REST queue is bounded: past WEBEX_QUEUE_MAX new activities are
     # shed (log line + metric), not marked handled
     start_bot(env_extra={"WEBEX_QUEUE_MAX": "1"})
