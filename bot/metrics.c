@@ -70,6 +70,32 @@ static void labelled(struct buf *b, const char *name, const char *help, const ch
                    (unsigned long long)tab[i].n);
 }
 
+/* Counters of the channels (e.g. Webex's shed activities): name and help
+ * static strings, loop thread only. */
+static struct { const char *name, *help; uint64_t n; } extra[METRICS_EXTRA_MAX];
+static int n_extra;
+
+void metrics_extra_add(const char *name, const char *help, uint64_t delta)
+{
+    for (int i = 0; i < n_extra; i++)
+        if (!strcmp(extra[i].name, name)) {
+            extra[i].n += delta;
+            return;
+        }
+    if (n_extra < METRICS_EXTRA_MAX) {
+        extra[n_extra].name = name;
+        extra[n_extra].help = help;
+        extra[n_extra++].n = delta;
+    }
+}
+
+static void extra_text(struct buf *b)
+{
+    for (int i = 0; i < n_extra; i++)
+        buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", extra[i].name, extra[i].help,
+                   extra[i].name, extra[i].name, (unsigned long long)extra[i].n);
+}
+
 static void bounds_text(struct buf *b, const struct metrics_bound *bd, int n)
 {
     buf_printf(b, "# HELP provbot_bound_use How much of each bound is in use.\n"
@@ -131,5 +157,6 @@ char *metrics_text(const struct metrics *m, int open_conns, const struct metrics
                   "provbot_reply_latency_seconds_sum %.9f\n"
                   "provbot_reply_latency_seconds_count %llu\n",
               (unsigned long long)m->lat_count, m->lat_sum, (unsigned long long)m->lat_count);
+    extra_text(&b);
     return buf_take(&b);
 }

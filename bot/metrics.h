@@ -48,6 +48,11 @@ void metrics_turn(struct metrics *m, const struct engine_result *r, double secs)
 /* One error frame sent, by code. */
 void metrics_error(struct metrics *m, const char *code);
 
+/* A channel's own counter (name and help: static strings), added to the
+ * Prometheus text; at most METRICS_EXTRA_MAX of them. Loop thread only. */
+#define METRICS_EXTRA_MAX 8
+void metrics_extra_add(const char *name, const char *help, uint64_t delta);
+
 /* A limit and how much of it is used now (use < 0: a rate, no gauge), with
  * how often it shed (refused or closed something). */
 struct metrics_bound {

@@ -7,6 +7,8 @@
  */
 #include "turns.h"
 
+#include "store.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,11 +87,16 @@ int turns_submit(turns *t, const struct turns_msg *m, turns_done_fn *done, void 
         return -1;
     }
     bool batched = batch_open(t);
-    if (engine_turn(t->eng, m->session, m->user, m->text, m->reply_to, &p->res, err, sizeof err) < 0 ||
-        !p->res.json) {
+    engine_set_channel(t->eng, m->channel);
+    int rc = engine_turn(t->eng, m->session, m->user, m->text, m->reply_to, &p->res, err, sizeof err);
+    engine_set_channel(t->eng, NULL);
+    if (rc < 0 || !p->res.json) {
         tell(done, owner, arg, false, NULL, err[0] ? err : "turn failed", m->reply_to);
         goto drop;
     }
+    /* in the turn's own transaction: a store that fails here fails its commit too */
+    if (m->settle_key)
+        (void)store_pending_settle(engine_store(t->eng), m->settle_key, p->res.json);
     if (!batched) {                      /* committed alone: durable now */
         tell(done, owner, arg, true, &p->res, NULL, m->reply_to);
         goto drop;
@@ -145,4 +152,38 @@ int turns_mark_handled(turns *t, const char *event_id)
 {
     turns_flush(t);
     return engine_mark_handled(t->eng, event_id);
+}
+
+int turns_pending_begin(turns *t, const char *key, const char *data)
+{
+    turns_flush(t);
+    return store_pending_begin(engine_store(t->eng), key, data);
+}
+
+int turns_pending_update(turns *t, const char *key, const char *data)
+{
+    turns_flush(t);
+    return store_pending_update(engine_store(t->eng), key, data);
+}
+
+int turns_pending_done(turns *t, const char *key, bool handled)
+{
+    turns_flush(t);
+    return store_pending_done(engine_store(t->eng), key, handled);
+}
+
+cJSON *turns_pending_list(turns *t, const char *prefix)
+{
+    turns_flush(t);
+    return store_pending_list(engine_store(t->eng), prefix);
+}
+
+char *turns_conv_state(turns *t, const char *session)
+{
+    char *json = NULL;
+    turns_flush(t);
+    if (store_conv_load(engine_store(t->eng), session, &json) == 1)
+        return json;
+    free(json);
+    return NULL;
 }

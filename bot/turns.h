@@ -21,6 +21,8 @@
 
 #include "engine.h"
 
+#include <cJSON.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -32,6 +34,9 @@ struct turns_msg {
     const char *user;       /* the person's email, or NULL */
     const char *text;       /* the message */
     const char *reply_to;   /* the client's message id, or NULL */
+    const char *channel;    /* recorded with the conversation ("webex"), NULL: the engine's */
+    const char *settle_key; /* a pending event (store_pending_begin) settled in the turn's own
+                               commit: its reply kept, the event marked handled; or NULL */
 };
 
 /* What became of one submitted turn. */
@@ -74,6 +79,17 @@ void turns_flush(turns *t);
 /* The owner (e.g. a chat whose socket closed) goes away: its pending turns'
  * callbacks will not be called. The turns stay in the batch. */
 void turns_cancel(turns *t, const void *owner);
+
+/* A channel's pending work (store.h store_pending_*), durable when they
+ * return: the open batch is flushed first. list: caller cJSON_Deletes. */
+int turns_pending_begin(turns *t, const char *key, const char *data);
+int turns_pending_update(turns *t, const char *key, const char *data);
+int turns_pending_done(turns *t, const char *key, bool handled);
+cJSON *turns_pending_list(turns *t, const char *prefix);
+
+/* The conversation's stored state (JSON), or NULL (none, or an error).
+ * Caller frees. */
+char *turns_conv_state(turns *t, const char *session);
 
 /* engine_attach / engine_mark_handled, durable when they return: the open
  * batch is flushed first, then the operation commits alone. */

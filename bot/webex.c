@@ -9,12 +9,15 @@
  *         ready (backoff reset, pings start) -> activities -> closed/error
  *         -> by close code: reconnect with backoff and jitter, re-register
  *         (4404, or a 404 on the handshake, at most WX_REREGISTER_MAX in a
- *         row), or stop (4000 replaced; 4400/4401/4403 credentials).
+ *         row), or stop (4000 with reason "replaced"; 4400/4401/4403
+ *         credentials); 4000 with another reason (rebalancing) reconnects.
  *
- * An activity becomes a job: mark handled (store) -> GET the message by its
- * Hydra id -> GET each shared file (5 MiB cap) and engine_attach() it ->
- * engine_turn() -> POST the reply. A job is owned by exactly one request at a
- * time and comes back with its result.
+ * An activity becomes a job: pending row (store) -> GET the message by its
+ * Hydra id (retried with backoff; on a 404 with a guessed cluster, the id
+ * from the conversation service) -> GET each shared file (5 MiB cap) and
+ * engine_attach() it -> the turn, which settles the row (reply kept, event
+ * handled) in its own commit -> POST the reply -> row gone. A job is owned by
+ * exactly one request at a time and comes back with its result.
  *
  * The worker thread owns the CURLM and every easy handle. Requests (struct
  * wreq) go in through `in`, come back through `out` carrying their result;
@@ -25,9 +28,13 @@
 #include "webex.h"
 #include "buf.h"
 #include "log.h"
+#include "metrics.h"
 #include "wsq.h"
 #include "wx.h"
 
+#include "entity.h"
+
+#include <cJSON.h>
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -49,19 +56,30 @@
 #define WX_RATE_RETRIES    20                 /* 429s one request may wait out */
 #define WX_SEND_RETRIES    8                  /* 5xx / transport retries of a reply */
 #define WX_REREGISTER_MAX  3
+#define WX_PRUNE_MAX       64                 /* devices deleted in one cleanup */
 #define WX_READY_TIMEOUT_US (30LL * 1000000)
 #define WX_BACKOFF_MAX_MS  32000L
 #define WX_DRAIN_MS        3000
+#define WX_READ_RETRIES    6                  /* 5xx / transport / 404 retries of a message read */
+#define WX_QUEUE_MAX       256                /* REST requests alive: past it new activities shed */
 
-enum op { OP_ME, OP_U2C, OP_DEVICES, OP_CREATE, OP_DELETE, OP_MESSAGE, OP_FILE, OP_REPLY };
+enum op { OP_ME, OP_U2C, OP_DEVICES, OP_CREATE, OP_DELETE, OP_MESSAGE, OP_FILE, OP_REPLY,
+          OP_CONV_ID, OP_PRUNE_LIST, OP_PRUNE, OP_ACTION };
 static const char *const op_names[] = { "people_me", "u2c", "devices", "create_device",
-                                        "delete_device", "message", "file", "reply" };
+                                        "delete_device", "message", "file", "reply", "conv_id",
+                                        "prune_list", "prune_device", "card_action" };
 
 /* An activity being answered. */
 struct job {
+    char key[WX_UUID_MAX + 8];   /* "webex:<activity UUID>": its pending row in the store */
+    char msg_url[WX_ID_MAX + 600]; /* the message read */
+    int tries;                   /* message reads retried */
     char act_id[WX_UUID_MAX];    /* the activity (message) UUID */
     char verb[24];
     char room_uuid[WX_UUID_MAX]; /* the space's UUID (session key) */
+    char target_url[WX_URL_MAX]; /* the conversation's URL (the 404 fallback), "" when none */
+    bool conv_tried;             /* the conversation service was asked for the REST id */
+    bool cluster_guessed;        /* the target host is in no catalog entry: "us" is a guess */
     bool direct;                 /* a 1:1 space */
     char session[40];
     char room_id[WX_ID_MAX];     /* Hydra room id, for the reply */
@@ -83,6 +101,7 @@ struct wreq {
     int rate_waits, send_tries;
     int64_t not_before_ms;       /* worker: not before this (Retry-After, backoff) */
     struct job *job;             /* owned, or NULL */
+    char key[WX_UUID_MAX + 8];   /* OP_REPLY: the pending row it settles, "" when none */
     /* worker-side transfer */
     CURL *easy;
     struct curl_slist *hdrs;
@@ -120,12 +139,20 @@ struct webex {
     bool have_dev;
     bool force_create;           /* next boot POSTs a device without listing */
     int reregisters;             /* 404 handshakes in a row */
+    bool pruned;                 /* excessive devices: cleaned up once since the last create */
+    int prune_left;              /* device DELETEs of the cleanup still out */
+    int queued;                  /* requests made and not yet back (loop side) */
+    long queue_max;              /* WEBEX_QUEUE_MAX, default WX_QUEUE_MAX */
+    long timeout_ms;             /* WEBEX_TIMEOUT_MS: one REST call (not a file), default 15 s */
+    unsigned long long shed;     /* activities shed because the queue was full */
+    bool resumed;                /* the store's pending work was resumed (after /people/me) */
 
     /* socket */
     enum wstate st;
     struct lws *wsi;             /* borrowed until CLOSED / CONNECTION_ERROR */
     bool kill;                   /* close the socket at the next WRITEABLE */
     int close_code;              /* from the server's close frame, 0: none */
+    char close_reason[64];       /* its reason, "" when none */
     struct wsrx rx;              /* reassembly, cap WX_RX_MAX */
     struct wsq q;                /* frames to send, owned */
     int retry;                   /* reconnects since the last ready */
@@ -258,7 +285,7 @@ static int req_start(struct webex *w, struct wreq *r)
     curl_easy_setopt(e, CURLOPT_PRIVATE, r);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->err);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, WX_REQ_TIMEOUT_MS);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, r->op == OP_FILE ? WX_REQ_TIMEOUT_MS : w->timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, w->plain_ok ? "http,https" : "https");
     curl_easy_setopt(e, CURLOPT_USERAGENT, "provbot");
@@ -411,10 +438,11 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-/* Queues a request for the worker. url and body are copied; job is taken
- * over (freed on failure). */
-static void rest(struct webex *w, enum op op, const char *method, const char *url,
-                 const char *body, struct job *job)
+/* Queues a request for the worker, to start after delay_ms. url, body and
+ * key (a reply's pending row, or NULL) are copied; job is taken over (freed
+ * on failure). */
+static void rest_at(struct webex *w, enum op op, const char *method, const char *url,
+                    const char *body, struct job *job, int64_t delay_ms, const char *key)
 {
     struct wreq *r = calloc(1, sizeof *r);
     if (!r || !(r->url = strdup(url)) || (body && !(r->body = strdup(body)))) {
@@ -423,6 +451,9 @@ static void rest(struct webex *w, enum op op, const char *method, const char *ur
         return;
     }
     r->op = op;
+    if (key) snprintf(r->key, sizeof r->key, "%s", key);
+    r->not_before_ms = delay_ms > 0 ? mono_ms() + delay_ms : 0;
+    w->queued++;
     snprintf(r->method, sizeof r->method, "%s", method);
     buf_init(&r->resp, op == OP_FILE ? WX_FILE_MAX : WX_RESP_MAX);
     r->job = job;
@@ -431,6 +462,12 @@ static void rest(struct webex *w, enum op op, const char *method, const char *ur
     w->in_tail = r;
     pthread_mutex_unlock(&w->mu);
     curl_multi_wakeup(w->multi);
+}
+
+static void rest(struct webex *w, enum op op, const char *method, const char *url,
+                 const char *body, struct job *job)
+{
+    rest_at(w, op, method, url, body, job, 0, NULL);
 }
 
 /* ---------------------------------------------------------------- socket output */
@@ -519,6 +556,7 @@ static void connect_ws(struct webex *w)
     };
     w->st = WS_CONNECTING;
     w->close_code = 0;
+    w->close_reason[0] = 0;
     w->kill = false;
     w->ping_out = false;
     log_event("info", "webex_connect", "host=%s", ads);
@@ -565,15 +603,92 @@ static void boot_failed(struct webex *w, struct wreq *r)
 
 /* ---------------------------------------------------------------- activities */
 
-static void job_reply(struct webex *w, struct job *j, const char *markdown)
+/* POSTs a reply; key (or NULL) names the pending row it settles when sent. */
+static void post_reply(struct webex *w, const char *room_id, const char *parent_id,
+                       const char *key, const char *markdown)
 {
     char url[600];
-    char *body = wx_reply_body(j->room_id, j->parent_id, markdown);
+    char *body = wx_reply_body(room_id, parent_id, markdown);
     snprintf(url, sizeof url, "%s/messages", w->api);
-    if (body) rest(w, OP_REPLY, "POST", url, body, NULL);
+    if (body) rest_at(w, OP_REPLY, "POST", url, body, NULL, 0, key);
     else log_event("error", "out_of_memory", "what=webex_reply");
     free(body);
+}
+
+static void job_reply(struct webex *w, struct job *j, const char *key, const char *markdown)
+{
+    post_reply(w, j->room_id, j->parent_id, key, markdown);
     log_event("info", "webex_reply_queued", "session=%.11s", j->session);
+}
+
+/* The job's pending row: what a restart needs to resume it. Caller frees. */
+static char *job_json(const struct job *j)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (o && (!cJSON_AddStringToObject(o, "act", j->act_id) ||
+              !cJSON_AddStringToObject(o, "verb", j->verb) ||
+              !cJSON_AddStringToObject(o, "room", j->room_uuid) ||
+              !cJSON_AddBoolToObject(o, "direct", j->direct) ||
+              !cJSON_AddStringToObject(o, "target", j->target_url) ||
+              !cJSON_AddStringToObject(o, "url", j->msg_url) ||
+              !cJSON_AddStringToObject(o, "room_id", j->room_id) ||
+              !cJSON_AddStringToObject(o, "parent_id", j->parent_id) ||
+              !cJSON_AddStringToObject(o, "session", j->session) ||
+              !cJSON_AddStringToObject(o, "notes", j->notes))) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    char *txt = o ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    return txt;
+}
+
+/* The job's activity is finished without a reply to send: its row goes
+ * (handled: never again; else a redelivery is answered). */
+static void job_settled(struct webex *w, const struct job *j, bool handled)
+{
+    if (turns_pending_done(w->turns, j->key, handled) < 0)
+        log_event("error", "webex_store", "what=pending_done");
+}
+
+/* The case form's fields as the conversation knows them (its stored
+ * state's facts), for the card's prefill; empty when unknown. */
+static void form_prefill(struct webex *w, const char *session, struct wx_case_form *f)
+{
+    char *state = turns_conv_state(w->turns, session);
+    cJSON *st = state ? cJSON_Parse(state) : NULL, *facts = cJSON_GetObjectItem(st, "facts");
+    const char *o = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(facts, "order_ref"), "v"));
+    const char *e = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(facts, "new_email"), "v"));
+    const char *d = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(facts, "description"), "v"));
+    memset(f, 0, sizeof *f);
+    snprintf(f->order_ref, sizeof f->order_ref, "%s", o ? o : "");
+    snprintf(f->new_email, sizeof f->new_email, "%s", e ? e : "");
+    snprintf(f->description, sizeof f->description, "%s", d ? d : "");
+    cJSON_Delete(st);
+    free(state);
+}
+
+/* A reply that asks to confirm the case form goes as an Adaptive Card (the
+ * markdown its fallback). True when posted so. */
+static bool card_reply(struct webex *w, struct job *j, const char *reply_json, const char *md)
+{
+    cJSON *r = cJSON_Parse(reply_json);
+    const char *expect = cJSON_GetStringValue(cJSON_GetObjectItem(r, "expect"));
+    const char *text = cJSON_GetStringValue(cJSON_GetObjectItem(r, "text"));
+    bool confirm = expect && !strcmp(expect, "confirm") && text;
+    char *body = NULL, url[600];
+    if (confirm) {
+        struct wx_case_form f;
+        form_prefill(w, j->session, &f);
+        body = wx_case_card_body(j->room_id, j->parent_id, md, text, &f);
+    }
+    cJSON_Delete(r);
+    if (!body) return false;
+    snprintf(url, sizeof url, "%s/messages", w->api);
+    rest_at(w, OP_REPLY, "POST", url, body, NULL, 0, j->key);
+    log_event("info", "webex_reply_queued", "session=%.11s card=case_form", j->session);
+    free(body);
+    return true;
 }
 
 /* The pipeline's answer for a job's turn: the reply (with the notes about
@@ -584,7 +699,8 @@ static void job_answered(void *owner, void *arg, const struct turns_outcome *o)
     struct job *j = arg;
     if (!o->ok) {
         log_event("error", "webex_turn_failed", "session=%.11s err=\"%s\"", j->session, o->err);
-        job_reply(w, j, "The bot could not save your message, please send it again.");
+        job_settled(w, j, false);
+        job_reply(w, j, NULL, "The bot could not save your message, please send it again.");
         job_free(j);
         return;
     }
@@ -598,7 +714,7 @@ static void job_answered(void *owner, void *arg, const struct turns_outcome *o)
             md = both;
         }
     }
-    if (md) job_reply(w, j, md);
+    if (md && !card_reply(w, j, o->res->json, md)) job_reply(w, j, j->key, md);
     log_event("info", "webex_turn", "session=%.11s intent=%s case=%s", j->session,
               o->res->intent[0] ? o->res->intent : "none", o->res->case_id[0] ? o->res->case_id : "-");
     free(md);
@@ -609,12 +725,18 @@ static void job_answered(void *owner, void *arg, const struct turns_outcome *o)
 static void job_turn(struct webex *w, struct job *j)
 {
     if (!j->text[0]) {                       /* only files: tell what became of them */
-        if (j->notes[0]) job_reply(w, j, j->notes);
+        job_settled(w, j, true);
+        if (j->notes[0]) job_reply(w, j, NULL, j->notes);
         job_free(j);
         return;
     }
+    char *data = job_json(j);                /* where the reply goes, for a restart */
+    if (!data || turns_pending_update(w->turns, j->key, data) < 0)
+        log_event("error", "webex_store", "what=pending_update");
+    free(data);
     struct turns_msg m = { .session = j->session, .user = j->email[0] ? j->email : NULL,
-                           .text = j->text, .reply_to = NULL };
+                           .text = j->text, .reply_to = NULL, .channel = "webex",
+                           .settle_key = j->key };
     turns_submit(w->turns, &m, job_answered, w, j);
 }
 
@@ -656,28 +778,106 @@ static void on_file(struct webex *w, struct wreq *r)
     job_next(w, j);
 }
 
+/* True when the bot may send its token to url: Webex's own https hosts, or
+ * the REST API's origin (a local fake). */
+static bool trusted_url(const struct webex *w, const char *url)
+{
+    char host[256];
+    if (!strncmp(url, w->api_origin, strlen(w->api_origin))) return true;
+    if (strncmp(url, "https://", 8)) return false;
+    size_t n = strcspn(url + 8, ":/?#");
+    if (n >= sizeof host) return false;
+    memcpy(host, url + 8, n);
+    host[n] = 0;
+    const char *const ok[] = { ".wbx2.com", ".webex.com" };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        if (n > strlen(ok[i]) && !strcasecmp(host + n - strlen(ok[i]), ok[i])) return true;
+    return false;
+}
+
+/* A 404 on the message read (a wrong cluster guess): ask the conversation
+ * service for the REST id, as webex_bot does. True when asked (r's job
+ * moves to the new request). */
+static bool conv_fallback(struct webex *w, struct wreq *r)
+{
+    struct job *j = r->job;
+    char url[WX_URL_MAX + WX_UUID_MAX];
+    if (r->status != 404 || !j->cluster_guessed || j->conv_tried || !j->target_url[0] ||
+        wx_conv_lookup_url(j->target_url, j->room_uuid, j->act_id, url, sizeof url) < 0 ||
+        !trusted_url(w, url))
+        return false;
+    j->conv_tried = true;
+    r->job = NULL;
+    log_event("warn", "webex_cluster_fallback", "activity=%.8s why=404 via=conversation_service",
+              j->act_id);
+    rest(w, OP_CONV_ID, "GET", url, NULL, j);
+    return true;
+}
+
+/* The conversation service's answer: the REST id to read the message by. */
+static void on_conv_id(struct webex *w, struct wreq *r)
+{
+    char id[WX_ID_MAX], url[WX_ID_MAX + 600];
+    if (r->status != 200 || wx_id_parse(buf_str(&r->resp), r->resp.len, id, sizeof id) < 0 ||
+        strchr(id, '/') || strchr(id, '?')) {
+        struct job *j = r->job;
+        log_event("warn", "webex_conv_id_failed", "status=%ld err=\"%s\"", r->status, r->err);
+        r->job = NULL;                         /* the read by the guessed id, retried */
+        rest_at(w, OP_MESSAGE, "GET", j->msg_url, NULL, j, 500, NULL);
+        return;
+    }
+    snprintf(url, sizeof url, "%s/messages/%s", w->api, id);
+    struct job *j = r->job;
+    r->job = NULL;
+    rest(w, OP_MESSAGE, "GET", url, NULL, j);
+}
+
+/* A message read that failed for now (transport, 5xx, 404: not yet
+ * readable there): again after a backoff, at most WX_READ_RETRIES times.
+ * True when requeued (r's job moves to the new request). */
+static bool read_retry(struct webex *w, struct wreq *r)
+{
+    struct job *j = r->job;
+    if (!(r->status == 0 || r->status >= 500 || r->status == 404) || j->tries >= WX_READ_RETRIES)
+        return false;
+    int64_t wait = 500LL << j->tries;
+    j->tries++;
+    r->job = NULL;
+    log_event("warn", "webex_message_retry", "activity=%.8s status=%ld try=%d wait_ms=%lld",
+              j->act_id, r->status, j->tries, (long long)wait);
+    rest_at(w, OP_MESSAGE, "GET", r->url, NULL, j, wait, NULL);
+    return true;
+}
+
 static void on_message(struct webex *w, struct wreq *r)
 {
     struct job *j = r->job;
     struct wx_message m;
     if (r->status != 200 || wx_message_parse(buf_str(&r->resp), r->resp.len, &m) < 0) {
-        log_event("warn", "webex_message_unavailable", "status=%ld err=\"%s\"", r->status, r->err);
         if (r->status == 200) wx_message_clear(&m);
+        if (conv_fallback(w, r)) return;
+        if (read_retry(w, r)) return;
+        log_event("warn", "webex_message_unavailable", "status=%ld err=\"%s\" action=%s",
+                  r->status, r->err, r->status == 403 ? "ignored" : "gave_up");
+        job_settled(w, j, r->status == 403);   /* 403: not for the bot, never */
         return;                                /* r still owns j */
     }
     bool direct = strcmp(m.room_type, "group") != 0 && j->direct;
     if (w->me.email[0] && !strcasecmp(m.person_email, w->me.email)) {
         log_event("debug", "webex_ignored", "why=own_message");
+        job_settled(w, j, true);
         goto out;
     }
     if (!direct && !wx_message_mentions(&m, w->me.uuid)) {
         log_event("debug", "webex_ignored", "why=not_mentioned");
+        job_settled(w, j, true);
         goto out;
     }
     r->job = NULL;                             /* j is ours now */
     j->direct = direct;
     j->text = direct ? strdup(m.text) : wx_strip_mention(m.text, w->me.display_name);
     if (!j->text) {
+        job_settled(w, j, false);
         job_free(j);
         goto out;
     }
@@ -692,53 +892,85 @@ out:
     wx_message_clear(&m);
 }
 
-static void on_activity(struct webex *w, const struct wx_activity *a)
+/* Whether the bot acts on an activity (card: a card submission); logs why
+ * not. Edits, its own and other bots' activities, unmentioned group
+ * messages are not for it; a full queue sheds. */
+static bool activity_wanted(struct webex *w, const struct wx_activity *a, bool card)
 {
-    char cluster[128], id[WX_ID_MAX], url[WX_ID_MAX + 600];
-    if (strcmp(a->verb, "post") && strcmp(a->verb, "share")) {
+    if (strcmp(a->verb, "post") && strcmp(a->verb, "share") && !card) {
         log_event("debug", "webex_ignored", "why=verb verb=%s", a->verb);
-        return;
+        return false;
+    }
+    if (a->parent_edit) {                    /* an edit is no new message: never answered */
+        log_event("info", "webex_ignored", "why=edit activity=%.8s of=%.8s", a->id, a->parent_id);
+        return false;
     }
     if ((w->me.uuid[0] && !strcasecmp(a->actor_id, w->me.uuid)) ||
         (w->dev.user_id[0] && !strcasecmp(a->actor_id, w->dev.user_id))) {
         log_event("debug", "webex_ignored", "why=own_activity");
-        return;
+        return false;
     }
     if (a->actor_type[0] && strcmp(a->actor_type, "PERSON")) {
         log_event("debug", "webex_ignored", "why=bot_actor");
-        return;
+        return false;
     }
-    if (!a->one_on_one && !wx_activity_mentions(a, w->me.uuid)) {
+    if (!card && !a->one_on_one && !wx_activity_mentions(a, w->me.uuid)) {
         log_event("debug", "webex_ignored", "why=not_mentioned");
-        return;
+        return false;
     }
-    /* Never twice: the id is durable before any work (an event redelivered
-     * after a reconnect or a restart stops here). */
-    char key[WX_UUID_MAX + 8];
-    snprintf(key, sizeof key, "webex:%s", a->id);
-    int rc = turns_mark_handled(w->turns, key);
-    if (rc == 0) {
-        log_event("info", "webex_duplicate", "activity=%.8s", a->id);
-        return;
+    if (w->queued >= w->queue_max) {        /* shed: not marked, a redelivery is answered */
+        w->shed++;
+        log_event("warn", "webex_queue_shed", "activity=%.8s queued=%d shed_total=%llu", a->id,
+                  w->queued, (unsigned long long)w->shed);
+        metrics_extra_add("provbot_webex_shed_total",
+                          "Webex activities shed because the REST queue was full.", 1);
+        return false;
     }
-    if (rc < 0) log_event("error", "webex_store", "what=mark_handled");
-    wx_u2c_cluster(w->catalog ? w->catalog : "", w->catalog_len, a->target_host, cluster, sizeof cluster);
-    if (wx_hydra_id(cluster, "MESSAGE", a->id, id, sizeof id) < 0) return;
+    return true;
+}
+
+static void on_activity(struct webex *w, const struct wx_activity *a)
+{
+    char cluster[128], id[WX_ID_MAX], url[WX_ID_MAX + 600];
+    bool card = !strcmp(a->verb, "cardAction");
+    if (!activity_wanted(w, a, card)) return;
+    bool guessed = wx_u2c_cluster(w->catalog ? w->catalog : "", w->catalog_len, a->target_host,
+                                  cluster, sizeof cluster) != 0;
+    if (guessed) log_event("warn", "webex_cluster_unknown", "host=%s guess=us", a->target_host);
+    if (wx_hydra_id(cluster, card ? "ATTACHMENT_ACTION" : "MESSAGE", a->id, id, sizeof id) < 0) return;
     struct job *j = calloc(1, sizeof *j);
     if (!j) return;
     snprintf(j->act_id, sizeof j->act_id, "%s", a->id);
     snprintf(j->verb, sizeof j->verb, "%s", a->verb);
     snprintf(j->room_uuid, sizeof j->room_uuid, "%s", a->target_id);
+    snprintf(j->target_url, sizeof j->target_url, "%s", a->target_url);
+    j->cluster_guessed = guessed;
+    snprintf(j->email, sizeof j->email, "%s", a->actor_email);
     j->direct = a->one_on_one;
-    snprintf(url, sizeof url, "%s/messages/%s", w->api, id);
+    snprintf(url, sizeof url, "%s/%s/%s", w->api, card ? "attachment/actions" : "messages", id);
+    snprintf(j->msg_url, sizeof j->msg_url, "%s", url);
+    snprintf(j->key, sizeof j->key, "webex:%s", a->id);
+    /* Never twice: pending (then handled once its reply is committed) before
+     * any work; an event redelivered after a reconnect or a restart stops
+     * here, and a restart resumes what is pending. */
+    char *data = job_json(j);
+    int rc = data ? turns_pending_begin(w->turns, j->key, data) : -1;
+    free(data);
+    if (rc == 0) {
+        log_event("info", "webex_duplicate", "activity=%.8s", a->id);
+        job_free(j);
+        return;
+    }
+    if (rc < 0) log_event("error", "webex_store", "what=pending_begin");
     log_event("info", "webex_activity", "activity=%.8s verb=%s direct=%d", a->id, a->verb, a->one_on_one);
-    rest(w, OP_MESSAGE, "GET", url, NULL, j);
+    rest(w, card ? OP_ACTION : OP_MESSAGE, "GET", url, NULL, j);
 }
 
 /* ---------------------------------------------------------------- results */
 
 /* A boot step's answer (identity, catalog, devices, a new device): the
  * next step, or a backoff. */
+static void resume_pending(struct webex *w);
 static void on_boot_result(struct webex *w, struct wreq *r)
 {
     const char *body = buf_str(&r->resp);
@@ -749,6 +981,8 @@ static void on_boot_result(struct webex *w, struct wreq *r)
         if ((ok = r->status == 200 && wx_person_parse(body, len, &w->me) == 0 && w->me.uuid[0])) {
             w->have_me = true;
             log_event("info", "webex_identity", "email=%s", w->me.email);
+            if (!w->resumed) resume_pending(w);  /* once the bot knows who it is (mentions) */
+            w->resumed = true;
         }
         break;
     case OP_U2C:
@@ -776,7 +1010,15 @@ static void on_boot_result(struct webex *w, struct wreq *r)
         if ((ok = r->status >= 200 && r->status < 300 && wx_device_parse(body, len, &w->dev) == 0)) {
             w->have_dev = true;
             w->force_create = false;
+            w->pruned = false;
             log_event("info", "webex_device", "action=created");
+        } else if (r->status == 403 && !w->pruned && strstr(body, "excessive device registrations")) {
+            char url[WX_URL_MAX + 16];
+            w->pruned = true;                    /* once: a second 403 backs off */
+            log_event("warn", "webex_device_refused", "status=403 why=excessive_devices action=cleanup");
+            snprintf(url, sizeof url, "%s/devices", w->wdm);
+            rest(w, OP_PRUNE_LIST, "GET", url, NULL, NULL);
+            return;
         } else if (r->status == 403) {
             log_event("error", "webex_device_refused", "status=403 body_hint=\"%.80s\"", body);
         }
@@ -786,6 +1028,93 @@ static void on_boot_result(struct webex *w, struct wreq *r)
     }
     if (ok) boot_step(w);
     else boot_failed(w, r);
+}
+
+/* The turn text for a card submission, through the same dialog path as
+ * typed text: "yes" when the inputs are what the form holds, else the
+ * corrections (the dialog shows the form again, with a fresh card). */
+static char *action_text(struct webex *w, const struct job *j, const struct wx_card_action *a)
+{
+    char buf[WX_EMAIL_MAX + 200];
+    struct wx_case_form known;
+    if (!strcmp(a->action, "cancel")) return strdup("no");
+    form_prefill(w, j->session, &known);
+    if (!strcmp(known.order_ref, a->form.order_ref) && !strcasecmp(known.new_email, a->form.new_email))
+        return strdup("yes");
+    snprintf(buf, sizeof buf, "order %s, new provisioning contact %s", a->form.order_ref,
+             a->form.new_email);
+    return strdup(buf);
+}
+
+/* A card submission read back: validated like the text form (the email
+ * by the same check; the order through the dialog), then a turn. */
+static void on_action(struct webex *w, struct wreq *r)
+{
+    struct job *j = r->job;
+    struct wx_card_action a;
+    char why[80] = "", msg[WX_EMAIL_MAX + 256];
+    if (r->status != 200 || wx_card_action_parse(buf_str(&r->resp), r->resp.len, &a) < 0) {
+        if (read_retry(w, r)) return;
+        log_event("warn", "webex_card_unavailable", "status=%ld", r->status);
+        job_settled(w, j, r->status == 403);
+        return;                                /* r still owns j */
+    }
+    r->job = NULL;
+    snprintf(j->room_id, sizeof j->room_id, "%s", a.room_id);
+    j->parent_id[0] = 0;                       /* no thread for card actions (webex_bot) */
+    wx_session_id(j->room_uuid, j->email, j->direct, j->session);
+    if (strcmp(a.action, "cancel") && !ent_email_valid(a.form.new_email, why, sizeof why)) {
+        snprintf(msg, sizeof msg, "The new provisioning contact email \"%s\" is not valid: %s. "
+                 "Please correct it in the form.", a.form.new_email, why);
+        log_event("info", "webex_card_invalid", "session=%.11s field=new_email", j->session);
+        job_settled(w, j, true);
+        job_reply(w, j, NULL, msg);
+        job_free(j);
+        return;
+    }
+    if (!(j->text = action_text(w, j, &a))) {
+        job_settled(w, j, false);
+        job_free(j);
+        return;
+    }
+    log_event("info", "webex_card_submit", "session=%.11s action=%s", j->session, a.action);
+    job_turn(w, j);
+}
+
+/* A reply's end: sent or refused (4xx): its pending row goes; still
+ * failing after the retries: kept, a restart sends it. */
+static void on_reply(struct webex *w, struct wreq *r)
+{
+    bool final = r->status == 200 || (r->status >= 400 && r->status < 500 && r->status != 429 &&
+                                      r->status != 423);
+    if (r->status == 200)
+        log_event("info", "webex_reply", "status=200");
+    else
+        log_event("error", "webex_reply_failed", "status=%ld err=\"%s\" action=%s", r->status,
+                  r->err, final ? "dropped" : "kept_for_restart");
+    if (final && r->key[0] && turns_pending_done(w->turns, r->key, false) < 0)
+        log_event("error", "webex_store", "what=pending_done");
+}
+
+/* Excessive device registrations, the js-sdk's way: the token's devices
+ * listed, the oldest third (by modificationTime) deleted, then register
+ * again (boot_step once the last DELETE is back). */
+static void on_prune_list(struct webex *w, struct wreq *r)
+{
+    static char urls[WX_PRUNE_MAX][WX_URL_MAX];
+    int n = r->status == 200 ? wx_devices_oldest_third(buf_str(&r->resp), r->resp.len, urls,
+                                                       WX_PRUNE_MAX) : -1;
+    w->prune_left = 0;
+    for (int i = 0; i < n; i++) {
+        const char *u = urls[i];
+        if (strncmp(u, "https://", 8) && !(w->plain_ok && !strncmp(u, "http://", 7))) continue;
+        const char *id = strrchr(u, '/');
+        log_event("info", "webex_device_pruned", "device=%.40s", id ? id + 1 : u);
+        rest(w, OP_PRUNE, "DELETE", u, NULL, NULL);
+        w->prune_left++;
+    }
+    log_event("info", "webex_device_cleanup", "listed_status=%ld deleting=%d", r->status, w->prune_left);
+    if (!w->prune_left) backoff(w, "excessive_devices");
 }
 
 static void on_result(struct webex *w, struct wreq *r)
@@ -806,11 +1135,22 @@ static void on_result(struct webex *w, struct wreq *r)
     case OP_FILE:
         on_file(w, r);
         break;
+    case OP_CONV_ID:
+        on_conv_id(w, r);
+        break;
+    case OP_ACTION:
+        on_action(w, r);
+        break;
+    case OP_PRUNE_LIST:
+        on_prune_list(w, r);
+        break;
+    case OP_PRUNE:
+        if (r->status < 200 || r->status >= 300)
+            log_event("warn", "webex_device_prune_failed", "status=%ld", r->status);
+        if (w->prune_left > 0 && --w->prune_left == 0) boot_step(w);
+        break;
     case OP_REPLY:
-        if (r->status == 200)
-            log_event("info", "webex_reply", "status=200");
-        else
-            log_event("error", "webex_reply_failed", "status=%ld err=\"%s\"", r->status, r->err);
+        on_reply(w, r);
         break;
     }
 }
@@ -823,7 +1163,9 @@ static void drain_results(struct webex *w)
     pthread_mutex_unlock(&w->mu);
     while (r) {
         struct wreq *next = r->next;
-        if (w->st != WS_OFF || r->op == OP_DELETE) on_result(w, r);
+        w->queued--;
+        /* stopping: only the DELETE's log and the replies' pending rows */
+        if (w->st != WS_OFF || r->op == OP_DELETE || r->op == OP_REPLY) on_result(w, r);
         req_free(r);
         r = next;
     }
@@ -926,9 +1268,9 @@ static void on_gone(struct webex *w, bool handshake_failed, int http_status)
         go_dead(w, "webex_unauthorized", "the WebSocket handshake was refused (check WEBEX_TOKEN)");
         return;
     }
-    switch (wx_close_policy(w->close_code)) {
+    switch (wx_close_policy(w->close_code, w->close_reason)) {
     case WX_CLOSE_REPLACED:
-        go_dead(w, "webex_replaced", "code 4000: another connection for this device replaced this one");
+        go_dead(w, "webex_replaced", "code 4000 replaced: another connection for this device took over");
         return;
     case WX_CLOSE_AUTH:
         log_event("error", "webex_auth_rejected", "code=%d", w->close_code);
@@ -981,9 +1323,14 @@ static int webex_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
         if (len >= 2) {
             const unsigned char *b = in;
+            size_t n = len - 2 < sizeof w->close_reason ? len - 2 : sizeof w->close_reason - 1;
             w->close_code = (b[0] << 8) | b[1];
+            memcpy(w->close_reason, b + 2, n);
+            w->close_reason[n] = 0;
+            for (size_t i = 0; i < n; i++)
+                if (w->close_reason[i] < 0x20 || w->close_reason[i] == '"') w->close_reason[i] = '?';
         }
-        log_event("info", "webex_peer_close", "code=%d", w->close_code);
+        log_event("info", "webex_peer_close", "code=%d reason=\"%s\"", w->close_code, w->close_reason);
         return 0;
     case LWS_CALLBACK_CLIENT_CLOSED:
         if (wsi != w->wsi) return 0;
@@ -1031,6 +1378,79 @@ static void webex_free(struct webex *w)
     free(w);
 }
 
+/* One pending row from before a restart: its reply sent, or its message
+ * read again. */
+static void resume_one(struct webex *w, const cJSON *row)
+{
+    const char *key = cJSON_GetStringValue(cJSON_GetObjectItem(row, "key"));
+    const char *kind = cJSON_GetStringValue(cJSON_GetObjectItem(row, "kind"));
+    const char *reply = cJSON_GetStringValue(cJSON_GetObjectItem(row, "reply"));
+    const char *data = cJSON_GetStringValue(cJSON_GetObjectItem(row, "data"));
+    cJSON *d = data ? cJSON_Parse(data) : NULL;
+#define D(k) (cJSON_GetStringValue(cJSON_GetObjectItem(d, k)) ? cJSON_GetStringValue(cJSON_GetObjectItem(d, k)) : "")
+    if (!key || !kind || !d) goto out;
+    if (!strcmp(kind, "reply") && reply) {
+        char *md = wx_reply_markdown(reply, strlen(reply));
+        size_t n = md ? strlen(D("notes")) + strlen(md) + 3 : 0;
+        char *both = md ? malloc(n) : NULL;
+        if (both) snprintf(both, n, "%s%s%s", D("notes"), D("notes")[0] ? "\n\n" : "", md);
+        if (both) post_reply(w, D("room_id"), D("parent_id"), key, both);
+        log_event("info", "webex_resumed", "kind=reply key=%.14s", key);
+        free(md);
+        free(both);
+    } else if (!strcmp(kind, "activity") && D("url")[0]) {
+        struct job *j = calloc(1, sizeof *j);
+        if (!j) goto out;
+        snprintf(j->key, sizeof j->key, "%s", key);
+        snprintf(j->msg_url, sizeof j->msg_url, "%s", D("url"));
+        snprintf(j->act_id, sizeof j->act_id, "%s", D("act"));
+        snprintf(j->verb, sizeof j->verb, "%s", D("verb"));
+        snprintf(j->room_uuid, sizeof j->room_uuid, "%s", D("room"));
+        snprintf(j->target_url, sizeof j->target_url, "%s", D("target"));
+        j->direct = cJSON_IsTrue(cJSON_GetObjectItem(d, "direct"));
+        log_event("info", "webex_resumed", "kind=activity activity=%.8s", j->act_id);
+        rest(w, OP_MESSAGE, "GET", j->msg_url, NULL, j);
+    }
+#undef D
+out:
+    cJSON_Delete(d);
+}
+
+/* The WebSocket through the same proxy as the REST calls: https_proxy /
+ * HTTPS_PROXY (what libcurl uses for https), an http:// proxy as
+ * host:port, credentials allowed (user:pass@host:port, never logged).
+ * Without them lws's own default stays (http_proxy). lws proxies the
+ * client connections of the vhost serve named "provbot". */
+static void ws_proxy(struct webex *w)
+{
+    char buf[512];
+    const char *p = env_or("https_proxy", env_or("HTTPS_PROXY", ""));
+    if (!*p) return;
+    if (!strncmp(p, "https://", 8)) {
+        log_event("warn", "webex_proxy_unsupported", "why=https_proxy_scheme action=direct");
+        return;
+    }
+    if (!strncmp(p, "http://", 7)) p += 7;
+    snprintf(buf, sizeof buf, "%s", p);
+    size_t n = strlen(buf);
+    while (n && buf[n - 1] == '/') buf[--n] = 0;
+    const char *at = strrchr(buf, '@');
+    struct lws_vhost *vh = lws_get_vhost_by_name(w->ctx, "provbot");
+    if (!vh || !strchr(at ? at : buf, ':') || lws_set_proxy(vh, buf))
+        log_event("warn", "webex_proxy_invalid", "action=direct");
+    else
+        log_event("info", "webex_proxy", "via=%s", at ? at + 1 : buf);
+    memset(buf, 0, sizeof buf);
+}
+
+/* What a previous run left pending (store): resumed at start. */
+static void resume_pending(struct webex *w)
+{
+    cJSON *rows = turns_pending_list(w->turns, "webex:"), *row;
+    cJSON_ArrayForEach(row, rows) resume_one(w, row);
+    cJSON_Delete(rows);
+}
+
 static int webex_start(const struct channel_env *env)
 {
     const char *tok = getenv("WEBEX_TOKEN");
@@ -1053,6 +1473,10 @@ static int webex_start(const struct channel_env *env)
     snprintf(w->device_name, sizeof w->device_name, "%s", env_or("WEBEX_DEVICE_NAME", "provbot"));
     w->backoff_ms = atol(env_or("WEBEX_BACKOFF_MS", "1000"));
     if (w->backoff_ms <= 0) w->backoff_ms = 1000;
+    w->timeout_ms = atol(env_or("WEBEX_TIMEOUT_MS", "15000"));
+    if (w->timeout_ms < 100) w->timeout_ms = WX_REQ_TIMEOUT_MS;
+    w->queue_max = atol(env_or("WEBEX_QUEUE_MAX", "256"));
+    if (w->queue_max < 1) w->queue_max = WX_QUEUE_MAX;
     w->ping_ms = atol(env_or("WEBEX_PING_MS", "15000"));
     if (w->ping_ms < 100) w->ping_ms = 15000;
     unsigned char seed[4];
@@ -1066,6 +1490,7 @@ static int webex_start(const struct channel_env *env)
     w->st = WS_BOOT;
     W = w;
     log_event("info", "webex_start", "api=%s u2c=%s device=%s", w->api, w->u2c, w->device_name);
+    ws_proxy(w);
     lws_sul_schedule(w->ctx, 0, &w->sul_boot, boot_cb, 1);
     return 0;
 fail:

@@ -9,8 +9,10 @@
  * bot's) is fetched over REST, run through the engine (session per space, or
  * per space and person in groups; the requester is the person's email) and
  * answered in the same space and thread. A shared screenshot is fetched and
- * attached to the open case form. Activity ids are marked handled in the
- * store before anything else, so a redelivered event is never answered twice.
+ * attached to the open case form. An activity is pending in the store from
+ * its arrival until its reply is committed with its turn (then the reply
+ * until it is sent); a restart resumes what is pending, and a redelivered
+ * event is never answered twice. Edits (parent.type "edit") are ignored.
  *
  * Threads: everything here runs on the lws service thread except one libcurl
  * worker (its own CURLM) that performs the REST calls; requests and results
@@ -22,7 +24,10 @@
  * https://webexapis.com/v1), WEBEX_U2C_URL (default
  * https://u2c.wbx2.com/u2c/api/v1), WEBEX_DEVICE_NAME (default "provbot"),
  * WEBEX_BACKOFF_MS (first reconnect delay, default 1000, doubling to 32 s,
- * +-20 % jitter), WEBEX_PING_MS (default 15000). TLS is verified; plain
+ * +-20 % jitter), WEBEX_PING_MS (default 15000), WEBEX_QUEUE_MAX (REST
+ * requests outstanding before new activities are shed, default 256),
+ * WEBEX_TIMEOUT_MS (one REST call, default 15000),
+ * https_proxy / HTTPS_PROXY (the WebSocket's proxy too). TLS is verified; plain
  * http/ws is allowed only when WEBEX_API_URL or WEBEX_U2C_URL is http:// (a
  * local fake).
  */

@@ -31,7 +31,8 @@ struct engine {
     pack *pack;
     nlu *nlu;
     store *store;
-    char channel[16];
+    char channel[16];        /* recorded with the conversations of the next turns */
+    char channel0[16];       /* cfg->channel: what engine_set_channel(NULL) restores */
     bool queue_cases;        /* a remote backend delivers: cases start queued */
     bool batch;              /* a group commit is open (engine_batch_begin) */
     char *allow_domains;     /* cfg->allow_domains, owned, or NULL: anyone files cases */
@@ -75,6 +76,7 @@ engine *engine_open(const struct engine_config *cfg, char *err, size_t errlen)
         return NULL;
     }
     snprintf(e->channel, sizeof e->channel, "%s", cfg->channel ? cfg->channel : "chat");
+    snprintf(e->channel0, sizeof e->channel0, "%s", e->channel);
     e->queue_cases = cfg->queue_cases;
     if (cfg->allow_domains && *cfg->allow_domains && !(e->allow_domains = strdup(cfg->allow_domains))) {
         snprintf(err, errlen, "out of memory");
@@ -507,6 +509,13 @@ int engine_mark_handled(engine *e, const char *event_id)
 {
     return store_mark_handled(e->store, event_id);
 }
+
+void engine_set_channel(engine *e, const char *channel)
+{
+    snprintf(e->channel, sizeof e->channel, "%s", channel ? channel : e->channel0);
+}
+
+struct store *engine_store(engine *e) { return e->store; }
 
 static const char *image_type(const unsigned char *d, size_t n)
 {

@@ -75,6 +75,14 @@ int engine_attach(engine *e, const char *session, const char *name,
  * commit (or in the open batch). 1 when new, 0 when seen before, <0 error. */
 int engine_mark_handled(engine *e, const char *event_id);
 
+/* The channel recorded with the conversations of the next turns ("webex");
+ * NULL: the configured one again. */
+void engine_set_channel(engine *e, const char *channel);
+
+/* The engine's store, borrowed (for a channel's pending work, store.h
+ * store_pending_*; only outside a batch, or for the batch's own turn). */
+struct store *engine_store(engine *e);
+
 /* Writes a new random session id (32 hex chars + NUL) into buf. */
 void engine_new_session(char buf[33]);
 

@@ -78,6 +78,10 @@ static const char *const migrations[] = {
     "UPDATE conversations SET last_turn = rowid WHERE turns != '';"
     "DROP INDEX conversations_updated;"
     "ALTER TABLE conversations DROP COLUMN turns;",
+    /* 4: a channel's work in progress (a Webex activity being read, then its
+     * reply waiting to be sent), so that a restart resumes it */
+    "CREATE TABLE pending(key TEXT PRIMARY KEY, kind TEXT NOT NULL, data TEXT NOT NULL,"
+    " reply TEXT, at INTEGER NOT NULL);",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -759,6 +763,7 @@ int store_purge(store *s, int64_t cutoff_ms)
         "DELETE FROM attachments WHERE at < ?1 AND (case_id IS NULL OR case_id IN"
         " (SELECT id FROM cases WHERE status != 'queued'))",
         "DELETE FROM handled WHERE at < ?1",
+        "DELETE FROM pending WHERE at < ?1",
     };
     int changed = 0;
     if (store_begin(s) < 0)
@@ -791,4 +796,78 @@ int store_mark_handled(store *s, const char *event_id)
     if (run(s, st) < 0)
         return -1;
     return sqlite3_changes(s->db) > 0 ? 1 : 0;
+}
+
+/* ---------------------------------------------------------------- pending */
+
+int store_pending_begin(store *s, const char *key, const char *data)
+{
+    static const char seen[] = "SELECT 1 FROM handled WHERE event=?";
+    static const char ins[] =
+        "INSERT OR IGNORE INTO pending(key, kind, data, at) VALUES(?, 'activity', ?, ?)";
+    sqlite3_stmt *st = prep(s, seen);
+    if (!st)
+        return -1;
+    bind_text(st, 1, key);
+    int rc = sqlite3_step(st);
+    done(s, st);
+    if (rc == SQLITE_ROW)
+        return 0;
+    if (rc != SQLITE_DONE || !(st = prep(s, ins)))
+        return -1;
+    bind_text(st, 1, key);
+    bind_text(st, 2, data);
+    sqlite3_bind_int64(st, 3, store_now_ms());
+    if (run(s, st) < 0)
+        return -1;
+    return sqlite3_changes(s->db) > 0 ? 1 : 0;
+}
+
+int store_pending_update(store *s, const char *key, const char *data)
+{
+    return run_text2(s, "UPDATE pending SET data=?2 WHERE key=?1", key, data);
+}
+
+int store_pending_settle(store *s, const char *key, const char *reply)
+{
+    if (run_text2(s, "UPDATE pending SET kind='reply', reply=?2 WHERE key=?1", key, reply) < 0)
+        return -1;
+    return store_mark_handled(s, key) < 0 ? -1 : 0;
+}
+
+int store_pending_done(store *s, const char *key, bool handled)
+{
+    if (run_text2(s, "DELETE FROM pending WHERE key=?1 OR key=?2", key, key) < 0)
+        return -1;
+    return handled && store_mark_handled(s, key) < 0 ? -1 : 0;
+}
+
+cJSON *store_pending_list(store *s, const char *prefix)
+{
+    static const char sql[] =
+        "SELECT key, kind, data, reply FROM pending WHERE substr(key, 1, length(?1)) = ?1"
+        " ORDER BY at, key";
+    sqlite3_stmt *st = prep(s, sql);
+    cJSON *arr = cJSON_CreateArray();
+    if (!st || !arr) {
+        if (st)
+            done(s, st);
+        cJSON_Delete(arr);
+        return NULL;
+    }
+    bind_text(st, 1, prefix);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        cJSON *o = cJSON_CreateObject();
+        const char *reply = (const char *)sqlite3_column_text(st, 3);
+        if (!o || !cJSON_AddStringToObject(o, "key", (const char *)sqlite3_column_text(st, 0)) ||
+            !cJSON_AddStringToObject(o, "kind", (const char *)sqlite3_column_text(st, 1)) ||
+            !cJSON_AddStringToObject(o, "data", (const char *)sqlite3_column_text(st, 2)) ||
+            (reply && !cJSON_AddStringToObject(o, "reply", reply))) {
+            cJSON_Delete(o);
+            continue;
+        }
+        cJSON_AddItemToArray(arr, o);
+    }
+    done(s, st);
+    return arr;
 }

@@ -21,7 +21,7 @@
 #include <stdint.h>
 #include <cJSON.h>
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 #define STORE_FILE "provbot.db"
 
 typedef struct store store;
@@ -101,14 +101,28 @@ cJSON *store_attach_json(store *s, const char *case_id);
 
 /* Retention: forgets what people wrote, older than cutoff_ms (epoch ms):
  * conversations untouched since then (their state), turns older than
- * then, the
- * transcripts and attachments of cases created before then that are no
- * longer queued, and old handled event ids. The cases themselves (id,
- * status, order, emails, summary) stay. Returns rows changed, or -1. */
+ * then, the transcripts and attachments of cases created before then that
+ * are no longer queued, old handled event ids and old pending channel work
+ * (store_pending_*). The cases themselves (id, status, order, emails,
+ * summary) stay. Returns rows changed, or -1. */
 int store_purge(store *s, int64_t cutoff_ms);
 
 /* Marks an external event id handled: 1 when new, 0 when seen before. */
 int store_mark_handled(store *s, const char *event_id);
+
+/* A channel's work in progress, keyed by its event id (e.g. "webex:<uuid>"):
+ * an activity being read (kind "activity", data: the channel's JSON), then,
+ * once its turn is committed, its reply waiting to be sent (kind "reply").
+ * begin: 1 when new, 0 when already pending or handled, -1. settle (inside
+ * the turn's transaction): the reply (the engine's reply JSON) kept and the
+ * event marked handled. done: the row removed, the event marked handled
+ * when `handled`. list: [{key, kind, data, reply?}] of keys starting with
+ * prefix, oldest first; NULL when out of memory. */
+int store_pending_begin(store *s, const char *key, const char *data);
+int store_pending_update(store *s, const char *key, const char *data);
+int store_pending_settle(store *s, const char *key, const char *reply);
+int store_pending_done(store *s, const char *key, bool handled);
+cJSON *store_pending_list(store *s, const char *prefix);
 
 /* Current time helpers. */
 int64_t store_now_ms(void);

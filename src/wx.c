@@ -83,12 +83,28 @@ int wx_u2c_wdm(const char *json, size_t len, char *out, size_t outlen)
     return rc;
 }
 
-void wx_u2c_cluster(const char *json, size_t len, const char *host, char *out, size_t outlen)
+/* The id of the hostCatalog entry for host: under the key host, else in any
+ * key's entry list (the key and its entries' hosts may differ), as the
+ * js-sdk's findClusterId matches. NULL when none. */
+static const char *catalog_entry_id(const cJSON *cat, const char *host)
+{
+    const cJSON *key, *e;
+    const char *id = str(cJSON_GetArrayItem(get(cat, host), 0), "id");
+    if (id) return id;
+    cJSON_ArrayForEach(key, cat) {
+        if (!cJSON_IsArray(key)) continue;
+        cJSON_ArrayForEach(e, key) {
+            const char *h = str(e, "host");
+            if (h && !strcasecmp(h, host) && str(e, "id")) return str(e, "id");
+        }
+    }
+    return NULL;
+}
+
+int wx_u2c_cluster(const char *json, size_t len, const char *host, char *out, size_t outlen)
 {
     cJSON *j = cJSON_ParseWithLength(json, len);
-    const cJSON *entries = get(get(j, "hostCatalog"), host ? host : "");
-    const cJSON *e0 = cJSON_IsArray(entries) ? cJSON_GetArrayItem(entries, 0) : NULL;
-    const char *id = str(e0, "id");
+    const char *id = host && *host ? catalog_entry_id(get(j, "hostCatalog"), host) : NULL;
     copy_cut(out, outlen, "us");
     if (id && strncmp(id, "urn:TEAM:us-east-2_a", 20) && strncmp(id, "urn:TEAM:us-east-1_int13", 24)) {
         /* the first three ':' parts */
@@ -102,6 +118,26 @@ void wx_u2c_cluster(const char *json, size_t len, const char *host, char *out, s
         }
     }
     cJSON_Delete(j);
+    return id ? 0 : 1;
+}
+
+int wx_conv_lookup_url(const char *target_url, const char *target_id, const char *act_id,
+                       char *out, size_t outlen)
+{
+    char pat[WX_UUID_MAX + 16];
+    snprintf(pat, sizeof pat, "conversations/%s", target_id ? target_id : "");
+    const char *at = target_url && target_id && *target_id ? strstr(target_url, pat) : NULL;
+    if (!at || !act_id || !*act_id) return -1;
+    int n = snprintf(out, outlen, "%.*smessages/%s", (int)(at - target_url), target_url, act_id);
+    return n > 0 && (size_t)n < outlen ? 0 : -1;
+}
+
+int wx_id_parse(const char *json, size_t len, char *out, size_t outlen)
+{
+    cJSON *j = cJSON_ParseWithLength(json, len);
+    int rc = copy(out, outlen, str(j, "id")) ? 0 : -1;
+    cJSON_Delete(j);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- devices */
@@ -136,6 +172,42 @@ int wx_devices_find(const char *json, size_t len, const char *name, struct wx_de
     }
     cJSON_Delete(j);
     return rc;
+}
+
+/* One device of a list, for sorting by modificationTime. */
+struct dev_age {
+    const char *url;
+    const char *mtime;           /* ISO 8601 (sorts as text), "" when absent: oldest */
+};
+
+static int by_age(const void *a, const void *b)
+{
+    return strcmp(((const struct dev_age *)a)->mtime, ((const struct dev_age *)b)->mtime);
+}
+
+int wx_devices_oldest_third(const char *json, size_t len, char (*urls)[WX_URL_MAX], int max)
+{
+    cJSON *j = cJSON_ParseWithLength(json, len);
+    const cJSON *list = get(j, "devices"), *it;
+    int n = 0, total = cJSON_IsArray(list) ? cJSON_GetArraySize(list) : -1;
+    struct dev_age *d = total > 0 ? calloc((size_t)total, sizeof *d) : NULL;
+    if (total > 0 && !d) total = -1;
+    if (d) {
+        cJSON_ArrayForEach(it, list) {
+            if (!str(it, "url")) continue;
+            d[n].url = str(it, "url");
+            d[n].mtime = str(it, "modificationTime") ? str(it, "modificationTime") : "";
+            n++;
+        }
+        qsort(d, (size_t)n, sizeof *d, by_age);
+        int k = (n + 2) / 3;                 /* the oldest third, rounded up */
+        if (k > max) k = max;
+        for (int i = 0; i < k; i++) copy_cut(urls[i], WX_URL_MAX, d[i].url);
+        n = k;
+    }
+    free(d);
+    cJSON_Delete(j);
+    return total < 0 ? -1 : n;
 }
 
 char *wx_device_body(const char *name)
@@ -175,6 +247,7 @@ static bool activity_from(const cJSON *a, struct wx_activity *act)
     copy_cut(act->actor_email, sizeof act->actor_email,
              str(actor, "emailAddress") ? str(actor, "emailAddress") : str(actor, "entryEmail"));
     url_host(str(target, "url"), act->target_host, sizeof act->target_host);
+    if (!copy(act->target_url, sizeof act->target_url, str(target, "url"))) act->target_url[0] = 0;
     if (!cJSON_IsArray(tags)) tags = NULL;
     cJSON_ArrayForEach(it, tags)
         if (cJSON_IsString(it) && !strcmp(it->valuestring, "ONE_ON_ONE"))
@@ -183,6 +256,7 @@ static bool activity_from(const cJSON *a, struct wx_activity *act)
         copy(act->parent_id, sizeof act->parent_id, str(parent, "id"));
         const char *pt = str(parent, "type");
         act->parent_reply = pt && !strcmp(pt, "reply");
+        act->parent_edit = pt && !strcmp(pt, "edit");
     }
     cJSON_ArrayForEach(it, get(get(obj, "mentions"), "items")) {
         if (act->n_mentions < WX_MENTIONS_MAX &&
@@ -494,7 +568,8 @@ done:
     return out;
 }
 
-char *wx_reply_body(const char *room_id, const char *parent_id, const char *markdown)
+/* The POST /messages object: roomId, parentId, markdown cut to fit. */
+static cJSON *reply_obj(const char *room_id, const char *parent_id, const char *markdown)
 {
     size_t n = utf8_cut(markdown, WX_MSG_MAX);
     char *md = malloc(n + 1);
@@ -507,11 +582,121 @@ char *wx_reply_body(const char *room_id, const char *parent_id, const char *mark
         !cJSON_AddStringToObject(o, "markdown", md))
         goto fail;
     free(md);
-    return json_out(o);
+    return o;
 fail:
     free(md);
     cJSON_Delete(o);
     return NULL;
+}
+
+char *wx_reply_body(const char *room_id, const char *parent_id, const char *markdown)
+{
+    return json_out(reply_obj(room_id, parent_id, markdown));
+}
+
+/* {"type":"Input.Text","id":id,"label":label,"value":value,...}, added to body. */
+static bool card_input(cJSON *body, const char *id, const char *label, const char *value,
+                       bool multiline, const char *style)
+{
+    cJSON *i = cJSON_CreateObject();
+    if (!i || !cJSON_AddItemToArray(body, i)) {
+        cJSON_Delete(i);
+        return false;
+    }
+    return cJSON_AddStringToObject(i, "type", "Input.Text") && cJSON_AddStringToObject(i, "id", id) &&
+           cJSON_AddStringToObject(i, "label", label) &&
+           cJSON_AddStringToObject(i, "value", value ? value : "") &&
+           cJSON_AddBoolToObject(i, "isMultiline", multiline) &&
+           cJSON_AddBoolToObject(i, "isRequired", true) &&
+           (!style || cJSON_AddStringToObject(i, "style", style));
+}
+
+static bool card_submit(cJSON *actions, const char *title, const char *what)
+{
+    cJSON *a = cJSON_CreateObject(), *data = cJSON_CreateObject();
+    if (!a || !data || !cJSON_AddItemToArray(actions, a)) {
+        cJSON_Delete(a);
+        cJSON_Delete(data);
+        return false;
+    }
+    if (!cJSON_AddItemToObject(a, "data", data)) {
+        cJSON_Delete(data);
+        return false;
+    }
+    return cJSON_AddStringToObject(a, "type", "Action.Submit") &&
+           cJSON_AddStringToObject(a, "title", title) && cJSON_AddStringToObject(data, "pb_action", what);
+}
+
+/* The case form card (schema 1.3): the summary, then the inputs, then submit. */
+static cJSON *case_card(const char *summary, const struct wx_case_form *f)
+{
+    cJSON *c = cJSON_CreateObject(), *body = cJSON_CreateArray(), *actions = cJSON_CreateArray();
+    cJSON *t = cJSON_CreateObject();
+    if (!c || !body || !actions || !t || !cJSON_AddItemToObject(c, "body", body)) goto fail;
+    body = NULL;
+    if (!cJSON_AddItemToObject(c, "actions", actions)) goto fail;
+    actions = NULL;
+    cJSON *b = cJSON_GetObjectItem(c, "body"), *a = cJSON_GetObjectItem(c, "actions");
+    if (!cJSON_AddItemToArray(b, t)) goto fail;
+    cJSON *tt = t;
+    t = NULL;
+    if (!cJSON_AddStringToObject(c, "type", "AdaptiveCard") ||
+        !cJSON_AddStringToObject(c, "$schema", "http://adaptivecards.io/schemas/adaptive-card.json") ||
+        !cJSON_AddStringToObject(c, "version", "1.3") ||
+        !cJSON_AddStringToObject(tt, "type", "TextBlock") ||
+        !cJSON_AddStringToObject(tt, "text", summary) || !cJSON_AddBoolToObject(tt, "wrap", true) ||
+        !card_input(b, "order_ref", "Order reference", f->order_ref, false, NULL) ||
+        !card_input(b, "new_email", "New provisioning contact email", f->new_email, false, "Email") ||
+        !card_input(b, "description", "What fails", f->description, true, NULL) ||
+        !card_submit(a, "Open the case", "confirm") || !card_submit(a, "Cancel", "cancel"))
+        goto fail;
+    return c;
+fail:
+    cJSON_Delete(c);
+    cJSON_Delete(body);
+    cJSON_Delete(actions);
+    cJSON_Delete(t);
+    return NULL;
+}
+
+char *wx_case_card_body(const char *room_id, const char *parent_id, const char *markdown,
+                        const char *summary, const struct wx_case_form *f)
+{
+    cJSON *o = reply_obj(room_id, parent_id, markdown);
+    cJSON *att = cJSON_CreateArray(), *one = cJSON_CreateObject();
+    cJSON *card = case_card(summary, f);
+    if (!o || !att || !one || !card || !cJSON_AddItemToObject(o, "attachments", att)) goto fail;
+    att = NULL;
+    if (!cJSON_AddItemToArray(cJSON_GetObjectItem(o, "attachments"), one)) goto fail;
+    cJSON *first = one;
+    one = NULL;
+    if (!cJSON_AddStringToObject(first, "contentType", WX_CARD_TYPE) ||
+        !cJSON_AddItemToObject(first, "content", card))
+        goto fail;
+    return json_out(o);
+fail:
+    cJSON_Delete(o);
+    cJSON_Delete(att);
+    cJSON_Delete(one);
+    cJSON_Delete(card);
+    return NULL;
+}
+
+int wx_card_action_parse(const char *json, size_t len, struct wx_card_action *a)
+{
+    cJSON *j = cJSON_ParseWithLength(json, len);
+    const cJSON *in = get(j, "inputs");
+    memset(a, 0, sizeof *a);
+    int rc = cJSON_IsObject(in) && copy(a->room_id, sizeof a->room_id, str(j, "roomId")) ? 0 : -1;
+    if (rc == 0) {
+        copy_cut(a->action, sizeof a->action, str(in, "pb_action"));
+        copy_cut(a->form.order_ref, sizeof a->form.order_ref, str(in, "order_ref"));
+        copy_cut(a->form.new_email, sizeof a->form.new_email, str(in, "new_email"));
+        copy_cut(a->form.description, sizeof a->form.description, str(in, "description"));
+        copy_cut(a->message_id, sizeof a->message_id, str(j, "messageId"));
+    }
+    cJSON_Delete(j);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- policies */
@@ -530,10 +715,11 @@ long wx_retry_after_ms(const char *value)
     return s * 1000;
 }
 
-enum wx_close_action wx_close_policy(int code)
+enum wx_close_action wx_close_policy(int code, const char *reason)
 {
     switch (code) {
-    case 4000: return WX_CLOSE_REPLACED;
+    case 4000:
+        return reason && !strcasecmp(reason, "replaced") ? WX_CLOSE_REPLACED : WX_CLOSE_RECONNECT;
     case 4400:
     case 4401:
     case 4403: return WX_CLOSE_AUTH;

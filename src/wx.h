@@ -33,10 +33,20 @@
 /* serviceLinks.wdm into out. 0, or -1 when absent or not JSON. */
 int wx_u2c_wdm(const char *json, size_t len, char *out, size_t outlen);
 /* The Hydra cluster for a service host (e.g. "conv-a.wbx2.com"): the id of
- * the hostCatalog entry for that host, "us" for urn:TEAM:us-east-2_a and
- * urn:TEAM:us-east-1_int13, else its first three ':' parts
- * ("urn:TEAM:eu-central-1_k"). "us" when the host is not in the catalog. */
-void wx_u2c_cluster(const char *json, size_t len, const char *host, char *out, size_t outlen);
+ * the hostCatalog entry for that host (under the host's key, else any entry
+ * whose "host" is it, as the js-sdk's findClusterId), "us" for
+ * urn:TEAM:us-east-2_a and urn:TEAM:us-east-1_int13, else its first three
+ * ':' parts ("urn:TEAM:eu-central-1_k"). Returns 0, or 1 when the host is
+ * in no entry (out is then "us", a guess the caller should log). */
+int wx_u2c_cluster(const char *json, size_t len, const char *host, char *out, size_t outlen);
+/* webex_bot's way to a REST id without the catalog: the conversation
+ * service URL of the activity, target.url with "conversations/<target_id>"
+ * replaced by "messages/<act_id>"; its JSON answer's "id" is the REST id
+ * (wx_id_parse). 0, or -1 when target_url does not name target_id. */
+int wx_conv_lookup_url(const char *target_url, const char *target_id, const char *act_id,
+                       char *out, size_t outlen);
+/* The "id" string of a JSON object into out. 0, or -1. */
+int wx_id_parse(const char *json, size_t len, char *out, size_t outlen);
 
 /* ---- WDM devices */
 
@@ -50,6 +60,11 @@ struct wx_device {
 int wx_device_parse(const char *json, size_t len, struct wx_device *d);
 /* {"devices":[...]}: the first device named `name`. 1 found, 0 none, -1 not a list. */
 int wx_devices_find(const char *json, size_t len, const char *name, struct wx_device *d);
+/* {"devices":[...]}: the URLs of the oldest third (rounded up, at most
+ * max) by modificationTime, oldest first, into urls: what to delete when
+ * WDM refuses a new device for "excessive device registrations" (js-sdk
+ * device.js). Returns their count, or -1 when json is not a device list. */
+int wx_devices_oldest_third(const char *json, size_t len, char (*urls)[WX_URL_MAX], int max);
 /* The POST /devices body for a device named `name`. Caller frees. */
 char *wx_device_body(const char *name);
 
@@ -72,9 +87,11 @@ struct wx_activity {
     char actor_email[WX_EMAIL_MAX];
     char target_id[WX_UUID_MAX]; /* the conversation (space) UUID */
     char target_host[256];       /* host of target.url, "" when absent */
+    char target_url[WX_URL_MAX]; /* target.url, "" when absent or too long */
     bool one_on_one;             /* target.tags has ONE_ON_ONE */
     char parent_id[WX_UUID_MAX]; /* parent.id, "" when none */
     bool parent_reply;           /* parent.type == "reply" (a thread) */
+    bool parent_edit;            /* parent.type == "edit": an edit of message parent_id */
     char mentions[WX_MENTIONS_MAX][WX_UUID_MAX]; /* object.mentions.items[].id */
     int n_mentions;
 };
@@ -156,6 +173,34 @@ char *wx_reply_markdown(const char *reply_json, size_t len);
  * UTF-8 boundary) and parentId when non-empty. Caller frees. */
 char *wx_reply_body(const char *room_id, const char *parent_id, const char *markdown);
 
+/* ---- the case form as an Adaptive Card */
+
+#define WX_CARD_TYPE "application/vnd.microsoft.card.adaptive"
+
+/* The form's fields (prefill, or what a submission carries). */
+struct wx_case_form {
+    char order_ref[64];
+    char new_email[WX_EMAIL_MAX];
+    char description[1024];
+};
+/* The POST /messages body of a reply that carries the case form as an
+ * Adaptive Card (schema 1.3): markdown as the fallback for clients without
+ * cards, one attachment whose card shows summary, Input.Text order_ref,
+ * new_email, description (prefilled from f) and two Action.Submit with data
+ * pb_action "confirm" / "cancel". Caller frees. */
+char *wx_case_card_body(const char *room_id, const char *parent_id, const char *markdown,
+                        const char *summary, const struct wx_case_form *f);
+
+/* GET /attachment/actions/{id}: the inputs of a submission. */
+struct wx_card_action {
+    char room_id[WX_ID_MAX];
+    char message_id[WX_ID_MAX];  /* the card's message */
+    char action[16];             /* inputs.pb_action: "confirm", "cancel", "" */
+    struct wx_case_form form;
+};
+/* 0, or -1 (not an object, no inputs or roomId). */
+int wx_card_action_parse(const char *json, size_t len, struct wx_card_action *a);
+
 /* ---- policies */
 
 /* Milliseconds to wait for a Retry-After header value (delta-seconds):
@@ -164,11 +209,14 @@ long wx_retry_after_ms(const char *value);
 
 enum wx_close_action {
     WX_CLOSE_RECONNECT,          /* transient: back off and reconnect */
-    WX_CLOSE_REPLACED,           /* 4000: a newer connection took over: stop */
+    WX_CLOSE_REPLACED,           /* 4000 "replaced": a newer connection took over: stop */
     WX_CLOSE_AUTH,               /* 4400/4401/4403: credentials: stop, say so */
     WX_CLOSE_REREGISTER          /* 4404: refresh the device, then reconnect */
 };
-enum wx_close_action wx_close_policy(int code);
+/* The action for a server close code and its reason (NULL: none). 4000
+ * stops only with reason "replaced"; 4000 with any other reason (e.g.
+ * Mercury rebalancing, webex-js-sdk PR #5106) reconnects. */
+enum wx_close_action wx_close_policy(int code, const char *reason);
 
 /* The session id for a Webex conversation: 1:1 spaces by space, group spaces
  * by space and person, so each person has their own conversation there.

@@ -20,6 +20,16 @@ after the checklist in ../shared/webex-protocol.md section 7:
        activity; injectable 429 + Retry-After), GET /v1/attachment/actions/ID,
        GET /v1/contents/ID (a PNG; the id is Hydra, a raw UUID gets 404)
 
+Variants for what the real cloud does (issue 12): drop(4000, b"rebalancing")
+(only "replaced" means stand down); fail_gets with 5xx/404 on message reads;
+a catalog key whose entry names another host (ALT_CONV_HOST) and conv_base
+= base (a host in no entry: GET /conversation/api/v1/messages/ID gives the
+REST id); max_devices + add_device(mtime) for 403 "excessive device
+registrations"; edit() (parent.type "edit"); submit_card() (a cardAction and
+GET /v1/attachment/actions/ID; POST /v1/messages checks one Adaptive Card
+with a text fallback); get_delay (slow reads, a full queue); Proxy (an HTTP
+proxy: CONNECT tunnels and absolute-URI requests).
+
 Strict about the client's WebSocket frames: an unmasked frame (RFC 6455 5.1: a
 client MUST mask) is a protocol error: recorded in protocol_errors, the
 connection closed with 1002. no_pong: app-level pings go unanswered.
@@ -34,6 +44,7 @@ import base64, hashlib, http.server, json, socket, struct, sys, threading, time,
 
 CLUSTER = "urn:TEAM:eu-central-1_k"
 CONV_HOST = "conv-k.wbx2.com"
+ALT_CONV_HOST = "prod-k-message.svc.webex.com"
 PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
        b"\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe\xa7\x35\x81\x84"
        b"\x00\x00\x00\x00IEND\xaeB`\x82")
@@ -125,6 +136,66 @@ class WS:
                 return first_op, msg
 
 
+class Proxy:
+    """A minimal HTTP proxy (CONNECT tunnels and absolute-URI requests),
+    recording what went through it in .connects / .requests."""
+
+    def __init__(self, port):
+        self.port, self.connects, self.requests = port, [], []
+        self.srv = socket.create_server(("127.0.0.1", port))
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.one, args=(c,), daemon=True).start()
+
+    @staticmethod
+    def pipe(a, b):
+        try:
+            while True:
+                d = a.recv(65536)
+                if not d:
+                    break
+                b.sendall(d)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def one(self, c):
+        head = b""
+        while b"\r\n\r\n" not in head:
+            d = c.recv(1)
+            if not d:
+                return c.close()
+            head += d
+        method, target = head.split(b" ", 2)[:2]
+        if method == b"CONNECT":
+            host, port = target.decode().rsplit(":", 1)
+            self.connects.append(target.decode())
+            u = socket.create_connection((host, int(port)))
+            c.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        else:
+            rest = target.decode().split("://", 1)[1]
+            hostport, path = (rest.split("/", 1) + [""])[:2]
+            host, port = (hostport.rsplit(":", 1) + ["80"])[:2]
+            self.requests.append(target.decode())
+            u = socket.create_connection((host, int(port)))
+            u.sendall(head.replace(target, ("/" + path).encode(), 1))
+        threading.Thread(target=self.pipe, args=(u, c), daemon=True).start()
+        self.pipe(c, u)
+
+    def stop(self):
+        self.srv.close()
+
+
 class Fake:
     def __init__(self, port, token, bot_name="Provbot", max_devices=10):
         self.port, self.token, self.bot_name, self.max_devices = port, token, bot_name, max_devices
@@ -143,11 +214,17 @@ class Fake:
         self.ws, self.connections, self.ready_count = None, 0, 0
         self.device_creates, self.device_deletes = 0, 0
         self.fail_posts = []       # queue of (status, retry_after) for the next POSTs
-        self.fail_gets = []        # the same for the next GET /v1/messages/ID
+        self.fail_gets = []        # the same for the next GET /v1/messages/ID; ("hang", s):
+                                   # answer only after s seconds
         self.get_attempts = []     # every GET /v1/messages/ID: (time, status)
         self.bad_requests = []     # (what, detail) for every request refused as malformed
         self.protocol_errors = []  # WebSocket protocol errors of the client
         self.replay_on_connect = False
+        self.conv_base = f"https://{CONV_HOST}"  # target.url of activities: set to self.base to
+                                                # make the host unknown to the catalog
+        self.actions = {}          # attachment action uuid -> REST object (card submissions)
+        self.get_delay = 0.0       # seconds every GET /v1/messages/ID waits before answering
+        self.conv_lookups = []     # GET /conversation/api/v1/messages/ID (webex_bot's id lookup)
         self.no_pong = False
         self.cond = threading.Condition(self.lock)
         fake = self
@@ -211,6 +288,10 @@ class Fake:
                 "serviceLinks": {"wdm": self.base + "/wdm/api/v1"},
                 "hostCatalog": {CONV_HOST: [{"host": CONV_HOST, "ttl": -1, "priority": 5,
                                              "id": CLUSTER + ":conversation"}],
+                                # a key whose entry names another host (js-sdk findClusterId)
+                                "conversation-k.wbx2.com": [{"host": ALT_CONV_HOST, "ttl": -1,
+                                                             "priority": 5,
+                                                             "id": CLUSTER + ":conversation"}],
                                 "wdm-k.wbx2.com": [{"host": "wdm-k.wbx2.com", "ttl": -1, "priority": 5,
                                                     "id": CLUSTER + ":wdm"}]},
                 "format": "hostmap"})
@@ -242,8 +323,24 @@ class Fake:
                     self.bad_requests.append(("GET content id", path))
                 return self.reply(h, 404, {"message": "content not found"})
             return self.reply(h, 200, raw=PNG, ctype="image/png")
-        if path.startswith("/v1/attachment/actions/"):
-            return self.reply(h, 404, {"message": "no such action"})
+        if path.startswith("/conversation/api/v1/messages/") and method == "GET":
+            raw = path.rsplit("/", 1)[1]
+            with self.lock:
+                self.conv_lookups.append(raw)
+                known = raw in self.messages
+            if not known:
+                return self.reply(h, 404, {"message": "no such activity"})
+            return self.reply(h, 200, {"id": hydra("MESSAGE", raw), "objectType": "activity"})
+        if path.startswith("/v1/attachment/actions/") and method == "GET":
+            aid = unhydra(path.rsplit("/", 1)[1])
+            with self.lock:
+                act = self.actions.get(aid[2]) if aid and aid[1] == "ATTACHMENT_ACTION" and \
+                    aid[0] == CLUSTER else None
+                if not act:
+                    self.bad_requests.append(("GET attachment action id", path))
+            if not act:
+                return self.reply(h, 404, {"message": "no such action"})
+            return self.reply(h, 200, act)
         return self.reply(h, 404, {"message": "not found"})
 
     def devices_root(self, h, method, data):
@@ -258,25 +355,38 @@ class Fake:
             if len(self.devices) >= self.max_devices:
                 return self.reply(h, 403, {"message": "User has excessive device registrations"})
             did = str(uuid.uuid4())
-            dev = {"url": f"{self.base}/wdm/api/v1/devices/{did}",
-                   "webSocketUrl": f"ws://127.0.0.1:{self.port}/mercury/{did}/messages",
-                   "userId": self.bot_uuid, "name": (data or {}).get("name"),
-                   "deviceType": (data or {}).get("deviceType"), "services": {}}
-            self.devices[did] = dev
+            dev = self.add_device((data or {}).get("name"), (data or {}).get("deviceType"))
             self.device_creates += 1
             return self.reply(h, 200, dev)
 
+    def add_device(self, name, dtype="DESKTOP", mtime=None):
+        """A registered device (modificationTime: now unless given, ISO 8601)."""
+        did = str(uuid.uuid4())
+        dev = {"url": f"{self.base}/wdm/api/v1/devices/{did}",
+               "webSocketUrl": f"ws://127.0.0.1:{self.port}/mercury/{did}/messages",
+               "userId": self.bot_uuid, "name": name, "deviceType": dtype, "services": {},
+               "modificationTime": mtime or time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())}
+        with self.lock:
+            self.devices[did] = dev
+        return dev
+
     def get_message(self, h, mid):
+        if self.get_delay:
+            time.sleep(self.get_delay)
         now = time.monotonic()
         with self.lock:
             self.gets.append(mid)
             fail = self.fail_gets.pop(0) if self.fail_gets else None
             if fail:
                 self.get_attempts.append((now, fail[0]))
+        if fail and fail[0] == "hang":   # answer only after fail[1] s (a client timeout)
+            time.sleep(fail[1])
+            fail = None
         if fail:
             hdrs = [("Retry-After", str(fail[1]))] if fail[1] is not None else []
-            return self.reply(h, fail[0], {"message": "Too Many Requests" if fail[0] == 429 else
-                                           "Locked"}, headers=hdrs)
+            return self.reply(h, fail[0], {"message": {429: "Too Many Requests", 423: "Locked",
+                                                       404: "Unable to get message"}.get(
+                                                           fail[0], "Bad Gateway")}, headers=hdrs)
         with self.lock:
             self.get_attempts.append((now, 200))
         parts = unhydra(mid)
@@ -320,6 +430,8 @@ class Fake:
                "roomType": "direct", "created": "2026-01-01T00:00:00.000Z"}
         if data.get("parentId"):
             msg["parentId"] = data["parentId"]
+        if data.get("attachments"):
+            msg["attachments"] = data["attachments"]
         with self.lock:
             self.messages[raw] = msg
         self.reply(h, 200, msg)
@@ -332,6 +444,15 @@ class Fake:
         """Why POST /v1/messages with data would be refused, or None."""
         if len(md.encode()) > 7439:
             return "message longer than 7439 bytes"
+        att = data.get("attachments")
+        if att is not None:
+            if not isinstance(att, list) or len(att) != 1:
+                return "attachments: exactly one card per message"
+            a = att[0]
+            c = a.get("content") or {}
+            if a.get("contentType") != "application/vnd.microsoft.card.adaptive" or \
+                    c.get("type") != "AdaptiveCard" or not c.get("version") or not md:
+                return "attachments: not an Adaptive Card with a text fallback: %r" % a
         room = unhydra(data.get("roomId") or "")
         if not room or room[1] != "ROOM":
             return "roomId is not a Hydra room id: %r" % data.get("roomId")
@@ -412,20 +533,20 @@ class Fake:
 
     # ------------------------------------------------------------ driving
     def activity(self, raw, room_uuid, actor_uuid, email, direct, mentions, verb, parent=None,
-                 actor_type="PERSON"):
+                 actor_type="PERSON", parent_type="reply"):
         act = {"id": raw, "objectType": "activity", "verb": verb,
-               "url": f"https://{CONV_HOST}/conversation/api/v1/activities/{raw}",
+               "url": f"{self.conv_base}/conversation/api/v1/activities/{raw}",
                "actor": {"id": actor_uuid, "entryUUID": actor_uuid, "objectType": "person",
                          "emailAddress": email, "type": actor_type},
                "object": {"objectType": "comment",
                           "displayName": "eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..enc." + uuid.uuid4().hex,
                           "mentions": {"items": [{"id": u, "objectType": "person"} for u in mentions]}},
                "target": {"id": room_uuid, "objectType": "conversation",
-                          "url": f"https://{CONV_HOST}/conversation/api/v1/conversations/{room_uuid}",
+                          "url": f"{self.conv_base}/conversation/api/v1/conversations/{room_uuid}",
                           "tags": ["ONE_ON_ONE"] if direct else []},
                "encryptionKeyUrl": "kms://fake/keys/1"}
         if parent:
-            act["parent"] = {"id": parent, "type": "reply"}
+            act["parent"] = {"id": parent, "type": parent_type}
         return json.dumps({"id": str(uuid.uuid4()), "data": {"eventType": "conversation.activity",
                                                              "activity": act},
                            "timestamp": int(time.time() * 1000), "trackingId": "ROUTER_FAKE",
@@ -459,6 +580,44 @@ class Fake:
                                 verb or ("share" if files else "post"), parent, actor_type), raw=raw)
         return raw
 
+    def edit(self, raw, text):
+        """The person edits message raw: Webex sends a new post activity whose
+        parent is {"id": raw, "type": "edit"}; the REST read of the new id
+        gives the edited message (with "updated"). Returns the new UUID."""
+        with self.lock:
+            m = dict(self.messages[raw])
+        new = str(uuid.uuid4())
+        m.update(id=hydra("MESSAGE", new), text=text, updated="2026-01-01T00:01:00.000Z")
+        with self.lock:
+            self.messages[new] = m
+        person = unhydra(m["personId"])[2]
+        room = unhydra(m["roomId"])[2]
+        direct = m["roomType"] == "direct"
+        mentions = [self.bot_uuid] if m.get("mentionedPeople") else []
+        self.emit(self.activity(new, room, person, m["personEmail"], direct, mentions, "post",
+                                raw, parent_type="edit"), raw=new)
+        return new
+
+    def submit_card(self, card_msg_id, inputs, email, direct=True):
+        """A person submits the card of message card_msg_id (Hydra id) with
+        inputs: an attachment action (REST) and a cardAction activity whose
+        parent is the card's message. Returns the action's UUID."""
+        with self.lock:
+            card = self.messages[unhydra(card_msg_id)[2]]
+        raw = str(uuid.uuid4())
+        person = str(uuid.uuid5(uuid.NAMESPACE_DNS, email))
+        room = unhydra(card["roomId"])[2]
+        with self.lock:
+            self.actions[raw] = {"id": hydra("ATTACHMENT_ACTION", raw), "type": "submit",
+                                 "messageId": card_msg_id, "inputs": inputs,
+                                 "personId": hydra("PEOPLE", person), "roomId": card["roomId"],
+                                 "created": "2026-01-01T00:02:00.000Z"}
+        env = json.loads(self.activity(raw, room, person, email, direct, [], "cardAction",
+                                       unhydra(card_msg_id)[2], parent_type="cardAction"))
+        env["data"]["activity"]["object"] = {"objectType": "submit", "inputs": inputs}
+        self.emit(json.dumps(env), raw=raw)
+        return raw
+
     def redeliver(self, raw):
         with self.lock:
             envs = [e for r, e in self.envelopes if r == raw]
@@ -468,11 +627,11 @@ class Fake:
     def raw_frame(self, text):
         self.emit(text, record=False)
 
-    def drop(self, code=None):
+    def drop(self, code=None, reason=None):
         with self.lock:
             ws = self.ws
         if ws:
-            ws.close(code, b"going away" if code else b"")
+            ws.close(code, reason if reason is not None else (b"going away" if code else b""))
 
     def wait_ready(self, count, timeout=10):
         end = time.monotonic() + timeout

@@ -9,7 +9,7 @@ import base64, json, os, shutil, signal, socket, sqlite3, struct, subprocess, sy
 import urllib.request, uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from webex_fake import Fake, hydra, unhydra, CLUSTER  # noqa: E402
+from webex_fake import Fake, Proxy, hydra, unhydra, CLUSTER, ALT_CONV_HOST  # noqa: E402
 
 PROVBOT = sys.argv[1]
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -54,15 +54,22 @@ log_path = os.path.join(T, "bot.log")
 bot = None
 
 
-def start_bot(extra=(), allow=None):
-    global bot
+listen_port = None
+
+
+def start_bot(extra=(), allow=None, env_extra=None):
+    global bot, listen_port
+    listen_port = free_port()
     env = dict(os.environ, WEBEX_TOKEN=TOKEN, WEBEX_API_URL=fake.base + "/v1",
                WEBEX_U2C_URL=fake.base + "/u2c/api/v1", WEBEX_BACKOFF_MS="150",
                WEBEX_PING_MS="500", PROVBOT_LOG="debug", PROVBOT_CASE_BACKEND="local")
     env.pop("PROVBOT_ALLOW_DOMAINS", None)
+    for k in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "no_proxy", "NO_PROXY"):
+        env.pop(k, None)
     if allow:
         env["PROVBOT_ALLOW_DOMAINS"] = allow
-    bot = subprocess.Popen([PROVBOT, "serve", "--listen", f"127.0.0.1:{free_port()}", "--data",
+    env.update(env_extra or {})
+    bot = subprocess.Popen([PROVBOT, "serve", "--listen", f"127.0.0.1:{listen_port}", "--data",
                             os.path.join(T, "d"), "--intents", os.path.join(ROOT, "intents"), *extra],
                            env=env, stdout=subprocess.DEVNULL, stderr=open(log_path, "a"))
 
@@ -288,6 +295,118 @@ try:
     r, k = say_and_wait(dm, alice, "hello")
     check("... and answers on the new connection", r is not None and k == 1)
 
+    # 5e. close 4000 with a reason other than "replaced" (Mercury rebalancing,
+    # webex-js-sdk PR #5106) is a transient close: reconnect, keep answering
+    conns, rc0 = fake.connections, fake.ready_count
+    fake.drop(4000, b"rebalancing")
+    ok = fake.wait_ready(rc0 + 1, 10 * SLOW)
+    r, k = say_and_wait(dm, alice, "hello")
+    check("close 4000 \"rebalancing\": reconnects (only reason \"replaced\" stops) and answers",
+          ok and fake.connections > conns and r is not None and k == 1 and
+          "event=webex_replaced" not in log(), log()[-600:])
+
+    # 5f. an edit (a post whose parent.type is "edit") is not a new message:
+    # never answered; the next real message is (the positive control)
+    before = len(replies_to(dm))
+    orig = fake.say(dm, alice, "what does PONR mean?")
+    wait(lambda: len(replies_to(dm)) > before)
+    edits = log_count("why=edit")
+    fake.edit(orig, "what does PONR mean exactly?")
+    seen = wait(lambda: log_count("why=edit") > edits)
+    r, k = say_and_wait(dm, alice, "thanks")
+    check("an edit (parent.type edit) is not answered as a new message; the next message is",
+          seen and r is not None and k == 1 and len(replies_to(dm)) == before + 2,
+          f"replies {len(replies_to(dm))} vs {before}+2")
+
+    # 5g. cluster lookup: a conversation host found as an entry's host under
+    # another catalog key (js-sdk findClusterId) gives that entry's cluster
+    n_bad = len(fake.bad_requests)
+    with fake.lock:
+        fake.conv_base = "https://" + ALT_CONV_HOST
+    r, k = say_and_wait(dm, alice, "hello")
+    with fake.lock:
+        fake.conv_base = "https://conv-k.wbx2.com"
+    check("a conversation host listed as an entry's host (not a key) of the catalog: the "
+          "message is read with that entry's cluster",
+          r is not None and k == 1 and len(fake.bad_requests) == n_bad,
+          f"{fake.bad_requests[n_bad:]}\n{log()[-600:]}")
+    # ... a host in no entry: the guess "us" 404s; the bot logs it and asks the
+    # conversation service (target.url, conversations/ -> messages/) for the id
+    n_bad, n_look = len(fake.bad_requests), len(fake.conv_lookups)
+    with fake.lock:
+        fake.conv_base = fake.base
+    r, k = say_and_wait(dm, alice, "hello")
+    with fake.lock:
+        fake.conv_base = "https://conv-k.wbx2.com"
+        wrong = fake.bad_requests[n_bad:]
+        del fake.bad_requests[n_bad:]          # the one wrong-cluster read is expected here
+    check("a host unknown to the catalog: logged, the 404 falls back to the conversation "
+          "service's id, answered once",
+          r is not None and k == 1 and len(fake.conv_lookups) == n_look + 1 and len(wrong) == 1 and
+          "event=webex_cluster_unknown" in log() and "event=webex_cluster_fallback" in log(),
+          f"wrong={wrong} lookups={fake.conv_lookups[n_look:]}\n{log()[-600:]}")
+
+    # 5h. a failed message read (502, then 404) is retried with backoff, not
+    # dropped; the message is answered exactly once
+    with fake.lock:
+        fake.fail_gets = [(502, None), (404, None)]
+    t0 = time.monotonic()
+    before = len(replies_to(dm))
+    fake.say(dm, alice, "what does PONR mean?")
+    ok = wait(lambda: len(replies_to(dm)) > before, 10)
+    with fake.lock:
+        att = [st for t, st in fake.get_attempts if t >= t0]
+    r, k = say_and_wait(dm, alice, "thanks")
+    check("GET /messages 502 then 404: retried with backoff, answered exactly once",
+          ok and att == [502, 404, 200] and r is not None and k == 1 and
+          len(replies_to(dm)) == before + 2 and log_count("event=webex_message_retry") >= 2,
+          f"attempts={att} replies={len(replies_to(dm)) - before}\n{log()[-600:]}")
+    db = sqlite3.connect(os.path.join(T, "d", "provbot.db"))
+    chans = dict(db.execute("SELECT session, channel FROM conversations").fetchall())
+    db.close()
+    check("Webex conversations are stored with channel \"webex\"",
+          chans and all(c == "webex" for c in chans.values()), chans)
+
+    # 5i. the case form as an Adaptive Card: the confirmation carries a card
+    # (schema 1.3, markdown fallback) prefilled with what is known; a
+    # submission with an invalid email gets the reason; a valid one files
+    # the case through the same path (the dialog's confirmation)
+    d5, hal = str(uuid.uuid4()), "hal@partner.example"
+    r, _ = say_and_wait(d5, hal, "open a case for order 55599911, new contact it-ops@example.org, "
+                                  "the save fails, org not onboarded")
+    att = (r or {}).get("attachments") or [{}]
+    card = att[0].get("content") or {}
+    vals = {i.get("id"): i.get("value") for i in card.get("body", []) if i.get("type") == "Input.Text"}
+    check("the case confirmation carries an Adaptive Card 1.3 prefilled with the order and email, "
+          "markdown as the fallback",
+          r is not None and card.get("version") == "1.3" and vals.get("order_ref") == "55599911" and
+          vals.get("new_email") == "it-ops@example.org" and vals.get("description") and
+          "55599911" in r.get("markdown", ""), json.dumps(r)[:600])
+    card_id = None
+    with fake.lock:
+        for m in fake.messages.values():
+            if m.get("attachments") and m["roomId"] == hydra("ROOM", d5):
+                card_id = m["id"]
+    before = len(replies_to(d5))
+    bad = dict(vals, new_email="it-ops@example", pb_action="confirm")
+    fake.submit_card(card_id, bad, hal)
+    ok = wait(lambda: len(replies_to(d5)) > before)
+    md = (replies_to(d5)[-1] if ok else {}).get("markdown", "")
+    check("a card submission with an invalid email: the reason in the space, no case",
+          ok and "not valid" in md and "PB-" not in md, md)
+    before = len(replies_to(d5))
+    fake.submit_card(card_id, dict(vals, pb_action="confirm"), hal)
+    ok = wait(lambda: len(replies_to(d5)) > before)
+    md = (replies_to(d5)[-1] if ok else {}).get("markdown", "")
+    import re as _re
+    ref = (_re.findall(r"PB-\d{6}", md) or [""])[0]
+    out = subprocess.run([PROVBOT, "cases", "show", ref or "none", "--json", "--data", os.path.join(T, "d")],
+                         capture_output=True, text=True)
+    case = json.loads(out.stdout) if out.returncode == 0 and ref else {}
+    check("a valid card submission files the case (read by GET /attachment/actions), requester "
+          "the submitter", ok and ref and case.get("order_ref") == "55599911" and
+          case.get("new_email") == "it-ops@example.org" and case.get("requester") == hal, md + out.stdout)
+
     # 6. malformed envelopes are ignored with a log line, the bot keeps answering
     fake.raw_frame("{not json")
     fake.raw_frame(json.dumps({"id": str(uuid.uuid4()), "data": {"eventType": "conversation.activity",
@@ -321,7 +440,7 @@ try:
           acked and r is not None and len(posts()) == total + 1 and len(fake.gets) == n_gets + 1 and
           "event=webex_duplicate" in log(), f"acked={acked} posts {len(posts())} vs {total}+1")
     check("the conversation resumes where it was: confirming files the case",
-          r is not None and "PB-000002" in r.get("markdown", ""), json.dumps(r))
+          r is not None and "Your case reference is **PB-" in r.get("markdown", "") and "dave@partner.example" in r.get("markdown", ""), json.dumps(r))
 
     # 8. a stale device: 404 on the handshake -> a new device
     creates = fake.device_creates
@@ -333,6 +452,28 @@ try:
           ok and fake.device_creates == creates + 1 and "event=webex_stale_device" in log(), log()[-800:])
     r, k = say_and_wait(dm, alice, "hello")
     check("answers again on the new device", r is not None and k == 1)
+
+    # 8b. "User has excessive device registrations" (403 on POST devices): the
+    # token's devices are listed, the oldest third by modificationTime
+    # deleted, the device registered again
+    with fake.lock:
+        fake.devices.clear()
+    others = [fake.add_device("other-%d" % i, mtime="2026-0%d-01T00:00:00.000Z" % (i + 1))
+              for i in range(9)]
+    with fake.lock:
+        fake.max_devices, creates = 9, fake.device_creates
+    oldest = {d["url"] for d in others[:3]}
+    fake.drop(1011)
+    ok = fake.wait_ready(fake.ready_count + 1, 10 * SLOW)
+    with fake.lock:
+        left = {d["url"] for d in fake.devices.values()}
+        fake.max_devices = 10
+    check("403 excessive device registrations: the oldest third (3 of 9) deleted, registered again",
+          ok and fake.device_creates == creates + 1 and not (oldest & left) and
+          all(d["url"] in left for d in others[3:]) and log_count("event=webex_device_pruned") == 3,
+          f"ok={ok} creates={fake.device_creates - creates} left={len(left)}\n{log()[-800:]}")
+    r, k = say_and_wait(dm, alice, "hello")
+    check("... and answers on the new device", r is not None and k == 1)
 
     # 9. a restart: the device is reused; events replayed from before are not answered again
     rc = stop_bot()
@@ -367,7 +508,95 @@ try:
     deletes = fake.device_deletes
     rc = stop_bot()
     check("--webex-unregister: DELETE of the device on a clean shutdown",
-          rc == 0 and fake.device_deletes == deletes + 1 and not fake.devices, log()[-400:])
+          rc == 0 and fake.device_deletes == deletes + 1 and
+          not [d for d in fake.devices.values() if d.get("name") == "provbot"], log()[-400:])
+
+    # 11b. a restart resumes what was pending: a message whose read kept
+    # failing (502) when the bot stopped, and a reply still failing (503)
+    d3, fay = str(uuid.uuid4()), "fay@partner.example"
+    start_bot()
+    ok = fake.wait_ready(fake.ready_count + 1, 10)
+
+    def stop_while_failing(fails, attempts, status, kind):
+        """Stops the bot while `fails` (fake.fail_gets or fail_posts) keep a
+        PONR question failing with status, restarts it: (ok, detail) of
+        "answered exactly once, resumed as kind"."""
+        with fake.lock:
+            fails[:] = [(status, None)] * 50
+            n0 = len(attempts)
+        fake.say(d3, fay, "what does PONR mean?")
+        failing = wait(lambda: len(attempts) >= n0 + 2)
+        stop_bot()
+        with fake.lock:
+            fails[:] = []
+        before, rc0 = len(replies_to(d3)), fake.ready_count
+        start_bot()
+        resumed = wait(lambda: len(replies_to(d3)) > before, 10)
+        fake.wait_ready(rc0 + 1, 10)
+        r, k = say_and_wait(d3, fay, "thanks")
+        md = (replies_to(d3)[before] if resumed else {}).get("markdown", "")
+        return (failing and resumed and "Point of No Return" in md and r is not None and k == 1 and
+                len(replies_to(d3)) == before + 2 and "kind=" + kind in log(),
+                f"failing={failing} resumed={resumed} replies={len(replies_to(d3)) - before}\n"
+                f"{log()[-600:]}")
+
+    good, detail = stop_while_failing(fake.fail_gets, fake.get_attempts, 502, "activity")
+    check("restart: a message whose read was failing is resumed from the store, answered once",
+          ok and good, detail)
+    good, detail = stop_while_failing(fake.fail_posts, fake.post_attempts, 503, "reply")
+    check("restart: a committed reply still failing (503) is kept in the store and sent once",
+          good, detail)
+    stop_bot()
+
+    # 11b'. a message read that times out is retried, answered once
+    start_bot(env_extra={"WEBEX_TIMEOUT_MS": "500"})
+    ok = fake.wait_ready(fake.ready_count + 1, 10)
+    with fake.lock:
+        fake.fail_gets = [("hang", 2)]
+    before = len(replies_to(d3))
+    fake.say(d3, fay, "what does PONR mean?")
+    got = wait(lambda: len(replies_to(d3)) > before, 10)
+    r, k = say_and_wait(d3, fay, "thanks")
+    check("a message read that times out is retried with backoff and answered once",
+          ok and got and r is not None and k == 1 and len(replies_to(d3)) == before + 2 and
+          "event=webex_message_retry" in log() and "status=0" in log(),
+          f"replies={len(replies_to(d3)) - before}\n{log()[-600:]}")
+    stop_bot()
+
+    # 11c. the REST queue is bounded: past WEBEX_QUEUE_MAX new activities are
+    # shed (log line + metric), not marked handled
+    start_bot(env_extra={"WEBEX_QUEUE_MAX": "1"})
+    ok = fake.wait_ready(fake.ready_count + 1, 10)
+    with fake.lock:
+        fake.get_delay = 1.0
+    shed0 = log_count("event=webex_queue_shed")
+    for i in range(3):
+        fake.say(str(uuid.uuid4()), "gil@partner.example", "hello")
+    shed = wait(lambda: log_count("event=webex_queue_shed") >= shed0 + 2)
+    with fake.lock:
+        fake.get_delay = 0.0
+    try:
+        mtxt = urllib.request.urlopen(f"http://127.0.0.1:{listen_port}/metrics", timeout=5).read().decode()
+    except OSError as e:
+        mtxt = str(e)
+    check("a full REST queue sheds new activities with a log line and a metric",
+          ok and shed and "provbot_webex_shed_total 2" in mtxt, mtxt[-300:] + log()[-300:])
+    stop_bot()
+
+    # 11d. behind a proxy: HTTPS_PROXY carries the WebSocket (CONNECT to the
+    # Mercury host), as it carries libcurl's https calls; the bot answers
+    proxy = Proxy(free_port())
+    try:
+        start_bot(env_extra={"HTTPS_PROXY": f"http://user:secret@127.0.0.1:{proxy.port}"})
+        ok = fake.wait_ready(fake.ready_count + 1, 10)
+        r, k = say_and_wait(dm, alice, "hello")
+        check("HTTPS_PROXY: the WebSocket goes through the proxy (CONNECT), answers; "
+              "the proxy's credentials are never logged",
+              ok and f"127.0.0.1:{fake.port}" in proxy.connects and r is not None and k == 1 and
+              "secret" not in log(), f"connects={proxy.connects}\n{log()[-400:]}")
+        stop_bot()
+    finally:
+        proxy.stop()
 
     # 12. close code 4401: stop with a clear log, no reconnect
     start_bot()

@@ -146,6 +146,43 @@ static void test_attachments_and_events(void **state)
     store_close(s);
 }
 
+/* A channel's pending work: begin once, settle with the turn (handled, reply
+ * kept), listed by prefix until done; an event handled is never begun again. */
+static void test_pending_lifecycle(void **state)
+{
+    (void)state;
+    char err[256];
+    store *s = store_open(dir, err, sizeof err);
+    assert_int_equal(store_pending_begin(s, "webex:a1", "{\"act\":\"a1\"}"), 1);
+    assert_int_equal(store_pending_begin(s, "webex:a1", "{}"), 0);      /* already pending */
+    assert_int_equal(store_pending_begin(s, "webex:a2", "{}"), 1);
+    assert_int_equal(store_pending_begin(s, "other:a3", "{}"), 1);
+    assert_int_equal(store_pending_update(s, "webex:a1", "{\"room_id\":\"R\"}"), 0);
+    assert_int_equal(store_pending_settle(s, "webex:a1", "{\"text\":\"hi\"}"), 0);
+    store_close(s);
+    s = store_open(dir, err, sizeof err);                                 /* survives a restart */
+    cJSON *l = store_pending_list(s, "webex:");
+    assert_int_equal(cJSON_GetArraySize(l), 2);
+    cJSON *r = NULL, *it;
+    cJSON_ArrayForEach(it, l)
+        if (!strcmp(cJSON_GetObjectItem(it, "key")->valuestring, "webex:a1")) r = it;
+    assert_non_null(r);
+    assert_string_equal(cJSON_GetObjectItem(r, "kind")->valuestring, "reply");
+    assert_string_equal(cJSON_GetObjectItem(r, "data")->valuestring, "{\"room_id\":\"R\"}");
+    assert_string_equal(cJSON_GetObjectItem(r, "reply")->valuestring, "{\"text\":\"hi\"}");
+    cJSON_Delete(l);
+    assert_int_equal(store_pending_done(s, "webex:a1", false), 0);
+    assert_int_equal(store_pending_begin(s, "webex:a1", "{}"), 0);      /* handled at settle */
+    assert_int_equal(store_pending_done(s, "webex:a2", false), 0);      /* not handled: again */
+    assert_int_equal(store_pending_begin(s, "webex:a2", "{}"), 1);
+    assert_int_equal(store_pending_done(s, "webex:a2", true), 0);
+    assert_int_equal(store_pending_begin(s, "webex:a2", "{}"), 0);
+    l = store_pending_list(s, "webex:");
+    assert_int_equal(cJSON_GetArraySize(l), 0);
+    cJSON_Delete(l);
+    store_close(s);
+}
+
 static void test_retention_purge(void **state)
 {
     (void)state;
@@ -161,6 +198,7 @@ static void test_retention_purge(void **state)
     struct case_rec q = new_case("old", "555555", "e@example.com");
     q.transcript = strdup("user: still to deliver\n");
     assert_int_equal(store_case_insert(s, &q), 0);
+    assert_int_equal(store_pending_begin(s, "webex:old", "{\"notes\":\"secret words\"}"), 1);
     /* nothing is older than an hour ago */
     assert_int_equal(store_purge(s, store_now_ms() - 3600000), 0);
     assert_int_equal(store_conv_load(s, "old", &json), 1);
@@ -175,6 +213,9 @@ static void test_retention_purge(void **state)
     assert_non_null(fgets(rows, sizeof rows, p));
     pclose(p);
     assert_string_equal(rows, "0\n");    /* the words of the turns too */
+    cJSON *pend = store_pending_list(s, "webex:");
+    assert_int_equal(cJSON_GetArraySize(pend), 0);   /* and pending channel work */
+    cJSON_Delete(pend);
     struct case_rec got;
     assert_int_equal(store_case_get(s, c.id, &got), 1);
     assert_null(got.transcript);          /* the words are gone */
@@ -232,6 +273,7 @@ static void test_version2_store_migrates(void **state)
     assert_non_null(s);
     assert_int_equal(store_conv_load(s, "old", &json), 1);
     assert_string_equal(json, "{\"node\":\"q\"}");
+    assert_int_equal(store_pending_begin(s, "webex:m", "{}"), 1);     /* migration 4: pending */
     free(json);
     char *t = store_transcript(s, "old");
     assert_string_equal(t, "user: hej\nbot: hej hej\n");
@@ -301,6 +343,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_conversations_survive_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_case_ids_and_outbox_states, setup, teardown),
         cmocka_unit_test_setup_teardown(test_attachments_and_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pending_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_purge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version2_store_migrates, setup, teardown),

@@ -19,17 +19,29 @@ static void test_u2c(void **state)
     const char *cat =
         "{\"serviceLinks\":{\"wdm\":\"https://wdm-r.wbx2.com/wdm/api/v1\"},"
         "\"hostCatalog\":{\"conv-a.wbx2.com\":[{\"host\":\"conv-a.wbx2.com\",\"id\":\"urn:TEAM:us-east-2_a:conversation\"}],"
-        "\"conv-k.wbx2.com\":[{\"host\":\"conv-k.wbx2.com\",\"id\":\"urn:TEAM:eu-central-1_k:conversation\"}]},"
+        "\"conv-k.wbx2.com\":[{\"host\":\"conv-k.wbx2.com\",\"id\":\"urn:TEAM:eu-central-1_k:conversation\"}],"
+        "\"conversation-r.wbx2.com\":[{\"host\":\"prod-r-message.svc.webex.com\",\"id\":\"urn:TEAM:us-west-2_r:conversation\"}]},"
         "\"format\":\"hostmap\"}";
     char out[128];
     assert_int_equal(wx_u2c_wdm(S(cat), out, sizeof out), 0);
     assert_string_equal(out, "https://wdm-r.wbx2.com/wdm/api/v1");
-    wx_u2c_cluster(S(cat), "conv-a.wbx2.com", out, sizeof out);
+    assert_int_equal(wx_u2c_cluster(S(cat), "conv-a.wbx2.com", out, sizeof out), 0);
     assert_string_equal(out, "us");
-    wx_u2c_cluster(S(cat), "conv-k.wbx2.com", out, sizeof out);
+    assert_int_equal(wx_u2c_cluster(S(cat), "conv-k.wbx2.com", out, sizeof out), 0);
     assert_string_equal(out, "urn:TEAM:eu-central-1_k");
-    wx_u2c_cluster(S(cat), "unknown.host", out, sizeof out);
+    /* the host of an entry under another key (js-sdk findClusterId) */
+    assert_int_equal(wx_u2c_cluster(S(cat), "prod-r-message.svc.webex.com", out, sizeof out), 0);
+    assert_string_equal(out, "urn:TEAM:us-west-2_r");
+    assert_int_equal(wx_u2c_cluster(S(cat), "unknown.host", out, sizeof out), 1);
     assert_string_equal(out, "us");
+    assert_int_equal(wx_conv_lookup_url("https://conv-r.wbx2.com/conversation/api/v1/conversations/R1",
+                                        "R1", "A1", out, sizeof out), 0);
+    assert_string_equal(out, "https://conv-r.wbx2.com/conversation/api/v1/messages/A1");
+    assert_int_equal(wx_conv_lookup_url("https://conv-r.wbx2.com/x/conversations/R2", "R1", "A1",
+                                        out, sizeof out), -1);
+    assert_int_equal(wx_id_parse(S("{\"id\":\"Y2lz\"}"), out, sizeof out), 0);
+    assert_string_equal(out, "Y2lz");
+    assert_int_equal(wx_id_parse(S("{\"ids\":1}"), out, sizeof out), -1);
     assert_int_equal(wx_u2c_wdm(S("{\"serviceLinks\":{}}"), out, sizeof out), -1);
     assert_int_equal(wx_u2c_wdm(S("not json"), out, sizeof out), -1);
 }
@@ -242,12 +254,28 @@ static void test_policies(void **state)
     assert_int_equal(wx_retry_after_ms(NULL), 15000);
     assert_int_equal(wx_retry_after_ms("soon"), 15000);
     assert_int_equal(wx_retry_after_ms("99999"), 3600000);
-    assert_int_equal(wx_close_policy(4000), WX_CLOSE_REPLACED);
-    assert_int_equal(wx_close_policy(4401), WX_CLOSE_AUTH);
-    assert_int_equal(wx_close_policy(4403), WX_CLOSE_AUTH);
-    assert_int_equal(wx_close_policy(4404), WX_CLOSE_REREGISTER);
-    assert_int_equal(wx_close_policy(1011), WX_CLOSE_RECONNECT);
-    assert_int_equal(wx_close_policy(1000), WX_CLOSE_RECONNECT);
+    assert_int_equal(wx_close_policy(4000, "replaced"), WX_CLOSE_REPLACED);
+    assert_int_equal(wx_close_policy(4000, "Replaced"), WX_CLOSE_REPLACED);
+    assert_int_equal(wx_close_policy(4000, "rebalancing"), WX_CLOSE_RECONNECT);
+    assert_int_equal(wx_close_policy(4000, NULL), WX_CLOSE_RECONNECT);
+    assert_int_equal(wx_close_policy(4000, ""), WX_CLOSE_RECONNECT);
+    assert_int_equal(wx_close_policy(4401, NULL), WX_CLOSE_AUTH);
+    assert_int_equal(wx_close_policy(4403, NULL), WX_CLOSE_AUTH);
+    assert_int_equal(wx_close_policy(4404, NULL), WX_CLOSE_REREGISTER);
+    assert_int_equal(wx_close_policy(1011, NULL), WX_CLOSE_RECONNECT);
+    assert_int_equal(wx_close_policy(1000, NULL), WX_CLOSE_RECONNECT);
+
+    static char urls[4][WX_URL_MAX];
+    const char *list = "{\"devices\":[{\"url\":\"u3\",\"modificationTime\":\"2026-03-01T00:00:00Z\"},"
+        "{\"url\":\"u1\",\"modificationTime\":\"2026-01-01T00:00:00Z\"},"
+        "{\"url\":\"u4\",\"modificationTime\":\"2026-04-01T00:00:00Z\"},"
+        "{\"url\":\"u2\",\"modificationTime\":\"2026-02-01T00:00:00Z\"}]}";
+    assert_int_equal(wx_devices_oldest_third(S(list), urls, 4), 2);   /* ceil(4/3) */
+    assert_string_equal(urls[0], "u1");
+    assert_string_equal(urls[1], "u2");
+    assert_int_equal(wx_devices_oldest_third(S(list), urls, 1), 1);
+    assert_int_equal(wx_devices_oldest_third(S("{\"devices\":[]}"), urls, 4), 0);
+    assert_int_equal(wx_devices_oldest_third(S("{}"), urls, 4), -1);
 
     char a[40], b[40], c[40];
     wx_session_id("room", "x@example.com", true, a);
@@ -258,6 +286,30 @@ static void test_policies(void **state)
     assert_string_not_equal(b, c);         /* group: by space and person */
     assert_string_not_equal(a, b);
     assert_int_equal(strlen(a), 35);
+}
+
+static void test_card(void **state)
+{
+    (void)state;
+    struct wx_case_form f = { "55512345", "a@example.org", "it fails" };
+    char *b = wx_case_card_body("ROOM", "", "the summary", "the summary", &f);
+    assert_non_null(b);
+    assert_non_null(strstr(b, "\"contentType\":\"application/vnd.microsoft.card.adaptive\""));
+    assert_non_null(strstr(b, "\"version\":\"1.3\""));
+    assert_non_null(strstr(b, "\"markdown\":\"the summary\""));
+    assert_non_null(strstr(b, "\"id\":\"order_ref\",\"label\":\"Order reference\",\"value\":\"55512345\""));
+    assert_null(strstr(b, "parentId"));
+    free(b);
+    struct wx_card_action a;
+    const char *act = "{\"id\":\"X\",\"roomId\":\"R\",\"messageId\":\"M\",\"inputs\":"
+        "{\"pb_action\":\"confirm\",\"order_ref\":\"1\",\"new_email\":\"e@x.org\"}}";
+    assert_int_equal(wx_card_action_parse(S(act), &a), 0);
+    assert_string_equal(a.room_id, "R");
+    assert_string_equal(a.message_id, "M");
+    assert_string_equal(a.action, "confirm");
+    assert_string_equal(a.form.new_email, "e@x.org");
+    assert_string_equal(a.form.description, "");
+    assert_int_equal(wx_card_action_parse(S("{\"roomId\":\"R\"}"), &a), -1);
 }
 
 /* Kills mutate survivors wx.c:336 (a bad base64 character), :381 (person
@@ -293,8 +345,8 @@ static void test_strict_parsers(void **state)
     assert_int_equal(wx_retry_after_ms(" 12 \r\n"), 12000);
     assert_int_equal(wx_retry_after_ms("-5"), 15000);
     assert_int_equal(wx_retry_after_ms("3600"), 3600000);
-    assert_int_equal(wx_close_policy(4400), WX_CLOSE_AUTH);
-    assert_int_equal(wx_close_policy(4405), WX_CLOSE_RECONNECT);
+    assert_int_equal(wx_close_policy(4400, NULL), WX_CLOSE_AUTH);
+    assert_int_equal(wx_close_policy(4405, NULL), WX_CLOSE_RECONNECT);
 }
 
 int main(void)
@@ -309,6 +361,7 @@ int main(void)
         cmocka_unit_test(test_replies),
         cmocka_unit_test(test_policies),
         cmocka_unit_test(test_strict_parsers),
+        cmocka_unit_test(test_card),
         cmocka_unit_test(test_reply_body_copy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
