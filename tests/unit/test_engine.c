@@ -165,6 +165,17 @@ static void test_session_ids(void **state)
     engine_new_session(b);
     assert_int_equal(strlen(a), 32);
     assert_string_not_equal(a, b);
+    /* every byte is random, the first one too: 200 ids give many first bytes */
+    bool seen[256] = { false };
+    int distinct = 0;
+    for (int i = 0; i < 200; i++) {
+        engine_new_session(a);
+        unsigned v;
+        assert_int_equal(sscanf(a, "%2x", &v), 1);
+        distinct += !seen[v & 255];
+        seen[v & 255] = true;
+    }
+    assert_true(distinct >= 40);
 }
 
 int main(void)
