@@ -541,18 +541,28 @@ int store_case_find_same(store *s, const char *session, const char *order_ref,
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* A statement and an empty array to fill from it; NULL (nothing held) on failure. */
+static sqlite3_stmt *prep_list(store *s, const char *sql, cJSON **arr)
+{
+    sqlite3_stmt *st = prep(s, sql);
+    *arr = cJSON_CreateArray();
+    if (st && *arr)
+        return st;
+    if (st)
+        done(s, st);
+    cJSON_Delete(*arr);
+    *arr = NULL;
+    return NULL;
+}
+
 cJSON *store_cases_json(store *s, const char *session)
 {
     static const char one[] = "SELECT " CASE_COLS " FROM cases WHERE session=? ORDER BY seq";
     static const char all[] = "SELECT " CASE_COLS " FROM cases ORDER BY seq";
-    sqlite3_stmt *st = prep(s, session ? one : all);
-    cJSON *arr = cJSON_CreateArray();
-    if (!st || !arr) {
-        if (st)
-            done(s, st);
-        cJSON_Delete(arr);
+    cJSON *arr;
+    sqlite3_stmt *st = prep_list(s, session ? one : all, &arr);
+    if (!st)
         return NULL;
-    }
     if (session)
         bind_text(st, 1, session);
     while (sqlite3_step(st) == SQLITE_ROW) {
@@ -727,14 +737,10 @@ cJSON *store_attach_json(store *s, const char *case_id)
 {
     static const char sql[] =
         "SELECT name, mime, data FROM attachments WHERE case_id=? ORDER BY id";
-    sqlite3_stmt *st = prep(s, sql);
-    cJSON *arr = cJSON_CreateArray();
-    if (!st || !arr) {
-        if (st)
-            done(s, st);
-        cJSON_Delete(arr);
+    cJSON *arr;
+    sqlite3_stmt *st = prep_list(s, sql, &arr);
+    if (!st)
         return NULL;
-    }
     bind_text(st, 1, case_id);
     while (sqlite3_step(st) == SQLITE_ROW) {
         cJSON *o = cJSON_CreateObject();
@@ -847,14 +853,10 @@ cJSON *store_pending_list(store *s, const char *prefix)
     static const char sql[] =
         "SELECT key, kind, data, reply FROM pending WHERE substr(key, 1, length(?1)) = ?1"
         " ORDER BY at, key";
-    sqlite3_stmt *st = prep(s, sql);
-    cJSON *arr = cJSON_CreateArray();
-    if (!st || !arr) {
-        if (st)
-            done(s, st);
-        cJSON_Delete(arr);
+    cJSON *arr;
+    sqlite3_stmt *st = prep_list(s, sql, &arr);
+    if (!st)
         return NULL;
-    }
     bind_text(st, 1, prefix);
     while (sqlite3_step(st) == SQLITE_ROW) {
         cJSON *o = cJSON_CreateObject();
