@@ -263,23 +263,24 @@ static char *failed_notices(engine *e, const char *session, const char *lang)
 {
     char ids[4][CASE_ID_MAX];
     int n = store_cases_take_failed(e->store, session, ids, 4);
-    char *out = NULL;
     if (n <= 0)
         return NULL;
     const char *tpl = pack_text(pack_message(e->pack, "case_failed"), lang);
-    size_t cap = (strlen(tpl) + 32) * (size_t)n + 1, len = 0;
-    if (!(out = malloc(cap)))
-        return NULL;
-    out[0] = '\0';
+    struct buf b;
+    buf_init(&b, 64 * 1024);
     for (int i = 0; i < n; i++) {
-        const char *p = strstr(tpl, "{case_id}");
-        if (p)
-            len += (size_t)snprintf(out + len, cap - len, "%s%.*s%s%s", i ? "\n\n" : "",
-                                    (int)(p - tpl), tpl, ids[i], p + 9);
-        else
-            len += (size_t)snprintf(out + len, cap - len, "%s%s %s", i ? "\n\n" : "", tpl, ids[i]);
+        if (i)
+            buf_printf(&b, "\n\n");
+        /* every {case_id} of the notice is the case's reference */
+        for (const char *t = tpl, *p; *t; t = p + 9) {
+            if (!(p = strstr(t, "{case_id}"))) {
+                buf_printf(&b, "%s", t);
+                break;
+            }
+            buf_printf(&b, "%.*s%s", (int)(p - t), t, ids[i]);
+        }
     }
-    return out;
+    return buf_take(&b);
 }
 
 static cJSON *reply_json(const engine *e, const struct dialog_reply *dr,

@@ -115,7 +115,7 @@ check "a 400 marks the case failed" $? "$(cat "$T/e4")"
 reqs "$T/server.log" 'assert steps == ["400"], ("a 4xx is not retried", steps)'
 check "... after exactly one POST" $?
 echo "hello again" | "$P" chat --jsonl --data "$T/f" --session s4 > "$T/r4" 2>/dev/null
-grep -q 'could not accept your case \*\*PB-000001' "$T/r4"
+grep -q 'could not accept your case \*\*PB-000001' "$T/r4" && grep -q 'Mention PB-000001\.' "$T/r4"
 check "the person learns of the failure at the next turn" $? "$(cat "$T/r4")"
 echo "and again" | "$P" chat --jsonl --data "$T/f" --session s4 > "$T/r5" 2>/dev/null
 ! grep -q 'PB-000001' "$T/r5"

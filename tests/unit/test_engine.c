@@ -48,9 +48,15 @@ static cJSON *say(engine *e, const char *session, const char *user, const char *
 {
     struct engine_result r;
     char err[256];
+    memset(&r, 0xAA, sizeof r); /* the turn fills every field, whatever was there */
     assert_int_equal(engine_turn(e, session, user, text, "id1", &r, err, sizeof err), 0);
     cJSON *j = cJSON_Parse(r.json);
     assert_non_null(j);
+    /* no case in the reply: no case id in the result (not what the struct held) */
+    if (cJSON_IsNull(cJSON_GetObjectItem(j, "case")))
+        assert_int_equal(r.case_id[0], '\0');
+    else
+        assert_int_equal(strncmp(r.case_id, "PB-", 3), 0);
     assert_string_equal(cJSON_GetObjectItem(j, "reply_to")->valuestring, "id1");
     engine_result_free(&r);
     return j;
