@@ -12,6 +12,7 @@ import json, os, random, re, select, signal, socket, subprocess, sys, tempfile, 
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "fakes"))
 from wsclient import WS, Closed  # noqa: E402
+from taplib import check, checks, free_port  # noqa: E402
 
 prog = os.path.abspath(sys.argv[1])
 nsess = int(sys.argv[2]) if len(sys.argv) > 2 else 24
@@ -20,23 +21,6 @@ SEED = int(os.environ.get("CRASH_SEED", "4242"))
 random.seed(SEED)
 tmp = tempfile.mkdtemp()
 data = os.path.join(tmp, "data")
-checks = []
-
-
-def check(name, ok, detail=""):
-    checks.append(ok)
-    print("%sok %d - %s" % ("" if ok else "not ", len(checks), name))
-    if not ok and detail:
-        print("#   " + str(detail)[:600])
-    sys.stdout.flush()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 case_port, bot_port = free_port(), free_port()

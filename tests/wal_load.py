@@ -11,6 +11,9 @@ MAX_REPLIES replies and SECONDS (x TEST_SLOWDOWN) of load. Prints TAP.
 usage: wal_load.py PROVBOT WS_LOAD [KILL_AT]"""
 import os, signal, socket, sqlite3, subprocess, sys, tempfile, threading, time
 
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "fakes"))
+from taplib import check, checks, free_port  # noqa: E402
+
 prog, ws_load = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 KILL_AT = int(sys.argv[3]) if len(sys.argv) > 3 else 60000
 MAX_REPLIES = KILL_AT * 2
@@ -21,23 +24,6 @@ WAL_BOUND = 64 << 20
 tmp = tempfile.mkdtemp()
 data = os.path.join(tmp, "data")
 wal = os.path.join(data, "provbot.db-wal")
-checks = []
-
-
-def check(name, ok, detail=""):
-    checks.append(ok)
-    print("%sok %d - %s" % ("" if ok else "not ", len(checks), name))
-    if not ok and detail:
-        print("#   " + str(detail)[:600])
-    sys.stdout.flush()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def start_bot(port):

@@ -10,6 +10,7 @@ import urllib.request, uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from webex_fake import Fake, Proxy, hydra, unhydra, CLUSTER, ALT_CONV_HOST  # noqa: E402
+from taplib import free_port  # noqa: E402
 
 PROVBOT = sys.argv[1]
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -27,14 +28,6 @@ def check(name, ok, detail=""):
         failed += 1
         for line in str(detail).splitlines()[-12:]:
             print("#   " + line, flush=True)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 SLOW = float(os.environ.get("TEST_SLOWDOWN", "1") or 1)
