@@ -840,8 +840,18 @@ static bool said_short(const struct turn *t, const char *id)
     return false;
 }
 
+/* True when a fact the condition names was told this turn. */
+static bool told_now(const dialog *d, const cJSON *when)
+{
+    const cJSON *c;
+    cJSON_ArrayForEach(c, when)
+        if (facts_turn(d->facts, c->string) == d->turn)
+            return true;
+    return false;
+}
+
 /* Says and asks what the facts lead to (tree_next), step after step. */
-static void run_steps(dialog *d, struct turn *t, bool changed, const struct dialog_hooks *h,
+static void run_steps(dialog *d, struct turn *t, const struct dialog_hooks *h,
                       struct out *o, struct dialog_reply *r)
 {
     char status[80] = "";
@@ -850,8 +860,15 @@ static void run_steps(dialog *d, struct turn *t, bool changed, const struct dial
         if (!s)
             return;
         bool before = get(d->said, s->id) != NULL;
-        if (s->end && before && !changed) {
-            say(d, o, s->again ? s->again : s->say);
+        if (s->end && before && !told_now(d, s->when)) {
+            /* the path ended and what led there is unchanged: a corrected detail is
+             * acknowledged, then the step's short form (its whole text only when
+             * nothing else is said) */
+            bool updated = form_changed(d);
+            if (updated)
+                say_updated(d, o);
+            if (s->again || !updated)
+                say(d, o, s->again ? s->again : s->say);
             return;
         }
         if (s->action && !act(d, s, h, o, r, status))
@@ -970,7 +987,7 @@ static void not_understood(dialog *d, struct turn *t, const struct dialog_hooks 
             say(d, o, q->unknown);
         else
             say_msg(d, o, "moving_on");
-        run_steps(d, t, true, h, o, r);
+        run_steps(d, t, h, o, r);
         return;
     }
     if (d->tries >= MOVE_ON_TRIES && q->unknown && !q->form) {
@@ -1190,7 +1207,7 @@ static void speak(dialog *d, struct turn *t, const struct dialog_hooks *h,
     if (t->other_case)
         say_msg(d, side, "case_other_topic");
     if (t->answered || t->changed || process)
-        run_steps(d, t, t->changed, h, steps, r);
+        run_steps(d, t, h, steps, r);
     if (!t->covered)
         info_answer(d, t, (t->answered || t->changed) && steps->text, h, side, r);
     second_answer(d, t, side);
