@@ -487,14 +487,18 @@ static int pressed_intent(dialog *d, const char *raw)
  * makes another request ("ok, I want to change the contact"). */
 static bool about_else(const dialog *d, const struct turn *t)
 {
-    if (is_label(d, t->raw) || !ent_has(t->er, "answer", "yes") ||
+    bool no = ent_has(t->er, "answer", "no");
+    if (is_label(d, t->raw) || (!ent_has(t->er, "answer", "yes") && !no) ||
         (ent_get(t->er, "result") && tree_is_result_fact(d->tree, t->q->fact)))
-        return false; /* a button, a no, or "ok, it works now" answers the question */
-    for (int i = 0; i < t->er->nvals; i++)
-        if (strcmp(t->er->vals[i].slot, t->q->fact) &&
-            tree_is_process_fact(d->tree, t->er->vals[i].slot))
-            return true;
-    if (!ent_get(t->er, "weak_yes") || !t->sure || intent_is(t->in, "affirm") ||
+        return false; /* a button, or "ok, it works now" answers the question */
+    bool result_q = tree_is_result_fact(d->tree, t->q->fact);
+    for (int i = 0; i < t->er->nvals; i++) {
+        const char *slot = t->er->vals[i].slot;
+        if (strcmp(slot, t->q->fact) && tree_is_process_fact(d->tree, slot) &&
+            !(no && (result_q || tree_is_result_fact(d->tree, slot))))
+            return true; /* "no, they haven't onboarded it" at "shall I open a case?" */
+    }
+    if (no || !ent_get(t->er, "weak_yes") || !t->sure || intent_is(t->in, "affirm") ||
         intent_is(t->in, "deny"))
         return false; /* a plain "yes ..." answers; an "ok, ..." may start something else */
     return intent_is(t->in, "thanks") || intent_is(t->in, "goodbye") ||
