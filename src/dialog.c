@@ -888,8 +888,8 @@ static void run_steps(dialog *d, struct turn *t, const struct dialog_hooks *h,
         cJSON_AddNumberToObject(d->said, s->id, d->turn);
         if (s->action && !strcmp(s->action, "file_case"))
             close_form(d);
-        if (s->ask) {
-            ask(d, t, s->ask, false, o, r);
+        if (s->ask) { /* the pending question again after a detail: its reminder */
+            ask(d, t, s->ask, s->ask == t->q && !t->answered && !s->ask->form, o, r);
             return;
         }
         if (s->end) {
@@ -1164,16 +1164,16 @@ static void take_message(dialog *d, struct turn *t, struct dialog_reply *r)
         t->ans = ANS_VALUE;
         d->pending[0] = '\0';
     }
-    if (t->q && (t->ans == ANS_NONE || t->ans == ANS_INVALID) && !t->qlike &&
+    t->changed = facts_changed_since(d->facts, d->turn);
+    if (t->q && (t->ans == ANS_NONE || t->ans == ANS_INVALID) && !t->qlike && !t->changed &&
         !no_content(t->raw) && !(t->er->bad_email[0] && strcmp(t->q->expect, "email")))
-        d->tries++; /* (an address with a typo is not a try at another question) */
+        d->tries++; /* (a detail told, or an address with a typo, is no try at it) */
     if (t->q && !strcmp(t->q->expect, "text") && t->ans == ANS_VALUE && r->intent >= 0 &&
         r->intent == pack_intent_find(d->pack, "out_of_scope")) {
         r->intent = -1; /* an answer, not a question */
         r->confidence = -1;
     }
     t->answered = t->ans != ANS_NONE && t->ans != ANS_INVALID;
-    t->changed = facts_changed_since(d->facts, d->turn);
 }
 
 /* Side answers into side, the steps the facts lead to into steps (steps 4
