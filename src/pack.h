@@ -38,7 +38,7 @@ typedef struct lex lex;      /* lexicon.h */
 extern const char *const pack_langs[PACK_NLANG]; /* "en", "sv" */
 
 /* The conversational acts the dialog knows, each played by one intent that
- * pack.json's "roles" names ({"affirm": "affirm", "fallback": "out_of_scope",
+ * pack.json's "roles" names ({"affirm": ID, "fallback": ID,
  * ...}); C refers to roles only, never to an intent id. "fallback" (the
  * out-of-scope answer) is required; a role left out is played by no intent. */
 enum pack_role {
