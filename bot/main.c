@@ -389,7 +389,7 @@ static int cmd_eval(const struct opts *o)
         fclose(f);
         return 2;
     }
-    struct tally t = { .C = pack_intent_count(p), .oos = pack_intent_find(p, "out_of_scope") };
+    struct tally t = { .C = pack_intent_count(p), .oos = pack_role(p, PACK_ROLE_FALLBACK) };
     if (!(t.conf = calloc(t.C * t.C, sizeof *t.conf))) {
         fprintf(stderr, "provbot: out of memory\n");
         rc = 1;

@@ -43,7 +43,7 @@ cJSON *case_to_json(const struct case_rec *c)
     if (!o)
         return NULL;
     cJSON_AddStringToObject(o, "id", c->id);
-    cJSON_AddStringToObject(o, "type", CASE_TYPE);
+    cJSON_AddStringToObject(o, "type", c->type);
     cJSON_AddStringToObject(o, "status", case_status_name(c->status));
     cJSON_AddStringToObject(o, "order_ref", c->order_ref);
     cJSON_AddStringToObject(o, "new_email", c->new_email);
@@ -101,7 +101,7 @@ static const char *field(const struct case_rec *c, const char *name, size_t n)
 {
 #define F(k, v) if (n == sizeof k - 1 && memcmp(name, k, n) == 0) return v
     F("id", c->id);
-    F("type", CASE_TYPE);
+    F("type", c->type);
     F("order_ref", c->order_ref);
     F("new_email", c->new_email);
     F("requester", c->requester);

@@ -1,8 +1,8 @@
 /* case.h -- support cases: the record, its JSON, and the outbox's rules.
  *
- * A case is what the bot files for a person whose edit still fails: type
- * "Change provisioning contact email", an order reference, the new contact
- * email, who asks, a summary of what was tried. This module has no I/O: it
+ * A case is what the bot files for a person the article could not help: its
+ * type (a case type's name from intents/cases.json), an order reference, the
+ * new contact email, who asks, a summary of what was tried. This module has no I/O: it
  * turns a record into the contract's JSON or a backend's request body, reads
  * a case server's reply, and says when and whether to try again.
  */
@@ -14,8 +14,8 @@
 #include <stdint.h>
 #include <cJSON.h>
 
-#define CASE_TYPE "Change provisioning contact email"
 #define CASE_ID_MAX 24
+#define CASE_TYPE_MAX 128
 
 enum case_status { CASE_QUEUED, CASE_FILED, CASE_FAILED };
 
@@ -23,6 +23,7 @@ struct case_rec {
     char id[CASE_ID_MAX];        /* "PB-000123" */
     char session[80];            /* the conversation that opened it */
     enum case_status status;
+    char type[CASE_TYPE_MAX];    /* the case type's name (cases.json "name") */
     char order_ref[64];
     char new_email[256];
     char requester[256];         /* "" when unknown (JSON null) */

@@ -96,9 +96,10 @@ static const char *str(const cJSON *o, const char *k)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static bool intent_is(const struct pack_intent *in, const char *id)
+/* True when intent in plays role r (pack.json "roles"). */
+static bool plays(const dialog *d, const struct pack_intent *in, enum pack_role r)
 {
-    return in && !strcmp(in->id, id);
+    return pack_plays(d->pack, in, r);
 }
 
 static const char *fact(const dialog *d, const char *name)
@@ -498,10 +499,10 @@ static bool about_else(const dialog *d, const struct turn *t)
             !(no && (result_q || tree_is_result_fact(d->tree, slot))))
             return true; /* "no, they haven't onboarded it" at "shall I open a case?" */
     }
-    if (no || !ent_get(t->er, "weak_yes") || !t->sure || intent_is(t->in, "affirm") ||
-        intent_is(t->in, "deny"))
+    if (no || !ent_get(t->er, "weak_yes") || !t->sure || plays(d, t->in, PACK_ROLE_AFFIRM) ||
+        plays(d, t->in, PACK_ROLE_DENY))
         return false; /* a plain "yes ..." answers; an "ok, ..." may start something else */
-    return intent_is(t->in, "thanks") || intent_is(t->in, "goodbye") ||
+    return plays(d, t->in, PACK_ROLE_THANKS) || plays(d, t->in, PACK_ROLE_GOODBYE) ||
            (words(t->raw) >= 4 && !cJSON_GetObjectItemCaseSensitive(t->in->set, t->q->fact));
 }
 
@@ -525,9 +526,9 @@ static enum ans read_yes_no(const dialog *d, struct turn *t, const char **value)
         return q->unknown ? ANS_UNKNOWN : ANS_NONE; /* "ok, trying now" is not a yes */
     if (res && !t->qlike && result_q)
         a = failed_fix ? "no" : "yes"; /* "no wait, now it shows the new one: it worked" */
-    if (!a && t->firm && intent_is(t->in, "affirm"))
+    if (!a && t->firm && plays(d, t->in, PACK_ROLE_AFFIRM))
         a = "yes";
-    if (!a && t->firm && intent_is(t->in, "deny"))
+    if (!a && t->firm && plays(d, t->in, PACK_ROLE_DENY))
         a = "no";
     if (a && !strcmp(a, "unknown"))
         return ANS_UNKNOWN;
@@ -566,7 +567,7 @@ static enum ans read_text(dialog *d, struct turn *t, const char **value)
         return t->q->optional ? ANS_SKIP : ANS_INVALID; /* "no" or "yes, open it": nothing to add */
     if (is_label(d, t->raw) || words(t->raw) == 0 || (t->qlike && t->sure) ||
         t->er->nemail || t->er->order_ref[0] ||
-        (t->firm && (intent_is(t->in, "open_case") || intent_is(t->in, "case_status"))))
+        (t->firm && (plays(d, t->in, PACK_ROLE_OPEN_CASE) || plays(d, t->in, PACK_ROLE_CASE_STATUS))))
         return t->q->optional && is_label(d, t->raw) ? ANS_SKIP : ANS_NONE;
     *value = t->raw;
     return ANS_VALUE;
@@ -609,6 +610,25 @@ static enum ans read_answer(dialog *d, struct turn *t, const char **value)
     return read_text(d, t, value);
 }
 
+/* The facts starting the process implies (flows.json "start"), unless known. */
+static void start_process(dialog *d)
+{
+    const cJSON *v;
+    cJSON_ArrayForEach(v, tree_start(d->tree))
+        if (!fact(d, v->string))
+            set_fact(d, v->string, v->valuestring, INTENT_CONF);
+}
+
+/* True when the process was started before this turn. */
+static bool started_before(const dialog *d)
+{
+    const cJSON *v;
+    cJSON_ArrayForEach(v, tree_start(d->tree))
+        if (fact(d, v->string) && facts_turn(d->facts, v->string) != d->turn)
+            return true;
+    return false;
+}
+
 /* Emails, order reference and the facts told in words. */
 static void take_details(dialog *d, struct turn *t)
 {
@@ -617,8 +637,7 @@ static void take_details(dialog *d, struct turn *t)
     for (int i = 0; i < er->nvals; i++)
         if (tree_is_fact(d->tree, er->vals[i].slot)) {
             set_fact(d, er->vals[i].slot, er->vals[i].value, ENTITY_CONF);
-            if (!fact(d, "goal")) /* the person talks about their order */
-                set_fact(d, "goal", "change", INTENT_CONF);
+            start_process(d); /* the person talks about their order */
         }
     for (int i = 0; i < er->nemail; i++) {
         /* a second address, not called new, once the new one is known: the person's own */
@@ -652,14 +671,20 @@ static void take_result(dialog *d, struct turn *t)
         set_fact(d, f, res, ENTITY_CONF);
 }
 
-/* Forgets every fact but the person's own email. */
+/* Forgets every fact but those the case types keep (the person's own email). */
 static void forget_all(dialog *d)
 {
-    const char *kept = fact(d, "requester");
-    char *keep = kept ? strdup(kept) : NULL;
-    facts *f = facts_new(NULL);
+    cJSON *keep = cJSON_CreateObject();
+    const cJSON *v;
+    for (size_t i = 0; keep && i < pack_case_type_count(d->pack); i++)
+        cJSON_ArrayForEach(v, pack_case_type_at(d->pack, i)->keep)
+            if (fact(d, v->valuestring) && !cJSON_AddStringToObject(keep, v->valuestring,
+                                                                    fact(d, v->valuestring)))
+                d->oom = true;
+    facts *f = keep ? facts_new(NULL) : NULL;
     if (!f) {
-        free(keep);
+        cJSON_Delete(keep);
+        d->oom = true;
         return;
     }
     facts_free(d->facts);
@@ -668,9 +693,9 @@ static void forget_all(dialog *d)
     d->said = cJSON_CreateObject();
     d->pending[0] = '\0';
     d->tries = 0;
-    if (keep)
-        set_fact(d, "requester", keep, 1.0);
-    free(keep);
+    cJSON_ArrayForEach(v, keep)
+        set_fact(d, v->string, v->valuestring, 1.0);
+    cJSON_Delete(keep);
 }
 
 /* Facts the intent implies, unless the message told otherwise. */
@@ -679,8 +704,8 @@ static void take_intent(dialog *d, struct turn *t)
     const cJSON *v;
     if (!t->sure)
         return;
-    if (t->in->flow && !strcmp(t->in->flow, "process") && !fact(d, "goal"))
-        set_fact(d, "goal", "change", INTENT_CONF);
+    if (t->in->flow && !strcmp(t->in->flow, "process"))
+        start_process(d);
     cJSON_ArrayForEach(v, t->in->set) /* only from a confident reading */
         if (t->firm && !t->covered && facts_turn(d->facts, v->string) != d->turn)
             set_fact(d, v->string, v->valuestring, INTENT_CONF);
@@ -693,17 +718,19 @@ static void take_intent(dialog *d, struct turn *t)
         return;
     }
     if ((!fact(d, "description") || (told && facts_conf(d->facts, "description") < 1.0)) &&
-        strlen(t->raw) >= 20 && (told || (!t->qlike && intent_is(t->in, "edit_failed"))))
+        strlen(t->raw) >= 20 && (told || (!t->qlike && plays(d, t->in, PACK_ROLE_PROBLEM))))
         set_fact(d, "description", t->raw, ENTITY_CONF);
 }
 
-/* True when a detail of the case form was told this turn. */
+/* True when a detail of a case form (cases.json) was told this turn. */
 static bool form_changed(const dialog *d)
 {
-    static const char *const form[] = { "order_ref", "new_email", "description", "requester", NULL };
-    for (int i = 0; form[i]; i++)
-        if (facts_turn(d->facts, form[i]) == d->turn)
-            return true;
+    for (size_t i = 0; i < pack_case_type_count(d->pack); i++) {
+        const cJSON *v;
+        cJSON_ArrayForEach(v, pack_case_type_at(d->pack, i)->form)
+            if (facts_turn(d->facts, v->valuestring) == d->turn)
+                return true;
+    }
     return false;
 }
 
@@ -712,28 +739,35 @@ static bool form_changed(const dialog *d)
 static bool other_topic_case(dialog *d, const struct turn *t)
 {
     const char *w = fact(d, "want_case");
-    bool goal_before = fact(d, "goal") && facts_turn(d->facts, "goal") != d->turn;
+    bool goal_before = started_before(d);
     bool foreign = ent_get(t->er, "foreign") && !ent_get(t->er, "ours");
     if ((!d->last_oos && !foreign) || goal_before || !w || strcmp(w, "yes") ||
         facts_turn(d->facts, "want_case") != d->turn || fact(d, "order_ref"))
         return false;
     set_fact(d, "want_case", NULL, 1.0);
-    set_fact(d, "goal", NULL, 1.0);
+    const cJSON *v;
+    cJSON_ArrayForEach(v, tree_start(d->tree))
+        set_fact(d, v->string, NULL, 1.0);
     return true;
 }
 
-/* "Updated: the new provisioning contact is now x." for what changed. */
+/* "Updated: the new provisioning contact is now x." for what changed: the
+ * message "updated_<fact>" of each form detail told this turn that has one,
+ * in form order, else "updated". */
 static void say_updated(dialog *d, struct out *o)
 {
-    static const char *const form[] = { "new_email", "order_ref", "requester", NULL };
     bool any = false;
-    for (int i = 0; form[i]; i++)
-        if (facts_turn(d->facts, form[i]) == d->turn) {
-            char key[40];
-            snprintf(key, sizeof key, "updated_%s", form[i]);
-            say_msg(d, o, key);
-            any = true;
+    for (size_t i = 0; i < pack_case_type_count(d->pack); i++) {
+        const cJSON *v;
+        cJSON_ArrayForEach(v, pack_case_type_at(d->pack, i)->form) {
+            char key[PACK_ID_MAX + 16];
+            snprintf(key, sizeof key, "updated_%s", v->valuestring);
+            if (facts_turn(d->facts, v->valuestring) == d->turn && pack_message(d->pack, key)) {
+                say_msg(d, o, key);
+                any = true;
+            }
         }
+    }
     if (!any)
         say_msg(d, o, "updated");
 }
@@ -775,12 +809,7 @@ static void ask(dialog *d, struct turn *t, const struct tree_question *q, bool a
     if (strcmp(d->pending, q->id))
         d->tries = 0;
     snprintf(d->pending, sizeof d->pending, "%s", q->id);
-    r->expect = NULL;
-    static const char *const names[] = { "yes_no", "line_status", "order_ref",
-                                         "email", "text", "confirm" };
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-        if (!strcmp(q->expect, names[i]))
-            r->expect = names[i];
+    r->expect = tree_expect(q->expect);
     cJSON_Delete(r->buttons);
     r->buttons = NULL;
     if (q->buttons)
@@ -802,10 +831,11 @@ static bool act(dialog *d, const struct tree_step *s, const struct dialog_hooks 
         return true;
     }
     cJSON *facts = facts_values(d->facts), *cj = NULL;
-    int rc = h && h->file_case && facts ? h->file_case(h->ctx, facts, d->lang, id, &cj) : -1;
+    int rc = h && h->file_case && facts
+                 ? h->file_case(h->ctx, s->case_type, facts, d->lang, id, &cj) : -1;
     cJSON_Delete(facts);
-    static const struct { int rc; const char *msg; } refusals[] = {
-        { DIALOG_EPONR, "case_refused_ponr" }, { DIALOG_ENOTALLOWED, "case_not_allowed" },
+    const struct { int rc; const char *msg; } refusals[] = {
+        { DIALOG_EREFUSED, s->case_type->refused }, { DIALOG_ENOTALLOWED, "case_not_allowed" },
         { DIALOG_EINCOMPLETE, "case_incomplete" },
     };
     if (rc < 0) {
@@ -823,13 +853,16 @@ static bool act(dialog *d, const struct tree_step *s, const struct dialog_hooks 
     return true;
 }
 
-/* After a case is filed: its details are cleared for the next one. */
-static void close_form(dialog *d)
+/* After a case of type ct is filed: its details (but those it keeps) and
+ * the form's confirmation are cleared for the next one. */
+static void close_form(dialog *d, const struct pack_case_type *ct)
 {
-    static const char *const form[] = { "order_ref", "new_email", "description",
-                                        "confirmed", "dup", NULL };
-    for (int i = 0; form[i]; i++)
-        set_fact(d, form[i], NULL, 1.0);
+    const cJSON *v;
+    cJSON_ArrayForEach(v, ct->form)
+        if (!pack_is_kept_fact(d->pack, v->valuestring))
+            set_fact(d, v->valuestring, NULL, 1.0);
+    set_fact(d, "confirmed", NULL, 1.0);
+    set_fact(d, "dup", NULL, 1.0);
     set_fact(d, "want_case", "filed", 1.0);
 }
 
@@ -886,8 +919,8 @@ static void run_steps(dialog *d, struct turn *t, const struct dialog_hooks *h,
             set_fact(d, v->string, v->valuestring, 1.0);
         cJSON_DeleteItemFromObjectCaseSensitive(d->said, s->id);
         cJSON_AddNumberToObject(d->said, s->id, d->turn);
-        if (s->action && !strcmp(s->action, "file_case"))
-            close_form(d);
+        if (s->case_type)
+            close_form(d, s->case_type);
         if (s->ask) { /* the pending question again after a detail: its reminder */
             ask(d, t, s->ask, s->ask == t->q && !t->answered && !s->ask->form, o, r);
             return;
@@ -935,8 +968,8 @@ static bool info_answer(dialog *d, struct turn *t, bool told, const struct dialo
                         struct out *o, struct dialog_reply *r)
 {
     const struct pack_intent *in = t->in;
-    if (!t->sure || (in->flow && !strcmp(in->flow, "process")) || intent_is(in, "affirm") ||
-        intent_is(in, "deny") || (told && !t->qlike) || question_label(d, t->raw))
+    if (!t->sure || (in->flow && !strcmp(in->flow, "process")) || plays(d, in, PACK_ROLE_AFFIRM) ||
+        plays(d, in, PACK_ROLE_DENY) || (told && !t->qlike) || question_label(d, t->raw))
         return false;
     if (in->flow && !strcmp(in->flow, "cases")) {
         char *list = h && h->list_cases ? h->list_cases(h->ctx, d->lang) : NULL;
@@ -952,9 +985,9 @@ static bool info_answer(dialog *d, struct turn *t, bool told, const struct dialo
     say(d, o, in->answer);
     if (in->buttons)
         set_buttons(d, r, in->buttons);
-    else if (intent_is(in, "greeting") || intent_is(in, "help"))
+    else if (plays(d, in, PACK_ROLE_GREETING) || plays(d, in, PACK_ROLE_HELP))
         topic_buttons(d, r);
-    if (intent_is(in, "goodbye"))
+    if (plays(d, in, PACK_ROLE_GOODBYE))
         d->pending[0] = '\0';
     return true;
 }
@@ -971,8 +1004,8 @@ static void second_answer(dialog *d, struct turn *t, struct out *o)
             if (t->faq[i]->covers[k] == nr->intent2)
                 return;
     const struct pack_intent *in = pack_intent_at(d->pack, (size_t)nr->intent2);
-    if (in->flow || intent_is(in, "affirm") || intent_is(in, "deny") ||
-        intent_is(in, "out_of_scope") || intent_is(in, "greeting") || intent_is(in, "thanks"))
+    if (in->flow || plays(d, in, PACK_ROLE_AFFIRM) || plays(d, in, PACK_ROLE_DENY) ||
+        plays(d, in, PACK_ROLE_FALLBACK) || plays(d, in, PACK_ROLE_GREETING) || plays(d, in, PACK_ROLE_THANKS))
         return;
     say(d, o, in->answer);
 }
@@ -1018,11 +1051,12 @@ static void not_understood(dialog *d, struct turn *t, const struct dialog_hooks 
 /* True for an intent about the domain (not small talk, yes/no or out of scope). */
 static bool domain(const dialog *d, int intent)
 {
-    static const char *const social[] = { "greeting", "thanks", "goodbye", "affirm", "deny",
-                                          "help", "out_of_scope", NULL };
+    static const enum pack_role social[] = { PACK_ROLE_GREETING, PACK_ROLE_THANKS,
+                                             PACK_ROLE_GOODBYE, PACK_ROLE_AFFIRM, PACK_ROLE_DENY,
+                                             PACK_ROLE_HELP, PACK_ROLE_FALLBACK };
     const struct pack_intent *in = pack_intent_at(d->pack, (size_t)intent);
-    for (int i = 0; social[i]; i++)
-        if (intent_is(in, social[i]))
+    for (size_t i = 0; i < sizeof social / sizeof *social; i++)
+        if (plays(d, in, social[i]))
             return false;
     return true;
 }
@@ -1031,9 +1065,9 @@ static bool domain(const dialog *d, int intent)
 static void fallback(dialog *d, struct turn *t, struct out *o, struct dialog_reply *r)
 {
     const struct nlu_result *nr = t->nr;
-    const int oos = pack_intent_find(d->pack, "out_of_scope");
+    const int oos = pack_role(d->pack, PACK_ROLE_FALLBACK);
     r->fallback = true;
-    if (t->sure && (intent_is(t->in, "affirm") || intent_is(t->in, "deny"))) {
+    if (t->sure && (plays(d, t->in, PACK_ROLE_AFFIRM) || plays(d, t->in, PACK_ROLE_DENY))) {
         r->fallback = false;
         say(d, o, t->in->answer); /* a yes or a no with nothing asked */
         topic_buttons(d, r);
@@ -1108,7 +1142,7 @@ static void start_turn(dialog *d, struct turn *t, const struct nlu_result *nr,
                        const struct ent_result *er, const char *raw, struct dialog_reply *r)
 {
     int forced = pressed_intent(d, raw);
-    const int oos = pack_intent_find(d->pack, "out_of_scope");
+    const int oos = pack_role(d->pack, PACK_ROLE_FALLBACK);
     memset(t, 0, sizeof *t);
     t->nr = nr;
     t->er = er;
@@ -1117,8 +1151,9 @@ static void start_turn(dialog *d, struct turn *t, const struct nlu_result *nr,
     r->intent = forced >= 0 ? forced : nr->intent;
     r->confidence = forced >= 0 ? 1.0 : nr->confidence;
     if (forced < 0 && r->intent == oos && ent_get(er, "asks_status") && fact(d, "case_id") &&
-        question_like(raw, er)) { /* "any news?" once a case is filed: its status */
-        forced = r->intent = pack_intent_find(d->pack, "case_status");
+        question_like(raw, er) && pack_role(d->pack, PACK_ROLE_CASE_STATUS) >= 0) {
+        /* "any news?" once a case is filed: its status */
+        forced = r->intent = pack_role(d->pack, PACK_ROLE_CASE_STATUS);
         r->confidence = 1.0;
     }
     if (forced < 0 && ent_get(er, "foreign") && !ent_get(er, "ours") && r->intent != oos &&
@@ -1149,7 +1184,7 @@ static void take_message(dialog *d, struct turn *t, struct dialog_reply *r)
     char *v = value ? strdup(value) : NULL; /* value may point into the facts */
     const char *w = fact(d, "want_case");
     if (t->firm && t->in->flow && !strcmp(t->in->flow, "process") && w && !strcmp(w, "filed") &&
-        !intent_is(t->in, "open_case"))
+        !plays(d, t->in, PACK_ROLE_OPEN_CASE))
         forget_all(d); /* a new request after a filed case: a new path */
     take_details(d, t);
     take_result(d, t);
@@ -1169,7 +1204,7 @@ static void take_message(dialog *d, struct turn *t, struct dialog_reply *r)
         !no_content(t->raw) && !(t->er->bad_email[0] && strcmp(t->q->expect, "email")))
         d->tries++; /* (a detail told, or an address with a typo, is no try at it) */
     if (t->q && !strcmp(t->q->expect, "text") && t->ans == ANS_VALUE && r->intent >= 0 &&
-        r->intent == pack_intent_find(d->pack, "out_of_scope")) {
+        r->intent == pack_role(d->pack, PACK_ROLE_FALLBACK)) {
         r->intent = -1; /* an answer, not a question */
         r->confidence = -1;
     }
@@ -1223,7 +1258,7 @@ static void close_reply(dialog *d, struct turn *t, const struct dialog_hooks *h,
                         bool side_said, struct out *o, struct dialog_reply *r)
 {
     bool off_topic = t->qlike || (words(t->raw) >= 4 && !(t->q && t->q->form));
-    bool social = t->sure && (intent_is(t->in, "thanks") || intent_is(t->in, "goodbye"));
+    bool social = t->sure && (plays(d, t->in, PACK_ROLE_THANKS) || plays(d, t->in, PACK_ROLE_GOODBYE));
     if (!t->asked && d->pending[0] && !said && t->q && no_content(t->raw)) {
         ask(d, t, t->q, false, o, r); /* "?" or an emoji: the question again, in full */
     } else if (!t->asked && d->pending[0] && side_said && !social) {
@@ -1271,7 +1306,7 @@ int dialog_turn(dialog *d, const struct nlu_result *nr, const struct ent_result 
     put_all(&o, &steps);
     close_reply(d, &t, h, side.text || steps.text, side.text != NULL, &o, r);
     d->last_oos = r->fallback && r->intent >= 0 &&
-                  r->intent == pack_intent_find(d->pack, "out_of_scope") && !d->pending[0];
+                  r->intent == pack_role(d->pack, PACK_ROLE_FALLBACK) && !d->pending[0];
     if (!o.oom)
         no_third_time(d, &o, r);
 done:

@@ -10,7 +10,8 @@
  * then computes the next step from the facts with the decision tree of the
  * pack (tree.h): a known fact is never asked again. Domain guards are rules
  * of the tree (no case after PONR, ask once when PONR is unknown) and again
- * in the engine's file_case hook. No I/O of its own.
+ * in the engine's file_case hook, from the case type (pack.h). Intents are
+ * known by their roles (pack.h), facts by the pack's data. No I/O of its own.
  */
 #ifndef PROVBOT_DIALOG_H
 #define PROVBOT_DIALOG_H
@@ -24,14 +25,15 @@ typedef struct dialog dialog;
 /* What the engine does for the dialog. Each returns 0 or negative. */
 struct dialog_hooks {
     void *ctx;
-    /* Files a case from the facts (object of fact: value strings). On
-     * success writes the case id and sets *case_json (the hook's caller owns
-     * it: the dialog puts it in the reply). Returns DIALOG_EPONR when refused
-     * after PONR, DIALOG_ENOTALLOWED when the person may not open cases,
-     * DIALOG_EINCOMPLETE when an order reference or new email is missing,
-     * negative on error. */
-    int (*file_case)(void *ctx, const cJSON *facts, const char *lang,
-                     char id[24], cJSON **case_json);
+    /* Files a case of type ct from the facts (object of fact: value
+     * strings). On success writes the case id and sets *case_json (the
+     * hook's caller owns it: the dialog puts it in the reply). Returns
+     * DIALOG_EREFUSED when a fact of the type's "refuse_when" holds,
+     * DIALOG_ENOTALLOWED when the person may not open cases,
+     * DIALOG_EINCOMPLETE when a "required" fact is missing, negative on
+     * error. */
+    int (*file_case)(void *ctx, const struct pack_case_type *ct, const cJSON *facts,
+                     const char *lang, char id[24], cJSON **case_json);
     /* Looks for an open case of this conversation for order_ref: 1 found
      * (its id and status, in lang, written), 0 none, negative on error. */
     int (*find_case)(void *ctx, const char *order_ref, const char *lang,
@@ -40,7 +42,7 @@ struct dialog_hooks {
     char *(*list_cases)(void *ctx, const char *lang);
 };
 
-#define DIALOG_EPONR (-100)
+#define DIALOG_EREFUSED (-100)
 #define DIALOG_ENOTALLOWED (-101)
 #define DIALOG_EINCOMPLETE (-102)
 

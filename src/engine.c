@@ -142,8 +142,22 @@ static const char *slot_or(const cJSON *slots, const char *k, const char *dflt)
     return cJSON_IsString(v) && *v->valuestring && strcmp(v->valuestring, "-") ? v->valuestring : dflt;
 }
 
-static int hook_file_case(void *ctx, const cJSON *facts, const char *lang,
-                          char id[24], cJSON **case_json)
+/* The type's guards over the facts: DIALOG_EREFUSED when a "refuse_when"
+ * fact has its value, DIALOG_EINCOMPLETE when a "required" one is missing. */
+static int type_guard(const struct pack_case_type *ct, const cJSON *facts)
+{
+    const cJSON *v;
+    cJSON_ArrayForEach(v, ct->refuse_when)
+        if (!strcmp(slot_or(facts, v->string, ""), v->valuestring))
+            return DIALOG_EREFUSED; /* e.g. after PONR a case cannot help */
+    cJSON_ArrayForEach(v, ct->required)
+        if (!slot_or(facts, v->valuestring, NULL))
+            return DIALOG_EINCOMPLETE; /* never a case with missing details */
+    return 0;
+}
+
+static int hook_file_case(void *ctx, const struct pack_case_type *ct, const cJSON *facts,
+                          const char *lang, char id[24], cJSON **case_json)
 {
     struct turn_ctx *t = ctx;
     store *s = t->e->store;
@@ -151,14 +165,13 @@ static int hook_file_case(void *ctx, const cJSON *facts, const char *lang,
     int rc;
 
     *case_json = NULL;
-    if (strcmp(slot_or(facts, "ponr", "no"), "yes") == 0)
-        return DIALOG_EPONR; /* after PONR a case cannot help */
-    if (!slot_or(facts, "order_ref", NULL) || !slot_or(facts, "new_email", NULL))
-        return DIALOG_EINCOMPLETE; /* never a case with missing details */
+    if ((rc = type_guard(ct, facts)) < 0)
+        return rc;
     if (!user_may_file(t->e, t->user))
         return DIALOG_ENOTALLOWED;
     memset(&c, 0, sizeof c);
     snprintf(c.session, sizeof c.session, "%s", t->session);
+    snprintf(c.type, sizeof c.type, "%s", ct->name);
     snprintf(c.order_ref, sizeof c.order_ref, "%s", slot_or(facts, "order_ref", ""));
     snprintf(c.new_email, sizeof c.new_email, "%s", slot_or(facts, "new_email", ""));
     snprintf(c.requester, sizeof c.requester, "%s", slot_or(facts, "requester", ""));
@@ -175,7 +188,7 @@ static int hook_file_case(void *ctx, const cJSON *facts, const char *lang,
         return 0;
     }
     c.status = t->e->queue_cases ? CASE_QUEUED : CASE_FILED;
-    c.summary = casefmt_summary(pack_cases(t->e->pack), facts);
+    c.summary = casefmt_summary(ct->doc, facts);
     c.transcript = store_transcript(s, t->session);
     if (!c.summary || store_case_insert(s, &c) < 0 ||
         store_attach_bind(s, t->session, c.id) < 0) {
@@ -188,13 +201,14 @@ static int hook_file_case(void *ctx, const cJSON *facts, const char *lang,
     return 0;
 }
 
-/* The person-facing name of a case status, in lang. */
+/* The person-facing name of a case status, in lang: pack.json's message
+ * "case_status_<status>", or the status itself. */
 static const char *status_name(const engine *e, const char *st, const char *lang)
 {
-    const cJSON *arr = cJSON_GetObjectItem(pack_message(e->pack, "case_status_names"), lang);
-    int idx = !strcmp(st, "queued") ? 0 : !strcmp(st, "filed") ? 1 : 2;
-    const cJSON *nm = cJSON_GetArrayItem(arr, idx);
-    return cJSON_IsString(nm) ? nm->valuestring : st;
+    char key[48];
+    snprintf(key, sizeof key, "case_status_%.30s", st);
+    const cJSON *m = pack_message(e->pack, key);
+    return m ? pack_text(m, lang) : st;
 }
 
 static int hook_find_case(void *ctx, const char *order_ref, const char *lang,
@@ -345,7 +359,7 @@ static void second_clause(engine *e, const char *msg, const char *lang, struct n
             struct nlu_result r2;
             nlu_classify(e->nlu, side[k], strlen(side[k]), lang, &r2);
             if (r2.intent != nr->intent && r2.confidence >= 0.6 &&
-                r2.intent != pack_intent_find(e->pack, "out_of_scope")) {
+                r2.intent != pack_role(e->pack, PACK_ROLE_FALLBACK)) {
                 nr->intent2 = r2.intent;
                 nr->confidence2 = r2.confidence;
             }

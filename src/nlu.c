@@ -274,7 +274,7 @@ static nlu *model_new(const pack *p)
     m->pack = p;
     m->C = pack_intent_count(p);
     m->CP = (m->C + LANES - 1) / LANES * LANES;
-    m->oos = pack_intent_find(p, "out_of_scope");
+    m->oos = pack_role(p, PACK_ROLE_FALLBACK);
     m->lex = pack_lexicon(p);
     m->stem[0] = sb_stemmer_new("english", NULL);
     m->stem[1] = sb_stemmer_new("swedish", NULL);

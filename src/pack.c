@@ -23,15 +23,11 @@
 
 const char *const pack_langs[PACK_NLANG] = { "en", "sv" };
 
-const char *const pack_contract_intents[] = {
-    "greeting", "help", "thanks", "goodbye", "affirm", "deny",
-    "change_contact_email", "email_not_received", "when_email_sent",
-    "resend_email", "no_edit_access", "ponr", "closed_line",
-    "provisioning_deadline", "edit_failed", "open_case", "case_status",
-    "transaction_history", "out_of_scope",
+/* The keys of pack.json "roles", in enum pack_role's order. */
+static const char *const role_names[PACK_NROLES] = {
+    "affirm", "deny", "thanks", "goodbye", "greeting", "help", "fallback",
+    "open_case", "case_status", "problem",
 };
-const size_t pack_contract_count =
-    sizeof pack_contract_intents / sizeof pack_contract_intents[0];
 
 struct pack {
     cJSON *docs[PACK_FILES_MAX];   /* every parsed file, owned */
@@ -52,6 +48,10 @@ struct pack {
     pcre2_match_data *md;          /* one thread's match data, owned */
     lex *lex;                      /* objects.json, owned; NULL without the file */
     const cJSON *cases;            /* cases.json (casefmt.h), or NULL without the file */
+    struct pack_case_type types[PACK_CASE_TYPES_MAX]; /* cases.json "types" */
+    size_t ntypes;
+    const cJSON *roles_doc;        /* pack.json "roles" */
+    int roles[PACK_NROLES];        /* intent index per role, or -1 */
 };
 
 static int fail(char *err, size_t errlen, const char *file, const char *fmt, ...)
@@ -342,6 +342,9 @@ static int load_settings(pack *p, const cJSON *doc, char *err, size_t errlen)
     if (t && (!cJSON_IsNumber(t) || t->valuedouble <= 0 || t->valuedouble > 10))
         return fail(err, errlen, "pack.json", "temperature: must be a number between 0 and 10");
     p->temperature = t ? t->valuedouble : 1.0;
+    p->roles_doc = get(doc, "roles");
+    if (!cJSON_IsObject(p->roles_doc))
+        return fail(err, errlen, "pack.json", "roles: missing or not an object of role: intent id");
     p->messages = get(doc, "messages");
     if (!cJSON_IsObject(p->messages))
         return fail(err, errlen, "pack.json", "messages: missing or not an object");
@@ -380,19 +383,166 @@ static int load_lexicon(pack *p, const char *dir, char *err, size_t errlen)
     return p->lex ? 0 : -1;
 }
 
-/* cases.json, when the pack has one (see casefmt.h). */
+/* An optional array of fact names at type.key; 0 or -1 with a message. */
+static int fact_list(const cJSON *type, const char *key, const cJSON **out,
+                     const char *tkey, char *err, size_t errlen)
+{
+    const cJSON *v;
+    *out = get(type, key);
+    if (!*out)
+        return 0;
+    if (!cJSON_IsArray(*out))
+        return fail(err, errlen, CASES_FILE, "types.%s.%s: must be an array of fact names", tkey, key);
+    cJSON_ArrayForEach(v, *out)
+        if (!cJSON_IsString(v) || !*v->valuestring)
+            return fail(err, errlen, CASES_FILE, "types.%s.%s: must hold fact names", tkey, key);
+    return 0;
+}
+
+static bool in_array(const cJSON *arr, const char *s)
+{
+    const cJSON *v;
+    cJSON_ArrayForEach(v, arr)
+        if (cJSON_IsString(v) && !strcmp(v->valuestring, s))
+            return true;
+    return false;
+}
+
+/* One entry of cases.json "types" (its facts are checked against the tree
+ * later, by check_case_facts). */
+static int load_case_type(pack *p, const cJSON *o, char *err, size_t errlen)
+{
+    struct pack_case_type *t = &p->types[p->ntypes];
+    const char *k = o->string;
+    const cJSON *v;
+    t->key = k;
+    t->doc = o;
+    t->name = cJSON_GetStringValue(get(o, "name"));
+    if (!cJSON_IsObject(o) || !t->name || !*t->name || strlen(t->name) >= 128)
+        return fail(err, errlen, CASES_FILE, "types.%s.name: missing or not a string of 1 to 127 bytes", k);
+    if (fact_list(o, "form", &t->form, k, err, errlen) < 0 ||
+        fact_list(o, "keep", &t->keep, k, err, errlen) < 0 ||
+        fact_list(o, "required", &t->required, k, err, errlen) < 0)
+        return -1;
+    if (cJSON_GetArraySize(t->form) == 0)
+        return fail(err, errlen, CASES_FILE, "types.%s.form: missing or empty", k);
+    cJSON_ArrayForEach(v, t->keep)
+        if (!in_array(t->form, v->valuestring))
+            return fail(err, errlen, CASES_FILE, "types.%s.keep: \"%s\" is not in the form", k, v->valuestring);
+    t->refuse_when = get(o, "refuse_when");
+    if (t->refuse_when && !cJSON_IsObject(t->refuse_when))
+        return fail(err, errlen, CASES_FILE, "types.%s.refuse_when: must be an object of fact: value", k);
+    cJSON_ArrayForEach(v, t->refuse_when)
+        if (!cJSON_IsString(v))
+            return fail(err, errlen, CASES_FILE, "types.%s.refuse_when.%s: must be a value", k, v->string);
+    t->refused = get(o, "refused") ? cJSON_GetStringValue(get(o, "refused")) : "case_refused";
+    if (!t->refused || !pack_message(p, t->refused))
+        return fail(err, errlen, CASES_FILE, "types.%s.refused: no such message in pack.json", k);
+    if (casefmt_check(o, err, errlen) < 0) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", err + (strncmp(err, CASES_FILE ": ", 12) ? 0 : 12));
+        return fail(err, errlen, CASES_FILE, "types.%s.%s", k, why);
+    }
+    p->ntypes++;
+    return 0;
+}
+
+/* cases.json, when the pack has one: its case types (see casefmt.h). */
 static int load_cases(pack *p, const char *dir, char *err, size_t errlen)
 {
     char path[4096];
+    const cJSON *types, *o;
     snprintf(path, sizeof path, "%s/%s", dir, CASES_FILE);
     if (access(path, F_OK) != 0)
         return 0;
     if (!(p->cases = keep(p, load_json(dir, CASES_FILE, err, errlen))))
         return -1;
-    return casefmt_check(p->cases, err, errlen);
+    types = get(p->cases, "types");
+    if (!cJSON_IsObject(types) || !types->child)
+        return fail(err, errlen, CASES_FILE, "types: missing or not an object of case types");
+    cJSON_ArrayForEach(o, types) {
+        if (p->ntypes == PACK_CASE_TYPES_MAX)
+            return fail(err, errlen, CASES_FILE, "types: at most %d", PACK_CASE_TYPES_MAX);
+        if (load_case_type(p, o, err, errlen) < 0)
+            return -1;
+    }
+    return 0;
 }
 
-const cJSON *pack_cases(const pack *p) { return p->cases; }
+/* Every fact a case type names is a fact of flows.json. */
+static int check_case_facts(const pack *p, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < p->ntypes; i++) {
+        const struct pack_case_type *t = &p->types[i];
+        const cJSON *lists[] = { t->form, t->required, t->refuse_when };
+        static const char *const names[] = { "form", "required", "refuse_when" };
+        for (int l = 0; l < 3; l++) {
+            const cJSON *v;
+            cJSON_ArrayForEach(v, lists[l]) {
+                const char *f = l == 2 ? v->string : v->valuestring;
+                if (!tree_is_fact(p->tree, f))
+                    return fail(err, errlen, CASES_FILE, "types.%s.%s: \"%s\" is not a fact of flows.json",
+                                t->key, names[l], f);
+            }
+        }
+    }
+    return 0;
+}
+
+size_t pack_case_type_count(const pack *p) { return p->ntypes; }
+const struct pack_case_type *pack_case_type_at(const pack *p, size_t i) { return &p->types[i]; }
+
+const struct pack_case_type *pack_case_type(const pack *p, const char *key)
+{
+    for (size_t i = 0; i < p->ntypes; i++)
+        if (!key || !strcmp(p->types[i].key, key))
+            return &p->types[i];
+    return NULL;
+}
+
+bool pack_is_form_fact(const pack *p, const char *fact)
+{
+    for (size_t i = 0; i < p->ntypes; i++)
+        if (in_array(p->types[i].form, fact))
+            return true;
+    return false;
+}
+
+bool pack_is_kept_fact(const pack *p, const char *fact)
+{
+    for (size_t i = 0; i < p->ntypes; i++)
+        if (in_array(p->types[i].keep, fact))
+            return true;
+    return false;
+}
+
+/* pack.json "roles": each a known role naming an intent; "fallback" required. */
+static int load_roles(pack *p, char *err, size_t errlen)
+{
+    const cJSON *v;
+    for (int r = 0; r < PACK_NROLES; r++)
+        p->roles[r] = -1;
+    cJSON_ArrayForEach(v, p->roles_doc) {
+        int r = 0;
+        while (r < PACK_NROLES && strcmp(role_names[r], v->string))
+            r++;
+        if (r == PACK_NROLES)
+            return fail(err, errlen, "pack.json", "roles.%s: not a role the dialog knows", v->string);
+        if (!cJSON_IsString(v) || (p->roles[r] = pack_intent_find(p, v->valuestring)) < 0)
+            return fail(err, errlen, "pack.json", "roles.%s: intent \"%s\" of the contract is missing (no file has it as id)",
+                        v->string, cJSON_IsString(v) ? v->valuestring : "?");
+    }
+    if (p->roles[PACK_ROLE_FALLBACK] < 0)
+        return fail(err, errlen, "pack.json", "roles.fallback: missing (the intent that answers what is out of scope)");
+    return 0;
+}
+
+int pack_role(const pack *p, enum pack_role r) { return p->roles[r]; }
+
+bool pack_plays(const pack *p, const struct pack_intent *in, enum pack_role r)
+{
+    return in && p->roles[r] >= 0 && in == &p->intents[p->roles[r]];
+}
 
 /* The *.json file names in dir, sorted, into names (caller frees each). 0,
  * or -1 with a message. */
@@ -421,8 +571,8 @@ static int list_files(const char *dir, char *names[PACK_FILES_MAX], size_t *n,
     return rc;
 }
 
-/* Every intent file among names (the pack's other files skipped), then the
- * contract's intents checked present. 0, or -1 with a message. */
+/* Every intent file among names (the pack's other files skipped). 0, or -1
+ * with a message. */
 static int load_intents(pack *p, const char *dir, char *const *names, size_t n,
                         char *err, size_t errlen)
 {
@@ -440,10 +590,6 @@ static int load_intents(pack *p, const char *dir, char *const *names, size_t n,
             load_intent(p, doc, names[i], err, errlen) < 0)
             return -1;
     }
-    for (size_t i = 0; i < pack_contract_count; i++)
-        if (pack_intent_find(p, pack_contract_intents[i]) < 0)
-            return fail(err, errlen, dir, "intent \"%s\" of the contract is missing (no file has it as id)",
-                        pack_contract_intents[i]);
     return 0;
 }
 
@@ -468,11 +614,12 @@ pack *pack_load(const char *dir, char *err, size_t errlen)
         goto fail;
     if (!(flows = keep(p, load_json(dir, "flows.json", err, errlen))))
         goto fail;
-    if (load_intents(p, dir, names, nnames, err, errlen) < 0)
+    if (load_intents(p, dir, names, nnames, err, errlen) < 0 || load_roles(p, err, errlen) < 0)
         goto fail;
-    if (!(p->tree = tree_parse(flows, p, err, errlen)))
+    if (load_cases(p, dir, err, errlen) < 0 || !(p->tree = tree_parse(flows, p, err, errlen)) ||
+        check_case_facts(p, err, errlen) < 0)
         goto fail;
-    if (load_lexicon(p, dir, err, errlen) < 0 || load_cases(p, dir, err, errlen) < 0)
+    if (load_lexicon(p, dir, err, errlen) < 0)
         goto fail;
     if (!(p->md = pcre2_match_data_create(16, NULL))) {
         snprintf(err, errlen, "out of memory");

@@ -5,7 +5,8 @@
  *   entities.json  rules for details taken from any message (emails, order
  *                  references, yes/no, line status, onboarding, commands)
  *   flows.json     the decision tree: facts, questions, steps, FAQ (tree.h)
- *   cases.json     a case's summary template and labels (casefmt.h), optional
+ *   cases.json     the case types: each one's name, form, guards and summary
+ *                  template (casefmt.h), optional
  *   *.json         one intent each: id, title, examples per language,
  *                  patterns, answer, and optionally a flow to start
  * pack_load() validates everything and refuses a bad pack with one message
@@ -36,9 +37,33 @@ typedef struct lex lex;      /* lexicon.h */
 
 extern const char *const pack_langs[PACK_NLANG]; /* "en", "sv" */
 
-/* The intent ids of the outer contract: a pack must define all of them. */
-extern const char *const pack_contract_intents[];
-extern const size_t pack_contract_count;
+/* The conversational acts the dialog knows, each played by one intent that
+ * pack.json's "roles" names ({"affirm": ID, "fallback": ID,
+ * ...}); C refers to roles only, never to an intent id. "fallback" (the
+ * out-of-scope answer) is required; a role left out is played by no intent. */
+enum pack_role {
+    PACK_ROLE_AFFIRM, PACK_ROLE_DENY, PACK_ROLE_THANKS, PACK_ROLE_GOODBYE,
+    PACK_ROLE_GREETING, PACK_ROLE_HELP, PACK_ROLE_FALLBACK,
+    PACK_ROLE_OPEN_CASE,   /* asks for a case */
+    PACK_ROLE_CASE_STATUS, /* asks about a case */
+    PACK_ROLE_PROBLEM,     /* reports that the article's task fails */
+    PACK_NROLES
+};
+
+/* A case type of cases.json "types" (key -> object). Every fact it names is a
+ * fact of flows.json. Borrowed from the pack. */
+struct pack_case_type {
+    const char *key;         /* its key in "types" (a flows.json step's "case") */
+    const char *name;        /* "name": the case's "type" for support */
+    const cJSON *doc;        /* the whole object; its "summary" is casefmt.h's */
+    const cJSON *form;       /* "form": [fact...], the details the case carries,
+                                in the order the "Updated" notes are said */
+    const cJSON *keep;       /* "keep": form facts kept for the next case, or NULL */
+    const cJSON *required;   /* "required": [fact...] no case without them, or NULL */
+    const cJSON *refuse_when;/* "refuse_when": {fact: value}, refused when one holds, or NULL */
+    const char *refused;     /* "refused": message key said when refused ("case_refused") */
+};
+#define PACK_CASE_TYPES_MAX 8
 
 struct pack_rules {          /* compiled patterns */
     pcre2_code **re;         /* owned by the pack */
@@ -84,8 +109,20 @@ const struct tree *pack_tree(const pack *p);
 /* The lexicon of objects.json (lexicon.h), or NULL when the pack has none. */
 const lex *pack_lexicon(const pack *p);
 
-/* cases.json (checked; see casefmt.h), or NULL when the pack has none. */
-const cJSON *pack_cases(const pack *p);
+/* The case types of cases.json, in file order (none without the file). */
+size_t pack_case_type_count(const pack *p);
+const struct pack_case_type *pack_case_type_at(const pack *p, size_t i);
+/* The type with key `key` (NULL: the first, the default), or NULL. */
+const struct pack_case_type *pack_case_type(const pack *p, const char *key);
+/* True when fact is in the form of any case type. */
+bool pack_is_form_fact(const pack *p, const char *fact);
+/* True when fact is one the case types keep for the next case. */
+bool pack_is_kept_fact(const pack *p, const char *fact);
+
+/* The intent index playing role r, or -1 when none does. */
+int pack_role(const pack *p, enum pack_role r);
+/* True when intent `in` plays role r. */
+bool pack_plays(const pack *p, const struct pack_intent *in, enum pack_role r);
 
 /* The message `key` of pack.json ({"en","sv"} object), or NULL. */
 const cJSON *pack_message(const pack *p, const char *key);

@@ -110,7 +110,7 @@ static char *content(const struct case_rec *c)
 {
     static const char fmt[] =
         "%s\n\n"
-        "Case type: " CASE_TYPE "\n"
+        "Case type: %s\n"
         "Order reference: %s\n"
         "New provisioning contact email: %s\n"
         "Requester: %s\n"
@@ -118,12 +118,12 @@ static char *content(const struct case_rec *c)
         "%s%s";
     const char *summary = c->summary ? c->summary : "";
     const char *tr = c->transcript && *c->transcript ? c->transcript : NULL;
-    size_t cap = sizeof fmt + strlen(summary) + strlen(c->order_ref) + strlen(c->new_email) +
+    size_t cap = sizeof fmt + strlen(summary) + strlen(c->type) + strlen(c->order_ref) + strlen(c->new_email) +
                  strlen(c->requester) + strlen(c->id) + strlen(c->created_at) + strlen(c->lang) +
                  (tr ? strlen(tr) : 0) + 64;
     char *out = malloc(cap);
     if (out)
-        snprintf(out, cap, fmt, summary, c->order_ref, c->new_email,
+        snprintf(out, cap, fmt, summary, c->type, c->order_ref, c->new_email,
                  *c->requester ? c->requester : "(unknown)", c->id, c->created_at, c->lang,
                  tr ? "\nConversation with the bot:\n" : "", tr ? tr : "");
     return out;
@@ -163,20 +163,20 @@ static cJSON *attachments_rest2(const cJSON *att)
 char *rt_ticket_body(const struct case_rec *c, const char *queue, const cJSON *attachments)
 {
     cJSON *o = cJSON_CreateObject(), *cf = NULL, *att = NULL;
-    char subject[200], *text = content(c), *out = NULL;
+    char subject[240], *text = content(c), *out = NULL;
 
     /* every field is checked: a body missing one (above all "Provbot Case",
      * which the search-before-create looks for) is no body */
     if (!o || !text)
         goto out;
-    snprintf(subject, sizeof subject, CASE_TYPE ": order %.64s (%s)", c->order_ref, c->id);
+    snprintf(subject, sizeof subject, "%.127s: order %.64s (%s)", c->type, c->order_ref, c->id);
     if (!cJSON_AddStringToObject(o, "Queue", queue) || !cJSON_AddStringToObject(o, "Subject", subject) ||
         (*c->requester && !cJSON_AddStringToObject(o, "Requestor", c->requester)) ||
         !cJSON_AddStringToObject(o, "Content", text) ||
         !cJSON_AddStringToObject(o, "ContentType", "text/plain") ||
         !(cf = cJSON_AddObjectToObject(o, "CustomFields")))
         goto out;
-    if (!cJSON_AddStringToObject(cf, RT_CF_CASE_TYPE, CASE_TYPE) ||
+    if (!cJSON_AddStringToObject(cf, RT_CF_CASE_TYPE, c->type) ||
         !cJSON_AddStringToObject(cf, RT_CF_ORDER_REF, c->order_ref) ||
         !cJSON_AddStringToObject(cf, RT_CF_NEW_EMAIL, c->new_email) ||
         !cJSON_AddStringToObject(cf, RT_CF_CASE_ID, c->id))

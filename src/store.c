@@ -82,6 +82,11 @@ static const char *const migrations[] = {
      * reply waiting to be sent), so that a restart resumes it */
     "CREATE TABLE pending(key TEXT PRIMARY KEY, kind TEXT NOT NULL, data TEXT NOT NULL,"
     " reply TEXT, at INTEGER NOT NULL);",
+    /* 5: a case carries its type (a case type's name from the pack); every
+     * case filed before this version was of the one type there was then
+     * (history of the stored data, not a rule of the bot) */
+    "ALTER TABLE cases ADD COLUMN type TEXT NOT NULL DEFAULT '';"
+    "UPDATE cases SET type = 'Change provisioning contact email';",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -448,7 +453,7 @@ int store_case_insert(store *s, struct case_rec *c)
 {
     static const char ins[] =
         "INSERT INTO cases(session, status, order_ref, new_email, requester, lang, summary,"
-        " transcript, created_at, next_attempt_ms) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, 0)";
+        " transcript, created_at, next_attempt_ms, type) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)";
     static const char setid[] =
         "UPDATE cases SET id=printf('PB-%06d', seq) WHERE seq=? RETURNING id";
     sqlite3_stmt *st = prep(s, ins);
@@ -464,6 +469,7 @@ int store_case_insert(store *s, struct case_rec *c)
     bind_text(st, 7, c->summary ? c->summary : "");
     bind_text(st, 8, c->transcript);
     bind_text(st, 9, c->created_at);
+    bind_text(st, 10, c->type);
     if (run(s, st) < 0)
         return -1;
     if (!(st = prep(s, setid)))
@@ -481,7 +487,7 @@ int store_case_insert(store *s, struct case_rec *c)
 
 #define CASE_COLS "id, session, status, order_ref, new_email, requester, lang, summary," \
     " transcript, created_at, remote_id, attempts, next_attempt_ms, last_error," \
-    " (SELECT count(*) FROM attachments a WHERE a.case_id = cases.id), remote_status"
+    " (SELECT count(*) FROM attachments a WHERE a.case_id = cases.id), remote_status, type"
 
 static void read_case(sqlite3_stmt *st, struct case_rec *c)
 {
@@ -504,6 +510,7 @@ static void read_case(sqlite3_stmt *st, struct case_rec *c)
     col_copy(st, 13, c->last_error, sizeof c->last_error);
     c->nattach = sqlite3_column_int(st, 14);
     col_copy(st, 15, c->remote_status, sizeof c->remote_status);
+    col_copy(st, 16, c->type, sizeof c->type);
 }
 
 int store_case_get(store *s, const char *id, struct case_rec *c)

@@ -21,7 +21,7 @@
 #include <stdint.h>
 #include <cJSON.h>
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 #define STORE_FILE "provbot.db"
 
 typedef struct store store;

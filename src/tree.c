@@ -18,6 +18,7 @@ struct tree {
     const cJSON *facts;              /* {fact: [values] | "value"} */
     const cJSON *process;            /* ["fact", ...] or NULL */
     const cJSON *results;            /* [{"when": {...}, "fact": F}, ...] or NULL */
+    const cJSON *start;              /* {fact: value} a started process implies, or NULL */
     struct tree_question *q;         /* owned array */
     size_t nq;
     struct tree_step *steps;         /* owned array, in order */
@@ -61,6 +62,16 @@ static bool in_list(const char *s, const char *const *list)
         if (strcmp(s, *list) == 0)
             return true;
     return false;
+}
+
+const cJSON *tree_start(const tree *t) { return t->start; }
+
+const char *tree_expect(const char *name)
+{
+    for (const char *const *e = expects; *e; e++)
+        if (name && !strcmp(name, *e))
+            return *e;
+    return NULL;
 }
 
 bool tree_is_fact(const tree *t, const char *name)
@@ -152,7 +163,23 @@ static int check_when(const tree *t, const cJSON *when, const char *field,
     return 0;
 }
 
-static int parse_step(tree *t, const cJSON *o, struct tree_step *s, size_t i,
+/* A file_case step's case type: its "case" (cases.json "types"), or the
+ * default type when it names none. */
+static int step_case(const pack *p, const cJSON *o, struct tree_step *s, const char *field,
+                     char *err, size_t errlen)
+{
+    const char *key = str(o, "case");
+    if (get(o, "case") && (!key || !s->action || strcmp(s->action, "file_case")))
+        return fail(err, errlen, "%s.case: only a file_case step names a case type", field);
+    if (!s->action || strcmp(s->action, "file_case"))
+        return 0;
+    if (!(s->case_type = pack_case_type(p, key)))
+        return fail(err, errlen, "%s.case: unknown case type \"%s\" (cases.json \"types\")",
+                    field, key ? key : "(default)");
+    return 0;
+}
+
+static int parse_step(tree *t, const pack *p, const cJSON *o, struct tree_step *s, size_t i,
                       char *err, size_t errlen)
 {
     char field[128];
@@ -174,6 +201,8 @@ static int parse_step(tree *t, const cJSON *o, struct tree_step *s, size_t i,
     s->action = str(o, "action");
     if (get(o, "action") && !in_list(s->action, actions))
         return fail(err, errlen, "%s.action: must be file_case or find_case", field);
+    if (step_case(p, o, s, field, err, errlen) < 0)
+        return -1;
     if (get(o, "ask") && !(s->ask = tree_question(t, str(o, "ask"))))
         return fail(err, errlen, "%s.ask: unknown question", field);
     s->end = cJSON_IsTrue(get(o, "end"));
@@ -252,6 +281,12 @@ static int parse_lists(tree *t, const cJSON *doc, char *err, size_t errlen)
     size_t i = 0;
     t->process = get(doc, "process_facts");
     t->results = get(doc, "results");
+    t->start = get(doc, "start");
+    if (t->start && !cJSON_IsObject(t->start))
+        return fail(err, errlen, "start: must be an object of fact: value");
+    cJSON_ArrayForEach(v, t->start)
+        if (!cJSON_IsString(v) || !tree_is_fact(t, v->string) || !value_ok(t, v->string, v->valuestring))
+            return fail(err, errlen, "start.%s: must set a fact to one of its values", v->string);
     cJSON_ArrayForEach(v, t->process)
         if (!cJSON_IsString(v) || !tree_is_fact(t, v->valuestring))
             return fail(err, errlen, "process_facts: every entry must name a fact");
@@ -300,7 +335,7 @@ static int parse_all(tree *t, const pack *p, const cJSON *doc, char *err, size_t
         if (parse_question(t, o, &t->q[t->nq++], err, errlen) < 0)
             return -1;
     cJSON_ArrayForEach(o, steps) {
-        if (parse_step(t, o, &t->steps[t->nsteps], t->nsteps, err, errlen) < 0)
+        if (parse_step(t, p, o, &t->steps[t->nsteps], t->nsteps, err, errlen) < 0)
             return -1;
         t->nsteps++;
     }

@@ -41,6 +41,7 @@ struct tree_step {
     const cJSON *set;        /* {fact: value} set when the step runs, or NULL */
     const struct tree_question *ask; /* the question it asks, or NULL */
     const char *action;      /* "file_case", "find_case" or NULL */
+    const struct pack_case_type *case_type; /* file_case: the type it files ("case") */
     bool end;                /* closes the path */
 };
 
@@ -79,6 +80,13 @@ const struct tree_step *tree_step(const tree *t, const char *id);
 const struct tree_step *tree_next(const tree *t, const facts *f);
 /* True when cond ({fact: value...}) holds for f. */
 bool tree_holds(const cJSON *cond, const facts *f);
+
+/* flows.json "start": the facts ({fact: value}) that starting the process
+ * implies (a process intent, or a process fact told), or NULL. */
+const cJSON *tree_start(const tree *t);
+/* The question type `name` as a static string (its one table), or NULL when
+ * it is none of yes_no line_status order_ref email text confirm. */
+const char *tree_expect(const char *name);
 
 /* True when name is one of the process facts (a "yes" may be about one of
  * them rather than the question asked). */

@@ -5,6 +5,8 @@
 # Suites: unit tests (cmocka, also under ASan+UBSan), what single messages
 # tell (tests/facts/*.tsv, by tests/tools/facttest.c), the conversation files
 # and the answer checks generated from intents/ (tests/conversations.sh), the
+# contract's intent catalogue over intents/ (tests/contract_intents.py), the test
+# packs of tests/packs/ through the same harness (tests/packs.sh), the
 # harness's own check (tests/convtest_self.sh), the command line (classify on
 # hostile input, eval floors, a broken pack), the outbox against a flaky case
 # server, cases filed in a real Request Tracker (tests/rt.sh), kill -9 during
@@ -80,6 +82,9 @@ suite unit 5 sh tests/run.sh --units build
 suite unit-asan 10 sh tests/run.sh --units build-asan
 suite conversations 5 sh tests/conversations.sh build/provbot build/tools/convtest
 suite conversations-asan 10 sh tests/conversations.sh build-asan/provbot build/tools/convtest
+suite contract 1 python3 tests/contract_intents.py intents
+suite packs 5 sh tests/packs.sh build/provbot build/tools/convtest
+suite packs-asan 10 sh tests/packs.sh build-asan/provbot build/tools/convtest
 suite facts 3 build/tools/facttest intents tests/facts/en.tsv tests/facts/sv.tsv
 suite facts-asan 5 build-asan/tools/facttest intents tests/facts/en.tsv tests/facts/sv.tsv
 suite convtest-self 3 sh tests/convtest_self.sh build/tools/convtest

@@ -14,6 +14,7 @@ static struct case_rec sample(void)
     struct case_rec c;
     memset(&c, 0, sizeof c);
     strcpy(c.id, "PB-000042");
+    strcpy(c.type, "Change provisioning contact email"); /* the case type's name */
     strcpy(c.order_ref, "55512345");
     strcpy(c.new_email, "it-admin@example.org");
     strcpy(c.lang, "sv");

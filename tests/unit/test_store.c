@@ -36,6 +36,7 @@ static struct case_rec new_case(const char *session, const char *order, const ch
     snprintf(c.session, sizeof c.session, "%s", session);
     snprintf(c.order_ref, sizeof c.order_ref, "%s", order);
     snprintf(c.new_email, sizeof c.new_email, "%s", email);
+    strcpy(c.type, "Reissue device activation code");
     strcpy(c.lang, "en");
     c.summary = strdup("s");
     c.status = CASE_QUEUED;
@@ -107,6 +108,7 @@ static void test_case_ids_and_outbox_states(void **state)
     assert_int_equal(store_case_get(s, "PB-000002", &got), 1);
     assert_int_equal(got.status, CASE_FILED);
     assert_string_equal(got.remote_id, "T-1");
+    assert_string_equal(got.type, "Reissue device activation code"); /* the type is kept */
     case_rec_clear(&got);
     assert_int_equal(store_case_get(s, "PB-000001", &got), 1);
     assert_int_equal(got.status, CASE_FAILED);
@@ -289,6 +291,7 @@ static void test_version2_store_migrates(void **state)
     struct case_rec c;
     assert_int_equal(store_case_get(s, "PB-000001", &c), 1);
     assert_string_equal(c.order_ref, "123456");
+    assert_string_equal(c.type, "Change provisioning contact email"); /* migration 5 */
     case_rec_clear(&c);
     store_close(s);
     /* and it stays at the new version */
