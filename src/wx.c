@@ -65,6 +65,14 @@ static size_t utf8_cut(const char *s, size_t max)
     return n;
 }
 
+/* A REST GET's object: the body, or its items[0] when the body is a list
+ * (the js-sdk reads `res.body.items || res.body`). Borrowed from j. */
+static const cJSON *rest_object(const cJSON *j)
+{
+    const cJSON *items = get(j, "items");
+    return cJSON_IsArray(items) ? cJSON_GetArrayItem(items, 0) : j;
+}
+
 static char *json_out(cJSON *o)
 {
     char *s = o ? cJSON_PrintUnformatted(o) : NULL;
@@ -460,8 +468,8 @@ out:
 
 int wx_message_parse(const char *json, size_t len, struct wx_message *m)
 {
-    cJSON *j = cJSON_ParseWithLength(json, len);
-    const cJSON *it;
+    cJSON *doc = cJSON_ParseWithLength(json, len);
+    const cJSON *it, *j = rest_object(doc);
     int rc = -1;
     memset(m, 0, sizeof *m);
     if (!cJSON_IsObject(j) || !copy(m->id, sizeof m->id, str(j, "id")) ||
@@ -483,7 +491,7 @@ int wx_message_parse(const char *json, size_t len, struct wx_message *m)
             m->n_files++;
     rc = 0;
 out:
-    cJSON_Delete(j);
+    cJSON_Delete(doc);
     return rc;
 }
 
@@ -724,8 +732,8 @@ char *wx_buttons_card_body(const char *room_id, const char *parent_id, const cha
 
 int wx_card_action_parse(const char *json, size_t len, struct wx_card_action *a)
 {
-    cJSON *j = cJSON_ParseWithLength(json, len);
-    const cJSON *in = get(j, "inputs");
+    cJSON *doc = cJSON_ParseWithLength(json, len);
+    const cJSON *j = rest_object(doc), *in = get(j, "inputs");
     memset(a, 0, sizeof *a);
     int rc = cJSON_IsObject(in) && copy(a->room_id, sizeof a->room_id, str(j, "roomId")) ? 0 : -1;
     if (rc == 0) {
@@ -736,7 +744,7 @@ int wx_card_action_parse(const char *json, size_t len, struct wx_card_action *a)
         copy_cut(a->form.description, sizeof a->form.description, str(in, "description"));
         copy_cut(a->message_id, sizeof a->message_id, str(j, "messageId"));
     }
-    cJSON_Delete(j);
+    cJSON_Delete(doc);
     return rc;
 }
 

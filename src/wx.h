@@ -153,7 +153,8 @@ struct wx_message {
     char files[WX_FILES_MAX][WX_URL_MAX];
     int n_files;
 };
-/* GET /messages/{id}. 0, or -1 (not an object, no id/roomId, out of memory).
+/* GET /messages/{id} (the object, or the first of "items" as the js-sdk
+ * also takes). 0, or -1 (not an object, no id/roomId, out of memory).
  * Call wx_message_clear afterwards in both cases. */
 int wx_message_parse(const char *json, size_t len, struct wx_message *m);
 void wx_message_clear(struct wx_message *m);
@@ -211,7 +212,8 @@ struct wx_card_action {
     char answer[WX_ANSWER_MAX];  /* inputs.pb_answer: a question card's button, "" */
     struct wx_case_form form;
 };
-/* 0, or -1 (not an object, no inputs or roomId). */
+/* The object, or the first of "items" (as wx_message_parse). 0, or -1
+ * (not an object, no inputs or roomId). */
 int wx_card_action_parse(const char *json, size_t len, struct wx_card_action *a);
 
 /* ---- policies */

@@ -365,6 +365,17 @@ static void test_buttons_card(void **state)
     assert_string_equal(a.answer, "Nej");
     assert_string_equal(a.action, "");
     assert_string_equal(a.message_id, "M");
+    /* the object inside "items" (the js-sdk takes res.body.items || res.body) */
+    assert_int_equal(wx_card_action_parse(S("{\"items\":[{\"roomId\":\"R2\",\"inputs\":"
+                                            "{\"pb_answer\":\"Ja\"}}]}"), &a), 0);
+    assert_string_equal(a.room_id, "R2");
+    assert_string_equal(a.answer, "Ja");
+    assert_int_equal(wx_card_action_parse(S("{\"items\":[]}"), &a), -1);
+    struct wx_message m;
+    assert_int_equal(wx_message_parse(S("{\"items\":[{\"id\":\"M\",\"roomId\":\"R\","
+                                        "\"text\":\"hej\"}]}"), &m), 0);
+    assert_string_equal(m.text, "hej");
+    wx_message_clear(&m);
 }
 
 /* no_proxy by curl's rules. */
