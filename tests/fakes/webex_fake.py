@@ -27,8 +27,13 @@ a catalog key whose entry names another host (ALT_CONV_HOST) and conv_base
 REST id); max_devices + add_device(mtime) for 403 "excessive device
 registrations"; edit() (parent.type "edit"); submit_card() (a cardAction and
 GET /v1/attachment/actions/ID; POST /v1/messages checks one Adaptive Card
-with a text fallback); get_delay (slow reads, a full queue); Proxy (an HTTP
-proxy: CONNECT tunnels and absolute-URI requests).
+with a text fallback; inputs as given, e.g. {"pb_answer": label} for a
+question card's button); get_delay (slow reads, a full queue); Proxy (an
+HTTP proxy: CONNECT tunnels and absolute-URI requests, recorded, so a test
+can tell it was used or not); say(pad=, frag=) (an envelope over 64 KiB,
+in fragments of frag bytes: FIN only on the last, continuation opcodes);
+emit_burst() (a backlog of envelopes in one write) and unacked() (what
+Mercury would deliver again).
 
 Strict about the client's WebSocket frames: an unmasked frame (RFC 6455 5.1: a
 client MUST mask) is a protocol error: recorded in protocol_errors, the
