@@ -124,6 +124,7 @@ struct webex {
     char api[512], u2c[512];     /* base URLs, no trailing slash */
     char api_origin[512];        /* scheme://host[:port]/ of api: files only from there */
     char device_name[64];
+    char proxy[512];             /* the socket's proxy, [user:pass@]host:port, "" none (never logged) */
     bool plain_ok;               /* http/ws allowed (a local fake) */
     bool unregister;
     long backoff_ms, ping_ms;
@@ -143,6 +144,7 @@ struct webex {
     int prune_left;              /* device DELETEs of the cleanup still out */
     int queued;                  /* requests made and not yet back (loop side) */
     long queue_max;              /* WEBEX_QUEUE_MAX, default WX_QUEUE_MAX */
+    int outq_max;                /* WEBEX_OUTQ_MAX: frames waiting to be written, default WX_OUTQ_MAX */
     long timeout_ms;             /* WEBEX_TIMEOUT_MS: one REST call (not a file), default 15 s */
     unsigned long long shed;     /* activities shed because the queue was full */
     bool resumed;                /* the store's pending work was resumed (after /people/me) */
@@ -472,15 +474,30 @@ static void rest(struct webex *w, enum op op, const char *method, const char *ur
 
 /* ---------------------------------------------------------------- socket output */
 
-static void send_frame(struct webex *w, char *txt)
+/* Counts and logs frames that will never be written (what: ack, ping,
+ * auth, frames; n of them). */
+static void frames_dropped(const char *what, const char *why, int n)
 {
-    if (!txt) {
-        log_event("error", "out_of_memory", "what=webex_frame");
-        return;
-    }
-    if (w->wsi && w->q.len < WX_OUTQ_MAX && wsq_push(&w->q, txt, strlen(txt), 0) == 0)
-        lws_callback_on_writable(w->wsi);
+    log_event("warn", "webex_frame_dropped", "what=%s why=%s n=%d", what, why, n);
+    metrics_extra_add("provbot_webex_frames_dropped_total",
+                      "Webex socket frames (acks, pings) that could not be sent.", (uint64_t)n);
+}
+
+/* Queues a frame to write (takes txt; `what` names it for the log). 0, or
+ * -1 when it cannot be sent (no socket, the queue full, out of memory):
+ * logged and counted, never silent. */
+static int send_frame(struct webex *w, char *txt, const char *what)
+{
+    const char *why = !txt ? "out_of_memory" : !w->wsi ? "no_socket"
+                    : w->q.len >= w->outq_max ? "queue_full" : NULL;
+    if (!why && wsq_push(&w->q, txt, strlen(txt), 0) < 0) why = "out_of_memory";
     free(txt);
+    if (why) {
+        frames_dropped(what, why, 1);
+        return -1;
+    }
+    lws_callback_on_writable(w->wsi);
+    return 0;
 }
 
 static int on_writeable(struct webex *w, struct lws *wsi)
@@ -528,6 +545,7 @@ static void backoff(struct webex *w, const char *why)
     lws_sul_schedule(w->ctx, 0, &w->sul_boot, boot_cb, (lws_usec_t)d * 1000);
 }
 
+static void ws_route(struct webex *w, const char *host);
 static void connect_ws(struct webex *w)
 {
     char url[WX_URL_MAX + 128], path[WX_URL_MAX + 128];
@@ -560,6 +578,7 @@ static void connect_ws(struct webex *w)
     w->kill = false;
     w->ping_out = false;
     log_event("info", "webex_connect", "host=%s", ads);
+    ws_route(w, ads);
     if (!lws_client_connect_via_info(&i)) {
         w->wsi = NULL;
         if (w->st == WS_CONNECTING) backoff(w, "connect_failed");
@@ -668,25 +687,41 @@ static void form_prefill(struct webex *w, const char *session, struct wx_case_fo
     free(state);
 }
 
-/* A reply that asks to confirm the case form goes as an Adaptive Card (the
+/* The card body for a yes/no or line-status question with quick replies:
+ * one button per label. NULL when the reply has none. Caller frees. */
+static char *question_card(const struct job *j, const cJSON *r, const char *text, const char *md)
+{
+    const char *labels[WX_BUTTONS_MAX];
+    int n = 0;
+    const cJSON *b;
+    cJSON_ArrayForEach(b, cJSON_GetObjectItem(r, "buttons"))
+        if (cJSON_IsString(b) && n < WX_BUTTONS_MAX) labels[n++] = b->valuestring;
+    return n ? wx_buttons_card_body(j->room_id, j->parent_id, md, text, labels, n) : NULL;
+}
+
+/* A reply that asks to confirm the case form, or asks a yes/no or
+ * line-status question with quick replies, goes as an Adaptive Card (the
  * markdown its fallback). True when posted so. */
 static bool card_reply(struct webex *w, struct job *j, const char *reply_json, const char *md)
 {
     cJSON *r = cJSON_Parse(reply_json);
     const char *expect = cJSON_GetStringValue(cJSON_GetObjectItem(r, "expect"));
     const char *text = cJSON_GetStringValue(cJSON_GetObjectItem(r, "text"));
-    bool confirm = expect && !strcmp(expect, "confirm") && text;
     char *body = NULL, url[600];
-    if (confirm) {
+    const char *kind = "case_form";
+    if (expect && text && !strcmp(expect, "confirm")) {
         struct wx_case_form f;
         form_prefill(w, j->session, &f);
         body = wx_case_card_body(j->room_id, j->parent_id, md, text, &f);
+    } else if (expect && text && (!strcmp(expect, "yes_no") || !strcmp(expect, "line_status"))) {
+        body = question_card(j, r, text, md);
+        kind = "buttons";
     }
     cJSON_Delete(r);
     if (!body) return false;
     snprintf(url, sizeof url, "%s/messages", w->api);
     rest_at(w, OP_REPLY, "POST", url, body, NULL, 0, j->key);
-    log_event("info", "webex_reply_queued", "session=%.11s card=case_form", j->session);
+    log_event("info", "webex_reply_queued", "session=%.11s card=%s", j->session, kind);
     free(body);
     return true;
 }
@@ -892,17 +927,32 @@ out:
     wx_message_clear(&m);
 }
 
+/* An edit (parent.type "edit") is no new message: it is ignored, except
+ * while a question of the case form is pending in its conversation, when
+ * its new text is a correction (the dialog takes a new order or email at
+ * any point). True when it is to be taken. */
+static bool edit_wanted(struct webex *w, const struct wx_activity *a)
+{
+    char session[40];
+    wx_session_id(a->target_id, a->actor_email, a->one_on_one, session);
+    int rc = engine_form_pending(turns_engine(w->turns), session);
+    if (rc < 0) log_event("error", "webex_store", "what=form_pending");
+    if (rc <= 0) {
+        log_event("info", "webex_ignored", "why=edit activity=%.8s of=%.8s", a->id, a->parent_id);
+        return false;
+    }
+    log_event("info", "webex_edit_correction", "activity=%.8s of=%.8s session=%.11s", a->id,
+              a->parent_id, session);
+    return true;
+}
+
 /* Whether the bot acts on an activity (card: a card submission); logs why
- * not. Edits, its own and other bots' activities, unmentioned group
- * messages are not for it; a full queue sheds. */
+ * not. Its own and other bots' activities, unmentioned group messages and
+ * edits outside the case form are not for it; a full queue sheds. */
 static bool activity_wanted(struct webex *w, const struct wx_activity *a, bool card)
 {
     if (strcmp(a->verb, "post") && strcmp(a->verb, "share") && !card) {
         log_event("debug", "webex_ignored", "why=verb verb=%s", a->verb);
-        return false;
-    }
-    if (a->parent_edit) {                    /* an edit is no new message: never answered */
-        log_event("info", "webex_ignored", "why=edit activity=%.8s of=%.8s", a->id, a->parent_id);
         return false;
     }
     if ((w->me.uuid[0] && !strcasecmp(a->actor_id, w->me.uuid)) ||
@@ -918,6 +968,8 @@ static bool activity_wanted(struct webex *w, const struct wx_activity *a, bool c
         log_event("debug", "webex_ignored", "why=not_mentioned");
         return false;
     }
+    if (a->parent_edit && !edit_wanted(w, a))
+        return false;
     if (w->queued >= w->queue_max) {        /* shed: not marked, a redelivery is answered */
         w->shed++;
         log_event("warn", "webex_queue_shed", "activity=%.8s queued=%d shed_total=%llu", a->id,
@@ -1046,8 +1098,25 @@ static char *action_text(struct webex *w, const struct job *j, const struct wx_c
     return strdup(buf);
 }
 
-/* A card submission read back: validated like the text form (the email
- * by the same check; the order through the dialog), then a turn. */
+/* True the first time a card (its message id) is answered: a second press
+ * of the same card (a double click, a stale press of an answered card) is
+ * not a second answer. Durable (its own commit). */
+static bool card_first_answer(struct webex *w, const struct job *j, const struct wx_card_action *a)
+{
+    char key[WX_ID_MAX + 16];
+    if (!a->message_id[0]) return true;
+    snprintf(key, sizeof key, "webex-card:%s", a->message_id);
+    int rc = turns_mark_handled(w->turns, key);
+    if (rc < 0) log_event("error", "webex_store", "what=card_mark");
+    if (rc != 0) return true;
+    log_event("info", "webex_card_repeat", "session=%.11s action=ignored", j->session);
+    return false;
+}
+
+/* A card submission read back: a question card's button is the label as
+ * if typed; the case form is validated like the text form (the email by
+ * the same check; the order through the dialog); then a turn. A card
+ * answers once. */
 static void on_action(struct webex *w, struct wreq *r)
 {
     struct job *j = r->job;
@@ -1063,6 +1132,17 @@ static void on_action(struct webex *w, struct wreq *r)
     snprintf(j->room_id, sizeof j->room_id, "%s", a.room_id);
     j->parent_id[0] = 0;                       /* no thread for card actions (webex_bot) */
     wx_session_id(j->room_uuid, j->email, j->direct, j->session);
+    if (a.answer[0]) {                         /* a question card's button */
+        bool first = card_first_answer(w, j, &a);
+        if (!first || !(j->text = strdup(a.answer))) {
+            job_settled(w, j, !first);
+            job_free(j);
+            return;
+        }
+        log_event("info", "webex_card_answer", "session=%.11s", j->session);
+        job_turn(w, j);
+        return;
+    }
     if (strcmp(a.action, "cancel") && !ent_email_valid(a.form.new_email, why, sizeof why)) {
         snprintf(msg, sizeof msg, "The new provisioning contact email \"%s\" is not valid: %s. "
                  "Please correct it in the form.", a.form.new_email, why);
@@ -1072,8 +1152,9 @@ static void on_action(struct webex *w, struct wreq *r)
         job_free(j);
         return;
     }
-    if (!(j->text = action_text(w, j, &a))) {
-        job_settled(w, j, false);
+    bool first = card_first_answer(w, j, &a);
+    if (!first || !(j->text = action_text(w, j, &a))) {
+        job_settled(w, j, !first);
         job_free(j);
         return;
     }
@@ -1185,8 +1266,8 @@ static void ping_cb(lws_sorted_usec_list_t *sul)
     }
     char id[37];
     new_uuid(id);
-    send_frame(w, wx_ping_frame(id));
-    w->ping_out = true;
+    send_frame(w, wx_ping_frame(id), "ping");
+    w->ping_out = true;              /* even unsent (a stuck queue): no pong, so a reconnect */
     lws_sul_schedule(w->ctx, 0, &w->sul_ping, ping_cb, (lws_usec_t)w->ping_ms * 1000);
 }
 
@@ -1194,7 +1275,7 @@ static void on_frame(struct webex *w, const char *msg, size_t len)
 {
     struct wx_envelope env;
     enum wx_env_kind k = wx_envelope_parse(msg, len, &env);
-    if (env.id[0] && k != WX_ENV_PONG) send_frame(w, wx_ack_frame(env.id));
+    bool acked = !env.id[0] || k == WX_ENV_PONG || send_frame(w, wx_ack_frame(env.id), "ack") == 0;
     switch (k) {
     case WX_ENV_BAD:
         log_event("warn", "webex_bad_envelope", "bytes=%zu event=\"%s\"", len, env.event_type);
@@ -1216,8 +1297,9 @@ static void on_frame(struct webex *w, const char *msg, size_t len)
         w->kill = true;
         lws_callback_on_writable(w->wsi);
         break;
-    case WX_ENV_ACTIVITY:
-        on_activity(w, &env.act);
+    case WX_ENV_ACTIVITY:                /* unacked: Mercury delivers it again; act then */
+        if (acked) on_activity(w, &env.act);
+        else log_event("warn", "webex_activity_deferred", "activity=%.8s why=ack_not_sent", env.act.id);
         break;
     case WX_ENV_OTHER:
         log_event("debug", "webex_event", "type=\"%s\"", env.event_type);
@@ -1248,6 +1330,8 @@ static int on_receive(struct webex *w, struct lws *wsi, const char *in, size_t l
 static void on_gone(struct webex *w, bool handshake_failed, int http_status)
 {
     w->wsi = NULL;
+    if (w->q.len) frames_dropped("frames", "socket_gone", w->q.len); /* activities behind lost
+                                               acks come again: the store answers them once */
     wsq_clear(&w->q);
     lws_sul_cancel(&w->sul_ping);
     if (w->st == WS_DEAD || w->st == WS_OFF) return;
@@ -1312,7 +1396,7 @@ static int webex_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
         char id[37];
         new_uuid(id);
         w->st = WS_AUTH;
-        send_frame(w, wx_auth_frame(id, w->token));
+        send_frame(w, wx_auth_frame(id, w->token), "auth");
         lws_sul_schedule(w->ctx, 0, &w->sul_ping, ping_cb, WX_READY_TIMEOUT_US);
         return 0;
     }
@@ -1372,6 +1456,7 @@ static void webex_free(struct webex *w)
     pthread_mutex_destroy(&w->mu);
     if (w->token) memset(w->token, 0, strlen(w->token));
     memset(w->auth_hdr, 0, sizeof w->auth_hdr);
+    memset(w->proxy, 0, sizeof w->proxy);
     free(w->token);
     free(w->catalog);
     wsrx_clear(&w->rx);
@@ -1416,31 +1501,50 @@ out:
     cJSON_Delete(d);
 }
 
-/* The WebSocket through the same proxy as the REST calls: https_proxy /
- * HTTPS_PROXY (what libcurl uses for https), an http:// proxy as
- * host:port, credentials allowed (user:pass@host:port, never logged).
- * Without them lws's own default stays (http_proxy). lws proxies the
- * client connections of the vhost serve named "provbot". */
-static void ws_proxy(struct webex *w)
+/* The WebSocket's proxy, read once at start: https_proxy / HTTPS_PROXY
+ * (what libcurl uses for the https REST calls), else http_proxy (lws's own
+ * default); an http:// proxy as host:port, credentials allowed
+ * (user:pass@host:port, never logged). An https:// proxy or one without a
+ * port is unusable: logged, the socket goes direct. */
+static void ws_proxy_init(struct webex *w)
 {
-    char buf[512];
-    const char *p = env_or("https_proxy", env_or("HTTPS_PROXY", ""));
+    const char *p = env_or("https_proxy", env_or("HTTPS_PROXY", env_or("http_proxy", "")));
     if (!*p) return;
     if (!strncmp(p, "https://", 8)) {
         log_event("warn", "webex_proxy_unsupported", "why=https_proxy_scheme action=direct");
         return;
     }
     if (!strncmp(p, "http://", 7)) p += 7;
-    snprintf(buf, sizeof buf, "%s", p);
-    size_t n = strlen(buf);
-    while (n && buf[n - 1] == '/') buf[--n] = 0;
-    const char *at = strrchr(buf, '@');
+    snprintf(w->proxy, sizeof w->proxy, "%s", p);
+    size_t n = strlen(w->proxy);
+    while (n && w->proxy[n - 1] == '/') w->proxy[--n] = 0;
+    const char *at = strrchr(w->proxy, '@');
+    if (!strchr(at ? at : w->proxy, ':')) {
+        log_event("warn", "webex_proxy_invalid", "why=no_port action=direct");
+        memset(w->proxy, 0, sizeof w->proxy);
+    }
+}
+
+/* Before each connect: the socket to `host` through the proxy, or direct
+ * when there is none or no_proxy / NO_PROXY names the host (libcurl's rule
+ * for the REST calls, wx_no_proxy). lws proxies every client connection of
+ * the vhost serve named "provbot" (this socket is its only one); ":0" is
+ * how lws 4.1.6 clears it (port 0: no proxy). */
+static void ws_route(struct webex *w, const char *host)
+{
     struct lws_vhost *vh = lws_get_vhost_by_name(w->ctx, "provbot");
-    if (!vh || !strchr(at ? at : buf, ':') || lws_set_proxy(vh, buf))
+    bool bypass = wx_no_proxy(env_or("no_proxy", env_or("NO_PROXY", "")), host);
+    bool direct = !w->proxy[0] || bypass;
+    if (!vh) return;
+    if (!direct && lws_set_proxy(vh, w->proxy)) {
         log_event("warn", "webex_proxy_invalid", "action=direct");
-    else
-        log_event("info", "webex_proxy", "via=%s", at ? at + 1 : buf);
-    memset(buf, 0, sizeof buf);
+        direct = true;
+    }
+    if (direct) lws_set_proxy(vh, ":0");
+    const char *at = strrchr(w->proxy, '@');
+    if (w->proxy[0])
+        log_event("info", "webex_proxy", "via=%s%s", direct ? "direct" : at ? at + 1 : w->proxy,
+                  bypass ? " why=no_proxy" : "");
 }
 
 /* What a previous run left pending (store): resumed at start. */
@@ -1477,6 +1581,8 @@ static int webex_start(const struct channel_env *env)
     if (w->timeout_ms < 100) w->timeout_ms = WX_REQ_TIMEOUT_MS;
     w->queue_max = atol(env_or("WEBEX_QUEUE_MAX", "256"));
     if (w->queue_max < 1) w->queue_max = WX_QUEUE_MAX;
+    w->outq_max = atoi(env_or("WEBEX_OUTQ_MAX", "256"));
+    if (w->outq_max < 1) w->outq_max = WX_OUTQ_MAX;
     w->ping_ms = atol(env_or("WEBEX_PING_MS", "15000"));
     if (w->ping_ms < 100) w->ping_ms = 15000;
     unsigned char seed[4];
@@ -1490,7 +1596,7 @@ static int webex_start(const struct channel_env *env)
     w->st = WS_BOOT;
     W = w;
     log_event("info", "webex_start", "api=%s u2c=%s device=%s", w->api, w->u2c, w->device_name);
-    ws_proxy(w);
+    ws_proxy_init(w);
     lws_sul_schedule(w->ctx, 0, &w->sul_boot, boot_cb, 1);
     return 0;
 fail:

@@ -12,7 +12,13 @@
  * attached to the open case form. An activity is pending in the store from
  * its arrival until its reply is committed with its turn (then the reply
  * until it is sent); a restart resumes what is pending, and a redelivered
- * event is never answered twice. Edits (parent.type "edit") are ignored.
+ * event is never answered twice. Edits (parent.type "edit") are ignored,
+ * except while a case-form question is pending (engine_form_pending): then
+ * the new text is a correction. The case form and yes/no / line-status
+ * questions with quick replies go as Adaptive Cards; a press is read back
+ * (GET /attachment/actions) and is the label as if typed; a card answers
+ * once. An activity whose ack cannot be queued is not acted on (Mercury
+ * delivers it again).
  *
  * Threads: everything here runs on the lws service thread except one libcurl
  * worker (its own CURLM) that performs the REST calls; requests and results
@@ -26,8 +32,10 @@
  * WEBEX_BACKOFF_MS (first reconnect delay, default 1000, doubling to 32 s,
  * +-20 % jitter), WEBEX_PING_MS (default 15000), WEBEX_QUEUE_MAX (REST
  * requests outstanding before new activities are shed, default 256),
- * WEBEX_TIMEOUT_MS (one REST call, default 15000),
- * https_proxy / HTTPS_PROXY (the WebSocket's proxy too). TLS is verified; plain
+ * WEBEX_TIMEOUT_MS (one REST call, default 15000), WEBEX_OUTQ_MAX (socket
+ * frames waiting to be written, default 256), https_proxy / HTTPS_PROXY
+ * (the WebSocket's proxy too; else http_proxy, lws's default), no_proxy /
+ * NO_PROXY (hosts reached directly, the socket's too). TLS is verified; plain
  * http/ws is allowed only when WEBEX_API_URL or WEBEX_U2C_URL is http:// (a
  * local fake).
  */

@@ -14,6 +14,7 @@
 #include "pack.h"
 #include "store.h"
 #include "text.h"
+#include "tree.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -531,6 +532,20 @@ void engine_set_channel(engine *e, const char *channel)
 }
 
 struct store *engine_store(engine *e) { return e->store; }
+
+int engine_form_pending(engine *e, const char *session)
+{
+    char *state = NULL;
+    if (store_conv_load(e->store, session, &state) < 0)
+        return -1;
+    cJSON *doc = state ? cJSON_Parse(state) : NULL;
+    const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "pending"));
+    const struct tree_question *q = id && *id ? tree_question(pack_tree(e->pack), id) : NULL;
+    int rc = q && q->form;
+    cJSON_Delete(doc);
+    free(state);
+    return rc;
+}
 
 static const char *image_type(const unsigned char *d, size_t n)
 {

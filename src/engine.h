@@ -71,6 +71,13 @@ bool engine_in_batch(const engine *e);
 int engine_attach(engine *e, const char *session, const char *name,
                   const void *data, size_t len, char *err, size_t errlen);
 
+/* 1 when the conversation's pending question (the one its last reply
+ * asked) is part of the case form: the order reference, the new email, the
+ * description, the confirmation...; 0 when not (no question pending,
+ * another question, no such conversation); <0 on a store error. A channel
+ * uses it to take an edited message as a correction while the form is open. */
+int engine_form_pending(engine *e, const char *session);
+
 /* Marks an external event id (e.g. a Webex activity) handled, in its own
  * commit (or in the open batch). 1 when new, 0 when seen before, <0 error. */
 int engine_mark_handled(engine *e, const char *event_id);

@@ -65,6 +65,14 @@ static size_t utf8_cut(const char *s, size_t max)
     return n;
 }
 
+/* A REST GET's object: the body, or its items[0] when the body is a list
+ * (the js-sdk reads `res.body.items || res.body`). Borrowed from j. */
+static const cJSON *rest_object(const cJSON *j)
+{
+    const cJSON *items = get(j, "items");
+    return cJSON_IsArray(items) ? cJSON_GetArrayItem(items, 0) : j;
+}
+
 static char *json_out(cJSON *o)
 {
     char *s = o ? cJSON_PrintUnformatted(o) : NULL;
@@ -460,8 +468,8 @@ out:
 
 int wx_message_parse(const char *json, size_t len, struct wx_message *m)
 {
-    cJSON *j = cJSON_ParseWithLength(json, len);
-    const cJSON *it;
+    cJSON *doc = cJSON_ParseWithLength(json, len);
+    const cJSON *it, *j = rest_object(doc);
     int rc = -1;
     memset(m, 0, sizeof *m);
     if (!cJSON_IsObject(j) || !copy(m->id, sizeof m->id, str(j, "id")) ||
@@ -483,7 +491,7 @@ int wx_message_parse(const char *json, size_t len, struct wx_message *m)
             m->n_files++;
     rc = 0;
 out:
-    cJSON_Delete(j);
+    cJSON_Delete(doc);
     return rc;
 }
 
@@ -611,7 +619,8 @@ static bool card_input(cJSON *body, const char *id, const char *label, const cha
            (!style || cJSON_AddStringToObject(i, "style", style));
 }
 
-static bool card_submit(cJSON *actions, const char *title, const char *what)
+/* {"type":"Action.Submit","title":title,"data":{key:value}}, added to actions. */
+static bool card_submit(cJSON *actions, const char *title, const char *key, const char *value)
 {
     cJSON *a = cJSON_CreateObject(), *data = cJSON_CreateObject();
     if (!a || !data || !cJSON_AddItemToArray(actions, a)) {
@@ -624,7 +633,7 @@ static bool card_submit(cJSON *actions, const char *title, const char *what)
         return false;
     }
     return cJSON_AddStringToObject(a, "type", "Action.Submit") &&
-           cJSON_AddStringToObject(a, "title", title) && cJSON_AddStringToObject(data, "pb_action", what);
+           cJSON_AddStringToObject(a, "title", title) && cJSON_AddStringToObject(data, key, value);
 }
 
 /* The case form card (schema 1.3): the summary, then the inputs, then submit. */
@@ -648,7 +657,8 @@ static cJSON *case_card(const char *summary, const struct wx_case_form *f)
         !card_input(b, "order_ref", "Order reference", f->order_ref, false, NULL) ||
         !card_input(b, "new_email", "New provisioning contact email", f->new_email, false, "Email") ||
         !card_input(b, "description", "What fails", f->description, true, NULL) ||
-        !card_submit(a, "Open the case", "confirm") || !card_submit(a, "Cancel", "cancel"))
+        !card_submit(a, "Open the case", "pb_action", "confirm") ||
+        !card_submit(a, "Cancel", "pb_action", "cancel"))
         goto fail;
     return c;
 fail:
@@ -659,12 +669,12 @@ fail:
     return NULL;
 }
 
-char *wx_case_card_body(const char *room_id, const char *parent_id, const char *markdown,
-                        const char *summary, const struct wx_case_form *f)
+/* The POST /messages body: the reply object with card as its one
+ * attachment. Takes card (freed on failure). */
+static char *card_body(const char *room_id, const char *parent_id, const char *markdown, cJSON *card)
 {
     cJSON *o = reply_obj(room_id, parent_id, markdown);
     cJSON *att = cJSON_CreateArray(), *one = cJSON_CreateObject();
-    cJSON *card = case_card(summary, f);
     if (!o || !att || !one || !card || !cJSON_AddItemToObject(o, "attachments", att)) goto fail;
     att = NULL;
     if (!cJSON_AddItemToArray(cJSON_GetObjectItem(o, "attachments"), one)) goto fail;
@@ -682,20 +692,59 @@ fail:
     return NULL;
 }
 
+char *wx_case_card_body(const char *room_id, const char *parent_id, const char *markdown,
+                        const char *summary, const struct wx_case_form *f)
+{
+    return card_body(room_id, parent_id, markdown, case_card(summary, f));
+}
+
+/* The question card (schema 1.3): the text, then one submit per button. */
+static cJSON *buttons_card(const char *text, const char *const *labels, int n)
+{
+    cJSON *c = cJSON_CreateObject(), *t = cJSON_CreateObject();
+    cJSON *body = cJSON_AddArrayToObject(c, "body"), *actions = cJSON_AddArrayToObject(c, "actions");
+    if (!c || !t || !body || !actions || !cJSON_AddItemToArray(body, t)) {
+        cJSON_Delete(t);
+        goto fail;
+    }
+    if (!cJSON_AddStringToObject(c, "type", "AdaptiveCard") ||
+        !cJSON_AddStringToObject(c, "$schema", "http://adaptivecards.io/schemas/adaptive-card.json") ||
+        !cJSON_AddStringToObject(c, "version", "1.3") ||
+        !cJSON_AddStringToObject(t, "type", "TextBlock") ||
+        !cJSON_AddStringToObject(t, "text", text) || !cJSON_AddBoolToObject(t, "wrap", true))
+        goto fail;
+    for (int i = 0; i < n; i++)
+        if (!card_submit(actions, labels[i], "pb_answer", labels[i])) goto fail;
+    return c;
+fail:
+    cJSON_Delete(c);
+    return NULL;
+}
+
+char *wx_buttons_card_body(const char *room_id, const char *parent_id, const char *markdown,
+                           const char *text, const char *const *labels, int n)
+{
+    if (n < 1 || n > WX_BUTTONS_MAX) return NULL;
+    for (int i = 0; i < n; i++)
+        if (!labels[i] || !*labels[i] || strlen(labels[i]) >= WX_ANSWER_MAX) return NULL;
+    return card_body(room_id, parent_id, markdown, buttons_card(text, labels, n));
+}
+
 int wx_card_action_parse(const char *json, size_t len, struct wx_card_action *a)
 {
-    cJSON *j = cJSON_ParseWithLength(json, len);
-    const cJSON *in = get(j, "inputs");
+    cJSON *doc = cJSON_ParseWithLength(json, len);
+    const cJSON *j = rest_object(doc), *in = get(j, "inputs");
     memset(a, 0, sizeof *a);
     int rc = cJSON_IsObject(in) && copy(a->room_id, sizeof a->room_id, str(j, "roomId")) ? 0 : -1;
     if (rc == 0) {
         copy_cut(a->action, sizeof a->action, str(in, "pb_action"));
+        copy_cut(a->answer, sizeof a->answer, str(in, "pb_answer"));
         copy_cut(a->form.order_ref, sizeof a->form.order_ref, str(in, "order_ref"));
         copy_cut(a->form.new_email, sizeof a->form.new_email, str(in, "new_email"));
         copy_cut(a->form.description, sizeof a->form.description, str(in, "description"));
         copy_cut(a->message_id, sizeof a->message_id, str(j, "messageId"));
     }
-    cJSON_Delete(j);
+    cJSON_Delete(doc);
     return rc;
 }
 
@@ -713,6 +762,33 @@ long wx_retry_after_ms(const char *value)
     if (s < 1) s = 1;
     if (s > 3600) s = 3600;
     return s * 1000;
+}
+
+/* One no_proxy entry [tok, tok + n) against host (of length hn). */
+static bool no_proxy_entry(const char *tok, size_t n, const char *host, size_t hn)
+{
+    if (n == 1 && *tok == '*') return true;
+    if (n && *tok == '.') { tok++; n--; }
+    const char *colon = memchr(tok, ':', n);
+    if (colon && !memchr(colon + 1, ':', n - (size_t)(colon + 1 - tok))) n = (size_t)(colon - tok);
+    if (!n || n > hn) return false;
+    if (strncasecmp(tok, host + hn - n, n)) return false;
+    bool ip = strspn(host, "0123456789.") >= hn || memchr(host, ':', hn);
+    return n == hn || (!ip && host[hn - n - 1] == '.');     /* an address only as written */
+}
+
+bool wx_no_proxy(const char *list, const char *host)
+{
+    if (!list || !host || !*host) return false;
+    size_t hn = strlen(host);
+    while (hn && host[hn - 1] == '.') hn--;     /* "example.com." is example.com */
+    for (const char *p = list; *p;) {
+        p += strspn(p, ", \t");
+        size_t n = strcspn(p, ", \t");
+        if (n && no_proxy_entry(p, n, host, hn)) return true;
+        p += n;
+    }
+    return false;
 }
 
 enum wx_close_action wx_close_policy(int code, const char *reason)

@@ -153,7 +153,8 @@ struct wx_message {
     char files[WX_FILES_MAX][WX_URL_MAX];
     int n_files;
 };
-/* GET /messages/{id}. 0, or -1 (not an object, no id/roomId, out of memory).
+/* GET /messages/{id} (the object, or the first of "items" as the js-sdk
+ * also takes). 0, or -1 (not an object, no id/roomId, out of memory).
  * Call wx_message_clear afterwards in both cases. */
 int wx_message_parse(const char *json, size_t len, struct wx_message *m);
 void wx_message_clear(struct wx_message *m);
@@ -191,14 +192,28 @@ struct wx_case_form {
 char *wx_case_card_body(const char *room_id, const char *parent_id, const char *markdown,
                         const char *summary, const struct wx_case_form *f);
 
+#define WX_BUTTONS_MAX 8          /* buttons on a question card */
+#define WX_ANSWER_MAX 128         /* bytes of a button's label, NUL included */
+
+/* The POST /messages body of a reply that asks a question with quick
+ * replies (yes/no, the line status), as an Adaptive Card (schema 1.3): a
+ * TextBlock with text, one Action.Submit per label (title the label, data
+ * {"pb_answer": label}), markdown the fallback for clients without cards.
+ * NULL when n is not 1..WX_BUTTONS_MAX, a label is empty or too long, or
+ * out of memory. Caller frees. */
+char *wx_buttons_card_body(const char *room_id, const char *parent_id, const char *markdown,
+                           const char *text, const char *const *labels, int n);
+
 /* GET /attachment/actions/{id}: the inputs of a submission. */
 struct wx_card_action {
     char room_id[WX_ID_MAX];
     char message_id[WX_ID_MAX];  /* the card's message */
     char action[16];             /* inputs.pb_action: "confirm", "cancel", "" */
+    char answer[WX_ANSWER_MAX];  /* inputs.pb_answer: a question card's button, "" */
     struct wx_case_form form;
 };
-/* 0, or -1 (not an object, no inputs or roomId). */
+/* The object, or the first of "items" (as wx_message_parse). 0, or -1
+ * (not an object, no inputs or roomId). */
 int wx_card_action_parse(const char *json, size_t len, struct wx_card_action *a);
 
 /* ---- policies */
@@ -206,6 +221,13 @@ int wx_card_action_parse(const char *json, size_t len, struct wx_card_action *a)
 /* Milliseconds to wait for a Retry-After header value (delta-seconds):
  * missing or malformed: 15 s; at least 1 s, at most 1 hour. */
 long wx_retry_after_ms(const char *value);
+
+/* True when the no_proxy list names host, by curl's rules: entries
+ * separated by commas or spaces; "*" names every host; a name (a leading
+ * dot optional, a ":port" ignored) names that host and every host under it
+ * ("example.com" names "a.example.com", not "badexample.com"); no case.
+ * IP addresses match as written (no CIDR). NULL or "" list: false. */
+bool wx_no_proxy(const char *list, const char *host);
 
 enum wx_close_action {
     WX_CLOSE_RECONNECT,          /* transient: back off and reconnect */

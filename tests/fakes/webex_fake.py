@@ -27,8 +27,13 @@ a catalog key whose entry names another host (ALT_CONV_HOST) and conv_base
 REST id); max_devices + add_device(mtime) for 403 "excessive device
 registrations"; edit() (parent.type "edit"); submit_card() (a cardAction and
 GET /v1/attachment/actions/ID; POST /v1/messages checks one Adaptive Card
-with a text fallback); get_delay (slow reads, a full queue); Proxy (an HTTP
-proxy: CONNECT tunnels and absolute-URI requests).
+with a text fallback; inputs as given, e.g. {"pb_answer": label} for a
+question card's button); get_delay (slow reads, a full queue); Proxy (an
+HTTP proxy: CONNECT tunnels and absolute-URI requests, recorded, so a test
+can tell it was used or not); say(pad=, frag=) (an envelope over 64 KiB,
+in fragments of frag bytes: FIN only on the last, continuation opcodes);
+emit_burst() (a backlog of envelopes in one write) and unacked() (what
+Mercury would deliver again).
 
 Strict about the client's WebSocket frames: an unmasked frame (RFC 6455 5.1: a
 client MUST mask) is a protocol error: recorded in protocol_errors, the
@@ -76,15 +81,29 @@ class WS:
         self.sock, self.lock, self.open = sock, threading.Lock(), True
         self.errors = errors if errors is not None else []
 
-    def send(self, text, opcode=1):
+    @staticmethod
+    def frames(text, opcode=1, frag=None):
+        """The wire bytes of one message; frag: split into frames of at most
+        frag bytes (the first with the opcode, then continuations, FIN on the
+        last), as servers fragment big messages."""
         data = text.encode() if isinstance(text, str) else text
-        n = len(data)
-        hdr = bytes([0x80 | opcode]) + (bytes([n]) if n < 126 else
-                                        bytes([126]) + struct.pack("!H", n) if n < 65536 else
-                                        bytes([127]) + struct.pack("!Q", n))
+        parts = [data[i:i + frag] for i in range(0, len(data), frag)] if frag and data else [data]
+        out = b""
+        for i, part in enumerate(parts):
+            n = len(part)
+            fin = 0x80 if i == len(parts) - 1 else 0
+            out += bytes([fin | (opcode if i == 0 else 0)]) + (
+                bytes([n]) if n < 126 else bytes([126]) + struct.pack("!H", n) if n < 65536 else
+                bytes([127]) + struct.pack("!Q", n)) + part
+        return out
+
+    def send(self, text, opcode=1, frag=None):
+        self.send_raw(self.frames(text, opcode, frag))
+
+    def send_raw(self, wire):
         with self.lock:
             try:
-                self.sock.sendall(hdr + data)
+                self.sock.sendall(wire)
             except OSError:
                 self.open = False
 
@@ -552,17 +571,32 @@ class Fake:
                            "timestamp": int(time.time() * 1000), "trackingId": "ROUTER_FAKE",
                            "alertType": "full", "headers": {}, "sequenceNumber": 2})
 
-    def emit(self, env, record=True, raw=None):
+    def emit(self, env, record=True, raw=None, frag=None):
         with self.lock:
             if record:
                 self.envelopes.append((raw, env))
             ws = self.ws
         if ws and ws.open:
-            ws.send(env)
+            ws.send(env, frag=frag)
+
+    def emit_burst(self, envs):
+        """Several envelopes in one write (one TCP segment on loopback), as
+        Mercury flushes a backlog."""
+        with self.lock:
+            ws = self.ws
+        if ws and ws.open:
+            ws.send_raw(b"".join(WS.frames(e) for e in envs))
+
+    def unacked(self):
+        """The recorded envelopes (raw, env) never acked."""
+        with self.lock:
+            return [(r, e) for r, e in self.envelopes if json.loads(e)["id"] not in self.acks]
 
     def say(self, room, email, text, direct=True, mention=False, files=0, parent=None,
-            person=None, actor_type="PERSON", verb=None):
-        """A person writes; returns the message's raw UUID."""
+            person=None, actor_type="PERSON", verb=None, pad=0, frag=None, send=True):
+        """A person writes; returns the message's raw UUID. pad: bytes of
+        encrypted-looking object.content added to the envelope (a big one);
+        frag: its frame size; send False: recorded, not sent (emit_burst)."""
         raw = str(uuid.uuid4())
         person = person or str(uuid.uuid5(uuid.NAMESPACE_DNS, email))
         msg = {"id": hydra("MESSAGE", raw), "roomId": hydra("ROOM", room), "roomType": "direct" if direct else "group",
@@ -576,8 +610,17 @@ class Fake:
             msg["parentId"] = hydra("MESSAGE", parent)
         with self.lock:
             self.messages[raw] = msg
-        self.emit(self.activity(raw, room, person, email, direct, [self.bot_uuid] if mention else [],
-                                verb or ("share" if files else "post"), parent, actor_type), raw=raw)
+        env = self.activity(raw, room, person, email, direct, [self.bot_uuid] if mention else [],
+                            verb or ("share" if files else "post"), parent, actor_type)
+        if pad:
+            e = json.loads(env)
+            e["data"]["activity"]["object"]["content"] = "eyJhbGciOiJkaXIifQ..enc." + "Q" * pad
+            env = json.dumps(e)
+        if send:
+            self.emit(env, raw=raw, frag=frag)
+        else:
+            with self.lock:
+                self.envelopes.append((raw, env))
         return raw
 
     def edit(self, raw, text):

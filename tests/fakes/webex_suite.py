@@ -6,7 +6,7 @@ is scaled by TEST_SLOWDOWN, and "nothing happened" is only asserted after a
 positive control: an event that comes later than the one that must not come.
 """
 import base64, json, os, shutil, signal, socket, sqlite3, struct, subprocess, sys, tempfile, time
-import urllib.request, uuid
+import re as _re, urllib.request, uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from webex_fake import Fake, Proxy, hydra, unhydra, CLUSTER, ALT_CONV_HOST  # noqa: E402
@@ -391,7 +391,6 @@ try:
     fake.submit_card(card_id, dict(vals, pb_action="confirm"), hal)
     ok = wait(lambda: len(replies_to(d5)) > before)
     md = (replies_to(d5)[-1] if ok else {}).get("markdown", "")
-    import re as _re
     ref = (_re.findall(r"PB-\d{6}", md) or [""])[0]
     out = subprocess.run([PROVBOT, "cases", "show", ref or "none", "--json", "--data", os.path.join(T, "d")],
                          capture_output=True, text=True)
@@ -399,6 +398,99 @@ try:
     check("a valid card submission files the case (read by GET /attachment/actions), requester "
           "the submitter", ok and ref and case.get("order_ref") == "55599911" and
           case.get("new_email") == "it-ops@example.org" and case.get("requester") == hal, md + out.stdout)
+
+    # 5j. a yes/no question with quick replies goes as an Adaptive Card: one
+    # Action.Submit per button; a press is the label as if typed (compared
+    # with the same conversation typed in another space); a second press of
+    # the same card is no second answer
+    d6, d7, ivy = str(uuid.uuid4()), str(uuid.uuid4()), "ivy@partner.example"
+    r, _ = say_and_wait(d6, ivy, "open a support case")
+    r7, _ = say_and_wait(d7, ivy, "open a support case")
+    md = (r or {}).get("markdown", "")
+    labels = _re.findall(r"\*\*(.+?)\*\*", md.rsplit("\n", 1)[-1])
+    att = (r or {}).get("attachments") or [{}]
+    card = att[0].get("content") or {}
+    acts = card.get("actions") or []
+    check("a yes/no question with buttons carries an Adaptive Card 1.3: one Action.Submit per "
+          "button (title and data the label), the text in the card, markdown the fallback",
+          r is not None and len(labels) >= 2 and card.get("version") == "1.3" and
+          att[0].get("contentType") == "application/vnd.microsoft.card.adaptive" and
+          [a.get("type") for a in acts] == ["Action.Submit"] * len(labels) and
+          [a.get("title") for a in acts] == labels and
+          [(a.get("data") or {}).get("pb_answer") for a in acts] == labels and
+          any(b.get("type") == "TextBlock" and b.get("text") and b["text"] in md
+              for b in card.get("body", [])), json.dumps(r)[:800])
+
+    def card_of(room):
+        with fake.lock:
+            ms = [m for m in fake.messages.values() if m.get("attachments") and
+                  m["roomId"] == hydra("ROOM", room)]
+        return ms[-1]["id"] if ms else None
+
+    no = labels[1] if len(labels) > 1 else "No"
+    before, c6 = len(replies_to(d6)), card_of(d6)
+    if c6:                                             # no card: the checks below fail
+        fake.submit_card(c6, {"pb_answer": no}, ivy)
+    ok = wait(lambda: len(replies_to(d6)) > before)
+    md6 = (replies_to(d6)[-1] if ok else {}).get("markdown", "")
+    r7, _ = say_and_wait(d7, ivy, no)
+    check("pressing a button answers the question exactly as typing its label does",
+          ok and md6 and md6 == (r7 or {}).get("markdown") and "order" in md6.lower(),
+          f"pressed: {md6[:200]}\ntyped: {(r7 or {}).get('markdown', '')[:200]}")
+    repeats = log_count("event=webex_card_repeat")
+    before = len(replies_to(d6))
+    if c6:
+        fake.submit_card(c6, {"pb_answer": no}, ivy)      # the same card again
+    seen = wait(lambda: log_count("event=webex_card_repeat") > repeats)
+    order_msg = fake.say(d6, ivy, "order 55512345")
+    ok = wait(lambda: len(replies_to(d6)) > before)
+    md = (replies_to(d6)[-1] if ok else {}).get("markdown", "")
+    check("a second press of the same card gives no second answer (the next message is answered)",
+          seen and ok and len(replies_to(d6)) == before + 1 and "email" in md.lower(), md)
+
+    # 5k. an edit while a case-form question is pending is a correction;
+    # its redelivery is not answered again
+    before = len(replies_to(d6))
+    edit_id = fake.edit(order_msg, "order 55512399")
+    ok = wait(lambda: len(replies_to(d6)) > before)
+    md = (replies_to(d6)[-1] if ok else {}).get("markdown", "")
+    st = sqlite3.connect(os.path.join(T, "d", "provbot.db")).execute(
+        "SELECT state FROM conversations WHERE user=?", (ivy,)).fetchall()
+    check("an edit while the case form asks (the new email): taken as a correction, answered once",
+          ok and "55512399" in md and "event=webex_edit_correction" in log() and
+          any("55512399" in (x[0] or "") for x in st), md + "\n" + log()[-400:])
+    dups = log_count("event=webex_duplicate")
+    fake.redeliver(edit_id)
+    seen = wait(lambda: log_count("event=webex_duplicate") > dups)
+    r, k = say_and_wait(d6, ivy, "new contact it-ivy@example.org")
+    check("... the edit redelivered is not answered twice (the next message is)",
+          seen and r is not None and k == 1 and len(replies_to(d6)) == before + 2,
+          f"replies {len(replies_to(d6)) - before}")
+
+    # 5l. frames over 64 KiB: a 100 KiB envelope in 16 KiB fragments and an
+    # 80 KiB one in a single frame (64-bit length) are reassembled and
+    # answered; one over the bot's 256 KiB cap is logged and dropped, the bot
+    # stays up and answers the next message
+    for pad, frag in ((100 * 1024, 16 * 1024), (80 * 1024, None)):
+        before = len(replies_to(dm))
+        fake.say(dm, alice, "what does PONR mean?", pad=pad, frag=frag)
+        ok = wait(lambda: len(replies_to(dm)) > before)
+        md = (replies_to(dm)[-1] if ok else {}).get("markdown", "")
+        check("an envelope of %d KiB %s is reassembled and answered" %
+              (pad // 1024, "in %d KiB fragments" % (frag // 1024) if frag else "in one frame"),
+              ok and "Point of No Return" in md and len(replies_to(dm)) == before + 1, log()[-400:])
+    too = log_count("why=too_large")
+    raw = fake.say(dm, alice, "hello", pad=300 * 1024, send=False)
+    with fake.lock:
+        big = [e for r_, e in fake.envelopes if r_ == raw][0]
+        fake.envelopes = [(r_, e) for r_, e in fake.envelopes if r_ != raw]  # never redelivered
+    before = len(replies_to(dm))
+    fake.emit(big, record=False, frag=32 * 1024)
+    seen = wait(lambda: log_count("why=too_large") > too)
+    r, k = say_and_wait(dm, alice, "thanks")
+    check("an envelope over the 256 KiB cap: logged and dropped, the bot stays up and answers "
+          "the next message", seen and r is not None and k == 1 and bot.poll() is None and
+          len(replies_to(dm)) == before + 1, log()[-400:])
 
     # 6. malformed envelopes are ignored with a log line, the bot keeps answering
     fake.raw_frame("{not json")
@@ -580,7 +672,8 @@ try:
     # Mercury host), as it carries libcurl's https calls; the bot answers
     proxy = Proxy(free_port())
     try:
-        start_bot(env_extra={"HTTPS_PROXY": f"http://user:secret@127.0.0.1:{proxy.port}"})
+        start_bot(env_extra={"HTTPS_PROXY": f"http://user:secret@127.0.0.1:{proxy.port}",
+                             "NO_PROXY": "example.org,.wbx2.com"})    # names other hosts
         ok = fake.wait_ready(fake.ready_count + 1, 10)
         r, k = say_and_wait(dm, alice, "hello")
         check("HTTPS_PROXY: the WebSocket goes through the proxy (CONNECT), answers; "
@@ -590,6 +683,57 @@ try:
         stop_bot()
     finally:
         proxy.stop()
+
+    # 11e. NO_PROXY naming the Mercury host (as written, or "*"): the socket
+    # goes direct, as libcurl does for REST; the proxy sees nothing
+    for no_proxy in ("localhost, 127.0.0.1", "*"):
+        proxy = Proxy(free_port())
+        try:
+            start_bot(env_extra={"HTTPS_PROXY": f"http://127.0.0.1:{proxy.port}", "no_proxy": no_proxy})
+            ok = fake.wait_ready(fake.ready_count + 1, 10)
+            r, k = say_and_wait(dm, alice, "hello")
+            check("no_proxy=%r: the WebSocket goes direct (the proxy unused), answers" % no_proxy,
+                  ok and not proxy.connects and not proxy.requests and r is not None and k == 1 and
+                  "via=direct why=no_proxy" in log(), f"connects={proxy.connects}\n{log()[-400:]}")
+            stop_bot()
+        finally:
+            proxy.stop()
+
+    # 11f. an ack that cannot be queued (WEBEX_OUTQ_MAX=1, a backlog of
+    # activities in one write) is logged and counted, and its activity is
+    # not acted on: Mercury delivers it again, and then it is answered,
+    # exactly once
+    start_bot(env_extra={"WEBEX_OUTQ_MAX": "1"})
+    ok = fake.wait_ready(fake.ready_count + 1, 10)
+    rooms = [str(uuid.uuid4()) for _ in range(4)]
+    raws = [fake.say(rm, "jo@partner.example", "hello", send=False) for rm in rooms]
+    with fake.lock:
+        burst = [e for r_, e in fake.envelopes if r_ in raws]
+    deferred0 = log_count("event=webex_activity_deferred")
+    fake.emit_burst(burst)
+    deferred = wait(lambda: log_count("event=webex_activity_deferred") > deferred0)
+    some = wait(lambda: any(replies_to(rm) for rm in rooms))
+    redelivered = 0
+    for r_, e in fake.unacked():
+        if r_ in raws:
+            fake.emit(e, record=False)
+            redelivered += 1
+            wait(lambda: json.loads(e)["id"] in fake.acks)
+    answered = wait(lambda: all(replies_to(rm) for rm in rooms))
+    r, k = say_and_wait(rooms[0], "jo@partner.example", "thanks")
+    try:
+        mtxt = urllib.request.urlopen(f"http://127.0.0.1:{listen_port}/metrics", timeout=5).read().decode()
+    except OSError as e:
+        mtxt = str(e)
+    dropped = _re.search(r"^provbot_webex_frames_dropped_total (\d+)", mtxt, _re.M)
+    check("an ack that cannot be queued: logged and counted, its activity not acted on; "
+          "redelivered, it is answered exactly once",
+          ok and deferred and some and redelivered >= 1 and answered and r is not None and k == 1 and
+          [len(replies_to(rm)) for rm in rooms] == [2, 1, 1, 1] and dropped and
+          int(dropped.group(1)) >= 1 and "event=webex_frame_dropped what=ack why=queue_full" in log(),
+          f"deferred={deferred} redelivered={redelivered} replies={[len(replies_to(rm)) for rm in rooms]}"
+          f"\n{mtxt[-300:]}\n{log()[-600:]}")
+    stop_bot()
 
     # 12. close code 4401: stop with a clear log, no reconnect
     start_bot()

@@ -163,6 +163,26 @@ static void test_resume_after_reopen(void **state)
     cJSON_Delete(j);
 }
 
+/* The case form is open while one of its questions is pending: not before,
+ * not at another question (the PONR yes/no), not for an unknown session. */
+static void test_form_pending(void **state)
+{
+    engine *e = *state;
+    assert_int_equal(engine_form_pending(e, "nobody"), 0);
+    cJSON_Delete(say(e, "fp", "me@example.com", "hello"));
+    assert_int_equal(engine_form_pending(e, "fp"), 0);
+    cJSON *r = say(e, "fp", "me@example.com", "open a support case");
+    assert_string_equal(field(r, "expect"), "yes_no");       /* the PONR guard first */
+    cJSON_Delete(r);
+    assert_int_equal(engine_form_pending(e, "fp"), 0);
+    r = say(e, "fp", "me@example.com", "no");
+    assert_string_equal(field(r, "expect"), "order_ref");
+    cJSON_Delete(r);
+    assert_int_equal(engine_form_pending(e, "fp"), 1);
+    cJSON_Delete(say(e, "fp", "me@example.com", "55512345"));
+    assert_int_equal(engine_form_pending(e, "fp"), 1);       /* the next field */
+}
+
 static void test_session_ids(void **state)
 {
     (void)state;
@@ -191,6 +211,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_attachments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ponr_guard_and_no_duplicates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resume_after_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_form_pending, setup, teardown),
         cmocka_unit_test(test_session_ids),
     };
     return cmocka_run_group_tests_name("engine", tests, NULL, NULL);

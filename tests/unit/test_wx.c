@@ -11,6 +11,8 @@
 
 #include "wx.h"
 
+#include <cJSON.h>
+
 #define S(x) x, strlen(x)
 
 static void test_u2c(void **state)
@@ -312,6 +314,96 @@ static void test_card(void **state)
     assert_int_equal(wx_card_action_parse(S("{\"roomId\":\"R\"}"), &a), -1);
 }
 
+/* A question's quick replies as card buttons; a press read back. */
+static void test_buttons_card(void **state)
+{
+    (void)state;
+    const char *yn[] = { "Yes", "No" };
+    char *b = wx_buttons_card_body("ROOM", "PARENT", "Did it work?\n\n> **Yes** · **No**",
+                                   "Did it work?", yn, 2);
+    assert_non_null(b);
+    cJSON *o = cJSON_Parse(b);
+    assert_non_null(o);
+    assert_string_equal(cJSON_GetObjectItem(o, "roomId")->valuestring, "ROOM");
+    assert_string_equal(cJSON_GetObjectItem(o, "parentId")->valuestring, "PARENT");
+    assert_string_equal(cJSON_GetObjectItem(o, "markdown")->valuestring, "Did it work?\n\n> **Yes** · **No**");
+    cJSON *att = cJSON_GetArrayItem(cJSON_GetObjectItem(o, "attachments"), 0);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(o, "attachments")), 1);
+    assert_string_equal(cJSON_GetObjectItem(att, "contentType")->valuestring, WX_CARD_TYPE);
+    cJSON *c = cJSON_GetObjectItem(att, "content");
+    assert_string_equal(cJSON_GetObjectItem(c, "type")->valuestring, "AdaptiveCard");
+    assert_string_equal(cJSON_GetObjectItem(c, "version")->valuestring, "1.3");
+    cJSON *t = cJSON_GetArrayItem(cJSON_GetObjectItem(c, "body"), 0);
+    assert_string_equal(cJSON_GetObjectItem(t, "text")->valuestring, "Did it work?");
+    cJSON *acts = cJSON_GetObjectItem(c, "actions");
+    assert_int_equal(cJSON_GetArraySize(acts), 2);
+    for (int i = 0; i < 2; i++) {
+        cJSON *a = cJSON_GetArrayItem(acts, i);
+        assert_string_equal(cJSON_GetObjectItem(a, "type")->valuestring, "Action.Submit");
+        assert_string_equal(cJSON_GetObjectItem(a, "title")->valuestring, yn[i]);
+        assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(a, "data"), "pb_answer")->valuestring, yn[i]);
+    }
+    cJSON_Delete(o);
+    free(b);
+    /* no buttons, an empty or too long label: no card (plain markdown instead) */
+    assert_null(wx_buttons_card_body("ROOM", "", "x", "x", yn, 0));
+    const char *empty[] = { "Yes", "" };
+    assert_null(wx_buttons_card_body("ROOM", "", "x", "x", empty, 2));
+    char longl[WX_ANSWER_MAX + 1];
+    memset(longl, 'a', WX_ANSWER_MAX);
+    longl[WX_ANSWER_MAX] = 0;
+    const char *big[] = { longl };
+    assert_null(wx_buttons_card_body("ROOM", "", "x", "x", big, 1));
+    longl[WX_ANSWER_MAX - 1] = 0;                /* just fits */
+    b = wx_buttons_card_body("ROOM", "", "x", "x", big, 1);
+    assert_non_null(b);
+    free(b);
+    struct wx_card_action a;
+    const char *act = "{\"id\":\"X\",\"roomId\":\"R\",\"messageId\":\"M\",\"inputs\":"
+        "{\"pb_answer\":\"Nej\"}}";
+    assert_int_equal(wx_card_action_parse(S(act), &a), 0);
+    assert_string_equal(a.answer, "Nej");
+    assert_string_equal(a.action, "");
+    assert_string_equal(a.message_id, "M");
+    /* the object inside "items" (the js-sdk takes res.body.items || res.body) */
+    assert_int_equal(wx_card_action_parse(S("{\"items\":[{\"roomId\":\"R2\",\"inputs\":"
+                                            "{\"pb_answer\":\"Ja\"}}]}"), &a), 0);
+    assert_string_equal(a.room_id, "R2");
+    assert_string_equal(a.answer, "Ja");
+    assert_int_equal(wx_card_action_parse(S("{\"items\":[]}"), &a), -1);
+    struct wx_message m;
+    assert_int_equal(wx_message_parse(S("{\"items\":[{\"id\":\"M\",\"roomId\":\"R\","
+                                        "\"text\":\"hej\"}]}"), &m), 0);
+    assert_string_equal(m.text, "hej");
+    wx_message_clear(&m);
+}
+
+/* no_proxy by curl's rules. */
+static void test_no_proxy(void **state)
+{
+    (void)state;
+    const char *host = "mercury-connection-partition0-k.wbx2.com";
+    assert_false(wx_no_proxy(NULL, host));
+    assert_false(wx_no_proxy("", host));
+    assert_true(wx_no_proxy("*", host));
+    assert_true(wx_no_proxy("localhost, *", host));
+    assert_true(wx_no_proxy("wbx2.com", host));
+    assert_true(wx_no_proxy(".wbx2.com", host));
+    assert_true(wx_no_proxy("localhost,.WBX2.com", host));
+    assert_true(wx_no_proxy("example.org " "wbx2.com", host));
+    assert_true(wx_no_proxy(host, host));
+    assert_true(wx_no_proxy("wbx2.com:443", host));
+    assert_true(wx_no_proxy("wbx2.com", "wbx2.com."));
+    assert_false(wx_no_proxy("x2.com", host));           /* not on a dot boundary */
+    assert_false(wx_no_proxy("webex.com,wbx2.co", host));
+    assert_false(wx_no_proxy("a.wbx2.com", "wbx2.com"));  /* a sub-name does not name its parent */
+    assert_false(wx_no_proxy("*.wbx2.com", host));        /* curl takes no wildcards but "*" */
+    assert_true(wx_no_proxy("127.0.0.1", "127.0.0.1"));
+    assert_false(wx_no_proxy("27.0.0.1", "127.0.0.1"));
+    assert_false(wx_no_proxy("0.0.1", "127.0.0.1"));      /* an address is no domain */
+    assert_false(wx_no_proxy("localhost", ""));
+}
+
 /* Kills mutate survivors wx.c:336 (a bad base64 character), :381 (person
  * parse), :527 (trailing junk in Retry-After). */
 static void test_strict_parsers(void **state)
@@ -362,6 +454,8 @@ int main(void)
         cmocka_unit_test(test_policies),
         cmocka_unit_test(test_strict_parsers),
         cmocka_unit_test(test_card),
+        cmocka_unit_test(test_buttons_card),
+        cmocka_unit_test(test_no_proxy),
         cmocka_unit_test(test_reply_body_copy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
