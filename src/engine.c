@@ -596,3 +596,21 @@ out:
     return rc;
 }
 
+
+cJSON *engine_expects_json(const engine *e)
+{
+    cJSON *o = cJSON_CreateObject();
+    const char *name;
+    for (size_t i = 0; o && (name = tree_expect_at(i)); i++) {
+        char key[48];
+        snprintf(key, sizeof key, "placeholder_%s", name);
+        const cJSON *m = pack_message(e->pack, key);
+        cJSON *dup = m ? cJSON_Duplicate(m, 1) : NULL;
+        if (m && (!dup || !cJSON_AddItemToObject(o, name, dup))) {
+            cJSON_Delete(dup);
+            cJSON_Delete(o);
+            return NULL;
+        }
+    }
+    return o;
+}

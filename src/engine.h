@@ -12,6 +12,7 @@
 #define PROVBOT_ENGINE_H
 
 #include <stddef.h>
+#include <cJSON.h>
 #include <stdbool.h>
 
 typedef struct engine engine;
@@ -77,6 +78,12 @@ int engine_attach(engine *e, const char *session, const char *name,
  * another question, no such conversation); <0 on a store error. A channel
  * uses it to take an edited message as a correction while the form is open. */
 int engine_form_pending(engine *e, const char *session);
+
+/* The question types with the input hint a chat page shows for each, from
+ * the pack's "placeholder_<type>" messages: {"email": {"en": S, "sv": S},
+ * ...} (types without one are left out). Caller cJSON_Delete()s; NULL if
+ * out of memory. */
+cJSON *engine_expects_json(const engine *e);
 
 /* Marks an external event id (e.g. a Webex activity) handled, in its own
  * commit (or in the open batch). 1 when new, 0 when seen before, <0 error. */

@@ -66,6 +66,11 @@ static bool in_list(const char *s, const char *const *list)
 
 const cJSON *tree_start(const tree *t) { return t->start; }
 
+const char *tree_expect_at(size_t i)
+{
+    return i < sizeof expects / sizeof *expects - 1 ? expects[i] : NULL;
+}
+
 const char *tree_expect(const char *name)
 {
     for (const char *const *e = expects; *e; e++)

@@ -87,6 +87,8 @@ const cJSON *tree_start(const tree *t);
 /* The question type `name` as a static string (its one table), or NULL when
  * it is none of yes_no line_status order_ref email text confirm. */
 const char *tree_expect(const char *name);
+/* The i-th question type of that table (0-based), NULL past its end. */
+const char *tree_expect_at(size_t i);
 
 /* True when name is one of the process facts (a "yes" may be about one of
  * them rather than the question asked). */

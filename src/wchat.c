@@ -99,11 +99,18 @@ static char *print(cJSON *o, bool ok)
     return s;
 }
 
-char *wchat_welcome(const char *session)
+char *wchat_welcome(const char *session, const cJSON *expects)
 {
     cJSON *o = cJSON_CreateObject();
-    return print(o, o && cJSON_AddStringToObject(o, "type", "welcome") &&
-                    cJSON_AddStringToObject(o, "session", session));
+    bool ok = o && cJSON_AddStringToObject(o, "type", "welcome") &&
+              cJSON_AddStringToObject(o, "session", session);
+    if (ok && expects) {
+        cJSON *ex = cJSON_Duplicate(expects, 1);
+        ok = ex && cJSON_AddItemToObject(o, "expects", ex);
+        if (!ok)
+            cJSON_Delete(ex);
+    }
+    return print(o, ok);
 }
 
 char *wchat_error(const char *code, const char *message, const char *reply_to)

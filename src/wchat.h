@@ -9,6 +9,7 @@
 #ifndef PROVBOT_WCHAT_H
 #define PROVBOT_WCHAT_H
 
+#include <cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -41,8 +42,9 @@ void wchat_frame_clear(struct wchat_frame *f);
 bool wchat_session_valid(const char *s);
 
 /* The bot's frames, as malloc'd JSON text (caller frees); NULL when out of
- * memory. reply_to may be NULL. */
-char *wchat_welcome(const char *session);
+ * memory. reply_to may be NULL; expects (may be NULL) is the question types'
+ * input hints (engine_expects_json), copied into the welcome as "expects". */
+char *wchat_welcome(const char *session, const cJSON *expects);
 char *wchat_error(const char *code, const char *message, const char *reply_to);
 
 #endif

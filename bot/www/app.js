@@ -26,9 +26,7 @@
       uploaded: 'Screenshot “%s” attached.', uploadFailed: 'The screenshot could not be attached: %s',
       tooBig: 'That file is larger than 5 MiB. Please attach a smaller screenshot.',
       badType: 'Please attach a PNG or JPEG image.', noSession: 'not connected yet',
-      error: 'The message was not accepted (%s).', noReply: 'No answer came back. Please try again.',
-      ph: { email: 'name@company.com', order_ref: 'Order reference…', yes_no: 'Yes or no…',
-        line_status: 'Line status…', confirm: 'Yes, or what to change…', text: 'Describe what happens…' }
+      error: 'The message was not accepted (%s).', noReply: 'No answer came back. Please try again.'
     },
     sv: {
       send: 'Skicka', placeholder: 'Skriv ditt meddelande…', connecting: 'Ansluter…',
@@ -42,9 +40,7 @@
       uploaded: 'Skärmbilden ”%s” är bifogad.', uploadFailed: 'Skärmbilden kunde inte bifogas: %s',
       tooBig: 'Filen är större än 5 MiB. Bifoga en mindre skärmbild.',
       badType: 'Bifoga en PNG- eller JPEG-bild.', noSession: 'inte ansluten än',
-      error: 'Meddelandet togs inte emot (%s).', noReply: 'Inget svar kom. Försök igen.',
-      ph: { email: 'namn@foretag.se', order_ref: 'Orderreferens…', yes_no: 'Ja eller nej…',
-        line_status: 'Radens status…', confirm: 'Ja, eller vad som ska ändras…', text: 'Beskriv vad som händer…' }
+      error: 'Meddelandet togs inte emot (%s).', noReply: 'Inget svar kom. Försök igen.'
     }
   };
 
@@ -54,6 +50,7 @@
   var statusEl = $('status'), intro = $('intro');
 
   var lang = 'en', expect = null, session = loadSession();
+  var hints = {};          /* question type -> {en, sv}: the input hints, from the welcome */
   var ws = null, ready = false, attempt = 0, retryTimer = null, welcomeTimer = null;
   var queue = [];          /* frames typed while disconnected: {frame, el} */
   var awaiting = {};       /* message id -> timeout handle, until its reply */
@@ -205,7 +202,7 @@
     $('subtitle').textContent = t('subtitle');
     $('typing-label').textContent = t('typing');
     log.setAttribute('aria-label', t('log'));
-    var ph = (expect && t('ph')[expect]) || t('placeholder');
+    var ph = (expect && hints[expect] && hints[expect][lang]) || t('placeholder');
     input.placeholder = ph;
     $('input-label').textContent = ph;
     setStatus(statusState);
@@ -253,7 +250,11 @@
       var f;
       try { f = JSON.parse(ev.data); } catch (e) { return; }
       if (!f || typeof f !== 'object') return;
-      if (f.type === 'welcome') { if (f.session) saveSession(String(f.session)); becomeReady(); }
+      if (f.type === 'welcome') {
+        if (f.expects && typeof f.expects === 'object') { hints = f.expects; applyLabels(); }
+        if (f.session) saveSession(String(f.session));
+        becomeReady();
+      }
       else if (f.type === 'reply') { becomeReady(); onReply(f); }
       else if (f.type === 'error') onError(f);
     };

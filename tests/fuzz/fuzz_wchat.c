@@ -16,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (k == WCHAT_HELLO && f.session[0] && !wchat_session_valid(f.session))
         abort();
     char *e = wchat_error("bad_json", f.error ? f.error : "x", f.id);
-    char *w = wchat_welcome(f.session);
+    char *w = wchat_welcome(f.session, NULL);
     if (!e || !w)
         abort();
     free(e);

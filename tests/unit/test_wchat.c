@@ -94,9 +94,15 @@ static void test_bad_frames(void **state)
 static void test_builders(void **state)
 {
     (void)state;
-    char *w = wchat_welcome("s1");
+    char *w = wchat_welcome("s1", NULL);
     assert_string_equal(w, "{\"type\":\"welcome\",\"session\":\"s1\"}");
     free(w);
+    cJSON *ex = cJSON_Parse("{\"email\":{\"en\":\"name@x\",\"sv\":\"namn@x\"}}");
+    w = wchat_welcome("s2", ex);
+    assert_string_equal(w, "{\"type\":\"welcome\",\"session\":\"s2\","
+                           "\"expects\":{\"email\":{\"en\":\"name@x\",\"sv\":\"namn@x\"}}}");
+    free(w);
+    cJSON_Delete(ex);
     char *e = wchat_error("too_fast", "slow \"down\"", "m2");
     assert_string_equal(e, "{\"type\":\"error\",\"code\":\"too_fast\",\"message\":\"slow \\\"down\\\"\",\"reply_to\":\"m2\"}");
     free(e);
