@@ -759,36 +759,93 @@ cJSON *store_attach_json(store *s, const char *case_id)
     return arr;
 }
 
-int store_purge(store *s, int64_t cutoff_ms)
+/* The purge in chunks of PURGE_CHUNK rows, one short transaction each, with
+ * PURGE_PAUSE_MS between them: the event loop's writer never waits longer
+ * than one chunk for the lock (it retries a busy turn on its next tick, see
+ * store_busy_short). Each step's `find` (a read, outside the transaction)
+ * gives the highest rowid of the next chunk after ?2; its `apply` changes the
+ * rows of (?2, ?3] that still match (a conversation touched meanwhile stays). */
+#define PURGE_CHUNK "500"
+#define PURGE_PAUSE_MS 5
+#define PURGE_FIND(t, cond) "SELECT max(rowid) FROM (SELECT rowid FROM " t " WHERE rowid > ?2" \
+    " AND " cond " ORDER BY rowid LIMIT " PURGE_CHUNK ")"
+#define PURGE_RANGE " rowid > ?2 AND rowid <= ?3 AND "
+#define COND_CONV "updated_at < ?1"
+#define COND_TURN "at < ?1"
+#define COND_TRANSCRIPT "transcript IS NOT NULL AND status != 'queued'" \
+    " AND created_at < strftime('%Y-%m-%dT%H:%M:%SZ', ?1 / 1000, 'unixepoch')"
+#define COND_ATTACH "at < ?1 AND (case_id IS NULL OR case_id IN" \
+    " (SELECT id FROM cases WHERE status != 'queued'))"
+
+static const struct { const char *find, *apply; } purge_steps[] = {
+    { PURGE_FIND("conversations", COND_CONV),
+      "DELETE FROM conversations WHERE" PURGE_RANGE COND_CONV },
+    { PURGE_FIND("turns", COND_TURN), "DELETE FROM turns WHERE" PURGE_RANGE COND_TURN },
+    { PURGE_FIND("cases", COND_TRANSCRIPT),
+      "UPDATE cases SET transcript = NULL WHERE" PURGE_RANGE COND_TRANSCRIPT },
+    { PURGE_FIND("attachments", COND_ATTACH),
+      "DELETE FROM attachments WHERE" PURGE_RANGE COND_ATTACH },
+    { PURGE_FIND("handled", COND_TURN), "DELETE FROM handled WHERE" PURGE_RANGE COND_TURN },
+    { PURGE_FIND("pending", COND_TURN), "DELETE FROM pending WHERE" PURGE_RANGE COND_TURN },
+};
+
+/* The highest rowid of the next chunk of step i after lo into *hi: 1, or 0
+ * when nothing is left, -1 on error. */
+static int purge_find(store *s, size_t i, int64_t cutoff_ms, int64_t lo, int64_t *hi)
 {
-    static const char *const sql[] = {
-        "DELETE FROM conversations WHERE updated_at < ?1",
-        "DELETE FROM turns WHERE at < ?1",
-        "UPDATE cases SET transcript = NULL WHERE transcript IS NOT NULL AND status != 'queued'"
-        " AND created_at < strftime('%Y-%m-%dT%H:%M:%SZ', ?1 / 1000, 'unixepoch')",
-        "DELETE FROM attachments WHERE at < ?1 AND (case_id IS NULL OR case_id IN"
-        " (SELECT id FROM cases WHERE status != 'queued'))",
-        "DELETE FROM handled WHERE at < ?1",
-        "DELETE FROM pending WHERE at < ?1",
-    };
-    int changed = 0;
+    sqlite3_stmt *st = prep(s, purge_steps[i].find);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, cutoff_ms);
+    sqlite3_bind_int64(st, 2, lo);
+    int rc = sqlite3_step(st), found = rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL;
+    if (found)
+        *hi = sqlite3_column_int64(st, 0);
+    done(s, st);
+    return rc == SQLITE_ROW ? found : -1;
+}
+
+/* One chunk of step i, (lo, hi], in its own transaction; rows changed or -1. */
+static int purge_chunk(store *s, size_t i, int64_t cutoff_ms, int64_t lo, int64_t hi)
+{
+    sqlite3_stmt *st;
     if (store_begin(s) < 0)
         return -1;
-    for (size_t i = 0; i < sizeof sql / sizeof *sql; i++) {
-        sqlite3_stmt *st = prep(s, sql[i]);
-        if (!st)
-            goto fail;
-        sqlite3_bind_int64(st, 1, cutoff_ms);
-        if (run(s, st) < 0)
-            goto fail;
-        changed += sqlite3_changes(s->db);
-    }
+    if (!(st = prep(s, purge_steps[i].apply)))
+        goto fail;
+    sqlite3_bind_int64(st, 1, cutoff_ms);
+    sqlite3_bind_int64(st, 2, lo);
+    sqlite3_bind_int64(st, 3, hi);
+    if (run(s, st) < 0)
+        goto fail;
+    int n = sqlite3_changes(s->db);
     if (store_commit(s) < 0)
         goto fail;
-    return changed;
+    return n;
 fail:
     store_rollback(s);
     return -1;
+}
+
+int store_purge(store *s, int64_t cutoff_ms)
+{
+    const struct timespec pause = { 0, PURGE_PAUSE_MS * 1000000L };
+    int changed = 0;
+    for (size_t i = 0; i < sizeof purge_steps / sizeof *purge_steps; i++) {
+        int64_t lo = 0, hi = 0;
+        int rc;
+        while ((rc = purge_find(s, i, cutoff_ms, lo, &hi)) == 1) {
+            int n = purge_chunk(s, i, cutoff_ms, lo, hi);
+            if (n < 0)
+                return -1;
+            changed += n;
+            lo = hi;
+            nanosleep(&pause, NULL);
+        }
+        if (rc < 0)
+            return -1;
+    }
+    return changed;
 }
 
 int store_mark_handled(store *s, const char *event_id)

@@ -183,6 +183,36 @@ static void test_pending_lifecycle(void **state)
     store_close(s);
 }
 
+/* A purge larger than a chunk (500 rows) deletes all of it, chunk after
+ * chunk, and spares what is newer than the cutoff. */
+static void test_purge_in_chunks(void **state)
+{
+    (void)state;
+    char err[256], sess[32], *json = NULL;
+    store *s = store_open(dir, err, sizeof err);
+    assert_non_null(s);
+    assert_int_equal(store_begin(s), 0);
+    for (int i = 0; i < 1234; i++) {
+        snprintf(sess, sizeof sess, "old%d", i);
+        assert_int_equal(store_conv_save(s, sess, "web", NULL, "en", "{}", "user: hi\n"), 0);
+    }
+    assert_int_equal(store_commit(s), 0);
+    int64_t cutoff = store_now_ms() + 1;
+    usleep(20000);
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_conv_save(s, "young", "web", NULL, "en", "{}", "user: hi\n"), 0);
+    assert_int_equal(store_commit(s), 0);
+    assert_int_equal(store_purge(s, cutoff), 2 * 1234);      /* conversations and turns */
+    assert_int_equal(store_conv_load(s, "old1233", &json), 0);
+    assert_int_equal(store_conv_load(s, "young", &json), 1);
+    free(json);
+    char *t = store_transcript(s, "young");
+    assert_string_equal(t, "user: hi\n");
+    free(t);
+    assert_int_equal(store_purge(s, cutoff), 0);
+    store_close(s);
+}
+
 static void test_retention_purge(void **state)
 {
     (void)state;
@@ -345,6 +375,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_attachments_and_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pending_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_purge, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_purge_in_chunks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version2_store_migrates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_bounded_under_continuous_commits, setup, teardown),
