@@ -471,6 +471,9 @@ outbox *outbox_start(const char *data_dir, void *unused, char *err, size_t errle
     outbox *ob = create(data_dir, err, errlen);
     if (!ob)
         return NULL;
+    /* its own commits (purge chunks, verdicts) never checkpoint: checkpoint()
+     * does, with a RESTART that holds the write lock only a few ms */
+    store_autocheckpoint(ob->store, false);
     if (pthread_create(&ob->thread, NULL, worker, ob) != 0) {
         snprintf(err, errlen, "cannot start the outbox thread");
         cleanup(ob);

@@ -21,6 +21,7 @@
  */
 #include "serve_int.h"
 #include "log.h"
+#include "store.h"
 
 #include <libwebsockets.h>
 
@@ -227,14 +228,15 @@ static rlim_t raise_nofile(rlim_t want)
 
 static void commit_cb(lws_sorted_usec_list_t *sul)
 {
-    turns_flush(lws_container_of(sul, struct server, commit)->turns);
+    turns_tick(lws_container_of(sul, struct server, commit)->turns);
 }
 
-/* The pipeline's hook: a group commit after this loop turn's input. */
-static void schedule_commit(void *arg)
+/* The pipeline's hook: a group commit after this loop turn's input (0), or
+ * a busy batch tried again delay_us later. */
+static void schedule_commit(void *arg, int64_t delay_us)
 {
     struct server *s = arg;
-    lws_sul_schedule(s->ctx, 0, &s->commit, commit_cb, 0);
+    lws_sul_schedule(s->ctx, 0, &s->commit, commit_cb, delay_us);
 }
 
 /* The server for cfg, with its engine, pipeline and protocol table; NULL
@@ -261,6 +263,8 @@ static struct server *server_new(const struct serve_config *cfg, int *rc)
         *rc = 2;
         goto fail;
     }
+    /* the loop never waits long for the write lock: a busy turn is retried */
+    store_busy_timeout(engine_store(s->eng), TURNS_BUSY_MS);
     if (!(s->turns = turns_open(s->eng, NULL, schedule_commit, s)) ||
         !(s->protocols = protocols_new(cfg))) {
         fprintf(stderr, "provbot: out of memory\n");

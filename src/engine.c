@@ -483,9 +483,10 @@ int engine_batch_begin(engine *e, char *err, size_t errlen)
 {
     if (e->batch)
         return 0;
-    if (store_begin(e->store) < 0) {
+    int rc = store_begin(e->store);
+    if (rc < 0) {
         snprintf(err, errlen, "store: %s", store_errmsg(e->store));
-        return -1;
+        return rc;
     }
     e->batch = true;
     return 0;

@@ -60,7 +60,10 @@ int engine_turn(engine *e, const char *session, const char *user,
  * failed turn leaves the others). A caller that batches must hold every
  * reply of the batch until engine_batch_commit() returns 0: only then are
  * those turns durable. On failure the whole batch is rolled back and its
- * replies must not be sent. Without a batch, each turn commits alone. */
+ * replies must not be sent. Without a batch, each turn commits alone.
+ * engine_batch_begin returns STORE_BUSY (store.h, -2) when another
+ * connection held the write lock for the store's whole busy timeout: no
+ * batch was opened, try again later. */
 int engine_batch_begin(engine *e, char *err, size_t errlen);
 int engine_batch_commit(engine *e, char *err, size_t errlen);
 bool engine_in_batch(const engine *e);

@@ -16,7 +16,6 @@
 
 #define STMT_CACHE 64
 #define TURNS_KEPT "2000"   /* characters of recent turns in a transcript */
-#define BUSY_MS 5000        /* writers wait this long for each other */
 #define AUTO_CKPT_PAGES 1000 /* store_autocheckpoint(on): SQLite's default */
 /* The WAL bound. Under continuous group commits a PASSIVE checkpoint never
  * catches up (checkpoint starvation), so once the WAL holds WAL_RESTART_BYTES
@@ -30,6 +29,7 @@
 #define WAL_LIMIT "16777216"
 #define RESTART_WAIT_MS 20
 #define RESTART_RETRY_MS 100 /* after a busy restart, commits run free this long */
+#define CKPT_RESTART_WAIT_MS 2 /* store_checkpoint's RESTART: see there */
 
 struct store {
     sqlite3 *db;
@@ -39,6 +39,7 @@ struct store {
     int page_size;
     bool autockpt;          /* PASSIVE checkpoint at AUTO_CKPT_PAGES on commit */
     int64_t restart_after;  /* no RESTART attempt before this time (ms) */
+    int busy_ms;            /* the busy timeout (store_busy_timeout) */
 };
 
 /* Migration k brings a store from version k to k + 1. */
@@ -221,7 +222,8 @@ store *store_open(const char *dir, char *err, size_t errlen)
                  s->db ? sqlite3_errmsg(s->db) : "out of memory");
         goto fail;
     }
-    sqlite3_busy_timeout(s->db, BUSY_MS);
+    s->busy_ms = STORE_BUSY_MS;
+    sqlite3_busy_timeout(s->db, s->busy_ms);
     s->autockpt = true;
     sqlite3_wal_hook(s->db, wal_hook, s);
     /* small pages for a new store (an existing one keeps its size): a turn
@@ -262,23 +264,45 @@ int store_wal_pages(const store *s) { return s->wal_pages; }
  * so a long reader costs a turn at most RESTART_WAIT_MS now and then. */
 static void wal_bound(store *s)
 {
-    if ((int64_t)s->wal_pages * s->page_size < WAL_RESTART_BYTES)
+    if (!s->autockpt || (int64_t)s->wal_pages * s->page_size < WAL_RESTART_BYTES)
         return;
     int64_t now = store_now_ms();
     if (now < s->restart_after)
         return;
     sqlite3_busy_timeout(s->db, RESTART_WAIT_MS);
     int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
-    sqlite3_busy_timeout(s->db, BUSY_MS);
+    sqlite3_busy_timeout(s->db, s->busy_ms);
     if (rc == SQLITE_OK)
         s->wal_pages = 0;
     else
         s->restart_after = now + RESTART_RETRY_MS;
 }
 
+int store_busy_timeout(store *s, int ms)
+{
+    int old = s->busy_ms;
+    s->busy_ms = ms;
+    sqlite3_busy_timeout(s->db, ms);
+    return old;
+}
+
+/* The checkpointing thread's part of the WAL bound: a PASSIVE checkpoint
+ * (most of the copying, no lock a writer needs), then, once it copied all
+ * of an over-long WAL, a RESTART that finds little left to copy; it holds
+ * the write lock while it runs, and waits at most CKPT_RESTART_WAIT_MS for
+ * it and for readers, so another connection's writer waits about that long
+ * plus the copying of the frames committed meanwhile. */
 int store_checkpoint(store *s)
 {
-    int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    int log = 0, copied = 0;
+    int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+    if (rc != SQLITE_OK)
+        return rc == SQLITE_BUSY ? 0 : -1;
+    if ((int64_t)log * s->page_size < WAL_RESTART_BYTES || copied < log)
+        return 0;
+    sqlite3_busy_timeout(s->db, CKPT_RESTART_WAIT_MS);
+    rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+    sqlite3_busy_timeout(s->db, s->busy_ms);
     return rc == SQLITE_OK || rc == SQLITE_BUSY ? 0 : -1;
 }
 
@@ -290,7 +314,7 @@ static int tx(store *s, const char *sql)
         return -1;
     int rc = sqlite3_step(st);
     done(s, st);
-    return rc == SQLITE_DONE ? 0 : -1;
+    return rc == SQLITE_DONE ? 0 : (rc & 0xff) == SQLITE_BUSY ? STORE_BUSY : -1;
 }
 
 static const char sql_begin[] = "BEGIN IMMEDIATE", sql_commit[] = "COMMIT",

@@ -43,7 +43,7 @@ static int fake_commit(engine *e, char *err, size_t errlen)
     return rc;
 }
 
-static void on_schedule(void *arg) { (void)arg; schedules++; }
+static void on_schedule(void *arg, int64_t delay_us) { (void)arg; (void)delay_us; schedules++; }
 
 struct owner {                  /* one channel's view: outcomes in order */
     int n, ok, failed;
