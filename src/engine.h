@@ -73,6 +73,13 @@ bool engine_in_batch(const engine *e);
  * message for the person in err (wrong type, too large, too many, no form). */
 int engine_attach(engine *e, const char *session, const char *name,
                   const void *data, size_t len, char *err, size_t errlen);
+/* engine_attach's checks alone (the form, the type, the size, the count),
+ * writing nothing: 0 with *mime ("image/png" or "image/jpeg"; static), or
+ * negative with the message in err. For a caller that writes the
+ * attachment elsewhere (bot/attach.h, off the event loop). */
+int engine_attach_check(engine *e, const char *session, const void *data, size_t len,
+                        const char **mime, char *err, size_t errlen);
+#define ENGINE_ATTACH_MAX_COUNT 5  /* attachments a case */
 
 /* Marks an external event id (e.g. a Webex activity) handled, in its own
  * commit (or in the open batch). 1 when new, 0 when seen before, <0 error. */
