@@ -30,6 +30,8 @@
 #define RESTART_WAIT_MS 20
 #define RESTART_RETRY_MS 100 /* after a busy restart, commits run free this long */
 #define CKPT_RESTART_WAIT_MS 2 /* store_checkpoint's RESTART: see there */
+#define CKPT_PASSES 4          /* ... PASSIVE passes before it at most */
+#define CKPT_LEFTOVER_PAGES 64 /* ... a pass that found fewer new frames is the last */
 
 struct store {
     sqlite3 *db;
@@ -294,12 +296,19 @@ int store_busy_timeout(store *s, int ms)
  * plus the copying of the frames committed meanwhile. */
 int store_checkpoint(store *s)
 {
-    int log = 0, copied = 0;
-    int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
-    if (rc != SQLITE_OK)
-        return rc == SQLITE_BUSY ? 0 : -1;
-    if ((int64_t)log * s->page_size < WAL_RESTART_BYTES || copied < log)
-        return 0;
+    int log = 0, copied = 0, rc = SQLITE_OK;
+    /* PASSIVE passes while each finds much new: what a pass copies was
+     * committed during the previous one, so the RESTART finds little */
+    for (int pass = 0, last = -1; pass < CKPT_PASSES; pass++) {
+        rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+        if (rc != SQLITE_OK)
+            return rc == SQLITE_BUSY ? 0 : -1;
+        if ((int64_t)log * s->page_size < WAL_RESTART_BYTES || copied < log)
+            return 0;
+        if (last >= 0 && log - last < CKPT_LEFTOVER_PAGES)
+            break;
+        last = log;
+    }
     sqlite3_busy_timeout(s->db, CKPT_RESTART_WAIT_MS);
     rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
     sqlite3_busy_timeout(s->db, s->busy_ms);
