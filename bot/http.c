@@ -37,8 +37,22 @@ static void upload_release(struct http_req *h)
     h->up_declared = h->up_cap = 0;
 }
 
+/* Takes h off its server's list of uploads being written, if it is on it. */
+static void wait_remove(struct http_req *h)
+{
+    if (!h->wait_srv)
+        return;
+    for (struct http_req **pp = &h->wait_srv->up_wait; *pp; pp = &(*pp)->wait_next)
+        if (*pp == h) {
+            *pp = h->wait_next;
+            break;
+        }
+    h->wait_srv = NULL;
+}
+
 void http_reset(struct http_req *h)
 {
+    wait_remove(h);
     upload_release(h);
     free(h->owned);
     memset(h, 0, sizeof *h);
@@ -142,6 +156,11 @@ static int http_json_status(struct lws *wsi, struct http_req *h, unsigned int st
 int http_writeable(struct lws *wsi, struct http_req *h)
 {
     unsigned char buf[LWS_PRE + SERVE_HTTP_CHUNK];
+    if (h->answer) {                                   /* an upload's outcome */
+        unsigned status = (unsigned)h->answer;
+        h->answer = 0;
+        return http_json_status(wsi, h, status, status == 200 ? NULL : h->answer_err);
+    }
     if (!h->body || h->off >= h->len) return 0;        /* spurious */
     size_t n = h->len - h->off;
     if (n > SERVE_HTTP_CHUNK) n = SERVE_HTTP_CHUNK;
@@ -333,6 +352,75 @@ int http_body(struct http_req *h, const void *in, size_t len)
     return 0;
 }
 
+/* A checked upload goes to the attachment thread with its buffer and its
+ * accounting (given back when its outcome is taken); h waits on up_wait.
+ * Refused at once when the engine's checks fail or the thread's queue is
+ * full (shed: 503). */
+static int upload_hand_over(struct server *s, struct lws *wsi, struct http_req *h)
+{
+    char err[256] = "";
+    const char *mime = NULL;
+    struct attach_job *j = NULL;
+    if (engine_attach_check(turns_engine(s->turns), h->up_session, h->up, h->up_len, &mime,
+                            err, sizeof err) < 0)
+        goto refuse;
+    if (!(j = calloc(1, sizeof *j))) {
+        snprintf(err, sizeof err, "out of memory");
+        goto refuse;
+    }
+    j->id = ++s->attach_seq;
+    snprintf(j->session, sizeof j->session, "%s", h->up_session);
+    snprintf(j->name, sizeof j->name, "%s", h->up_name);
+    j->mime = mime;
+    j->data = h->up;
+    j->len = h->up_len;
+    j->held = h->up_declared;
+    j->cap = h->up_cap;
+    if (attach_submit(s->attach, j) < 0) {
+        j->data = NULL;             /* still h's: upload_release frees it */
+        free(j);
+        upload_release(h);
+        return upload_shed(wsi, h, &s->attach_shed, "attach_queue", 503,
+                           "the server is busy, try again in a moment");
+    }
+    h->up = NULL;                   /* the job's now, with its accounting */
+    h->srv = NULL;
+    h->up_declared = h->up_cap = 0;
+    h->attach_id = j->id;
+    h->wsi = wsi;
+    h->wait_srv = s;
+    h->wait_next = s->up_wait;
+    s->up_wait = h;
+    return 0;
+refuse:
+    log_event("info", "upload", "session=%.8s bytes=%zu ok=0", h->up_session, h->up_len);
+    upload_release(h);
+    return http_json_status(wsi, h, 400, err[0] ? err : "the file could not be attached");
+}
+
+void http_attach_done(struct server *s)
+{
+    struct attach_job *j;
+    while ((j = attach_take(s->attach))) {
+        s->up_reserved -= j->held;
+        s->up_held -= j->cap;
+        s->n_uploads--;
+        log_event("info", "upload", "session=%.8s bytes=%zu ok=%d", j->session, j->len, j->rc == 0);
+        if (j->rc == 0)
+            s->m.uploads++;
+        for (struct http_req *h = s->up_wait; h; h = h->wait_next)
+            if (h->attach_id == j->id) {
+                wait_remove(h);
+                h->answer = j->rc == 0 ? 200 : 400;
+                snprintf(h->answer_err, sizeof h->answer_err, "%s",
+                         j->err[0] ? j->err : "the file could not be attached");
+                lws_callback_on_writable(h->wsi);
+                break;
+            }
+        attach_job_free(j);
+    }
+}
+
 int http_body_done(struct server *s, struct lws *wsi, struct http_req *h)
 {
     if (!h->uploading) return 0;
@@ -342,6 +430,8 @@ int http_body_done(struct server *s, struct lws *wsi, struct http_req *h)
         return http_json_status(wsi, h, (unsigned)h->up_status, h->up_error);
     }
     char err[256] = "";
+    if (s->attach)
+        return upload_hand_over(s, wsi, h);
     /* durable before it is acknowledged */
     int rc = turns_attach(s->turns, h->up_session, h->up_name, h->up, h->up_len, err, sizeof err);
     size_t got = h->up_len;
@@ -367,6 +457,9 @@ char *http_metrics(const struct server *s)
         { "upload_rate", -1, SERVE_UPLOAD_RATE, s->m.upload_shed_rate },
         { "chat_rate", -1, s->rate, s->m.chat_rate_shed },
         { "chat_outq", outq, SERVE_OUTQ_MAX, s->m.outq_shed },
+        { "attach_queue", s->attach ? attach_inflight(s->attach) : 0, ATTACH_QUEUE_MAX, s->attach_shed },
+        /* waiting turns hold a reply slot each: at most every chat's queue */
+        { "turns_waiting", turns_waiting(s->turns), (double)s->max_conns * SERVE_OUTQ_MAX, 0 },
     };
     return metrics_text(&s->m, s->n_conns, b, (int)(sizeof b / sizeof b[0]));
 }

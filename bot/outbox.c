@@ -411,10 +411,20 @@ fail:
     return NULL;
 }
 
+/* A test hook's interval in ms (env name), or dflt when unset. The hooks
+ * (PROVBOT_TEST_CHECKPOINT_EVERY_MS, PROVBOT_TEST_PURGE_EVERY_MS,
+ * PROVBOT_TEST_RETENTION_MS) let tests/loop_stall.py force checkpoints and
+ * purges under load; they are not configuration. */
+static int64_t test_ms(const char *name, int64_t dflt)
+{
+    const char *v = getenv(name);
+    return v && *v ? atoll(v) : dflt;
+}
+
 static void checkpoint(outbox *ob)
 {
     int64_t now = store_now_ms();
-    if (now - ob->checkpointed_ms < CHECKPOINT_MS)
+    if (now - ob->checkpointed_ms < test_ms("PROVBOT_TEST_CHECKPOINT_EVERY_MS", CHECKPOINT_MS))
         return;
     ob->checkpointed_ms = now;
     if (store_checkpoint(ob->store) < 0)
@@ -427,16 +437,17 @@ static void purge(outbox *ob)
 {
     const char *v = getenv("PROVBOT_RETENTION_DAYS");
     long days = v && *v ? atol(v) : 90;
+    int64_t keep_ms = test_ms("PROVBOT_TEST_RETENTION_MS", (int64_t)days * 86400 * 1000);
     int64_t now = store_now_ms();
-    if (days <= 0 || now - ob->purged_ms < 3600 * 1000)
+    if (keep_ms <= 0 || now - ob->purged_ms < test_ms("PROVBOT_TEST_PURGE_EVERY_MS", 3600 * 1000))
         return;
     ob->purged_ms = now;
-    int n = store_purge(ob->store, now - (int64_t)days * 86400 * 1000);
+    int n = store_purge(ob->store, now - keep_ms);
     if (n < 0)
         logline("warn", "purge_failed", "-", store_errmsg(ob->store));
     else if (n > 0) {
         char d[64];
-        snprintf(d, sizeof d, "%d_rows_older_than_%ld_days", n, days);
+        snprintf(d, sizeof d, "%d_rows_older_than_%lld_ms", n, (long long)keep_ms);
         logline("info", "purged", "-", d);
     }
 }
@@ -460,6 +471,9 @@ outbox *outbox_start(const char *data_dir, void *unused, char *err, size_t errle
     outbox *ob = create(data_dir, err, errlen);
     if (!ob)
         return NULL;
+    /* its own commits (purge chunks, verdicts) never checkpoint: checkpoint()
+     * does, with a RESTART that holds the write lock only a few ms */
+    store_autocheckpoint(ob->store, false);
     if (pthread_create(&ob->thread, NULL, worker, ob) != 0) {
         snprintf(err, errlen, "cannot start the outbox thread");
         cleanup(ob);

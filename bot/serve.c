@@ -21,6 +21,7 @@
  */
 #include "serve_int.h"
 #include "log.h"
+#include "store.h"
 
 #include <libwebsockets.h>
 
@@ -99,6 +100,9 @@ static int serve_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
     case LWS_CALLBACK_HTTP_WRITEABLE:
         if (!p || p->kind != PSS_HTTP) return 0;
         return http_writeable(wsi, &p->u.h);
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        if (s && s->attach) http_attach_done(s);
+        break;
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
         if (p && p->kind == PSS_HTTP) {
@@ -227,14 +231,15 @@ static rlim_t raise_nofile(rlim_t want)
 
 static void commit_cb(lws_sorted_usec_list_t *sul)
 {
-    turns_flush(lws_container_of(sul, struct server, commit)->turns);
+    turns_tick(lws_container_of(sul, struct server, commit)->turns);
 }
 
-/* The pipeline's hook: a group commit after this loop turn's input. */
-static void schedule_commit(void *arg)
+/* The pipeline's hook: a group commit after this loop turn's input (0), or
+ * a busy batch tried again delay_us later. */
+static void schedule_commit(void *arg, int64_t delay_us)
 {
     struct server *s = arg;
-    lws_sul_schedule(s->ctx, 0, &s->commit, commit_cb, 0);
+    lws_sul_schedule(s->ctx, 0, &s->commit, commit_cb, delay_us);
 }
 
 /* The server for cfg, with its engine, pipeline and protocol table; NULL
@@ -261,6 +266,8 @@ static struct server *server_new(const struct serve_config *cfg, int *rc)
         *rc = 2;
         goto fail;
     }
+    /* the loop never waits long for the write lock: a busy turn is retried */
+    store_busy_timeout(engine_store(s->eng), TURNS_BUSY_MS);
     if (!(s->turns = turns_open(s->eng, NULL, schedule_commit, s)) ||
         !(s->protocols = protocols_new(cfg))) {
         fprintf(stderr, "provbot: out of memory\n");
@@ -355,12 +362,22 @@ static int serve_loop(struct server *s)
     return 0;
 }
 
+/* The attachment thread's wakeup (called from it). */
+static void attach_wake(void *arg)
+{
+    struct server *s = arg;
+    lws_cancel_service(s->ctx);
+}
+
 /* Ends everything in order: the pending turns while their channels exist,
- * the channels, the context (CLOSED frees each chat), the engine. */
+ * the channels, the attachment thread, the context (CLOSED frees each chat),
+ * the engine. */
 static void server_free(struct server *s, int rc)
 {
     if (s->turns) turns_flush(s->turns);
     channels_stop(s->cfg);
+    attach_stop(s->attach);             /* joined at shutdown, never while serving */
+    s->attach = NULL;
     if (s->ctx) lws_context_destroy(s->ctx);
     turns_close(s->turns);
     engine_close(s->eng);
@@ -394,6 +411,10 @@ int serve_run(const struct serve_config *cfg)
     sigaction(SIGTERM, NULL, &old_term);
     rc = 1;
     if (context_create(s, host, port, listen_spec) == 0) {
+        char err[256];
+        const char *dir = cfg->engine->data_dir;
+        if (dir && !(s->attach = attach_start(dir, attach_wake, s, err, sizeof err)))
+            log_event("warn", "attach_thread", "detail=\"%s\" (uploads are written on the loop)", err);
         memset(&sa, 0, sizeof sa);
         sa.sa_handler = on_signal;
         sigemptyset(&sa.sa_mask);

@@ -13,6 +13,7 @@
 #include "metrics.h"
 #include "turns.h"
 #include "wsq.h"
+#include "attach.h"
 
 #include <libwebsockets.h>
 #include <stdbool.h>
@@ -89,6 +90,13 @@ struct http_req {
     const char *up_error;       /* its message (static) */
     char up_session[SERVE_SESSION_MAX + 1];
     char up_name[101];
+    /* an upload being written by the attachment thread (attach.h) */
+    struct server *wait_srv;    /* set while on wait_srv->up_wait, borrowed */
+    struct http_req *wait_next; /* server.up_wait */
+    struct lws *wsi;            /* borrowed, valid while on up_wait (CLOSED_HTTP resets) */
+    uint64_t attach_id;         /* the job's id */
+    int answer;                 /* non-zero: the outcome's status, to send in HTTP_WRITEABLE */
+    char answer_err[256];       /* its error ("" when 200) */
 };
 
 enum pss_kind { PSS_NONE, PSS_HTTP, PSS_WS };
@@ -123,6 +131,10 @@ struct server {
     size_t up_held;             /* bytes their buffers hold */
     size_t up_max;              /* SERVE_UPLOAD_INFLIGHT */
     struct serve_bucket up_rate[SERVE_UPLOAD_SLOTS]; /* upload rate, by peer address hash */
+    struct attachq *attach;     /* the attachment writer thread, owned; NULL: writes on the loop */
+    uint64_t attach_seq;        /* the last job id */
+    struct http_req *up_wait;   /* uploads whose write is in flight */
+    uint64_t attach_shed;       /* uploads refused: the writer's queue was full */
     struct metrics m;
 };
 
@@ -147,6 +159,8 @@ int http_body(struct http_req *h, const void *in, size_t len);
 char *http_metrics(const struct server *s);
 int http_body_done(struct server *s, struct lws *wsi, struct http_req *h);
 int http_writeable(struct lws *wsi, struct http_req *h);
+/* EVENT_WAIT_CANCELLED: answers the uploads the attachment thread wrote. */
+void http_attach_done(struct server *s);
 /* True when origin is on the allow list (or there is none). */
 bool http_origin_allowed(const struct serve_config *cfg, const char *origin);
 /* The Origin header ("" when absent) into buf. */

@@ -13,6 +13,17 @@
  * go through turns_attach() / turns_mark_handled(), which close the open
  * batch first (delivering its outcomes) and then run alone.
  *
+ * The loop never waits long for the store's write lock (held a moment by
+ * the outbox thread's purge chunks and checkpoints): serve gives the
+ * engine's store a busy timeout of a few ms (TURNS_BUSY_MS). When a batch
+ * cannot be opened within it, the turn waits in a FIFO (as do the turns
+ * submitted after it, so each conversation keeps its order) and
+ * turns_tick(), which the loop calls TURNS_RETRY_US later, tries again; a
+ * turn that waited TURNS_GIVEUP_MS fails (ok false). Its reply still leaves
+ * only after its commit. The synchronous calls (turns_flush, turns_attach,
+ * turns_pending_*, ...) run the waiting turns first with the store's long
+ * busy timeout, so they keep their "done when it returns" contract.
+ *
  * Threads: loop thread only, like the engine. Ownership: turns borrows the
  * engine until turns_close(); callbacks get the reply borrowed for the call.
  */
@@ -25,6 +36,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct turns turns;
 
@@ -51,17 +63,23 @@ struct turns_outcome {
  * arg given to turns_submit(). */
 typedef void turns_done_fn(void *owner, void *arg, const struct turns_outcome *o);
 
-/* The batch calls turns makes; tests substitute them (NULL: the engine's). */
+#define TURNS_BUSY_MS 5           /* the loop's busy timeout on the store */
+#define TURNS_RETRY_US 2000       /* a busy batch is tried again this much later */
+#define TURNS_GIVEUP_MS 2000      /* a turn kept waiting this long fails */
+
+/* The batch calls turns makes; tests substitute them (NULL: the engine's;
+ * now_ms NULL: store_now_ms). batch_begin returns STORE_BUSY when busy. */
 struct turns_ops {
     int (*batch_begin)(engine *e, char *err, size_t errlen);
     int (*batch_commit)(engine *e, char *err, size_t errlen);
+    int64_t (*now_ms)(void);
 };
 
-/* A pipeline over eng. schedule(arg) must make the loop call turns_flush()
- * soon, after the current input (e.g. a 0 us lws timer); it is called once
- * per batch. ops may be NULL. NULL when out of memory. */
+/* A pipeline over eng. schedule(arg, delay_us) must make the loop call
+ * turns_tick() delay_us from now (0: after the current input; e.g. an lws
+ * timer, rescheduled by each call). ops may be NULL. NULL when out of memory. */
 turns *turns_open(engine *eng, const struct turns_ops *ops,
-                  void (*schedule)(void *arg), void *schedule_arg);
+                  void (*schedule)(void *arg, int64_t delay_us), void *schedule_arg);
 
 /* Flushes (turns_flush) and frees. NULL is fine. */
 void turns_close(turns *t);
@@ -73,8 +91,18 @@ void turns_close(turns *t);
 int turns_submit(turns *t, const struct turns_msg *m, turns_done_fn *done, void *owner, void *arg);
 
 /* Commits the open batch (if any) and calls the callbacks of its turns, in
- * submission order: ok when the commit succeeded, else not. */
+ * submission order: ok when the commit succeeded, else not. Turns waiting
+ * for a busy store run first, waiting for the lock as long as the store's
+ * default busy timeout allows (STORE_BUSY_MS): nothing waits afterwards. */
 void turns_flush(turns *t);
+
+/* The loop's timer: commits the open batch as turns_flush does, and tries
+ * the waiting turns without waiting for the lock longer than TURNS_BUSY_MS
+ * (still busy: scheduled again; waited TURNS_GIVEUP_MS: failed). */
+void turns_tick(turns *t);
+
+/* Turns waiting for the store now (for /metrics). */
+int turns_waiting(const turns *t);
 
 /* The owner (e.g. a chat whose socket closed) goes away: its pending turns'
  * callbacks will not be called. The turns stay in the batch. */

@@ -26,7 +26,7 @@
 
 #define TEXT_MAX 16384               /* bytes of a message kept */
 #define ATTACH_MAX_BYTES (5u << 20)
-#define ATTACH_MAX_COUNT 5
+#define ATTACH_MAX_COUNT ENGINE_ATTACH_MAX_COUNT
 
 struct engine {
     pack *pack;
@@ -498,9 +498,10 @@ int engine_batch_begin(engine *e, char *err, size_t errlen)
 {
     if (e->batch)
         return 0;
-    if (store_begin(e->store) < 0) {
+    int rc = store_begin(e->store);
+    if (rc < 0) {
         snprintf(err, errlen, "store: %s", store_errmsg(e->store));
-        return -1;
+        return rc;
     }
     e->batch = true;
     return 0;
@@ -556,14 +557,15 @@ static const char *image_type(const unsigned char *d, size_t n)
     return NULL;
 }
 
-int engine_attach(engine *e, const char *session, const char *name,
-                  const void *data, size_t len, char *err, size_t errlen)
+int engine_attach_check(engine *e, const char *session, const void *data, size_t len,
+                        const char **mime, char *err, size_t errlen)
 {
     char *state = NULL;
     dialog *d = NULL;
-    const char *mime = image_type(data, len), *key = NULL;
+    const char *key = NULL;
     int rc = -1;
 
+    *mime = image_type(data, len);
     if (store_conv_load(e->store, session, &state) < 0) {
         snprintf(err, errlen, "store: %s", store_errmsg(e->store));
         return -1;
@@ -575,7 +577,7 @@ int engine_attach(engine *e, const char *session, const char *name,
     }
     if (!dialog_in_form(d))
         key = "attach_no_form";
-    else if (!mime)
+    else if (!*mime)
         key = "attach_bad_type";
     else if (len > ATTACH_MAX_BYTES)
         key = "attach_too_large";
@@ -585,10 +587,6 @@ int engine_attach(engine *e, const char *session, const char *name,
         snprintf(err, errlen, "%s", pack_text(pack_message(e->pack, key), dialog_lang(d)));
         goto out;
     }
-    if (store_attach_add(e->store, session, name && *name ? name : "screenshot", mime, data, len) < 0) {
-        snprintf(err, errlen, "store: %s", store_errmsg(e->store));
-        goto out;
-    }
     rc = 0;
 out:
     dialog_free(d);
@@ -596,6 +594,18 @@ out:
     return rc;
 }
 
+int engine_attach(engine *e, const char *session, const char *name,
+                  const void *data, size_t len, char *err, size_t errlen)
+{
+    const char *mime;
+    if (engine_attach_check(e, session, data, len, &mime, err, errlen) < 0)
+        return -1;
+    if (store_attach_add(e->store, session, name && *name ? name : "screenshot", mime, data, len) < 0) {
+        snprintf(err, errlen, "store: %s", store_errmsg(e->store));
+        return -1;
+    }
+    return 0;
+}
 
 cJSON *engine_expects_json(const engine *e)
 {

@@ -61,7 +61,10 @@ int engine_turn(engine *e, const char *session, const char *user,
  * failed turn leaves the others). A caller that batches must hold every
  * reply of the batch until engine_batch_commit() returns 0: only then are
  * those turns durable. On failure the whole batch is rolled back and its
- * replies must not be sent. Without a batch, each turn commits alone. */
+ * replies must not be sent. Without a batch, each turn commits alone.
+ * engine_batch_begin returns STORE_BUSY (store.h, -2) when another
+ * connection held the write lock for the store's whole busy timeout: no
+ * batch was opened, try again later. */
 int engine_batch_begin(engine *e, char *err, size_t errlen);
 int engine_batch_commit(engine *e, char *err, size_t errlen);
 bool engine_in_batch(const engine *e);
@@ -71,6 +74,13 @@ bool engine_in_batch(const engine *e);
  * message for the person in err (wrong type, too large, too many, no form). */
 int engine_attach(engine *e, const char *session, const char *name,
                   const void *data, size_t len, char *err, size_t errlen);
+/* engine_attach's checks alone (the form, the type, the size, the count),
+ * writing nothing: 0 with *mime ("image/png" or "image/jpeg"; static), or
+ * negative with the message in err. For a caller that writes the
+ * attachment elsewhere (bot/attach.h, off the event loop). */
+int engine_attach_check(engine *e, const char *session, const void *data, size_t len,
+                        const char **mime, char *err, size_t errlen);
+#define ENGINE_ATTACH_MAX_COUNT 5  /* attachments a case */
 
 /* 1 when the conversation's pending question (the one its last reply
  * asked) is part of the case form: the order reference, the new email, the

@@ -16,7 +16,6 @@
 
 #define STMT_CACHE 64
 #define TURNS_KEPT "2000"   /* characters of recent turns in a transcript */
-#define BUSY_MS 5000        /* writers wait this long for each other */
 #define AUTO_CKPT_PAGES 1000 /* store_autocheckpoint(on): SQLite's default */
 /* The WAL bound. Under continuous group commits a PASSIVE checkpoint never
  * catches up (checkpoint starvation), so once the WAL holds WAL_RESTART_BYTES
@@ -30,6 +29,9 @@
 #define WAL_LIMIT "16777216"
 #define RESTART_WAIT_MS 20
 #define RESTART_RETRY_MS 100 /* after a busy restart, commits run free this long */
+#define CKPT_RESTART_WAIT_MS 2 /* store_checkpoint's RESTART: see there */
+#define CKPT_PASSES 4          /* ... PASSIVE passes before it at most */
+#define CKPT_LEFTOVER_PAGES 64 /* ... a pass that found fewer new frames is the last */
 
 struct store {
     sqlite3 *db;
@@ -39,6 +41,7 @@ struct store {
     int page_size;
     bool autockpt;          /* PASSIVE checkpoint at AUTO_CKPT_PAGES on commit */
     int64_t restart_after;  /* no RESTART attempt before this time (ms) */
+    int busy_ms;            /* the busy timeout (store_busy_timeout) */
 };
 
 /* Migration k brings a store from version k to k + 1. */
@@ -226,7 +229,8 @@ store *store_open(const char *dir, char *err, size_t errlen)
                  s->db ? sqlite3_errmsg(s->db) : "out of memory");
         goto fail;
     }
-    sqlite3_busy_timeout(s->db, BUSY_MS);
+    s->busy_ms = STORE_BUSY_MS;
+    sqlite3_busy_timeout(s->db, s->busy_ms);
     s->autockpt = true;
     sqlite3_wal_hook(s->db, wal_hook, s);
     /* small pages for a new store (an existing one keeps its size): a turn
@@ -267,23 +271,52 @@ int store_wal_pages(const store *s) { return s->wal_pages; }
  * so a long reader costs a turn at most RESTART_WAIT_MS now and then. */
 static void wal_bound(store *s)
 {
-    if ((int64_t)s->wal_pages * s->page_size < WAL_RESTART_BYTES)
+    if (!s->autockpt || (int64_t)s->wal_pages * s->page_size < WAL_RESTART_BYTES)
         return;
     int64_t now = store_now_ms();
     if (now < s->restart_after)
         return;
     sqlite3_busy_timeout(s->db, RESTART_WAIT_MS);
     int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
-    sqlite3_busy_timeout(s->db, BUSY_MS);
+    sqlite3_busy_timeout(s->db, s->busy_ms);
     if (rc == SQLITE_OK)
         s->wal_pages = 0;
     else
         s->restart_after = now + RESTART_RETRY_MS;
 }
 
+int store_busy_timeout(store *s, int ms)
+{
+    int old = s->busy_ms;
+    s->busy_ms = ms;
+    sqlite3_busy_timeout(s->db, ms);
+    return old;
+}
+
+/* The checkpointing thread's part of the WAL bound: a PASSIVE checkpoint
+ * (most of the copying, no lock a writer needs), then, once it copied all
+ * of an over-long WAL, a RESTART that finds little left to copy; it holds
+ * the write lock while it runs, and waits at most CKPT_RESTART_WAIT_MS for
+ * it and for readers, so another connection's writer waits about that long
+ * plus the copying of the frames committed meanwhile. */
 int store_checkpoint(store *s)
 {
-    int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    int log = 0, copied = 0, rc = SQLITE_OK;
+    /* PASSIVE passes while each finds much new: what a pass copies was
+     * committed during the previous one, so the RESTART finds little */
+    for (int pass = 0, last = -1; pass < CKPT_PASSES; pass++) {
+        rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+        if (rc != SQLITE_OK)
+            return rc == SQLITE_BUSY ? 0 : -1;
+        if ((int64_t)log * s->page_size < WAL_RESTART_BYTES || copied < log)
+            return 0;
+        if (last >= 0 && log - last < CKPT_LEFTOVER_PAGES)
+            break;
+        last = log;
+    }
+    sqlite3_busy_timeout(s->db, CKPT_RESTART_WAIT_MS);
+    rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+    sqlite3_busy_timeout(s->db, s->busy_ms);
     return rc == SQLITE_OK || rc == SQLITE_BUSY ? 0 : -1;
 }
 
@@ -295,7 +328,7 @@ static int tx(store *s, const char *sql)
         return -1;
     int rc = sqlite3_step(st);
     done(s, st);
-    return rc == SQLITE_DONE ? 0 : -1;
+    return rc == SQLITE_DONE ? 0 : (rc & 0xff) == SQLITE_BUSY ? STORE_BUSY : -1;
 }
 
 static const char sql_begin[] = "BEGIN IMMEDIATE", sql_commit[] = "COMMIT",
@@ -766,36 +799,93 @@ cJSON *store_attach_json(store *s, const char *case_id)
     return arr;
 }
 
-int store_purge(store *s, int64_t cutoff_ms)
+/* The purge in chunks of PURGE_CHUNK rows, one short transaction each, with
+ * PURGE_PAUSE_MS between them: the event loop's writer never waits longer
+ * than one chunk for the lock (it retries a busy turn on its next tick, see
+ * store_busy_short). Each step's `find` (a read, outside the transaction)
+ * gives the highest rowid of the next chunk after ?2; its `apply` changes the
+ * rows of (?2, ?3] that still match (a conversation touched meanwhile stays). */
+#define PURGE_CHUNK "500"
+#define PURGE_PAUSE_MS 5
+#define PURGE_FIND(t, cond) "SELECT max(rowid) FROM (SELECT rowid FROM " t " WHERE rowid > ?2" \
+    " AND " cond " ORDER BY rowid LIMIT " PURGE_CHUNK ")"
+#define PURGE_RANGE " rowid > ?2 AND rowid <= ?3 AND "
+#define COND_CONV "updated_at < ?1"
+#define COND_TURN "at < ?1"
+#define COND_TRANSCRIPT "transcript IS NOT NULL AND status != 'queued'" \
+    " AND created_at < strftime('%Y-%m-%dT%H:%M:%SZ', ?1 / 1000, 'unixepoch')"
+#define COND_ATTACH "at < ?1 AND (case_id IS NULL OR case_id IN" \
+    " (SELECT id FROM cases WHERE status != 'queued'))"
+
+static const struct { const char *find, *apply; } purge_steps[] = {
+    { PURGE_FIND("conversations", COND_CONV),
+      "DELETE FROM conversations WHERE" PURGE_RANGE COND_CONV },
+    { PURGE_FIND("turns", COND_TURN), "DELETE FROM turns WHERE" PURGE_RANGE COND_TURN },
+    { PURGE_FIND("cases", COND_TRANSCRIPT),
+      "UPDATE cases SET transcript = NULL WHERE" PURGE_RANGE COND_TRANSCRIPT },
+    { PURGE_FIND("attachments", COND_ATTACH),
+      "DELETE FROM attachments WHERE" PURGE_RANGE COND_ATTACH },
+    { PURGE_FIND("handled", COND_TURN), "DELETE FROM handled WHERE" PURGE_RANGE COND_TURN },
+    { PURGE_FIND("pending", COND_TURN), "DELETE FROM pending WHERE" PURGE_RANGE COND_TURN },
+};
+
+/* The highest rowid of the next chunk of step i after lo into *hi: 1, or 0
+ * when nothing is left, -1 on error. */
+static int purge_find(store *s, size_t i, int64_t cutoff_ms, int64_t lo, int64_t *hi)
 {
-    static const char *const sql[] = {
-        "DELETE FROM conversations WHERE updated_at < ?1",
-        "DELETE FROM turns WHERE at < ?1",
-        "UPDATE cases SET transcript = NULL WHERE transcript IS NOT NULL AND status != 'queued'"
-        " AND created_at < strftime('%Y-%m-%dT%H:%M:%SZ', ?1 / 1000, 'unixepoch')",
-        "DELETE FROM attachments WHERE at < ?1 AND (case_id IS NULL OR case_id IN"
-        " (SELECT id FROM cases WHERE status != 'queued'))",
-        "DELETE FROM handled WHERE at < ?1",
-        "DELETE FROM pending WHERE at < ?1",
-    };
-    int changed = 0;
+    sqlite3_stmt *st = prep(s, purge_steps[i].find);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, cutoff_ms);
+    sqlite3_bind_int64(st, 2, lo);
+    int rc = sqlite3_step(st), found = rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL;
+    if (found)
+        *hi = sqlite3_column_int64(st, 0);
+    done(s, st);
+    return rc == SQLITE_ROW ? found : -1;
+}
+
+/* One chunk of step i, (lo, hi], in its own transaction; rows changed or -1. */
+static int purge_chunk(store *s, size_t i, int64_t cutoff_ms, int64_t lo, int64_t hi)
+{
+    sqlite3_stmt *st;
     if (store_begin(s) < 0)
         return -1;
-    for (size_t i = 0; i < sizeof sql / sizeof *sql; i++) {
-        sqlite3_stmt *st = prep(s, sql[i]);
-        if (!st)
-            goto fail;
-        sqlite3_bind_int64(st, 1, cutoff_ms);
-        if (run(s, st) < 0)
-            goto fail;
-        changed += sqlite3_changes(s->db);
-    }
+    if (!(st = prep(s, purge_steps[i].apply)))
+        goto fail;
+    sqlite3_bind_int64(st, 1, cutoff_ms);
+    sqlite3_bind_int64(st, 2, lo);
+    sqlite3_bind_int64(st, 3, hi);
+    if (run(s, st) < 0)
+        goto fail;
+    int n = sqlite3_changes(s->db);
     if (store_commit(s) < 0)
         goto fail;
-    return changed;
+    return n;
 fail:
     store_rollback(s);
     return -1;
+}
+
+int store_purge(store *s, int64_t cutoff_ms)
+{
+    const struct timespec pause = { 0, PURGE_PAUSE_MS * 1000000L };
+    int changed = 0;
+    for (size_t i = 0; i < sizeof purge_steps / sizeof *purge_steps; i++) {
+        int64_t lo = 0, hi = 0;
+        int rc;
+        while ((rc = purge_find(s, i, cutoff_ms, lo, &hi)) == 1) {
+            int n = purge_chunk(s, i, cutoff_ms, lo, hi);
+            if (n < 0)
+                return -1;
+            changed += n;
+            lo = hi;
+            nanosleep(&pause, NULL);
+        }
+        if (rc < 0)
+            return -1;
+    }
+    return changed;
 }
 
 int store_mark_handled(store *s, const char *event_id)

@@ -8,7 +8,9 @@
  * and migrated forward on open; a store written by a newer provbot is refused.
  *
  * One store handle belongs to one thread; each thread opens its own (WAL lets
- * them read and write side by side; writers wait up to 5 s for each other).
+ * them read and write side by side; writers wait up to 5 s for each other,
+ * unless store_busy_timeout() says otherwise: the event loop's handle waits
+ * only a few ms and retries a busy turn later, see bot/turns.h).
  * Strings returned are malloc'd and owned by the caller unless said otherwise.
  */
 #ifndef PROVBOT_STORE_H
@@ -35,7 +37,10 @@ const char *store_errmsg(store *s);
  * call store_checkpoint() now and then or the WAL grows without end. */
 void store_autocheckpoint(store *s, bool on);
 /* Copies the WAL back into the database as far as readers allow (PASSIVE:
- * never blocks writers). Returns 0, or -1 with store_errmsg(). */
+ * never blocks writers); then, when the WAL has grown past its bound and all
+ * of it was copied, restarts it (RESTART, waiting at most a few ms for the
+ * write lock and for readers: a writer of another connection waits that
+ * long at most). Returns 0, or -1 with store_errmsg(). */
 int store_checkpoint(store *s);
 /* Pages in the WAL after this handle's last commit (0 after a restart). */
 int store_wal_pages(const store *s);
@@ -43,13 +48,23 @@ int store_wal_pages(const store *s);
  * handles of this process so far: a figure for benches. */
 uint64_t store_wal_bytes_total(void);
 
+/* How long this handle's writers wait for another connection's write lock
+ * (STORE_BUSY_MS by default); returns the previous value. */
+#define STORE_BUSY_MS 5000
+int store_busy_timeout(store *s, int ms);
+
+/* BEGIN IMMEDIATE: 0, STORE_BUSY when another connection held the write lock
+ * for the whole busy timeout (nothing was begun: try again later), or -1. */
+#define STORE_BUSY (-2)
 int store_begin(store *s);
 /* A savepoint inside an open transaction (one turn of a group commit). */
 int store_savepoint(store *s);
 int store_release(store *s);
 void store_rollback_savepoint(store *s);
-/* Commits; then, when the WAL has grown past its bound, checkpoints it with
- * RESTART (so a store under continuous load keeps a bounded WAL). */
+/* Commits; then, on a handle with automatic checkpoints, when the WAL has
+ * grown past its bound, checkpoints it with RESTART (so a store under
+ * continuous load keeps a bounded WAL). Without them store_checkpoint(),
+ * on another thread, keeps that bound. */
 int store_commit(store *s);
 void store_rollback(store *s);
 

@@ -11,7 +11,8 @@
 # hostile input, eval floors, a broken pack), the outbox against a flaky case
 # server, cases filed in a real Request Tracker (tests/rt.sh), kill -9 during
 # many web chats (crash safety), the WAL under sustained load with a kill -9
-# at its peak (wal-load), the threaded suites under ThreadSanitizer, the
+# at its peak (wal-load), reply latency while the outbox thread purges and
+# checkpoints (loop-stall), the threaded suites under ThreadSanitizer, the
 # browser, valgrind, and every fuzz target
 # (FUZZ_SECONDS each, default 10; two targets at a time).
 #
@@ -96,6 +97,7 @@ suite rt 30 sh tests/rt.sh build/provbot
 suite crash-safety 15 python3 tests/crash_safety.py build/provbot 24 6
 suite wal-load 10 python3 tests/wal_load.py build/provbot build/bench/ws_load
 suite security 5 python3 tests/security.py build/provbot
+suite loop-stall 5 python3 tests/loop_stall.py build/provbot
 suite webex 5 sh tests/webex.sh build/provbot
 # ThreadSanitizer (build-tsan): the suites where threads meet (the loop, the
 # Webex worker, the outbox); every report lands in $OUT/tsan and fails tsan-reports

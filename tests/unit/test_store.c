@@ -185,6 +185,36 @@ static void test_pending_lifecycle(void **state)
     store_close(s);
 }
 
+/* A purge larger than a chunk (500 rows) deletes all of it, chunk after
+ * chunk, and spares what is newer than the cutoff. */
+static void test_purge_in_chunks(void **state)
+{
+    (void)state;
+    char err[256], sess[32], *json = NULL;
+    store *s = store_open(dir, err, sizeof err);
+    assert_non_null(s);
+    assert_int_equal(store_begin(s), 0);
+    for (int i = 0; i < 1234; i++) {
+        snprintf(sess, sizeof sess, "old%d", i);
+        assert_int_equal(store_conv_save(s, sess, "web", NULL, "en", "{}", "user: hi\n"), 0);
+    }
+    assert_int_equal(store_commit(s), 0);
+    int64_t cutoff = store_now_ms() + 1;
+    usleep(20000);
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_conv_save(s, "young", "web", NULL, "en", "{}", "user: hi\n"), 0);
+    assert_int_equal(store_commit(s), 0);
+    assert_int_equal(store_purge(s, cutoff), 2 * 1234);      /* conversations and turns */
+    assert_int_equal(store_conv_load(s, "old1233", &json), 0);
+    assert_int_equal(store_conv_load(s, "young", &json), 1);
+    free(json);
+    char *t = store_transcript(s, "young");
+    assert_string_equal(t, "user: hi\n");
+    free(t);
+    assert_int_equal(store_purge(s, cutoff), 0);
+    store_close(s);
+}
+
 static void test_retention_purge(void **state)
 {
     (void)state;
@@ -300,16 +330,20 @@ static void test_version2_store_migrates(void **state)
     store_close(s);
 }
 
-/* Group commits without pause, no other checkpointer (store_autocheckpoint
- * off): the committing thread's RESTART checkpoints keep the WAL file bounded
- * (about 20 MiB of turns are written; the WAL restarts past 8 MiB). */
+/* Group commits without pause on a handle that never checkpoints
+ * (store_autocheckpoint off, as the event loop's), and a second handle (the
+ * outbox thread's) calling store_checkpoint between them: its RESTARTs keep
+ * the WAL file bounded (about 20 MiB of turns are written; the WAL restarts
+ * past 8 MiB). */
 static void test_wal_bounded_under_continuous_commits(void **state)
 {
     (void)state;
     char err[256], path[128], sess[16], text[1200];
-    store *s = store_open(dir, err, sizeof err);
+    store *s = store_open(dir, err, sizeof err), *ck = store_open(dir, err, sizeof err);
     assert_non_null(s);
+    assert_non_null(ck);
     store_autocheckpoint(s, false);
+    store_autocheckpoint(ck, false);
     memset(text, 'w', sizeof text - 2);
     text[sizeof text - 2] = '\n';
     text[sizeof text - 1] = '\0';
@@ -323,6 +357,7 @@ static void test_wal_bounded_under_continuous_commits(void **state)
             assert_int_equal(store_conv_save(s, sess, "web", NULL, "en", "{}", text), 0);
         }
         assert_int_equal(store_commit(s), 0);
+        assert_int_equal(store_checkpoint(ck), 0);
         restarts += store_wal_pages(s) < last;
         last = store_wal_pages(s);
         FILE *f = fopen(path, "rb");
@@ -337,6 +372,7 @@ static void test_wal_bounded_under_continuous_commits(void **state)
     char *t = store_transcript(s, "s7");
     assert_true(strlen(t) >= 1199 && strlen(t) <= 2000);
     free(t);
+    store_close(ck);
     store_close(s);
 }
 
@@ -348,6 +384,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_attachments_and_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pending_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_purge, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_purge_in_chunks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version2_store_migrates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_bounded_under_continuous_commits, setup, teardown),

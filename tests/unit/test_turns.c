@@ -43,7 +43,22 @@ static int fake_commit(engine *e, char *err, size_t errlen)
     return rc;
 }
 
-static void on_schedule(void *arg) { (void)arg; schedules++; }
+static int busy_left;           /* the next N batch begins find the store busy */
+static int64_t clock_ms;        /* the pipeline's clock */
+
+static int fake_begin(engine *e, char *err, size_t errlen)
+{
+    if (busy_left > 0) {
+        busy_left--;
+        snprintf(err, errlen, "store: database is locked (injected)");
+        return STORE_BUSY;
+    }
+    return engine_batch_begin(e, err, errlen);
+}
+
+static int64_t fake_now(void) { return clock_ms; }
+
+static void on_schedule(void *arg, int64_t delay_us) { (void)arg; (void)delay_us; schedules++; }
 
 struct owner {                  /* one channel's view: outcomes in order */
     int n, ok, failed;
@@ -77,8 +92,9 @@ static int setup(void **state)
     engine *e = engine_open(&cfg, err, sizeof err);
     if (!e)
         fprintf(stderr, "%s\n", err);
-    fail_commits = commits = schedules = 0;
-    struct turns_ops ops = { .batch_commit = fake_commit };
+    fail_commits = commits = schedules = busy_left = 0;
+    clock_ms = 1000000;
+    struct turns_ops ops = { .batch_begin = fake_begin, .batch_commit = fake_commit, .now_ms = fake_now };
     turns *t = e ? turns_open(e, &ops, on_schedule, NULL) : NULL;
     *state = t;
     return t ? 0 : -1;
@@ -172,6 +188,54 @@ static void test_cancel(void **state)
     assert_int_equal(stays.ok, 1);
 }
 
+/* A busy store delays turns, never reorders or loses them: they wait, every
+ * later turn behind them, and run once a tick finds the lock free; their
+ * replies still come after the commit. */
+static void test_busy_store_retried(void **state)
+{
+    turns *t = *state;
+    struct owner web = { 0 };
+    busy_left = 2;
+    submit(t, &web, "s-web", "m1");
+    submit(t, &web, "s-web", "m2");               /* behind m1, though no longer busy */
+    assert_int_equal(turns_waiting(t), 2);
+    assert_int_equal(web.n, 0);
+    turns_tick(t);                                /* busy again: still waiting */
+    assert_int_equal(web.n, 0);
+    assert_int_equal(turns_waiting(t), 2);
+    clock_ms += 4;
+    turns_tick(t);                                /* free: both run, one commit */
+    assert_int_equal(turns_waiting(t), 0);
+    assert_int_equal(commits, 1);
+    assert_int_equal(web.ok, 2);
+    assert_string_equal(web.reply_to[0], "m1");
+    assert_string_equal(web.reply_to[1], "m2");
+}
+
+/* A turn kept waiting TURNS_GIVEUP_MS fails (the channel sends its error);
+ * a flush (patient) leaves nothing waiting. */
+static void test_busy_store_gives_up(void **state)
+{
+    turns *t = *state;
+    struct owner web = { 0 };
+    busy_left = 1000000;
+    submit(t, &web, "s-web", "m1");
+    clock_ms += TURNS_GIVEUP_MS - 1;
+    turns_tick(t);
+    assert_int_equal(web.n, 0);
+    submit(t, &web, "s-web", "m2");
+    clock_ms += 1;
+    turns_tick(t);                                /* m1 gave up, m2 still waits */
+    assert_int_equal(web.failed, 1);
+    assert_string_equal(web.reply_to[0], "m1");
+    assert_int_equal(turns_waiting(t), 1);
+    turns_flush(t);                               /* still busy: m2 fails, none waits */
+    assert_int_equal(web.failed, 2);
+    assert_int_equal(turns_waiting(t), 0);
+    assert_int_equal(web.ok, 0);
+    busy_left = 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -179,6 +243,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_commit_failure_fails_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mark_handled_fails_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_busy_store_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_busy_store_gives_up, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""Nothing blocks the event loop: under web chat load, with the outbox
+thread's retention purge deleting a large backlog, its checkpoints forced
+every CHECKPOINT_MS and a screenshot of a MiB being attached, no reply
+comes later than MAX_MS (x TEST_SLOWDOWN) after its message.
+
+The store is seeded with SEED_TURNS turn rows and SEED_CONVS conversations
+that the retention policy (the test hooks PROVBOT_TEST_RETENTION_MS and
+PROVBOT_TEST_PURGE_EVERY_MS) finds due only once the load runs, so one
+purge meets the whole backlog while SESSIONS chats talk. Each chat measures
+each reply's latency (message written -> reply read); the TAP diagnostics
+give max and p99. Run it on the plain build only (not TSan or valgrind,
+whose slowdown is no loop stall).
+
+usage: loop_stall.py PROVBOT"""
+import os, socket, sqlite3, subprocess, sys, tempfile, threading, time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "fakes"))
+from taplib import check, checks, free_port  # noqa: E402
+from wsclient import WS, Closed  # noqa: E402
+
+prog = os.path.abspath(sys.argv[1])
+SLOW = float(os.environ.get("TEST_SLOWDOWN", "1"))
+MAX_MS = 50 * SLOW
+SESSIONS = 30
+SEED_TURNS = 300000
+SEED_CONVS = 30000
+DUE_AFTER_MS = 4000 * SLOW      # seeded rows become due this long after seeding
+RETENTION_MS = 60000         # the chats of the test stay
+UPLOAD_BYTES = 1 << 20         # a typical screenshot; 5 MiB holds the write lock longer: SECURITY.md
+TEXTS = ["hello", "I did not receive the provisioning email",
+         "when is the provisioning email sent?", "how do I see whether the update went through?",
+         "what does PONR mean?", "thanks"]
+tmp = tempfile.mkdtemp()
+data = os.path.join(tmp, "data")
+log = os.path.join(tmp, "serve.log")
+
+
+def seed():
+    """The schema (any command that opens the store), then the backlog."""
+    subprocess.run([prog, "cases", "list", "--data", data], check=True, stdout=subprocess.DEVNULL)
+    db = sqlite3.connect(os.path.join(data, "provbot.db"))
+    at = int(time.time() * 1000) + int(DUE_AFTER_MS) - RETENTION_MS
+    db.executemany("INSERT INTO turns(prev, at, text) VALUES(NULL, ?, ?)",
+                   ((at, "user: seed %d\nbot: an old answer of some length\n" % i)
+                    for i in range(SEED_TURNS)))
+    db.executemany("INSERT INTO conversations(session, channel, user, lang, state, created_at,"
+                   " updated_at) VALUES(?, 'web', NULL, 'en', '{}', ?, ?)",
+                   (("seed%06d" % i, at, at) for i in range(SEED_CONVS)))
+    db.commit()
+    db.close()
+
+
+def start_bot(port):
+    env = dict(os.environ, PROVBOT_LOG="info", PROVBOT_TEST_RETENTION_MS=str(RETENTION_MS),
+               PROVBOT_TEST_PURGE_EVERY_MS="200", PROVBOT_TEST_CHECKPOINT_EVERY_MS="50")
+    bot = subprocess.Popen([prog, "serve", "--listen", "127.0.0.1:%d" % port, "--data", data,
+                            "--rate-limit", "0"], env=env, stderr=open(log, "a"))
+    deadline = time.time() + 15 * SLOW
+    while time.time() < deadline and bot.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return bot
+        except OSError:
+            time.sleep(0.02)
+    bot.kill()
+    bot.wait()
+    return None
+
+
+def purged_rows():
+    """The largest purge the bot logged ("purged ... detail=N_rows_...")."""
+    best = 0
+    with open(log, errors="replace") as f:
+        for line in f:
+            if "event=purged" in line and "detail=" in line:
+                best = max(best, int(line.split("detail=")[1].split("_")[0]))
+    return best
+
+
+stop = threading.Event()
+lat = []            # every reply's latency in ms, all chats
+errors = []
+lock = threading.Lock()
+
+
+def chat(port, i):
+    try:
+        w = WS("127.0.0.1", port, timeout=30)
+        w.send({"type": "hello", "session": "load%02d" % i})
+        w.recv()
+        n = 0
+        while not stop.is_set():
+            t0 = time.monotonic()
+            w.send({"type": "message", "text": TEXTS[(i + n) % len(TEXTS)], "id": str(n)})
+            r = w.recv()
+            ms = (time.monotonic() - t0) * 1000
+            with lock:
+                lat.append(ms)
+                if r.get("type") != "reply" or r.get("reply_to") != str(n):
+                    errors.append(r)
+            n += 1
+            time.sleep(0.01)
+        w.close()
+    except (OSError, Closed) as e:
+        with lock:
+            errors.append(repr(e))
+
+
+def upload(port, session, body):
+    """POST /upload; the status and the seconds it took."""
+    t0 = time.monotonic()
+    c = socket.create_connection(("127.0.0.1", port), 30)
+    c.sendall(("POST /upload?session=%s HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+               "Content-Length: %d\r\n\r\n" % (session, len(body))).encode() + body)
+    head = c.recv(4096).decode(errors="replace")
+    c.close()
+    try:
+        return int(head.split()[1]), time.monotonic() - t0
+    except (IndexError, ValueError):
+        return None, time.monotonic() - t0
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(len(xs) * p))] if xs else 0
+
+
+seed()
+port = free_port()
+bot = start_bot(port)
+check("provbot serve starts on a store with a backlog to purge", bot is not None)
+if bot is None:
+    sys.exit(1)
+try:
+    # one chat in the case form, to attach a screenshot to
+    form = WS("127.0.0.1", port)
+    form.send({"type": "hello", "session": "formchat"})
+    form.recv()
+    for text in ("I want to open a support case", "I don't know"):
+        form.send({"type": "message", "text": text})
+        r = form.recv()
+    check("a chat is in the case form (it asks for the order)", r.get("expect") == "order_ref", r)
+    threads = [threading.Thread(target=chat, args=(port, i), daemon=True) for i in range(SESSIONS)]
+    t_load = time.monotonic()
+    for t in threads:
+        t.start()
+    # the load runs until the backlog is purged, and two more seconds
+    deadline = t_load + 40 * SLOW
+    while time.monotonic() < deadline and purged_rows() < SEED_TURNS:
+        time.sleep(0.1)
+    png = b"\x89PNG\r\n\x1a\n" + os.urandom(UPLOAD_BYTES - 8)
+    status, up_s = upload(port, "formchat", png)
+    time.sleep(2)
+    stop.set()
+    for t in threads:
+        t.join(30 * SLOW)
+    form.close()
+    n = purged_rows()
+    check("the purge deleted the backlog while the chats talked (%d rows)" % n,
+          n >= SEED_TURNS + SEED_CONVS, n)
+    check("a %d MiB screenshot was attached under the load (%.0f ms)" % (UPLOAD_BYTES >> 20, up_s * 1000),
+          status == 200, status)
+    with lock:
+        got, worst, p99 = len(lat), max(lat or [0]), pct(lat, 0.99)
+    print("# %d replies in %.1f s from %d chats: max %.1f ms, p99 %.1f ms, p50 %.1f ms"
+          % (got, time.monotonic() - t_load, SESSIONS, worst, p99, pct(lat, 0.5)))
+    check("every message got its reply", got > SESSIONS * 10 and not errors, errors[:3])
+    check("no reply later than %.0f ms under purge, checkpoints and an upload (max %.1f ms, p99 %.1f ms)"
+          % (MAX_MS, worst, p99), got > 0 and worst <= MAX_MS, sorted(lat)[-10:])
+finally:
+    bot.terminate()
+    bot.wait()
+print("1..%d" % len(checks))
+sys.exit(0 if all(checks) else 1)
