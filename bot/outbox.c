@@ -29,6 +29,7 @@
 #define RESPONSE_MAX (64 * 1024)
 #define IDLE_POLL_MS 200
 #define CHECKPOINT_MS 1000  /* how often the WAL is copied back */
+#define CHECKPOINT_SOON_MS 50 /* ... while it is past its bound (a busy RESTART) */
 #define STATUS_POLL_MS 5000 /* rt: how often the store is asked for stale statuses */
 
 struct outbox {
@@ -39,6 +40,7 @@ struct outbox {
     const struct backend_ops *ops; /* the backend; delivers: cases to deliver */
     void *bst;               /* its state, owned (ops->release) */
     int64_t checkpointed_ms; /* last checkpoint */
+    bool ckpt_soon;          /* the WAL was left past its bound: again in CHECKPOINT_SOON_MS */
     int64_t purged_ms;       /* last retention purge */
     int64_t status_every_ms; /* a filed case's status is read back at most this often */
     int64_t status_polled_ms;/* last look for stale statuses */
@@ -424,11 +426,15 @@ static int64_t test_ms(const char *name, int64_t dflt)
 static void checkpoint(outbox *ob)
 {
     int64_t now = store_now_ms();
-    if (now - ob->checkpointed_ms < test_ms("PROVBOT_TEST_CHECKPOINT_EVERY_MS", CHECKPOINT_MS))
+    int64_t every = ob->ckpt_soon ? CHECKPOINT_SOON_MS
+                                  : test_ms("PROVBOT_TEST_CHECKPOINT_EVERY_MS", CHECKPOINT_MS);
+    if (now - ob->checkpointed_ms < every)
         return;
     ob->checkpointed_ms = now;
-    if (store_checkpoint(ob->store) < 0)
+    int rc = store_checkpoint(ob->store);
+    if (rc < 0)
         logline("warn", "checkpoint_failed", "-", store_errmsg(ob->store));
+    ob->ckpt_soon = rc == 1;
 }
 
 /* PROVBOT_RETENTION_DAYS: what people wrote is kept that long (default 90),
@@ -460,7 +466,8 @@ static void *worker(void *arg)
         checkpoint(ob);
         int n = ob->ops->delivers ? round_once(ob, false) : 0;
         if (n <= 0 && !atomic_load(&ob->stop))
-            curl_multi_poll(ob->multi, NULL, 0, IDLE_POLL_MS, NULL);
+            curl_multi_poll(ob->multi, NULL, 0, ob->ckpt_soon ? CHECKPOINT_SOON_MS : IDLE_POLL_MS,
+                            NULL);
     }
     return NULL;
 }

@@ -317,7 +317,7 @@ int store_checkpoint(store *s)
     sqlite3_busy_timeout(s->db, CKPT_RESTART_WAIT_MS);
     rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
     sqlite3_busy_timeout(s->db, s->busy_ms);
-    return rc == SQLITE_OK || rc == SQLITE_BUSY ? 0 : -1;
+    return rc == SQLITE_OK ? 0 : rc == SQLITE_BUSY ? 1 : -1; /* 1: still over, try soon */
 }
 
 /* Runs one of the transaction statements below, prepared once. */

@@ -40,7 +40,8 @@ void store_autocheckpoint(store *s, bool on);
  * never blocks writers); then, when the WAL has grown past its bound and all
  * of it was copied, restarts it (RESTART, waiting at most a few ms for the
  * write lock and for readers: a writer of another connection waits that
- * long at most). Returns 0, or -1 with store_errmsg(). */
+ * long at most). Returns 0; 1 when the WAL is still past its bound (the
+ * RESTART found the lock busy: call again soon); -1 with store_errmsg(). */
 int store_checkpoint(store *s);
 /* Pages in the WAL after this handle's last commit (0 after a restart). */
 int store_wal_pages(const store *s);

@@ -97,7 +97,7 @@ suite rt 30 sh tests/rt.sh build/provbot
 suite crash-safety 15 python3 tests/crash_safety.py build/provbot 24 6
 suite wal-load 10 python3 tests/wal_load.py build/provbot build/bench/ws_load
 suite security 5 python3 tests/security.py build/provbot
-suite loop-stall 5 python3 tests/loop_stall.py build/provbot
+suite loop-stall 5 python3 tests/loop_stall.py build/provbot build/bench/ws_load
 suite webex 5 sh tests/webex.sh build/provbot
 # ThreadSanitizer (build-tsan): the suites where threads meet (the loop, the
 # Webex worker, the outbox); every report lands in $OUT/tsan and fails tsan-reports

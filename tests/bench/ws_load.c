@@ -29,6 +29,14 @@
  * replies came, or every connection is gone (the bot was killed). Prints
  * "progress N" each 1,000 replies, then one line "session ID REPLIES" a chat
  * and "total N". Exit 0.
+ *
+ *   ws_load paced PORT SESSIONS RATE SECONDS
+ *
+ * The open loop of (b) against a bot already listening on PORT, for
+ * tests/loop_stall.py: SESSIONS chats offered RATE messages/s in all for
+ * SECONDS after 0.5 s of warm-up (SIGUSR1 ends it sooner). Prints one line "latency samples N p50 X
+ * p99 X p999 X max X lag99 X errors N closed N" (ms). Exit 0 when every chat
+ * stayed open and answered, else 1.
  */
 #include <libwebsockets.h>
 
@@ -404,6 +412,10 @@ struct lat_result {
     size_t samples;
 };
 
+static volatile sig_atomic_t stop_asked;   /* paced: SIGUSR1 ends the load early */
+static void on_usr1(int sig) { (void)sig; stop_asked = 1; }
+static bool stop_was_asked(void) { return stop_asked != 0; }
+
 /* (b) */
 static struct lat_result open_loop(int port, int sessions, double rate, double warm_s, double secs)
 {
@@ -413,7 +425,8 @@ static struct lat_result open_loop(int port, int sessions, double rate, double w
     R.t0 = now_us() + 10000;
     R.t_measure = R.t0 + (int64_t)(warm_s * 1e6);
     R.t_end = R.t_measure + (int64_t)(secs * 1e6);
-    service_until(R.t_end, NULL);
+    service_until(R.t_end, stop_was_asked);
+    R.t_end = now_us(); /* (when asked to stop: no more messages) */
     service_until(now_us() + 2 * 1000000, none_outstanding);   /* the last replies */
     qsort(R.lat, R.nlat, sizeof *R.lat, cmp_i64);
     if (R.nlat) {
@@ -503,8 +516,30 @@ static int sustain(int argc, char **argv)
     return 0;
 }
 
+/* `ws_load paced PORT SESSIONS RATE SECONDS` (see the top). */
+static int paced(int argc, char **argv)
+{
+    if (argc != 6) {
+        fprintf(stderr, "usage: ws_load paced PORT SESSIONS RATE SECONDS\n");
+        return 2;
+    }
+    struct lat_result r = open_loop(atoi(argv[2]), atoi(argv[3]), atof(argv[4]), 0.5,
+                                    atof(argv[5]));
+    printf("latency samples %zu p50 %.2f p99 %.2f p999 %.2f max %.2f lag99 %.2f errors %llu"
+           " closed %d\n", r.samples, r.p50, r.p99, r.p999, r.max, r.lag99,
+           (unsigned long long)r.errors, r.ok ? 0 : 1);
+    fflush(stdout);
+    return r.ok && r.errors == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "paced")) {
+        signal(SIGPIPE, SIG_IGN);
+        signal(SIGUSR1, on_usr1);
+        lws_set_log_level(LLL_ERR, NULL);
+        return paced(argc, argv);
+    }
     if (argc > 1 && !strcmp(argv[1], "sustain")) {
         signal(SIGPIPE, SIG_IGN);
         lws_set_log_level(LLL_ERR, NULL);
