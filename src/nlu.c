@@ -761,7 +761,7 @@ static void detect_lang(nlu *m, const char *text, size_t len, const char *ctx,
  * model, the pack's patterns (matched[c] set for those of intent c when
  * matched is not NULL), calibrated softmax. fd: the objects it names. */
 static void probs(nlu *m, const char *text, size_t len, int lang, float *z, bool *matched,
-                  struct lex_found *fd)
+                  bool boost, struct lex_found *fd)
 {
     size_t nr = prepare(m, text, len, fd);
     size_t nl = strlen(m->norm);
@@ -772,7 +772,7 @@ static void probs(nlu *m, const char *text, size_t len, int lang, float *z, bool
     for (size_t c = 0; c < m->C; c++) {
         const struct pack_intent *in = pack_intent_at(m->pack, c);
         bool hit = in->rules.n && pack_rules_match(m->pack, &in->rules, m->norm, nl);
-        if (hit)
+        if (hit && boost)
             z[c] += (float)in->boost;
         if (matched && c < 256)
             matched[c] = hit;
@@ -792,31 +792,40 @@ static int best_task(const nlu *m, const float *z)
     return b;
 }
 
-/* A long message: each sentence alone; the one most like a request is the
- * request sentence, and z (the whole message's, context included) becomes the
- * mean of both. tops/confs get each sentence's best task intent. Returns the
- * number of sentences looked at (0: one sentence only). */
-static size_t by_sentence(nlu *m, const char *text, size_t len, int lang, float *z,
-                          int *tops, float *confs)
+/* True when span ends a question (its last character but spaces is '?'). */
+static bool is_question(const char *s, size_t len)
 {
-    struct text_span sp[SENT_MAX];
-    size_t n = text_sentences(text, len, sp, SENT_MAX);
+    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\n' ||
+                   s[len - 1] == '\r'))
+        len--;
+    return len && s[len - 1] == '?';
+}
+
+/* A long message (n sentences sp): each sentence alone; the request sentence
+ * is the surest question about a task, else the surest sentence, and z (the
+ * whole message's, context included) becomes the mean of both. The context
+ * tells what happened, the question what is wanted. tops/confs get each
+ * sentence's best task intent. */
+static void by_sentence(nlu *m, const char *text, const struct text_span *sp, size_t n,
+                        int lang, float *z, int *tops, float *confs)
+{
     float best = -1;
-    if (n < 2)
-        return 0;
+    bool bestq = false;
+    const float thr = (float)pack_threshold(m->pack);
     for (size_t i = 0; i < n; i++) {
-        probs(m, text + sp[i].off, sp[i].len, lang, m->zs, NULL, NULL);
+        probs(m, text + sp[i].off, sp[i].len, lang, m->zs, NULL, true, NULL);
         tops[i] = best_task(m, m->zs);
         confs[i] = tops[i] >= 0 ? m->zs[tops[i]] : 0;
-        if (confs[i] > best) {
+        bool q = confs[i] >= thr && is_question(text + sp[i].off, sp[i].len);
+        if ((q && !bestq) || (q == bestq && confs[i] > best)) {
             best = confs[i];
+            bestq = q;
             memcpy(m->zbest, m->zs, m->CP * sizeof *m->zs);
         }
     }
-    if (best >= pack_threshold(m->pack))
+    if (best >= thr)
         for (size_t c = 0; c < m->C; c++)
             z[c] = 0.5f * (z[c] + m->zbest[c]);
-    return n;
 }
 
 /* The best NLU_ALT_MAX + 1 intents of z, best first; returns how many. */
@@ -874,8 +883,15 @@ void nlu_classify(nlu *m, const char *text, size_t len, const char *ctx_lang,
     text_normalize(text, len, TEXT_LOWER, m->lower, sizeof m->lower);
     detect_lang(m, text, len, ctx_lang, r);
     int lang = strcmp(r->lang, "sv") == 0;
-    probs(m, text, len, lang, z, matched, &fd);
-    size_t ns = by_sentence(m, text, len, lang, z, tops, confs);
+    /* in a long message the patterns count per sentence (by_sentence()),
+     * so that one about the context does not decide the whole */
+    struct text_span sp[SENT_MAX];
+    size_t ns = text_sentences(text, len, sp, SENT_MAX);
+    if (ns < 2)
+        ns = 0;
+    probs(m, text, len, lang, z, matched, ns == 0, &fd);
+    if (ns)
+        by_sentence(m, text, sp, ns, lang, z, tops, confs);
     int nb = rank(m, z, best);
     r->top = (struct nlu_guess){ best[0], z[best[0]] };
     r->rule = best[0] < 256 && matched[best[0]];
