@@ -44,6 +44,7 @@ struct slot {
     float lang;              /* log P(f | sv) - log P(f | en) */
 };
 
+#define PREFETCH_AHEAD 16     /* table lookups asked for ahead of use */
 #define MEMO 1024            /* lookups remembered within one message (direct-mapped) */
 #define DEDUP 2048           /* slots of the per-message merge table (> 2 * FEAT_MAX) */
 #define STEM_CACHE 1024      /* cached stems per language (direct-mapped) */
@@ -849,8 +850,10 @@ static void detect_lang(nlu *m, const char *text, size_t len, const char *ctx,
     size_t nl = text_normalize(clean, o, TEXT_FOLD, m->norm, sizeof m->norm);
     size_t nh = extract(m, -1, m->norm, nl, m->hashes, FEAT_MAX);
     double llr = 0; /* > 0: Swedish */
-    table_prefetch(m, m->hashes, nh);
+    table_prefetch(m, m->hashes, nh < PREFETCH_AHEAD ? nh : PREFETCH_AHEAD);
     for (size_t i = 0; i < nh; i++) {
+        if (i + PREFETCH_AHEAD < nh)
+            table_prefetch(m, m->hashes + i + PREFETCH_AHEAD, 1);
         const struct slot *sl = lookup(m, m->hashes[i]);
         if (sl)
             llr += sl->lang;
