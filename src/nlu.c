@@ -29,6 +29,8 @@
 #define RULE_BOOST 4.0f      /* logit given to out_of_scope when nothing is known */
 #define LANG_MARGIN 4.0      /* log-likelihood ratio needed to be sure */
 #define LANG_SWITCH 15.0     /* ... to leave the conversation's language */
+#define CLOSE_TOP 0.6        /* a best guess under this ... */
+#define CLOSE_MARGIN 0.05    /* ... this near the second is no answer */
 #define SENT_MAX 8           /* sentences of a long message looked at one by one */
 #define STEM_MAX 64          /* longer words are not stemmed */
 
@@ -963,6 +965,27 @@ static void by_sentence(nlu *m, const char *text, const struct text_span *sp, si
             z[c] = 0.5f * (z[c] + m->zbest[c]);
 }
 
+/* A long message whose best intent is generic (change the contact) while a
+ * sentence is sure of a scenario refining it (the line is Closed, PONR has
+ * passed, no access): the scenario's answer is the one that helps, so the
+ * two trade places in z. */
+static void refine(const nlu *m, float *z, const int *tops, const float *confs, size_t ns)
+{
+    int g = 0, s = -1;
+    for (size_t c = 1; c < m->C; c++)
+        if (z[c] > z[g])
+            g = (int)c;
+    for (size_t i = 0; i < ns; i++)
+        if (lex_refines(m->lex, tops[i], g) && confs[i] >= fmax(pack_threshold(m->pack), 0.5) &&
+            (s < 0 || confs[i] > confs[s]))
+            s = (int)i;
+    if (s >= 0) {
+        float t = z[g];
+        z[g] = z[tops[s]];
+        z[tops[s]] = t;
+    }
+}
+
 /* The best NLU_ALT_MAX + 1 intents of z, best first; returns how many. */
 static int rank(const nlu *m, const float *z, int *best)
 {
@@ -981,13 +1004,29 @@ static int rank(const nlu *m, const float *z, int *best)
     return nb;
 }
 
-/* r->intent from the ranking: out_of_scope under the threshold or when the
- * request is about a foreign object only (fd), else the best. */
+/* True when the best two in-scope intents of the ranking are too close to
+ * tell apart and nothing in the message (a domain object) backs either:
+ * "did you mean" helps more than a wrong answer. */
+static bool too_close(const nlu *m, const float *z, const int *best, int nb,
+                      const struct lex_found *fd)
+{
+    int second = -1;
+    for (int k = 1; k < nb && second < 0; k++)
+        if (best[k] != m->oos)
+            second = best[k];
+    return second >= 0 && fd->ndomain == 0 && z[best[0]] < CLOSE_TOP &&
+           z[best[0]] - z[second] < CLOSE_MARGIN;
+}
+
+/* r->intent from the ranking: out_of_scope under the threshold, when the
+ * request is about a foreign object only (fd) or when the best two are too
+ * close, else the best. */
 static void decide(nlu *m, const float *z, const int *best, int nb,
                    const struct lex_found *fd, struct nlu_result *r)
 {
     bool foreign = fd->nforeign > 0 && fd->ndomain == 0 && lex_is_task(m->lex, best[0]);
-    if (best[0] != m->oos && (foreign || z[best[0]] < pack_threshold(m->pack))) {
+    if (best[0] != m->oos && (foreign || z[best[0]] < pack_threshold(m->pack) ||
+                              too_close(m, z, best, nb, fd))) {
         r->intent = m->oos;
         r->confidence = foreign ? z[best[0]] : 1.0 - z[best[0]];
         r->foreign = foreign ? lex_name(m->lex, fd->foreign) : NULL;
@@ -1025,8 +1064,10 @@ void nlu_classify(nlu *m, const char *text, size_t len, const char *ctx_lang,
     if (ns < 2)
         ns = 0;
     probs(m, text, len, lang, z, matched, ns == 0, &fd);
-    if (ns)
+    if (ns) {
         by_sentence(m, text, sp, ns, lang, z, tops, confs);
+        refine(m, z, tops, confs, ns);
+    }
     int nb = rank(m, z, best);
     r->top = (struct nlu_guess){ best[0], z[best[0]] };
     r->rule = best[0] < 256 && matched[best[0]];
