@@ -4,7 +4,8 @@
  * open-addressing table filled at training time; a feature never seen in
  * training has no weight and is skipped. A slot of the table holds the hash,
  * the index and the feature's language weight, so that one cache line
- * answers both the language and the intent model. Weights are feature-major
+ * answers both the language and the intent model; it is kept at most 2/3
+ * full (fewer cache lines than half full, probes still short). Weights are feature-major
  * (w[f * C + c]) so scoring one feature touches one contiguous row. A
  * message's features are merged in a small table of the nlu (it stays in the
  * L1 cache), and the stems of recent words are kept per language.
@@ -441,7 +442,7 @@ nlu *nlu_train(const pack *p, char *err, size_t errlen)
                     size_t nh = extract(m, l, m->rew, nl, hashes, FEAT_MAX);
                     if (pass == 0) {
                         total_h += nh;
-                        while (m->nfeat + nh >= m->cap / 2)
+                        while (m->nfeat + nh >= m->cap - m->cap / 3) /* <= 2/3 full */
                             if (!table_resize(m, m->cap * 2))
                                 goto oom;
                         for (size_t i = 0; i < nh; i++)
@@ -482,13 +483,7 @@ nlu *nlu_train(const pack *p, char *err, size_t errlen)
             m->tab[i].lang = m->lang_ll[m->tab[i].id * 2 + 1] - m->lang_ll[m->tab[i].id * 2];
     free(m->lang_ll);
     m->lang_ll = NULL;
-    /* the final table a little fuller: fewer cache lines for the same lookups */
-    size_t ncap = 16;
-    while (ncap < m->nfeat + m->nfeat / 2 + 1)
-        ncap *= 2;
-    if (ncap < m->cap && !table_resize(m, ncap))
-        goto oom;
-    memset(m->memo, 0, sizeof m->memo);   /* it pointed into the old table */
+    memset(m->memo, 0, sizeof m->memo);   /* the training's lookups */
     m->memo_stamp = 0;
     for (size_t e = 0; e < nex; e++)
         weigh(m, pool + ex[e].off, ex[e].n);
