@@ -59,6 +59,7 @@ struct lex {
     size_t nalts, capalts;
     struct lex_bucket buckets[LEX_BUCKETS + 1]; /* [LEX_BUCKETS]: the rest */
     bool *task;                     /* per intent of the pack, owned */
+    int *refines;                   /* per intent: the intent it refines, or -1; owned */
     size_t nintents;
 };
 
@@ -250,6 +251,40 @@ static int load_tasks(lex *x, const cJSON *doc, const pack *p, char *err, size_t
     return 0;
 }
 
+/* "refinements": {"generic": ["scenario", ...]}: a scenario intent (a
+ * Closed line, PONR, no access) answers a generic request (change the
+ * contact) told in its situation. Optional; each scenario refines one. */
+static int load_refines(lex *x, const cJSON *doc, const pack *p, char *err, size_t errlen)
+{
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(doc, "refinements"), *g;
+    for (size_t i = 0; i < x->nintents; i++)
+        x->refines[i] = -1;
+    if (!r)
+        return 0;
+    if (!cJSON_IsObject(r))
+        return fail(err, errlen, "refinements: not an object of intent id -> [intent ids]");
+    cJSON_ArrayForEach(g, r) {
+        int gi = pack_intent_find(p, g->string), k = 0;
+        const cJSON *s;
+        if (gi < 0)
+            return fail(err, errlen, "refinements.%s: not the id of an intent of the pack", g->string);
+        if (!cJSON_IsArray(g))
+            return fail(err, errlen, "refinements.%s: not an array of intent ids", g->string);
+        cJSON_ArrayForEach(s, g) {
+            int si = cJSON_IsString(s) ? pack_intent_find(p, s->valuestring) : -1;
+            if (si < 0 || si == gi)
+                return fail(err, errlen, "refinements.%s[%d]: not the id of another intent of the pack",
+                            g->string, k);
+            if (x->refines[si] >= 0)
+                return fail(err, errlen, "refinements.%s[%d]: \"%s\" already refines another intent",
+                            g->string, k, s->valuestring);
+            x->refines[si] = gi;
+            k++;
+        }
+    }
+    return 0;
+}
+
 lex *lex_build(const cJSON *doc, const pack *p, char *err, size_t errlen)
 {
     static const char *const kinds[2] = { "domain", "foreign" };
@@ -260,12 +295,13 @@ lex *lex_build(const cJSON *doc, const pack *p, char *err, size_t errlen)
         goto oom;
     x->nintents = pack_intent_count(p);
     x->task = calloc(x->nintents + 1, sizeof *x->task);
+    x->refines = calloc(x->nintents + 1, sizeof *x->refines);
     for (int k = 0; k < 2; k++)
         n += (size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, kinds[k]));
     x->concepts = calloc(n + 1, sizeof *x->concepts);
-    if (!x->task || !x->concepts)
+    if (!x->task || !x->refines || !x->concepts)
         goto oom;
-    if (load_tasks(x, doc, p, err, errlen) < 0)
+    if (load_tasks(x, doc, p, err, errlen) < 0 || load_refines(x, doc, p, err, errlen) < 0)
         goto fail;
     for (int k = 0; k < 2; k++) {
         const cJSON *arr = cJSON_GetObjectItemCaseSensitive(doc, kinds[k]), *o;
@@ -300,6 +336,7 @@ void lex_free(lex *x)
     free(x->words);
     free(x->alts);
     free(x->task);
+    free(x->refines);
     free(x);
 }
 
@@ -427,6 +464,12 @@ size_t lex_rewrite(const lex *x, const char *fold, size_t len, char *out, size_t
 bool lex_is_task(const lex *x, int intent)
 {
     return x && intent >= 0 && (size_t)intent < x->nintents && x->task[intent];
+}
+
+bool lex_refines(const lex *x, int specific, int generic)
+{
+    return x && specific >= 0 && (size_t)specific < x->nintents && generic >= 0 &&
+           x->refines[specific] == generic;
 }
 
 size_t lex_count(const lex *x)

@@ -59,6 +59,9 @@ size_t lex_rewrite(const lex *x, const char *fold, size_t len, char *out, size_t
 
 /* True when a message of intent i is about an object (task_intents). */
 bool lex_is_task(const lex *x, int intent);
+/* True when intent specific refines intent generic ("refinements": a
+ * scenario that answers the generic request told in its situation). */
+bool lex_refines(const lex *x, int specific, int generic);
 
 /* Number of concepts; the display name {"en","sv"} and the id of concept c;
  * NULL for an index out of range. */

@@ -2,8 +2,13 @@
  *
  * Features are 64-bit FNV-1a hashes of n-grams, mapped to dense indexes by an
  * open-addressing table filled at training time; a feature never seen in
- * training has no weight and is skipped. Weights are feature-major
- * (w[f * C + c]) so scoring one feature touches one contiguous row.
+ * training has no weight and is skipped. A slot of the table holds the hash,
+ * the index and the feature's language weight, so that one cache line
+ * answers both the language and the intent model; it is kept at most 2/3
+ * full (fewer cache lines than half full, probes still short). Weights are feature-major
+ * (w[f * C + c]) so scoring one feature touches one contiguous row. A
+ * message's features are merged in a small table of the nlu (it stays in the
+ * L1 cache), and the stems of recent words are kept per language.
  */
 #include "nlu.h"
 #include "lexicon.h"
@@ -25,6 +30,8 @@
 #define RULE_BOOST 4.0f      /* logit given to out_of_scope when nothing is known */
 #define LANG_MARGIN 4.0      /* log-likelihood ratio needed to be sure */
 #define LANG_SWITCH 15.0     /* ... to leave the conversation's language */
+#define CLOSE_TOP 0.6        /* a best guess under this ... */
+#define CLOSE_MARGIN 0.05    /* ... this near the second is no answer */
 #define SENT_MAX 8           /* sentences of a long message looked at one by one */
 #define STEM_MAX 64          /* longer words are not stemmed */
 
@@ -33,29 +40,56 @@ struct feat {
     float v;
 };
 
+/* A slot of the feature table: empty when key is 0. */
+struct slot {
+    uint64_t key;            /* feature hash */
+    uint32_t id;             /* feature index, < nfeat */
+    float lang;              /* log P(f | sv) - log P(f | en) */
+};
+
+#define PREFETCH_AHEAD 16     /* table lookups asked for ahead of use */
+#define MEMO 1024            /* lookups remembered within one message (direct-mapped) */
+#define DEDUP 2048           /* slots of the per-message merge table (> 2 * FEAT_MAX) */
+#define STEM_CACHE 1024      /* cached stems per language (direct-mapped) */
+#define STEM_CACHED 24       /* longer words are stemmed every time */
+
+/* A cached stem: word w[0..wlen) stems to s[0..slen); wlen 0: empty. */
+struct stem_entry {
+    uint8_t wlen, slen;
+    char w[STEM_CACHED], s[STEM_CACHED];
+};
+
 struct nlu {
     const pack *pack;
     size_t C;                /* classes = intents */
     size_t CP;               /* C rounded up to LANES: the row stride of w */
-    uint64_t *keys;          /* hash table: feature hash (0 = empty) */
-    uint32_t *vals;          /* hash table: feature index */
+    struct slot *tab;        /* the feature table, cap slots */
     size_t cap;              /* table slots, power of two */
     size_t nfeat;            /* features known */
     float *idf;              /* per feature */
     float *w;                /* nfeat * CP weights (padding stays 0) */
     float *b;                /* CP biases */
-    float *lang_ll;          /* nfeat * 2: log P(feature | en, sv) */
+    float *lang_ll;          /* nfeat * 2: log P(feature | en, sv), training only */
     float lang_unk[2];       /* log P(unseen feature | lang) */
     int oos;                 /* index of out_of_scope */
-    uint32_t *seen;          /* nfeat: stamp of the message that last had it */
-    uint32_t *pos;           /* nfeat: its slot in that message's features */
+    uint32_t dkey[DEDUP];    /* merge table: feature index ... */
+    uint32_t dpos[DEDUP];    /* ... its place in the message's features ... */
+    uint32_t dstamp[DEDUP];  /* ... valid when equal to stamp */
     uint32_t stamp;          /* current message's stamp */
+    struct memo {            /* the message's table lookups (the language's,
+                                the whole's and each sentence's overlap) */
+        uint64_t key;
+        const struct slot *sl;   /* NULL: not in the table */
+        uint32_t stamp;          /* valid when equal to memo_stamp */
+    } memo[MEMO];
+    uint32_t memo_stamp;
+    struct stem_entry (*stems)[STEM_CACHE]; /* PACK_NLANG caches, owned */
+    pcre2_match_data *md;    /* for the pack's patterns, owned */
     bool from_cache;         /* loaded by nlu_open(), not trained */
     const lex *lex;          /* the pack's objects, borrowed (may be NULL) */
     struct sb_stemmer *stem[PACK_NLANG]; /* Snowball, English and Swedish, owned */
     /* scratch for one classification */
     char norm[NLU_INPUT_MAX + 8];
-    char lower[NLU_INPUT_MAX + 8];
     char rew[NLU_INPUT_MAX + 8];  /* norm with concept tokens (lexicon.h) */
     float *zs;               /* CP: one sentence's probabilities */
     float *zbest;            /* CP: the request sentence's */
@@ -64,19 +98,27 @@ struct nlu {
     float *logits;           /* CP */
 };
 
+#define FNV_PRIME 0x100000001b3ULL
+
 static uint64_t fnv(uint64_t h, const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         h ^= (unsigned char)s[i];
-        h *= 0x100000001b3ULL;
+        h *= FNV_PRIME;
     }
+    return h ? h : 1;
+}
+
+/* fnv()'s result for a raw running hash h (0 is never a key). */
+static inline uint64_t fnv_key(uint64_t h)
+{
     return h ? h : 1;
 }
 
 /* Word s[0..n) as the model sees it: its Snowball stem in language lang (-1:
  * none), concept tokens and words with digits as they are. Returns the
  * length of *w, which points into s or buf. */
-static size_t stem_word(const nlu *m, int lang, const char *s, size_t n, const char **w)
+static size_t stem_word(nlu *m, int lang, const char *s, size_t n, const char **w)
 {
     *w = s;
     if (lang < 0 || !m->stem[lang] || n < 3 || n > STEM_MAX || s[0] == '#')
@@ -84,16 +126,60 @@ static size_t stem_word(const nlu *m, int lang, const char *s, size_t n, const c
     for (size_t i = 0; i < n; i++)
         if (s[i] >= '0' && s[i] <= '9')
             return n;
+    struct stem_entry *e = NULL;
+    if (n <= STEM_CACHED) {
+        e = &m->stems[lang][fnv(0, s, n) & (STEM_CACHE - 1)];
+        if (e->wlen == n && !memcmp(e->w, s, n)) {
+            *w = e->s;
+            return e->slen;
+        }
+    }
     const sb_symbol *st = sb_stemmer_stem(m->stem[lang], (const sb_symbol *)s, (int)n);
     if (!st)
         return n;
+    size_t sl = (size_t)sb_stemmer_length(m->stem[lang]);
     *w = (const char *)st;
-    return (size_t)sb_stemmer_length(m->stem[lang]);
+    if (e && sl <= STEM_CACHED) {
+        e->wlen = (uint8_t)n;
+        e->slen = (uint8_t)sl;
+        memcpy(e->w, s, n);
+        memcpy(e->s, st, sl);
+        *w = e->s;
+    }
+    return sl;
+}
+
+/* The hashes of the character 3-grams of buf[0..blen), then of its 4-grams,
+ * then 5-grams, at most max in all; returns how many. A 4- and a 5-gram
+ * extend the running hash of the 3-gram at the same place, so each byte is
+ * hashed once per n-gram length it starts, not once per byte of the gram. */
+static size_t char_grams(const char *buf, size_t blen, uint64_t *out, size_t max)
+{
+    const uint64_t c0 = fnv(0xcbf29ce484222325ULL, "c", 1);
+    size_t cnt[3];
+    for (size_t k = 0, left = max; k < 3; k++) {
+        size_t all = blen >= k + 3 ? blen - (k + 2) : 0;
+        cnt[k] = all < left ? all : left;
+        left -= cnt[k];
+    }
+    uint64_t *o4 = out + cnt[0], *o5 = o4 + cnt[1];
+    for (size_t i = 0; i < cnt[0]; i++) {
+        const unsigned char *b = (const unsigned char *)buf + i;
+        uint64_t h = ((((c0 ^ b[0]) * FNV_PRIME) ^ b[1]) * FNV_PRIME ^ b[2]) * FNV_PRIME;
+        out[i] = fnv_key(h);
+        if (i >= cnt[1])
+            continue;
+        h = (h ^ b[3]) * FNV_PRIME;
+        o4[i] = fnv_key(h);
+        if (i < cnt[2])
+            o5[i] = fnv_key((h ^ b[4]) * FNV_PRIME);
+    }
+    return cnt[0] + cnt[1] + cnt[2];
 }
 
 /* Hashes of the n-grams of a rewritten TEXT_FOLD string: character 3-5-grams
  * of the text, word uni- and bigrams of the stems; returns how many. */
-static size_t extract(const nlu *m, int lang, const char *s, size_t len, uint64_t *out,
+static size_t extract(nlu *m, int lang, const char *s, size_t len, uint64_t *out,
                       size_t max)
 {
     const uint64_t basis = 0xcbf29ce484222325ULL;
@@ -106,9 +192,7 @@ static size_t extract(const nlu *m, int lang, const char *s, size_t len, uint64_
     memcpy(buf + 1, s, len);
     buf[len + 1] = ' ';
     blen = len + 2;
-    for (int k = 3; k <= 5; k++)
-        for (size_t i = 0; i + (size_t)k <= blen && n < max; i++)
-            out[n++] = fnv(fnv(basis, "c", 1), buf + i, (size_t)k);
+    n = char_grams(buf, blen, out, max);
     for (size_t i = 0; i < len && n + 2 <= max;) {
         size_t j = i;
         while (j < len && s[j] != ' ')
@@ -129,58 +213,80 @@ static size_t extract(const nlu *m, int lang, const char *s, size_t len, uint64_
     return n;
 }
 
-static int64_t table_find(const nlu *m, uint64_t h)
+static size_t slot_of(uint64_t h, size_t cap)
 {
-    size_t i = (size_t)(h ^ (h >> 29)) & (m->cap - 1);
-    while (m->keys[i]) {
-        if (m->keys[i] == h)
-            return m->vals[i];
-        i = (i + 1) & (m->cap - 1);
-    }
-    return -1;
+    return (size_t)(h ^ (h >> 29)) & (cap - 1);
 }
 
-/* Doubles the table; false when out of memory. */
-static bool table_grow(nlu *m)
+/* The slot of feature h, or NULL when training never saw it. */
+static const struct slot *table_find(const nlu *m, uint64_t h)
 {
-    size_t ocap = m->cap;
-    uint64_t *ok = m->keys;
-    uint32_t *ov = m->vals;
-    m->cap = ocap * 2;
-    m->keys = calloc(m->cap, sizeof *m->keys);
-    m->vals = calloc(m->cap, sizeof *m->vals);
-    if (!m->keys || !m->vals) {
-        free(m->keys);
-        free(m->vals);
-        m->keys = ok;
-        m->vals = ov;
-        m->cap = ocap;
+    size_t i = slot_of(h, m->cap);
+    while (m->tab[i].key) {
+        if (m->tab[i].key == h)
+            return &m->tab[i];
+        i = (i + 1) & (m->cap - 1);
+    }
+    return NULL;
+}
+
+/* table_find() through the message's memo. */
+static const struct slot *lookup(nlu *m, uint64_t h)
+{
+    struct memo *e = &m->memo[(h >> 17) & (MEMO - 1)];
+    if (e->stamp == m->memo_stamp && e->key == h)
+        return e->sl;
+    *e = (struct memo){ h, table_find(m, h), m->memo_stamp };
+    return e->sl;
+}
+
+/* A new message: forgets the memo. */
+static void memo_reset(nlu *m)
+{
+    if (++m->memo_stamp == 0) {
+        memset(m->memo, 0, sizeof m->memo);
+        m->memo_stamp = 1;
+    }
+}
+
+/* Asks for the slots of h[0..n) ahead of the lookups, so that the cache
+ * misses overlap instead of following one another. */
+static void table_prefetch(const nlu *m, const uint64_t *h, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        __builtin_prefetch(&m->tab[slot_of(h[i], m->cap)]);
+}
+
+/* Moves the table to ncap slots (a power of two > nfeat); false when out
+ * of memory (the table is unchanged). */
+static bool table_resize(nlu *m, size_t ncap)
+{
+    struct slot *t = calloc(ncap, sizeof *t);
+    if (!t)
         return false;
-    }
-    for (size_t i = 0; i < ocap; i++) {
-        if (!ok[i])
+    for (size_t i = 0; i < m->cap; i++) {
+        if (!m->tab[i].key)
             continue;
-        size_t j = (size_t)(ok[i] ^ (ok[i] >> 29)) & (m->cap - 1);
-        while (m->keys[j])
-            j = (j + 1) & (m->cap - 1);
-        m->keys[j] = ok[i];
-        m->vals[j] = ov[i];
+        size_t j = slot_of(m->tab[i].key, ncap);
+        while (t[j].key)
+            j = (j + 1) & (ncap - 1);
+        t[j] = m->tab[i];
     }
-    free(ok);
-    free(ov);
+    free(m->tab);
+    m->tab = t;
+    m->cap = ncap;
     return true;
 }
 
 static uint32_t table_add(nlu *m, uint64_t h)
 {
-    size_t i = (size_t)(h ^ (h >> 29)) & (m->cap - 1);
-    while (m->keys[i]) {
-        if (m->keys[i] == h)
-            return m->vals[i];
+    size_t i = slot_of(h, m->cap);
+    while (m->tab[i].key) {
+        if (m->tab[i].key == h)
+            return m->tab[i].id;
         i = (i + 1) & (m->cap - 1);
     }
-    m->keys[i] = h;
-    m->vals[i] = (uint32_t)m->nfeat;
+    m->tab[i] = (struct slot){ h, (uint32_t)m->nfeat, 0 };
     return (uint32_t)m->nfeat++;
 }
 
@@ -190,19 +296,28 @@ static size_t to_feats(nlu *m, const uint64_t *h, size_t nh, struct feat *out)
 {
     size_t n = 0;
     if (++m->stamp == 0) { /* wrapped: forget every stamp */
-        memset(m->seen, 0, m->nfeat * sizeof *m->seen);
+        memset(m->dstamp, 0, sizeof m->dstamp);
         m->stamp = 1;
     }
     for (size_t i = 0; i < nh; i++) {
-        int64_t id = table_find(m, h[i]);
-        if (id < 0)
+        const struct slot *sl = lookup(m, h[i]);
+        if (!sl)
             continue;
-        if (m->seen[id] == m->stamp) {
-            out[m->pos[id]].v += 1.0f;
+        uint32_t id = sl->id;
+        /* what weigh() and scores() read next */
+        __builtin_prefetch(&m->idf[id]);
+        __builtin_prefetch(m->w + (size_t)id * m->CP);
+        __builtin_prefetch(m->w + (size_t)id * m->CP + m->CP - 1);
+        size_t d = (id * 2654435761u) >> 21 & (DEDUP - 1);
+        while (m->dstamp[d] == m->stamp && m->dkey[d] != id)
+            d = (d + 1) & (DEDUP - 1);
+        if (m->dstamp[d] == m->stamp) {
+            out[m->dpos[d]].v += 1.0f;
         } else {
-            m->seen[id] = m->stamp;
-            m->pos[id] = (uint32_t)n;
-            out[n++] = (struct feat){ (uint32_t)id, 1.0f };
+            m->dstamp[d] = m->stamp;
+            m->dkey[d] = id;
+            m->dpos[d] = (uint32_t)n;
+            out[n++] = (struct feat){ id, 1.0f };
         }
     }
     return n;
@@ -281,7 +396,9 @@ static nlu *model_new(const pack *p)
     m->logits = calloc(m->CP, sizeof *m->logits);
     m->zs = calloc(m->CP, sizeof *m->zs);
     m->zbest = calloc(m->CP, sizeof *m->zbest);
-    if (!m->logits || !m->zs || !m->zbest || !m->stem[0] || !m->stem[1]) {
+    m->stems = calloc(PACK_NLANG, sizeof *m->stems);
+    m->md = pcre2_match_data_create(1, NULL);
+    if (!m->logits || !m->zs || !m->zbest || !m->stem[0] || !m->stem[1] || !m->stems || !m->md) {
         nlu_free(m);
         return NULL;
     }
@@ -307,20 +424,14 @@ nlu *nlu_train(const pack *p, char *err, size_t errlen)
     ex = calloc(nstr + 1, sizeof *ex);
     hashes = malloc(FEAT_MAX * sizeof *hashes);
     m->cap = 1 << 14;
-    m->keys = calloc(m->cap, sizeof *m->keys);
-    m->vals = calloc(m->cap, sizeof *m->vals);
-    if (!ex || !hashes || !m->keys || !m->vals)
+    m->tab = calloc(m->cap, sizeof *m->tab);
+    if (!ex || !hashes || !m->tab)
         goto oom;
 
     /* 1. Every example's features: the vocabulary first, then the vectors. */
     for (int pass = 0; pass < 2; pass++) {
-        if (pass == 1) {
-            m->seen = calloc(m->nfeat + 1, sizeof *m->seen);
-            m->pos = calloc(m->nfeat + 1, sizeof *m->pos);
-            pool = malloc((total_h + 1) * sizeof *pool);
-            if (!m->seen || !m->pos || !pool)
-                goto oom;
-        }
+        if (pass == 1 && !(pool = malloc((total_h + 1) * sizeof *pool)))
+            goto oom;
         for (size_t c = 0; c < m->C; c++) {
             for (int l = 0; l < PACK_NLANG; l++) {
                 const cJSON *s;
@@ -331,8 +442,8 @@ nlu *nlu_train(const pack *p, char *err, size_t errlen)
                     size_t nh = extract(m, l, m->rew, nl, hashes, FEAT_MAX);
                     if (pass == 0) {
                         total_h += nh;
-                        while (m->nfeat + nh >= m->cap / 2)
-                            if (!table_grow(m))
+                        while (m->nfeat + nh >= m->cap - m->cap / 3) /* <= 2/3 full */
+                            if (!table_resize(m, m->cap * 2))
                                 goto oom;
                         for (size_t i = 0; i < nh; i++)
                             table_add(m, hashes[i]);
@@ -367,6 +478,13 @@ nlu *nlu_train(const pack *p, char *err, size_t errlen)
     }
     for (int l = 0; l < 2; l++)
         m->lang_unk[l] = logf(0.5f / (float)(lang_count[l] + 0.5 * (double)m->nfeat));
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->tab[i].key)
+            m->tab[i].lang = m->lang_ll[m->tab[i].id * 2 + 1] - m->lang_ll[m->tab[i].id * 2];
+    free(m->lang_ll);
+    m->lang_ll = NULL;
+    memset(m->memo, 0, sizeof m->memo);   /* the training's lookups */
+    m->memo_stamp = 0;
     for (size_t e = 0; e < nex; e++)
         weigh(m, pool + ex[e].off, ex[e].n);
 
@@ -438,18 +556,13 @@ oom:
 /* Frees the trained arrays (not the stemmers and scratch) and forgets them. */
 static void model_arrays_free(nlu *m)
 {
-    free(m->keys);
-    free(m->vals);
+    free(m->tab);
     free(m->idf);
     free(m->w);
     free(m->b);
     free(m->lang_ll);
-    free(m->seen);
-    free(m->pos);
-    m->keys = NULL;
-    m->vals = NULL;
+    m->tab = NULL;
     m->idf = m->w = m->b = m->lang_ll = NULL;
-    m->seen = m->pos = NULL;
     m->cap = m->nfeat = 0;
 }
 
@@ -461,6 +574,8 @@ void nlu_free(nlu *m)
     free(m->logits);
     free(m->zs);
     free(m->zbest);
+    free(m->stems);
+    pcre2_match_data_free(m->md);
     for (int l = 0; l < PACK_NLANG; l++)
         if (m->stem[l])
             sb_stemmer_delete(m->stem[l]);
@@ -469,14 +584,14 @@ void nlu_free(nlu *m)
 
 size_t nlu_model_bytes(const nlu *m)
 {
-    return m->cap * (sizeof *m->keys + sizeof *m->vals) +
-           m->nfeat * (sizeof *m->idf + 2 * sizeof *m->lang_ll + m->CP * sizeof *m->w);
+    return m->cap * sizeof *m->tab + m->nfeat * (sizeof *m->idf + m->CP * sizeof *m->w) +
+           PACK_NLANG * sizeof *m->stems;
 }
 
 /* ---------------------------------------------------------------- cache
  *
- * The file: a header (struct cache_head), then keys[cap], vals[cap],
- * idf[nfeat], b[CP], w[nfeat * CP], lang_ll[nfeat * 2], in this machine's
+ * The file: a header (struct cache_head), then tab[cap] (struct slot),
+ * idf[nfeat], b[CP], w[nfeat * CP], in this machine's
  * byte order. The key is a hash of everything training reads, as the model
  * sees it (NLU_MODEL_VERSION, the classes, every example after folding and
  * the lexicon's rewriting, its language), so a change of the pack, of the
@@ -551,14 +666,14 @@ struct body_part {
 };
 
 /* The model's arrays as written to the file, in order. */
-static void body_parts(const nlu *m, struct body_part part[6])
+#define BODY_PARTS 4
+
+static void body_parts(const nlu *m, struct body_part part[BODY_PARTS])
 {
-    part[0] = (struct body_part){ m->keys, m->cap * sizeof *m->keys };
-    part[1] = (struct body_part){ m->vals, m->cap * sizeof *m->vals };
-    part[2] = (struct body_part){ m->idf, m->nfeat * sizeof *m->idf };
-    part[3] = (struct body_part){ m->b, m->CP * sizeof *m->b };
-    part[4] = (struct body_part){ m->w, m->nfeat * m->CP * sizeof *m->w };
-    part[5] = (struct body_part){ m->lang_ll, m->nfeat * 2 * sizeof *m->lang_ll };
+    part[0] = (struct body_part){ m->tab, m->cap * sizeof *m->tab };
+    part[1] = (struct body_part){ m->idf, m->nfeat * sizeof *m->idf };
+    part[2] = (struct body_part){ m->b, m->CP * sizeof *m->b };
+    part[3] = (struct body_part){ m->w, m->nfeat * m->CP * sizeof *m->w };
 }
 
 /* Writes the trained model to path (through a temporary file and a rename,
@@ -566,18 +681,18 @@ static void body_parts(const nlu *m, struct body_part part[6])
 static void cache_write(const nlu *m, const uint64_t key[2], const char *path)
 {
     char tmp[4200];
-    struct body_part part[6];
+    struct body_part part[BODY_PARTS];
     struct cache_head h = { CACHE_MAGIC, NLU_MODEL_VERSION, { key[0], key[1] },
                             m->C, m->CP, m->cap, m->nfeat,
                             { m->lang_unk[0], m->lang_unk[1] }, 0 };
     body_parts(m, part);
     h.sum = CACHE_MAGIC;
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < BODY_PARTS; i++)
         h.sum = sum64(h.sum, part[i].p, part[i].n);
     snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
     FILE *f = fopen(tmp, "wb");
     bool ok = f && fwrite(&h, sizeof h, 1, f) == 1;
-    for (int i = 0; ok && i < 6; i++)
+    for (int i = 0; ok && i < BODY_PARTS; i++)
         ok = fwrite(part[i].p, 1, part[i].n, f) == part[i].n;
     if (f && fclose(f) != 0)
         ok = false;
@@ -591,9 +706,9 @@ static bool head_fits(const nlu *m, const struct cache_head *h, const uint64_t k
     if (h->magic != CACHE_MAGIC || h->version != NLU_MODEL_VERSION || h->key[0] != key[0] ||
         h->key[1] != key[1] || h->C != m->C || h->CP != m->CP)
         return false;
-    if (h->cap < 2 || h->cap > (1u << 26) || (h->cap & (h->cap - 1)) || h->nfeat >= h->cap / 2 + 1)
+    if (h->cap < 2 || h->cap > (1u << 26) || (h->cap & (h->cap - 1)) || h->nfeat >= h->cap)
         return false;
-    uint64_t body = h->cap * 12 + h->nfeat * 4 + h->CP * 4 + h->nfeat * h->CP * 4 + h->nfeat * 8;
+    uint64_t body = h->cap * sizeof(struct slot) + h->nfeat * 4 + h->CP * 4 + h->nfeat * h->CP * 4;
     return flen >= 0 && (uint64_t)flen == sizeof *h + body;
 }
 
@@ -603,8 +718,8 @@ static bool table_sane(const nlu *m)
 {
     size_t used = 0;
     for (size_t i = 0; i < m->cap; i++)
-        if (m->keys[i]) {
-            if (m->vals[i] >= m->nfeat)
+        if (m->tab[i].key) {
+            if (m->tab[i].id >= m->nfeat)
                 return false;
             used++;
         }
@@ -616,7 +731,7 @@ static bool table_sane(const nlu *m)
 static bool cache_read(nlu *m, const uint64_t key[2], const char *path)
 {
     struct cache_head h;
-    struct body_part part[6];
+    struct body_part part[BODY_PARTS];
     FILE *f = fopen(path, "rb");
     bool ok = false;
     if (!f)
@@ -631,19 +746,15 @@ static bool cache_read(nlu *m, const uint64_t key[2], const char *path)
     m->nfeat = (size_t)h.nfeat;
     m->lang_unk[0] = h.lang_unk[0];
     m->lang_unk[1] = h.lang_unk[1];
-    m->keys = malloc(m->cap * sizeof *m->keys);
-    m->vals = malloc(m->cap * sizeof *m->vals);
+    m->tab = malloc(m->cap * sizeof *m->tab);
     m->idf = malloc(m->nfeat * sizeof *m->idf + 1);
     m->b = malloc(m->CP * sizeof *m->b);
     m->w = malloc(m->nfeat * m->CP * sizeof *m->w + 1);
-    m->lang_ll = malloc(m->nfeat * 2 * sizeof *m->lang_ll + 1);
-    m->seen = calloc(m->nfeat + 1, sizeof *m->seen);
-    m->pos = calloc(m->nfeat + 1, sizeof *m->pos);
-    if (!m->keys || !m->vals || !m->idf || !m->b || !m->w || !m->lang_ll || !m->seen || !m->pos)
+    if (!m->tab || !m->idf || !m->b || !m->w)
         goto out;
     body_parts(m, part);
     uint64_t sum = CACHE_MAGIC;
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < BODY_PARTS; i++) {
         if (fread(part[i].p, 1, part[i].n, f) != part[i].n)
             goto out;
         sum = sum64(sum, part[i].p, part[i].n);
@@ -696,14 +807,17 @@ nlu *nlu_open(const pack *p, const char *cache_dir, char *err, size_t errlen)
 
 bool nlu_from_cache(const nlu *m) { return m->from_cache; }
 
-static bool has_swedish_letter(const char *s)
+/* True when s[0..len) has å, ä or ö in either case (UTF-8 C3 A5, A4, B6,
+ * 85, 84, 96): what its TEXT_LOWER form would show as å, ä, ö, since only
+ * those six letters lower-case to them and a C3 byte always starts a
+ * character. */
+static bool has_swedish_letter(const char *s, size_t len)
 {
-    /* å ä ö in UTF-8: C3 A5, C3 A4, C3 B6 (after lower-casing) */
-    for (; s[0]; s++)
-        if ((unsigned char)s[0] == 0xC3 &&
-            ((unsigned char)s[1] == 0xA5 || (unsigned char)s[1] == 0xA4 ||
-             (unsigned char)s[1] == 0xB6))
+    for (const char *e = s + len; (s = memchr(s, 0xC3, (size_t)(e - s))) && s + 1 < e; s++) {
+        unsigned char b = (unsigned char)s[1] & ~0x20u;
+        if (b == 0x85 || b == 0x84 || b == 0x96)
             return true;
+    }
     return false;
 }
 
@@ -733,12 +847,15 @@ static void detect_lang(nlu *m, const char *text, size_t len, const char *ctx,
     size_t nl = text_normalize(clean, o, TEXT_FOLD, m->norm, sizeof m->norm);
     size_t nh = extract(m, -1, m->norm, nl, m->hashes, FEAT_MAX);
     double llr = 0; /* > 0: Swedish */
+    table_prefetch(m, m->hashes, nh < PREFETCH_AHEAD ? nh : PREFETCH_AHEAD);
     for (size_t i = 0; i < nh; i++) {
-        int64_t id = table_find(m, m->hashes[i]);
-        if (id >= 0)
-            llr += m->lang_ll[id * 2 + 1] - m->lang_ll[id * 2];
+        if (i + PREFETCH_AHEAD < nh)
+            table_prefetch(m, m->hashes + i + PREFETCH_AHEAD, 1);
+        const struct slot *sl = lookup(m, m->hashes[i]);
+        if (sl)
+            llr += sl->lang;
     }
-    if (has_swedish_letter(m->lower))
+    if (has_swedish_letter(text, len))
         llr += LANG_SWITCH;
     bool sv;
     if (!ctx) {
@@ -757,11 +874,26 @@ static void detect_lang(nlu *m, const char *text, size_t len, const char *ctx,
     memcpy(r->lang, sv ? "sv" : "en", 3);
 }
 
+/* pack_rules_match() with the JIT's fast path (no checks of the subject,
+ * which text_normalize() made valid UTF-8), the interpreter where a pattern
+ * has no JIT code. */
+static bool rules_match(nlu *m, const struct pack_rules *r, const char *s, size_t len)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        int rc = pcre2_jit_match(r->re[i], (PCRE2_SPTR)s, len, 0, 0, m->md, NULL);
+        if (rc == PCRE2_ERROR_JIT_BADOPTION)
+            rc = pcre2_match(r->re[i], (PCRE2_SPTR)s, len, 0, 0, m->md, NULL);
+        if (rc >= 0)   /* 0: matched, the groups do not fit the match data */
+            return true;
+    }
+    return false;
+}
+
 /* Probabilities of text[0..len) in lang into z (CP floats): features, the
  * model, the pack's patterns (matched[c] set for those of intent c when
  * matched is not NULL), calibrated softmax. fd: the objects it names. */
 static void probs(nlu *m, const char *text, size_t len, int lang, float *z, bool *matched,
-                  struct lex_found *fd)
+                  bool boost, struct lex_found *fd)
 {
     size_t nr = prepare(m, text, len, fd);
     size_t nl = strlen(m->norm);
@@ -771,8 +903,8 @@ static void probs(nlu *m, const char *text, size_t len, int lang, float *z, bool
     scores(m, m->feats, nf, z);
     for (size_t c = 0; c < m->C; c++) {
         const struct pack_intent *in = pack_intent_at(m->pack, c);
-        bool hit = in->rules.n && pack_rules_match(m->pack, &in->rules, m->norm, nl);
-        if (hit)
+        bool hit = in->rules.n && rules_match(m, &in->rules, m->norm, nl);
+        if (hit && boost)
             z[c] += (float)in->boost;
         if (matched && c < 256)
             matched[c] = hit;
@@ -792,31 +924,61 @@ static int best_task(const nlu *m, const float *z)
     return b;
 }
 
-/* A long message: each sentence alone; the one most like a request is the
- * request sentence, and z (the whole message's, context included) becomes the
- * mean of both. tops/confs get each sentence's best task intent. Returns the
- * number of sentences looked at (0: one sentence only). */
-static size_t by_sentence(nlu *m, const char *text, size_t len, int lang, float *z,
-                          int *tops, float *confs)
+/* True when span ends a question (its last character but spaces is '?'). */
+static bool is_question(const char *s, size_t len)
 {
-    struct text_span sp[SENT_MAX];
-    size_t n = text_sentences(text, len, sp, SENT_MAX);
+    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\n' ||
+                   s[len - 1] == '\r'))
+        len--;
+    return len && s[len - 1] == '?';
+}
+
+/* A long message (n sentences sp): each sentence alone; the request sentence
+ * is the surest question about a task, else the surest sentence, and z (the
+ * whole message's, context included) becomes the mean of both. The context
+ * tells what happened, the question what is wanted. tops/confs get each
+ * sentence's best task intent. */
+static void by_sentence(nlu *m, const char *text, const struct text_span *sp, size_t n,
+                        int lang, float *z, int *tops, float *confs)
+{
     float best = -1;
-    if (n < 2)
-        return 0;
+    bool bestq = false;
+    const float thr = (float)pack_threshold(m->pack);
     for (size_t i = 0; i < n; i++) {
-        probs(m, text + sp[i].off, sp[i].len, lang, m->zs, NULL, NULL);
+        probs(m, text + sp[i].off, sp[i].len, lang, m->zs, NULL, true, NULL);
         tops[i] = best_task(m, m->zs);
         confs[i] = tops[i] >= 0 ? m->zs[tops[i]] : 0;
-        if (confs[i] > best) {
+        bool q = confs[i] >= thr && is_question(text + sp[i].off, sp[i].len);
+        if ((q && !bestq) || (q == bestq && confs[i] > best)) {
             best = confs[i];
+            bestq = q;
             memcpy(m->zbest, m->zs, m->CP * sizeof *m->zs);
         }
     }
-    if (best >= pack_threshold(m->pack))
+    if (best >= thr)
         for (size_t c = 0; c < m->C; c++)
             z[c] = 0.5f * (z[c] + m->zbest[c]);
-    return n;
+}
+
+/* A long message whose best intent is generic (change the contact) while a
+ * sentence is sure of a scenario refining it (the line is Closed, PONR has
+ * passed, no access): the scenario's answer is the one that helps, so the
+ * two trade places in z. */
+static void refine(const nlu *m, float *z, const int *tops, const float *confs, size_t ns)
+{
+    int g = 0, s = -1;
+    for (size_t c = 1; c < m->C; c++)
+        if (z[c] > z[g])
+            g = (int)c;
+    for (size_t i = 0; i < ns; i++)
+        if (lex_refines(m->lex, tops[i], g) && confs[i] >= fmax(pack_threshold(m->pack), 0.5) &&
+            (s < 0 || confs[i] > confs[s]))
+            s = (int)i;
+    if (s >= 0) {
+        float t = z[g];
+        z[g] = z[tops[s]];
+        z[tops[s]] = t;
+    }
 }
 
 /* The best NLU_ALT_MAX + 1 intents of z, best first; returns how many. */
@@ -837,13 +999,29 @@ static int rank(const nlu *m, const float *z, int *best)
     return nb;
 }
 
-/* r->intent from the ranking: out_of_scope under the threshold or when the
- * request is about a foreign object only (fd), else the best. */
+/* True when the best two in-scope intents of the ranking are too close to
+ * tell apart and nothing in the message (a domain object) backs either:
+ * "did you mean" helps more than a wrong answer. */
+static bool too_close(const nlu *m, const float *z, const int *best, int nb,
+                      const struct lex_found *fd)
+{
+    int second = -1;
+    for (int k = 1; k < nb && second < 0; k++)
+        if (best[k] != m->oos)
+            second = best[k];
+    return second >= 0 && fd->ndomain == 0 && z[best[0]] < CLOSE_TOP &&
+           z[best[0]] - z[second] < CLOSE_MARGIN;
+}
+
+/* r->intent from the ranking: out_of_scope under the threshold, when the
+ * request is about a foreign object only (fd) or when the best two are too
+ * close, else the best. */
 static void decide(nlu *m, const float *z, const int *best, int nb,
                    const struct lex_found *fd, struct nlu_result *r)
 {
     bool foreign = fd->nforeign > 0 && fd->ndomain == 0 && lex_is_task(m->lex, best[0]);
-    if (best[0] != m->oos && (foreign || z[best[0]] < pack_threshold(m->pack))) {
+    if (best[0] != m->oos && (foreign || z[best[0]] < pack_threshold(m->pack) ||
+                              too_close(m, z, best, nb, fd))) {
         r->intent = m->oos;
         r->confidence = foreign ? z[best[0]] : 1.0 - z[best[0]];
         r->foreign = foreign ? lex_name(m->lex, fd->foreign) : NULL;
@@ -871,11 +1049,20 @@ void nlu_classify(nlu *m, const char *text, size_t len, const char *ctx_lang,
         len = NLU_INPUT_MAX;
     memset(r, 0, sizeof *r);
     r->intent2 = -1;
-    text_normalize(text, len, TEXT_LOWER, m->lower, sizeof m->lower);
+    memo_reset(m);
     detect_lang(m, text, len, ctx_lang, r);
     int lang = strcmp(r->lang, "sv") == 0;
-    probs(m, text, len, lang, z, matched, &fd);
-    size_t ns = by_sentence(m, text, len, lang, z, tops, confs);
+    /* in a long message the patterns count per sentence (by_sentence()),
+     * so that one about the context does not decide the whole */
+    struct text_span sp[SENT_MAX];
+    size_t ns = text_sentences(text, len, sp, SENT_MAX);
+    if (ns < 2)
+        ns = 0;
+    probs(m, text, len, lang, z, matched, ns == 0, &fd);
+    if (ns) {
+        by_sentence(m, text, sp, ns, lang, z, tops, confs);
+        refine(m, z, tops, confs, ns);
+    }
     int nb = rank(m, z, best);
     r->top = (struct nlu_guess){ best[0], z[best[0]] };
     r->rule = best[0] < 256 && matched[best[0]];

@@ -10,11 +10,16 @@
  * (lexicon.h).
  * nlu_classify() adds the pack's patterns (a matching rule lifts its intent),
  * calibrates the softmax with a temperature, and returns out_of_scope under
- * the pack's threshold or when the request names a foreign object and no
- * domain object, with the next best alternatives for "did you mean". A
- * message of several sentences is also read sentence by sentence: the one
- * most like a request weighs as much as the whole message, and another
- * sentence sure of another request is reported as intent2.
+ * the pack's threshold, when the request names a foreign object and no
+ * domain object, or when the best two intents are too close to tell and no
+ * domain object backs either, with the next best alternatives for "did you
+ * mean". A message of several sentences is also read sentence by sentence
+ * (the pack's patterns count per sentence there, so that one about the
+ * context does not decide): the request sentence (the surest question, else
+ * the surest sentence) weighs as much as the whole message; a generic
+ * request told in a scenario another sentence is sure of (a Closed line,
+ * PONR: lex_refines()) becomes that scenario; and another sentence sure of
+ * another request is reported as intent2.
  *
  * The model is read-only after training; nlu_classify() uses scratch space in
  * the nlu object and the pack's match data: one thread at a time.
@@ -52,7 +57,7 @@ struct nlu_result {
 
 /* Bump when training or the features change in a way the pack does not
  * show (it keys the model cache). */
-#define NLU_MODEL_VERSION 1
+#define NLU_MODEL_VERSION 2
 #define NLU_CACHE_FILE "model.cache"
 
 /* Trains on p's examples. p must outlive the nlu. NULL on failure (err). */

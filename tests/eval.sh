@@ -1,8 +1,10 @@
 #!/bin/sh
 # eval.sh PROVBOT -- the held-out sets' floors (issue 14: understanding).
-# tests/heldout.tsv and tests/heldout2.tsv were written apart from the
-# training examples; heldout2 is the realistic one (near-domain traps,
-# paraphrases, long messages). Floors: the issue's targets.
+# tests/heldout.tsv, tests/heldout2.tsv and tests/heldout3.tsv were written
+# apart from the training examples; heldout2 and heldout3 are the realistic
+# ones (near-domain traps, paraphrases, long messages; heldout3 was written
+# before the changes it measures). Floors: the issue's targets, a little under
+# what is reached.
 P=$1
 n=0
 check() { # NAME CONDITION-RESULT DETAIL
@@ -30,7 +32,8 @@ floors() {
     check "$1: wrong intent (in scope, read as another) < $5" "$(lt "$cw" "$5")" "${cw:-missing}"
 }
 floors tests/heldout.tsv 0.98 0.95 0.90 0.03
-floors tests/heldout2.tsv 0.95 0.93 0.90 0.03
+floors tests/heldout2.tsv 0.97 0.95 0.95 0.02
+floors tests/heldout3.tsv 0.96 0.95 0.95 0.02
 "$P" eval tests/heldout.tsv --min-accuracy 0.999 >/dev/null 2>&1
 check "--min-accuracy above the score exits 1" "$([ $? = 1 ] && echo 1)" ""
 if /usr/bin/python3 -c 'import sklearn' 2>/dev/null; then
