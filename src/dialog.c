@@ -1186,8 +1186,10 @@ static void take_message(dialog *d, struct turn *t, struct dialog_reply *r)
     if (t->firm && t->in->flow && !strcmp(t->in->flow, "process") && w && !strcmp(w, "filed") &&
         !plays(d, t->in, PACK_ROLE_OPEN_CASE))
         forget_all(d); /* a new request after a filed case: a new path */
-    take_details(d, t);
-    take_result(d, t);
+    if (!t->nr->foreign) { /* "Save fails on the start date": nothing of ours is told */
+        take_details(d, t);
+        take_result(d, t);
+    }
     faq_match(d, t);
     take_intent(d, t);
     t->other_case = other_topic_case(d, t);
