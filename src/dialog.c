@@ -630,6 +630,18 @@ static bool started_before(const dialog *d)
 }
 
 /* Emails, order reference and the facts told in words. */
+/* True when the message is sure of an answer-only request (no flow, no
+ * conversational role: "how do I resend it?"), which starts no path. */
+static bool side_request(const dialog *d, const struct turn *t)
+{
+    if (!t->sure || t->in->flow)
+        return false;
+    for (int r = 0; r < PACK_NROLES; r++)
+        if (plays(d, t->in, (enum pack_role)r))
+            return false;
+    return true;
+}
+
 static void take_details(dialog *d, struct turn *t)
 {
     const struct ent_result *er = t->er;
@@ -637,7 +649,8 @@ static void take_details(dialog *d, struct turn *t)
     for (int i = 0; i < er->nvals; i++)
         if (tree_is_fact(d->tree, er->vals[i].slot)) {
             set_fact(d, er->vals[i].slot, er->vals[i].value, ENTITY_CONF);
-            start_process(d); /* the person talks about their order */
+            if (!side_request(d, t)) /* "resend it, the line is closed": no change path */
+                start_process(d); /* the person talks about their order */
         }
     for (int i = 0; i < er->nemail; i++) {
         /* a second address, not called new, once the new one is known: the person's own */
