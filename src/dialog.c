@@ -630,11 +630,26 @@ static bool started_before(const dialog *d)
 }
 
 /* Emails, order reference and the facts told in words. */
+/* True when the message is sure of a request of the article (no social
+ * role such as yes, no, thanks or hello): asking it is no failed answer. */
+static bool task_request(const dialog *d, const struct turn *t)
+{
+    static const enum pack_role social[] = { PACK_ROLE_AFFIRM, PACK_ROLE_DENY, PACK_ROLE_THANKS,
+                                             PACK_ROLE_GOODBYE, PACK_ROLE_GREETING, PACK_ROLE_HELP,
+                                             PACK_ROLE_FALLBACK };
+    if (!t->sure)
+        return false;
+    for (size_t i = 0; i < sizeof social / sizeof *social; i++)
+        if (plays(d, t->in, social[i]))
+            return false;
+    return true;
+}
+
 /* True when the message is sure of an answer-only request (no flow, no
  * conversational role: "how do I resend it?"), which starts no path. */
 static bool side_request(const dialog *d, const struct turn *t)
 {
-    if (!t->sure || t->in->flow)
+    if (!task_request(d, t) || t->in->flow)
         return false;
     for (int r = 0; r < PACK_NROLES; r++)
         if (plays(d, t->in, (enum pack_role)r))
@@ -1151,6 +1166,19 @@ static void reset(dialog *d, bool restart, struct out *o)
     say_msg(d, o, restart ? "restarted" : "cancelled");
 }
 
+/* True when an out-of-scope message only lacks its object, which the
+ * conversation gives ("I want to change it" after talking about the contact):
+ * it names it by a pronoun (entities.json "refers_back"), the last reply was
+ * in scope, and the classifier's next best is a path (a "process" intent). */
+static bool refers_back(const dialog *d, const struct nlu_result *nr, const struct ent_result *er)
+{
+    if (nr->foreign || !ent_get(er, "refers_back") || d->turn <= 1 || d->last_oos ||
+        nr->nalt < 1 || nr->alt[0].intent < 0)
+        return false;
+    const struct pack_intent *in = pack_intent_at(d->pack, (size_t)nr->alt[0].intent);
+    return in && in->flow && !strcmp(in->flow, "process");
+}
+
 static void start_turn(dialog *d, struct turn *t, const struct nlu_result *nr,
                        const struct ent_result *er, const char *raw, struct dialog_reply *r)
 {
@@ -1168,6 +1196,10 @@ static void start_turn(dialog *d, struct turn *t, const struct nlu_result *nr,
         /* "any news?" once a case is filed: its status */
         forced = r->intent = pack_role(d->pack, PACK_ROLE_CASE_STATUS);
         r->confidence = 1.0;
+    }
+    if (forced < 0 && r->intent == oos && refers_back(d, nr, er)) {
+        r->intent = nr->alt[0].intent; /* "ok, I want to change it": it is the contact */
+        r->confidence = nr->alt[0].confidence;
     }
     if (forced < 0 && ent_get(er, "foreign") && !ent_get(er, "ours") && r->intent != oos &&
         pack_intent_at(d->pack, (size_t)r->intent)->flow) {
@@ -1216,8 +1248,9 @@ static void take_message(dialog *d, struct turn *t, struct dialog_reply *r)
     }
     t->changed = facts_changed_since(d->facts, d->turn);
     if (t->q && (t->ans == ANS_NONE || t->ans == ANS_INVALID) && !t->qlike && !t->changed &&
-        !no_content(t->raw) && !(t->er->bad_email[0] && strcmp(t->q->expect, "email")))
-        d->tries++; /* (a detail told, or an address with a typo, is no try at it) */
+        !task_request(d, t) && !no_content(t->raw) &&
+        !(t->er->bad_email[0] && strcmp(t->q->expect, "email")))
+        d->tries++; /* (a request, a detail told, or an address with a typo is no try at it) */
     if (t->q && !strcmp(t->q->expect, "text") && t->ans == ANS_VALUE && r->intent >= 0 &&
         r->intent == pack_role(d->pack, PACK_ROLE_FALLBACK)) {
         r->intent = -1; /* an answer, not a question */
