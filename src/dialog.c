@@ -565,7 +565,7 @@ static enum ans read_text(dialog *d, struct turn *t, const char **value)
     bool bare = ent_get(t->er, "answer") && n < 20;
     if (ent_has(t->er, "command", "skip") || (t->q->optional && bare))
         return t->q->optional ? ANS_SKIP : ANS_INVALID; /* "no" or "yes, open it": nothing to add */
-    if (is_label(d, t->raw) || words(t->raw) == 0 || (t->qlike && t->sure) ||
+    if (is_label(d, t->raw) || words(t->raw) == 0 || t->qlike || /* a question is no description */
         t->er->nemail || t->er->order_ref[0] ||
         (t->firm && (plays(d, t->in, PACK_ROLE_OPEN_CASE) || plays(d, t->in, PACK_ROLE_CASE_STATUS))))
         return t->q->optional && is_label(d, t->raw) ? ANS_SKIP : ANS_NONE;
