@@ -557,6 +557,35 @@ static const char *email_why(const struct ent_result *er)
     return "invalid_email";
 }
 
+/* True when email is the known new address with a typo fixed (at most two
+ * letters apart, not the same): "wait typo, it's x" at "your own email?". */
+static bool typo_fix(const dialog *d, const char *email)
+{
+    const char *old = fact(d, "new_email");
+    size_t n = old ? strlen(old) : 0, m = strlen(email);
+    if (!old || n > 255 || m > 255 || !strcasecmp(old, email) || (n > m ? n - m : m - n) > 2)
+        return false;
+    unsigned char row[257]; /* one row of the edit distance, capped at 3 */
+    for (size_t j = 0; j <= m; j++)
+        row[j] = (unsigned char)(j < 3 ? j : 3);
+    for (size_t i = 1; i <= n; i++) {
+        unsigned char diag = row[0], best;
+        row[0] = best = (unsigned char)(i < 3 ? i : 3);
+        for (size_t j = 1; j <= m; j++) {
+            unsigned char up = row[j];
+            int c = diag + (tolower((unsigned char)old[i - 1]) != tolower((unsigned char)email[j - 1]));
+            c = c < up + 1 ? c : up + 1;
+            c = c < row[j - 1] + 1 ? c : row[j - 1] + 1;
+            row[j] = (unsigned char)(c < 3 ? c : 3);
+            diag = up;
+            best = row[j] < best ? row[j] : best;
+        }
+        if (best >= 3)
+            return false;
+    }
+    return row[m] <= 2;
+}
+
 /* Free text for q (a description): anything but a control word, a label, a
  * bare yes/no, an address or reference alone, or a question to the bot. */
 static enum ans read_text(dialog *d, struct turn *t, const char **value)
@@ -591,7 +620,8 @@ static enum ans read_answer(dialog *d, struct turn *t, const char **value)
     if (!strcmp(e, "email")) {
         int k = t->er->nemail == 2 && !strcmp(q->fact, "requester") && t->er->own == 1 ? 1 : 0;
         bool mine = !strcmp(q->fact, "requester");
-        if (t->er->nemail == 1 && (mine ? t->er->new_cue : t->er->own == 0))
+        if (t->er->nemail == 1 && (mine ? t->er->new_cue || typo_fix(d, t->er->email[0])
+                                        : t->er->own == 0))
             return ANS_NONE; /* "new email x" at "your email?", or "my email is x" at "new email?" */
         if (t->er->nemail > 0)
             return *value = t->er->email[k], ANS_VALUE;
@@ -671,9 +701,11 @@ static void take_details(dialog *d, struct turn *t)
         /* a second address, not called new, once the new one is known: the person's own */
         bool second = er->nemail == 1 && !er->new_cue && fact(d, "new_email") &&
                       strcmp(pf, "new_email") &&
-                      !fact(d, "requester") && strcasecmp(fact(d, "new_email"), er->email[0]);
+                      !fact(d, "requester") && strcasecmp(fact(d, "new_email"), er->email[0]) &&
+                      !typo_fix(d, er->email[0]);
         bool own = i == er->own || second ||
-                   (!strcmp(pf, "requester") && er->nemail == 1 && !er->new_cue);
+                   (!strcmp(pf, "requester") && er->nemail == 1 && !er->new_cue &&
+                    !typo_fix(d, er->email[0]));
         if (own)
             set_fact(d, "requester", er->email[i], ENTITY_CONF);
         else if (i == 0)
@@ -977,7 +1009,8 @@ static void faq_match(dialog *d, struct turn *t)
         bool intent_ok = f->nintents == 0;
         for (int k = 0; k < f->nintents; k++)
             intent_ok |= t->sure && pack_intent_at(d->pack, (size_t)f->intents[k]) == t->in;
-        if ((f->pending && (!t->q || strcmp(f->pending, t->q->id))) ||
+        if ((f->any && t->q && !strcmp(t->q->expect, "text") && !t->qlike) ||
+            (f->pending && (!t->q || strcmp(f->pending, t->q->id))) ||
             (f->when && !tree_holds(f->when, d->facts)))
             continue; /* only while its question is pending, or its facts hold */
         bool follow = !strcmp(f->id, d->last_faq) && follow_up(t);
