@@ -995,7 +995,7 @@ static void run_steps(dialog *d, struct turn *t, const struct dialog_hooks *h,
 /* A short "and for ...?" / "och för ...?" after an answer: the same topic. */
 static bool follow_up(const struct turn *t)
 {
-    return !t->sure && words(t->raw) <= 6 && ent_get(t->er, "follow_up");
+    return !t->firm && words(t->raw) <= 6 && ent_get(t->er, "follow_up"); /* "och om det inte är A-Flex?" */
 }
 
 /* Questions answered at any point: the FAQ entries that match (two at most)
