@@ -517,6 +517,9 @@ static enum ans read_yes_no(const dialog *d, struct turn *t, const char **value)
         return *value = ent_get(t->er, q->fact), ANS_VALUE; /* told in words */
     if (label_of_other(d, t->raw, q))
         return ANS_NONE; /* "Yes, open the case" pressed late is no answer to this */
+    if (t->firm && plays(d, t->in, PACK_ROLE_OPEN_CASE) && strcmp(q->fact, "want_case") &&
+        !is_label(d, t->raw))
+        return ANS_NONE; /* "no, I want a real person" at the PONR question */
     if (about_else(d, t))
         return ANS_NONE; /* "yes I have edit access" at the PONR question */
     bool result_q = tree_is_result_fact(d->tree, q->fact);
@@ -814,7 +817,7 @@ static bool other_topic_case(dialog *d, const struct turn *t)
 /* "Updated: the new provisioning contact is now x." for what changed: the
  * message "updated_<fact>" of each form detail told this turn that has one,
  * in form order, else "updated". */
-static void say_updated(dialog *d, struct out *o)
+static void say_updated(dialog *d, struct out *o, bool generic)
 {
     bool any = false;
     for (size_t i = 0; i < pack_case_type_count(d->pack); i++) {
@@ -828,7 +831,7 @@ static void say_updated(dialog *d, struct out *o)
             }
         }
     }
-    if (!any)
+    if (!any && generic) /* ("Updated." alone only where the summary follows) */
         say_msg(d, o, "updated");
 }
 
@@ -963,7 +966,7 @@ static void run_steps(dialog *d, struct turn *t, const struct dialog_hooks *h,
              * nothing else is said) */
             bool updated = form_changed(d);
             if (updated)
-                say_updated(d, o);
+                say_updated(d, o, true);
             if (s->again || !updated)
                 say(d, o, s->again ? s->again : s->say);
             return;
@@ -1191,8 +1194,18 @@ static void no_third_time(dialog *d, struct out *o, struct dialog_reply *r)
 
 /* Forgets what the conversation knew ("cancel", "start over"), but the
  * person's own email. */
+/* "cancel" while a case is under way drops the case and keeps what the
+ * person told about the order; otherwise, and for "start over", all goes. */
 static void reset(dialog *d, bool restart, struct out *o)
 {
+    if (!restart && fact(d, "want_case") && strcmp(fact(d, "want_case"), "filed")) {
+        set_fact(d, "want_case", NULL, 1.0);
+        set_fact(d, "confirmed", NULL, 1.0);
+        d->pending[0] = '\0';
+        d->tries = 0;
+        say_msg(d, o, "cancelled");
+        return;
+    }
     forget_all(d);
     if (!d->said)
         o->oom = true;
@@ -1312,7 +1325,7 @@ static void speak(dialog *d, struct turn *t, const struct dialog_hooks *h,
     if (t->ans == ANS_UNKNOWN)
         say(d, side, q->unknown);
     if (q && q->form && !t->answered && form_changed(d))
-        say_updated(d, steps); /* a detail corrected while another is asked */
+        say_updated(d, steps, false); /* a detail corrected while another is asked */
     bool process = (t->sure && t->in->flow && !strcmp(t->in->flow, "process")) ||
                    ent_get(t->er, "want_case");
     if (q && !t->answered && d->tries >= (q->once ? 1 : MOVE_ON_TRIES) && q->unknown_value) {
