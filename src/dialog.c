@@ -1277,7 +1277,8 @@ static void take_message(dialog *d, struct turn *t, struct dialog_reply *r)
     if (t->firm && t->in->flow && !strcmp(t->in->flow, "process") && w && !strcmp(w, "filed") &&
         !plays(d, t->in, PACK_ROLE_OPEN_CASE))
         forget_all(d); /* a new request after a filed case: a new path */
-    if (!t->nr->foreign) { /* "Save fails on the start date": nothing of ours is told */
+    bool alien = t->nr->foreign || (!t->sure && ent_get(t->er, "foreign") && !ent_get(t->er, "ours"));
+    if (!alien) { /* "Save fails on the start date": nothing of ours is told */
         take_details(d, t);
         take_result(d, t);
     }
