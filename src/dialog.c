@@ -1061,8 +1061,9 @@ static bool info_answer(dialog *d, struct turn *t, bool told, const struct dialo
 static void second_answer(dialog *d, struct turn *t, struct out *o)
 {
     const struct nlu_result *nr = t->nr;
-    if (nr->intent2 < 0 || nr->intent2 == nr->intent || !t->qlike)
-        return;
+    if (nr->intent2 < 0 || nr->intent2 == nr->intent || !t->qlike ||
+        (t->sure && plays(d, t->in, PACK_ROLE_OPEN_CASE)))
+        return; /* (beside a case asked for, "nothing happened" is context, not a question) */
     for (int i = 0; i < 2 && t->faq[i]; i++)
         for (int k = 0; k < t->faq[i]->ncovers; k++)
             if (t->faq[i]->covers[k] == nr->intent2)
