@@ -985,7 +985,8 @@ static void run_steps(dialog *d, struct turn *t, const struct dialog_hooks *h,
         if (s->case_type)
             close_form(d, s->case_type);
         if (s->ask) { /* the pending question again after a detail: its reminder */
-            ask(d, t, s->ask, s->ask == t->q && !t->answered && !s->ask->form, o, r);
+            ask(d, t, s->ask, s->ask == t->q && !t->answered && strcmp(s->ask->expect, "confirm"),
+                o, r); /* (the summary to confirm is shown whole again) */
             return;
         }
         if (s->end) {
