@@ -1047,6 +1047,10 @@ static bool info_answer(dialog *d, struct turn *t, bool told, const struct dialo
         free(list);
         return true;
     }
+    if (plays(d, in, PACK_ROLE_THANKS) && d->pending[0] && pack_message(d->pack, "thanks_pending")) {
+        say_msg(d, o, "thanks_pending"); /* "thanks" in the case form: the question follows */
+        return true;
+    }
     say(d, o, in->answer);
     if (in->buttons)
         set_buttons(d, r, in->buttons);
@@ -1355,7 +1359,8 @@ static void close_reply(dialog *d, struct turn *t, const struct dialog_hooks *h,
                         bool side_said, struct out *o, struct dialog_reply *r)
 {
     bool off_topic = t->qlike || (words(t->raw) >= 4 && !(t->q && t->q->form));
-    bool social = t->sure && (plays(d, t->in, PACK_ROLE_THANKS) || plays(d, t->in, PACK_ROLE_GOODBYE));
+    bool social = t->sure && ((plays(d, t->in, PACK_ROLE_THANKS) && !d->pending[0]) ||
+                              plays(d, t->in, PACK_ROLE_GOODBYE));
     if (!t->asked && d->pending[0] && !said && t->q && no_content(t->raw)) {
         ask(d, t, t->q, false, o, r); /* "?" or an emoji: the question again, in full */
     } else if (!t->asked && d->pending[0] && side_said && !social) {
