@@ -79,6 +79,7 @@ struct turn {                    /* what this turn found, for the helpers */
     bool changed;                /* a fact was told or forgotten this turn */
     bool other_case;             /* a case asked for about another topic (dropped) */
     bool covered;                /* a FAQ answer stands for the intent's own */
+    bool told_order;             /* a fact of the order was told in words */
     const cJSON *short_steps[2]; /* step ids to say in their short form (FAQ said it) */
     const struct tree_faq *faq[2]; /* FAQ entries answered this turn */
 };
@@ -697,8 +698,7 @@ static void take_details(dialog *d, struct turn *t)
     for (int i = 0; i < er->nvals; i++)
         if (tree_is_fact(d->tree, er->vals[i].slot)) {
             set_fact(d, er->vals[i].slot, er->vals[i].value, ENTITY_CONF);
-            if (!side_request(d, t)) /* "resend it, the line is closed": no change path */
-                start_process(d); /* the person talks about their order */
+            t->told_order |= !side_request(d, t); /* "resend it, it's closed": no path */
         }
     for (int i = 0; i < er->nemail; i++) {
         /* a second address, not called new, once the new one is known: the person's own */
@@ -767,7 +767,7 @@ static void take_intent(dialog *d, struct turn *t)
     const cJSON *v;
     if (!t->sure)
         return;
-    if (t->in->flow && !strcmp(t->in->flow, "process"))
+    if (t->in->flow && !strcmp(t->in->flow, "process") && !t->covered)
         start_process(d);
     cJSON_ArrayForEach(v, t->in->set) /* only from a confident reading */
         if (t->firm && !t->covered && facts_turn(d->facts, v->string) != d->turn)
@@ -1289,6 +1289,8 @@ static void take_message(dialog *d, struct turn *t, struct dialog_reply *r)
         take_result(d, t);
     }
     faq_match(d, t);
+    if (t->told_order && !(t->covered && t->qlike))
+        start_process(d); /* the person talks about their order (not a side question about it) */
     take_intent(d, t);
     t->other_case = other_topic_case(d, t);
     if (t->q)
