@@ -761,6 +761,16 @@ static void forget_all(dialog *d)
     cJSON_Delete(keep);
 }
 
+/* Drops the facts of the order the message told in words (a side question
+ * about closed orders in general says nothing about this order). */
+static void forget_told(dialog *d, const struct turn *t)
+{
+    for (int i = 0; i < t->er->nvals; i++)
+        if (tree_is_fact(d->tree, t->er->vals[i].slot) &&
+            facts_turn(d->facts, t->er->vals[i].slot) == d->turn)
+            set_fact(d, t->er->vals[i].slot, NULL, 1.0);
+}
+
 /* Facts the intent implies, unless the message told otherwise. */
 static void take_intent(dialog *d, struct turn *t)
 {
@@ -1291,6 +1301,8 @@ static void take_message(dialog *d, struct turn *t, struct dialog_reply *r)
     faq_match(d, t);
     if (t->told_order && !(t->covered && t->qlike))
         start_process(d); /* the person talks about their order (not a side question about it) */
+    else if (t->told_order && !started_before(d))
+        forget_told(d, t); /* "where is Click here for closed orders?": not their order's status */
     take_intent(d, t);
     t->other_case = other_topic_case(d, t);
     if (t->q)
