@@ -9,6 +9,7 @@
  * and libcurl.
  */
 #include "jwt.h"
+#include "b64.h"
 
 #include <cJSON.h>
 #include <ctype.h>
@@ -21,44 +22,6 @@
 #include <string.h>
 #include <strings.h>
 
-static int b64url_val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '-') return 62;
-    if (c == '_') return 63;
-    return -1;
-}
-
-/* Decodes the unpadded base64url s[0..n) into out (room for n*3/4 + 1
- * bytes, NUL-terminated). Returns the length, or -1 when it is not
- * canonical base64url. */
-static long b64url_decode(const char *s, size_t n, unsigned char *out)
-{
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t o = 0;
-    if (n % 4 == 1)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64url_val((unsigned char)s[i]);
-        if (v < 0)
-            return -1;
-        acc = acc << 6 | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (unsigned char)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    if (acc)            /* leftover bits must be zero */
-        return -1;
-    out[o] = '\0';
-    return (long)o;
-}
-
 /* Parses the base64url JSON object s[0..n); NULL when it is not one. */
 static cJSON *part_json(const char *s, size_t n)
 {
@@ -66,7 +29,7 @@ static cJSON *part_json(const char *s, size_t n)
     cJSON *j = NULL;
     if (!buf)
         return NULL;
-    long len = b64url_decode(s, n, buf);
+    long len = b64_decode(s, n, B64_URL_STRICT, buf, n * 3 / 4 + 2);
     if (len > 0 && (j = cJSON_ParseWithLength((const char *)buf, (size_t)len)) && !cJSON_IsObject(j)) {
         cJSON_Delete(j);
         j = NULL;
@@ -113,7 +76,7 @@ static enum jwt_result check_signature(const char *signed_part, size_t n, const 
     unsigned int mdlen = 0;
     if (sn > 64)
         return JWT_BAD_SIGNATURE;
-    long wl = b64url_decode(sig, sn, want);
+    long wl = b64_decode(sig, sn, B64_URL_STRICT, want, sizeof want);
     if (wl < 0)
         return JWT_BAD_SIGNATURE;
     if (keylen == 0 || keylen > INT32_MAX ||

@@ -5,6 +5,7 @@
  * makes runs inside the caller's store_begin()/store_commit().
  */
 #include "store.h"
+#include "b64.h"
 
 #include <sqlite3.h>
 #include <stdatomic.h>
@@ -755,21 +756,13 @@ int store_attach_bind(store *s, const char *session, const char *case_id)
     return run_text2(s, sql, case_id, session);
 }
 
+/* The standard base64 of d[0..n), padded, malloc'd; NULL if out of memory. */
 static char *base64(const unsigned char *d, size_t n)
 {
-    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;
-    if (!out)
-        return NULL;
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)d[i] << 16 | (i + 1 < n ? (unsigned)d[i + 1] << 8 : 0) |
-                     (i + 2 < n ? d[i + 2] : 0);
-        *o++ = tbl[v >> 18 & 63];
-        *o++ = tbl[v >> 12 & 63];
-        *o++ = i + 1 < n ? tbl[v >> 6 & 63] : '=';
-        *o++ = i + 2 < n ? tbl[v & 63] : '=';
-    }
-    *o = '\0';
+    size_t cap = b64_encoded_size(n, true);
+    char *out = malloc(cap);
+    if (out)
+        b64_encode(d, n, true, out, cap);
     return out;
 }
 

@@ -2,6 +2,7 @@
  * no global state, so every case is a unit test (tests/unit/test_wx.c).
  */
 #include "wx.h"
+#include "b64.h"
 
 #include <cJSON.h>
 
@@ -371,8 +372,6 @@ void wx_uuid_format(const unsigned char rnd[16], char out[37])
 
 /* ---------------------------------------------------------------- ids */
 
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 int wx_hydra_id(const char *cluster, const char *type, const char *uuid, char *out, size_t outlen)
 {
     char plain[WX_ID_MAX];
@@ -380,51 +379,14 @@ int wx_hydra_id(const char *cluster, const char *type, const char *uuid, char *o
     int n = snprintf(plain, sizeof plain, "ciscospark://%s/%s/%s", cluster && *cluster ? cluster : "us",
                      type, uuid);
     if (n < 0 || (size_t)n >= sizeof plain) return -1;
-    size_t need = ((size_t)n * 4 + 2) / 3 + 1, o = 0;
-    if (need > outlen) return -1;
-    const unsigned char *s = (const unsigned char *)plain;
-    for (int i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)s[i] << 16;
-        if (i + 1 < n) v |= (uint32_t)s[i + 1] << 8;
-        if (i + 2 < n) v |= s[i + 2];
-        out[o++] = b64[(v >> 18) & 63];
-        out[o++] = b64[(v >> 12) & 63];
-        if (i + 1 < n) out[o++] = b64[(v >> 6) & 63];
-        if (i + 2 < n) out[o++] = b64[v & 63];
-    }
-    out[o] = 0;
-    return 0;
-}
-
-static int b64val(int c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+' || c == '-') return 62;
-    if (c == '/' || c == '_') return 63;
-    return -1;
+    return b64_encode(plain, (size_t)n, false, out, outlen) < 0 ? -1 : 0;
 }
 
 int wx_hydra_uuid(const char *hydra, const char *type, char *out, size_t outlen)
 {
     char plain[WX_ID_MAX];
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    if (!hydra) return -1;
-    for (const char *p = hydra; *p && *p != '='; p++) {
-        int v = b64val((unsigned char)*p);
-        if (v < 0) return -1;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o + 1 >= sizeof plain) return -1;
-            plain[o++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    plain[o] = 0;
+    if (!hydra || b64_decode(hydra, strlen(hydra), B64_LENIENT, (unsigned char *)plain, sizeof plain) < 0)
+        return -1;
     if (strncmp(plain, "ciscospark://", 13)) return -1;
     const char *last = strrchr(plain, '/');
     if (!last || last < plain + 13) return -1;
