@@ -298,36 +298,57 @@ static char *failed_notices(engine *e, const char *session, const char *lang)
     return buf_take(&b);
 }
 
-static cJSON *reply_json(const engine *e, const struct dialog_reply *dr,
-                         const char *lang, const char *reply_to)
+/* Appends the JSON of v as cJSON prints it (the rare parts of a reply). */
+static void add_printed(struct buf *b, const cJSON *v)
 {
-    cJSON *o = cJSON_CreateObject();
-    if (!o)
-        return NULL;
-    cJSON_AddStringToObject(o, "type", "reply");
-    if (reply_to)
-        cJSON_AddStringToObject(o, "reply_to", reply_to);
-    else
-        cJSON_AddNullToObject(o, "reply_to");
-    cJSON_AddStringToObject(o, "text", dr->text);
-    cJSON_AddStringToObject(o, "lang", lang);
+    char *s = cJSON_PrintUnformatted(v);
+    if (!s || buf_adds(b, s) < 0)
+        b->failed = true;
+    free(s);
+}
+
+/* The reply object (the contract's), written straight into a buffer: it
+ * runs every turn (no cJSON tree, no printf of the confidence). The same
+ * bytes as cJSON_PrintUnformatted of the object, key for key. Caller frees;
+ * NULL when out of memory. */
+static char *reply_json(const engine *e, const struct dialog_reply *dr,
+                        const char *lang, const char *reply_to)
+{
+    struct buf b;
+    const cJSON *v;
+    buf_init(&b, 1u << 26);
+    buf_adds(&b, "{\"type\":\"reply\",\"reply_to\":");
+    buf_json_str(&b, reply_to);
+    buf_adds(&b, ",\"text\":");
+    buf_json_str(&b, dr->text);
+    buf_adds(&b, ",\"lang\":");
+    buf_json_str(&b, lang);
+    buf_adds(&b, ",\"intent\":");
     if (dr->intent >= 0) {
-        cJSON_AddStringToObject(o, "intent", pack_intent_at(e->pack, (size_t)dr->intent)->id);
-        cJSON_AddNumberToObject(o, "confidence", (double)(int)(dr->confidence * 1000 + 0.5) / 1000);
+        buf_json_str(&b, pack_intent_at(e->pack, (size_t)dr->intent)->id);
+        buf_adds(&b, ",\"confidence\":");
+        buf_json_num(&b, (double)(int)(dr->confidence * 1000 + 0.5) / 1000);
     } else {
-        cJSON_AddNullToObject(o, "intent");
-        cJSON_AddNullToObject(o, "confidence");
+        buf_adds(&b, "null,\"confidence\":null");
     }
-    if (dr->expect)
-        cJSON_AddStringToObject(o, "expect", dr->expect);
-    else
-        cJSON_AddNullToObject(o, "expect");
-    cJSON_AddItemToObject(o, "buttons", cJSON_Duplicate(dr->buttons, 1));
+    buf_adds(&b, ",\"expect\":");
+    buf_json_str(&b, dr->expect);
+    buf_adds(&b, ",\"buttons\":[");
+    cJSON_ArrayForEach(v, dr->buttons) {
+        if (v != dr->buttons->child)
+            buf_add(&b, ",", 1);
+        if (cJSON_IsString(v))
+            buf_json_str(&b, v->valuestring);
+        else
+            add_printed(&b, v);
+    }
+    buf_adds(&b, "],\"case\":");
     if (dr->case_obj)
-        cJSON_AddItemToObject(o, "case", cJSON_Duplicate(dr->case_obj, 1));
+        add_printed(&b, dr->case_obj);
     else
-        cJSON_AddNullToObject(o, "case");
-    return o;
+        buf_adds(&b, "null");
+    buf_add(&b, "}", 1);
+    return buf_take(&b);
 }
 
 /* The first place of needle (lower case ASCII) in s, ignoring case, or NULL. */
@@ -432,7 +453,6 @@ int engine_turn(engine *e, const char *session, const char *user,
     struct dialog_reply dr = { 0 };
     struct turn_ctx tc = { e, session, user };
     struct dialog_hooks hooks = { &tc, hook_file_case, hook_find_case, hook_list_cases };
-    cJSON *reply = NULL;
     bool in_tx = false;
 
     memset(out, 0, sizeof *out);
@@ -458,8 +478,7 @@ int engine_turn(engine *e, const char *session, const char *user,
     notices = failed_notices(e, session, nr.lang_sure ? nr.lang : dialog_lang(d));
     if (dialog_turn(d, &nr, &er, msg, notices, &hooks, &dr) < 0)
         goto oom;
-    if (!(reply = reply_json(e, &dr, dialog_lang(d), reply_to)) ||
-        !(out->json = cJSON_PrintUnformatted(reply)) || !(saved = dialog_save(d)))
+    if (!(out->json = reply_json(e, &dr, dialog_lang(d), reply_to)) || !(saved = dialog_save(d)))
         goto oom;
     const char *iid = dr.intent >= 0 ? pack_intent_at(e->pack, (size_t)dr.intent)->id : NULL;
     if (!(turns = turn_lines(msg, dr.text)))
@@ -483,7 +502,6 @@ fail:
     free(out->json);
     out->json = NULL;
 done:
-    cJSON_Delete(reply);
     dialog_reply_clear(&dr);
     dialog_free(d);
     free(state);
