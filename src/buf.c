@@ -1,6 +1,7 @@
 /* buf.c -- a growable buffer with a hard cap (see buf.h). */
 #include "buf.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -122,7 +123,7 @@ int buf_json_num(struct buf *b, double d)
     if (isnan(d) || isinf(d))
         return buf_add(b, "null", 4);
     double a = fabs(d);
-    if (a < 9007199254740992.0 && a == (double)(uint64_t)a) {          /* an integer */
+    if (a < 1e15 && a == (double)(uint64_t)a) {   /* an integer %1.15g writes in full */
         p = digits((uint64_t)a, end);
     } else if (a < 1e12 && (double)(uint64_t)(a * 1000 + 0.5) / 1000 == a) { /* thousandths */
         uint64_t k = (uint64_t)(a * 1000 + 0.5);
@@ -135,12 +136,13 @@ int buf_json_num(struct buf *b, double d)
         p = digits(k / 1000, end);
     } else {                       /* anything else: cJSON's way (15 digits if exact) */
         int n = snprintf(tmp, sizeof tmp, "%1.15g", d);
-        if (strtod(tmp, NULL) != d)
+        double back = strtod(tmp, NULL), big = fabs(back) > a ? fabs(back) : a;
+        if (fabs(back - d) > big * DBL_EPSILON)   /* cJSON's compare_double */
             n = snprintf(tmp, sizeof tmp, "%1.17g", d);
         return buf_add(b, tmp, (size_t)n);
     }
-    if (d < 0)
-        *--p = '-';
+    if (signbit(d))
+        *--p = '-';                /* -0 too, as cJSON writes it */
     return buf_add(b, p, (size_t)(stop - p));
 }
 

@@ -8,6 +8,7 @@
 #include "engine.h"
 #include "buf.h"
 #include "casefmt.h"
+#include "convcache.h"
 #include "dialog.h"
 #include "entity.h"
 #include "nlu.h"
@@ -32,6 +33,7 @@ struct engine {
     pack *pack;
     nlu *nlu;
     store *store;
+    convcache *cache;        /* the dialog objects of the last turns, owned */
     char channel[16];        /* recorded with the conversations of the next turns */
     char channel0[16];       /* cfg->channel: what engine_set_channel(NULL) restores */
     bool queue_cases;        /* a remote backend delivers: cases start queued */
@@ -92,6 +94,10 @@ engine *engine_open(const struct engine_config *cfg, char *err, size_t errlen)
     const char *cache = getenv("PROVBOT_MODEL_CACHE");
     if (!(e->nlu = nlu_open(e->pack, cache && *cache ? cache : cfg->data_dir, err, errlen)))
         goto fail;
+    if (!(e->cache = convcache_new(CONVCACHE_MAX))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     if (cfg->no_checkpoint)
         store_autocheckpoint(e->store, false);
     return e;
@@ -108,6 +114,7 @@ void engine_close(engine *e)
     if (e->batch)
         (void)engine_batch_commit(e, err, sizeof err);   /* see engine.h */
     store_close(e->store);
+    convcache_free(e->cache);
     nlu_free(e->nlu);
     pack_free(e->pack);
     free(e->allow_domains);
@@ -467,7 +474,9 @@ int engine_turn(engine *e, const char *session, const char *user,
     in_tx = true;
     if (store_conv_load(e->store, session, &state) < 0)
         goto sqlfail;
-    if (!(d = dialog_load(e->pack, state, NULL)))
+    /* the object the last turn left, when the row is still the one it wrote */
+    if (!(d = convcache_take(e->cache, session, state)) &&
+        !(d = dialog_load(e->pack, state, NULL)))
         goto oom;
     if (user && *user) {
         char why[80];
@@ -488,6 +497,9 @@ int engine_turn(engine *e, const char *session, const char *user,
         goto sqlfail;
     in_tx = false;
     result_fill(out, iid, &dr, dialog_lang(d));
+    convcache_put(e->cache, session, d, saved);   /* both taken */
+    d = NULL;
+    saved = NULL;
     goto done;
 sqlfail:
     snprintf(err, errlen, "store: %s", store_errmsg(e->store));
