@@ -280,11 +280,12 @@ done:
     return out;
 }
 
-/* Notices of cases that failed since the person's last turn. */
-static char *failed_notices(engine *e, const char *session, const char *lang)
+/* Notices of cases that failed since the person's last turn (none to look
+ * for when the turn's load said so: !maybe). */
+static char *failed_notices(engine *e, const char *session, bool maybe, const char *lang)
 {
     char ids[4][CASE_ID_MAX];
-    int n = store_cases_take_failed(e->store, session, ids, 4);
+    int n = maybe ? store_cases_take_failed(e->store, session, ids, 4) : 0;
     if (n <= 0)
         return NULL;
     const char *tpl = pack_text(pack_message(e->pack, "case_failed"), lang);
@@ -453,7 +454,8 @@ int engine_turn(engine *e, const char *session, const char *user,
 {
     size_t len = strlen(text);
     char *raw = text_sanitize(text, len > TEXT_MAX ? TEXT_MAX : len);
-    char *state = NULL, *saved = NULL, *notices = NULL, *turns = NULL;
+    char *saved = NULL, *notices = NULL, *turns = NULL;
+    struct store_conv conv = { 0 };
     dialog *d = NULL;
     struct nlu_result nr;
     struct ent_result er;
@@ -472,19 +474,19 @@ int engine_turn(engine *e, const char *session, const char *user,
     if ((e->batch ? store_savepoint(e->store) : store_begin(e->store)) < 0)
         goto sqlfail;
     in_tx = true;
-    if (store_conv_load(e->store, session, &state) < 0)
+    if (store_turn_load(e->store, session, &conv) < 0)
         goto sqlfail;
     /* the object the last turn left, when the row is still the one it wrote */
-    if (!(d = convcache_take(e->cache, session, state)) &&
-        !(d = dialog_load(e->pack, state, NULL)))
+    if (!(d = convcache_take(e->cache, session, conv.state)) &&
+        !(d = dialog_load(e->pack, conv.state, NULL)))
         goto oom;
     if (user && *user) {
         char why[80];
         if (ent_email_valid(user, why, sizeof why))
             dialog_preset(d, "requester", user);
     }
-    understand(e, msg, state ? dialog_lang(d) : NULL, &nr, &er);
-    notices = failed_notices(e, session, nr.lang_sure ? nr.lang : dialog_lang(d));
+    understand(e, msg, conv.state ? dialog_lang(d) : NULL, &nr, &er);
+    notices = failed_notices(e, session, conv.failed, nr.lang_sure ? nr.lang : dialog_lang(d));
     if (dialog_turn(d, &nr, &er, msg, notices, &hooks, &dr) < 0)
         goto oom;
     if (!(out->json = reply_json(e, &dr, dialog_lang(d), reply_to)) || !(saved = dialog_save(d)))
@@ -492,7 +494,8 @@ int engine_turn(engine *e, const char *session, const char *user,
     const char *iid = dr.intent >= 0 ? pack_intent_at(e->pack, (size_t)dr.intent)->id : NULL;
     if (!(turns = turn_lines(msg, dr.text)))
         goto oom;
-    if (store_conv_save(e->store, session, e->channel, user, dialog_lang(d), saved, turns) < 0 ||
+    if (store_turn_save(e->store, &conv, session, e->channel, user, dialog_lang(d), saved,
+                        turns) < 0 ||
         (e->batch ? store_release(e->store) : store_commit(e->store)) < 0)
         goto sqlfail;
     in_tx = false;
@@ -516,7 +519,7 @@ fail:
 done:
     dialog_reply_clear(&dr);
     dialog_free(d);
-    free(state);
+    free(conv.state);
     free(saved);
     free(notices);
     free(turns);

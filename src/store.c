@@ -452,6 +452,67 @@ int store_conv_save(store *s, const char *session, const char *channel,
     return run(s, st);
 }
 
+int store_turn_load(store *s, const char *session, struct store_conv *c)
+{
+    static const char sql[] =
+        "SELECT rowid, state, last_turn, EXISTS(SELECT 1 FROM cases WHERE session=?1"
+        " AND status='failed' AND notified=0) FROM conversations WHERE session=?1";
+    sqlite3_stmt *st = prep(s, sql);
+    memset(c, 0, sizeof *c);
+    c->failed = true;
+    if (!st)
+        return -1;
+    bind_text(st, 1, session);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        c->rowid = sqlite3_column_int64(st, 0);
+        c->state = col_dup(st, 1);
+        c->last_turn = sqlite3_column_int64(st, 2);
+        c->failed = sqlite3_column_int(st, 3) != 0;
+    }
+    done(s, st);
+    if (rc == SQLITE_ROW)
+        return c->state ? 1 : -1;
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_turn_save(store *s, const struct store_conv *c, const char *session,
+                    const char *channel, const char *user, const char *lang,
+                    const char *json, const char *turns)
+{
+    static const char add[] = "INSERT INTO turns(prev, at, text) VALUES(?1, ?2, ?3)";
+    static const char upd[] =
+        "UPDATE conversations SET user=coalesce(?2, user), lang=?3, state=?4, updated_at=?5,"
+        " last_turn=coalesce(?6, last_turn) WHERE rowid=?1";
+    if (!c->rowid)   /* a new conversation: its row is inserted */
+        return store_conv_save(s, session, channel, user, lang, json, turns);
+    int64_t now = store_now_ms();
+    sqlite3_stmt *st;
+    bool append = turns && *turns;
+    if (append) {
+        if (!(st = prep(s, add)))
+            return -1;
+        if (c->last_turn)
+            sqlite3_bind_int64(st, 1, c->last_turn);
+        sqlite3_bind_int64(st, 2, now);
+        bind_text(st, 3, turns);
+        if (run(s, st) < 0)
+            return -1;
+    }
+    if (!(st = prep(s, upd)))
+        return -1;
+    sqlite3_bind_int64(st, 1, c->rowid);
+    bind_text(st, 2, user);
+    bind_text(st, 3, lang);
+    bind_text(st, 4, json);
+    sqlite3_bind_int64(st, 5, now);
+    if (append)
+        sqlite3_bind_int64(st, 6, sqlite3_last_insert_rowid(s->db));
+    if (run(s, st) < 0)
+        return -1;
+    return sqlite3_changes(s->db) == 1 ? 0 : -1;
+}
+
 char *store_transcript(store *s, const char *session)
 {
     /* newest turn first along prev, until TURNS_KEPT characters, then in order */

@@ -171,6 +171,43 @@ static void test_engine_follows_row(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* A case of the conversation that failed in another connection (the
+ * outbox) is told in the next turn, once: the turn's one read of its row
+ * says whether to look. */
+static void test_failed_case_told(void **state)
+{
+    (void)state;
+    char err[512], dir[] = "/tmp/test_convcache.XXXXXX", cmd[128];
+    assert_non_null(mkdtemp(dir));
+    struct engine_config cfg = { .intents_dir = intents(), .data_dir = dir, .channel = "test",
+                                 .queue_cases = true };
+    engine *e = engine_open(&cfg, err, sizeof err);
+    assert_non_null(e);
+    cJSON_Delete(say(e, "f1", "hello"));
+    store *s = store_open(dir, err, sizeof err);
+    assert_non_null(s);
+    struct case_rec c;
+    memset(&c, 0, sizeof c);
+    strcpy(c.session, "f1");
+    strcpy(c.type, "Change provisioning contact email");
+    strcpy(c.order_ref, "55512345");
+    strcpy(c.new_email, "n@example.com");
+    strcpy(c.lang, "en");
+    c.status = CASE_QUEUED;
+    assert_int_equal(store_case_insert(s, &c), 0);
+    assert_int_equal(store_case_failed(s, c.id, "HTTP 400"), 0);
+    store_close(s);
+    cJSON *j = say(e, "f1", "thanks");
+    assert_non_null(strstr(cJSON_GetStringValue(cJSON_GetObjectItem(j, "text")), c.id));
+    cJSON_Delete(j);
+    j = say(e, "f1", "thanks");
+    assert_null(strstr(cJSON_GetStringValue(cJSON_GetObjectItem(j, "text")), c.id));
+    cJSON_Delete(j);
+    engine_close(e);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -178,6 +215,7 @@ int main(void)
         cmocka_unit_test(test_json_strings),
         cmocka_unit_test(test_cache),
         cmocka_unit_test(test_engine_follows_row),
+        cmocka_unit_test(test_failed_case_told),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
