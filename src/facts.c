@@ -69,19 +69,6 @@ void facts_free(facts *f)
     free(f);
 }
 
-facts *facts_copy(const facts *f)
-{
-    facts *c = facts_new(NULL);
-    for (size_t i = 0; c && i < f->n; i++)
-        if (facts_set(c, f->a[i].name, f->a[i].value, f->a[i].turn, f->a[i].conf) < 0) {
-            facts_free(c);
-            return NULL;
-        }
-    if (c)
-        c->forgot = f->forgot;
-    return c;
-}
-
 cJSON *facts_json(const facts *f)
 {
     cJSON *o = cJSON_CreateObject();

@@ -412,15 +412,33 @@ int store_conv_load(store *s, const char *session, char **json)
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* Appends a turn row to the transcript after the conversation's newest
+ * turn: looked up by session, or given (prev; 0: none) when session is NULL. */
+static int append_turn(store *s, const char *session, int64_t prev, int64_t now,
+                       const char *turns)
+{
+    static const char by_session[] =
+        "INSERT INTO turns(prev, at, text)"
+        " VALUES((SELECT last_turn FROM conversations WHERE session=?1), ?2, ?3)";
+    static const char after[] = "INSERT INTO turns(prev, at, text) VALUES(?1, ?2, ?3)";
+    sqlite3_stmt *st = prep(s, session ? by_session : after);
+    if (!st)
+        return -1;
+    if (session)
+        bind_text(st, 1, session);
+    else if (prev)
+        sqlite3_bind_int64(st, 1, prev);
+    sqlite3_bind_int64(st, 2, now);
+    bind_text(st, 3, turns);
+    return run(s, st);
+}
+
 int store_conv_save(store *s, const char *session, const char *channel,
                     const char *user, const char *lang, const char *json,
                     const char *turns)
 {
     /* the turn is appended (the table's last page, shared by all the turns
      * of a group commit), the conversation's one row of state points at it */
-    static const char add[] =
-        "INSERT INTO turns(prev, at, text)"
-        " VALUES((SELECT last_turn FROM conversations WHERE session=?1), ?2, ?3)";
     static const char sql[] =
         "INSERT INTO conversations(session, channel, user, lang, state, created_at, updated_at,"
         " last_turn) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)"
@@ -430,15 +448,8 @@ int store_conv_save(store *s, const char *session, const char *channel,
     int64_t now = store_now_ms();
     sqlite3_stmt *st;
     bool append = turns && *turns;
-    if (append) {
-        if (!(st = prep(s, add)))
-            return -1;
-        bind_text(st, 1, session);
-        sqlite3_bind_int64(st, 2, now);
-        bind_text(st, 3, turns);
-        if (run(s, st) < 0)
-            return -1;
-    }
+    if (append && append_turn(s, session, 0, now, turns) < 0)
+        return -1;
     if (!(st = prep(s, sql)))
         return -1;
     bind_text(st, 1, session);
@@ -480,7 +491,6 @@ int store_turn_save(store *s, const struct store_conv *c, const char *session,
                     const char *channel, const char *user, const char *lang,
                     const char *json, const char *turns)
 {
-    static const char add[] = "INSERT INTO turns(prev, at, text) VALUES(?1, ?2, ?3)";
     static const char upd[] =
         "UPDATE conversations SET user=coalesce(?2, user), lang=?3, state=?4, updated_at=?5,"
         " last_turn=coalesce(?6, last_turn) WHERE rowid=?1";
@@ -489,16 +499,8 @@ int store_turn_save(store *s, const struct store_conv *c, const char *session,
     int64_t now = store_now_ms();
     sqlite3_stmt *st;
     bool append = turns && *turns;
-    if (append) {
-        if (!(st = prep(s, add)))
-            return -1;
-        if (c->last_turn)
-            sqlite3_bind_int64(st, 1, c->last_turn);
-        sqlite3_bind_int64(st, 2, now);
-        bind_text(st, 3, turns);
-        if (run(s, st) < 0)
-            return -1;
-    }
+    if (append && append_turn(s, NULL, c->last_turn, now, turns) < 0)
+        return -1;
     if (!(st = prep(s, upd)))
         return -1;
     sqlite3_bind_int64(st, 1, c->rowid);
