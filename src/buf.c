@@ -1,7 +1,10 @@
 /* buf.c -- a growable buffer with a hard cap (see buf.h). */
 #include "buf.h"
 
+#include <float.h>
+#include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +72,78 @@ int buf_printf(struct buf *b, const char *fmt, ...)
     va_end(ap);
     b->len += (size_t)n;
     return 0;
+}
+
+int buf_json_str(struct buf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (!s)
+        return buf_add(b, "null", 4);
+    buf_add(b, "\"", 1);
+    for (const char *run = s;; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 32 && c != '"' && c != '\\')
+            continue;
+        buf_add(b, run, (size_t)(s - run));   /* the bytes that need no escape */
+        if (!c)
+            break;
+        char e[6] = { '\\', (char)c };
+        size_t n = 2;
+        switch (c) {
+        case '"': case '\\': break;
+        case '\b': e[1] = 'b'; break;
+        case '\f': e[1] = 'f'; break;
+        case '\n': e[1] = 'n'; break;
+        case '\r': e[1] = 'r'; break;
+        case '\t': e[1] = 't'; break;
+        default:
+            memcpy(e + 1, "u00", 3);
+            e[4] = hex[c >> 4];
+            e[5] = hex[c & 15];
+            n = 6;
+        }
+        buf_add(b, e, n);
+        run = s + 1;
+    }
+    return buf_add(b, "\"", 1);
+}
+
+/* The decimal digits of v (< 10^19) into the end of out; returns their start. */
+static char *digits(uint64_t v, char *end)
+{
+    do
+        *--end = (char)('0' + v % 10);
+    while (v /= 10);
+    return end;
+}
+
+int buf_json_num(struct buf *b, double d)
+{
+    char tmp[40], *const stop = tmp + sizeof tmp, *end = stop, *p;
+    if (isnan(d) || isinf(d))
+        return buf_add(b, "null", 4);
+    double a = fabs(d);
+    if (a < 1e15 && a == (double)(uint64_t)a) {   /* an integer %1.15g writes in full */
+        p = digits((uint64_t)a, end);
+    } else if (a < 1e12 && (double)(uint64_t)(a * 1000 + 0.5) / 1000 == a) { /* thousandths */
+        uint64_t k = (uint64_t)(a * 1000 + 0.5);
+        int frac = (int)(k % 1000), keep = frac % 10 ? 3 : frac % 100 ? 2 : 1;
+        char f[3] = { (char)('0' + frac / 100), (char)('0' + frac / 10 % 10),
+                      (char)('0' + frac % 10) };
+        end -= keep;
+        memcpy(end, f, (size_t)keep);
+        *--end = '.';
+        p = digits(k / 1000, end);
+    } else {                       /* anything else: cJSON's way (15 digits if exact) */
+        int n = snprintf(tmp, sizeof tmp, "%1.15g", d);
+        double back = strtod(tmp, NULL), big = fabs(back) > a ? fabs(back) : a;
+        if (fabs(back - d) > big * DBL_EPSILON)   /* cJSON's compare_double */
+            n = snprintf(tmp, sizeof tmp, "%1.17g", d);
+        return buf_add(b, tmp, (size_t)n);
+    }
+    if (signbit(d))
+        *--p = '-';                /* -0 too, as cJSON writes it */
+    return buf_add(b, p, (size_t)(stop - p));
 }
 
 const char *buf_str(const struct buf *b)

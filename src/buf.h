@@ -29,6 +29,12 @@ int buf_add(struct buf *b, const void *s, size_t n);
 int buf_adds(struct buf *b, const char *s);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* JSON values appended: s as a JSON string, quoted and escaped as cJSON
+ * does (NULL: null); d as a JSON number, as short as round-trips (integers
+ * and thousandths without printf; NaN and infinities: null). 0 or -1. */
+int buf_json_str(struct buf *b, const char *s);
+int buf_json_num(struct buf *b, double d);
+
 /* The content ("" when empty), borrowed until the next change. */
 const char *buf_str(const struct buf *b);
 

@@ -21,6 +21,7 @@
  * Invariant: d->pending is "" or the id of the question asked last.
  */
 #include "dialog.h"
+#include "buf.h"
 #include "facts.h"
 #include "text.h"
 #include "tree.h"
@@ -305,31 +306,59 @@ fail:
     return NULL;
 }
 
+/* A JSON value of the said object (numbers, as dialog_turn writes them). */
+static void write_value(struct buf *b, const cJSON *v)
+{
+    if (cJSON_IsNumber(v)) {
+        buf_json_num(b, v->valuedouble);
+        return;
+    }
+    char *s = cJSON_PrintUnformatted(v);   /* not written by this program: kept as read */
+    if (!s || buf_adds(b, s) < 0)
+        b->failed = true;
+    free(s);
+}
+
+/* Written straight into a buffer (no cJSON tree, no printf): it runs every
+ * turn. The same object as dialog_load reads. */
 char *dialog_save(const dialog *d)
 {
-    cJSON *o = cJSON_CreateObject();
-    cJSON *last = cJSON_AddArrayToObject(o, "last"), *alts = cJSON_AddArrayToObject(o, "alts");
-    char *s = NULL;
-    if (!o || !last || !alts)
-        goto out;
-    cJSON_AddNumberToObject(o, "v", 2);
-    cJSON_AddStringToObject(o, "lang", d->lang);
-    cJSON_AddStringToObject(o, "pending", d->pending);
-    cJSON_AddStringToObject(o, "last_faq", d->last_faq);
-    cJSON_AddBoolToObject(o, "last_oos", d->last_oos);
-    cJSON_AddNumberToObject(o, "tries", d->tries);
-    cJSON_AddNumberToObject(o, "turn", d->turn);
-    for (int i = 0; i < 2; i++) {
-        cJSON_AddItemToArray(last, cJSON_CreateNumber(d->last[i]));
-        if (d->alts[i][0])
-            cJSON_AddItemToArray(alts, cJSON_CreateString(d->alts[i]));
+    struct buf b;
+    const cJSON *v;
+    buf_init(&b, 1u << 24);
+    buf_adds(&b, "{\"last\":[");
+    buf_json_num(&b, d->last[0]);
+    buf_add(&b, ",", 1);
+    buf_json_num(&b, d->last[1]);
+    buf_adds(&b, "],\"alts\":[");
+    for (int i = 0, n = 0; i < 2; i++)
+        if (d->alts[i][0]) {
+            if (n++)
+                buf_add(&b, ",", 1);
+            buf_json_str(&b, d->alts[i]);
+        }
+    buf_adds(&b, "],\"v\":2,\"lang\":");
+    buf_json_str(&b, d->lang);
+    buf_adds(&b, ",\"pending\":");
+    buf_json_str(&b, d->pending);
+    buf_adds(&b, ",\"last_faq\":");
+    buf_json_str(&b, d->last_faq);
+    buf_adds(&b, d->last_oos ? ",\"last_oos\":true,\"tries\":" : ",\"last_oos\":false,\"tries\":");
+    buf_json_num(&b, d->tries);
+    buf_adds(&b, ",\"turn\":");
+    buf_json_num(&b, d->turn);
+    buf_adds(&b, ",\"facts\":");
+    facts_write(d->facts, &b);
+    buf_adds(&b, ",\"said\":{");
+    cJSON_ArrayForEach(v, d->said) {
+        if (v != d->said->child)
+            buf_add(&b, ",", 1);
+        buf_json_str(&b, v->string ? v->string : "");
+        buf_add(&b, ":", 1);
+        write_value(&b, v);
     }
-    cJSON_AddItemToObject(o, "facts", facts_json(d->facts));
-    cJSON_AddItemReferenceToObject(o, "said", d->said);
-    s = cJSON_PrintUnformatted(o);
-out:
-    cJSON_Delete(o);
-    return s;
+    buf_adds(&b, "}}");
+    return buf_take(&b);
 }
 
 void dialog_free(dialog *d)

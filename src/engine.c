@@ -8,6 +8,7 @@
 #include "engine.h"
 #include "buf.h"
 #include "casefmt.h"
+#include "convcache.h"
 #include "dialog.h"
 #include "entity.h"
 #include "nlu.h"
@@ -32,6 +33,7 @@ struct engine {
     pack *pack;
     nlu *nlu;
     store *store;
+    convcache *cache;        /* the dialog objects of the last turns, owned */
     char channel[16];        /* recorded with the conversations of the next turns */
     char channel0[16];       /* cfg->channel: what engine_set_channel(NULL) restores */
     bool queue_cases;        /* a remote backend delivers: cases start queued */
@@ -92,6 +94,10 @@ engine *engine_open(const struct engine_config *cfg, char *err, size_t errlen)
     const char *cache = getenv("PROVBOT_MODEL_CACHE");
     if (!(e->nlu = nlu_open(e->pack, cache && *cache ? cache : cfg->data_dir, err, errlen)))
         goto fail;
+    if (!(e->cache = convcache_new(CONVCACHE_MAX))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     if (cfg->no_checkpoint)
         store_autocheckpoint(e->store, false);
     return e;
@@ -108,6 +114,7 @@ void engine_close(engine *e)
     if (e->batch)
         (void)engine_batch_commit(e, err, sizeof err);   /* see engine.h */
     store_close(e->store);
+    convcache_free(e->cache);
     nlu_free(e->nlu);
     pack_free(e->pack);
     free(e->allow_domains);
@@ -273,11 +280,12 @@ done:
     return out;
 }
 
-/* Notices of cases that failed since the person's last turn. */
-static char *failed_notices(engine *e, const char *session, const char *lang)
+/* Notices of cases that failed since the person's last turn (none to look
+ * for when the turn's load said so: !maybe). */
+static char *failed_notices(engine *e, const char *session, bool maybe, const char *lang)
 {
     char ids[4][CASE_ID_MAX];
-    int n = store_cases_take_failed(e->store, session, ids, 4);
+    int n = maybe ? store_cases_take_failed(e->store, session, ids, 4) : 0;
     if (n <= 0)
         return NULL;
     const char *tpl = pack_text(pack_message(e->pack, "case_failed"), lang);
@@ -298,36 +306,57 @@ static char *failed_notices(engine *e, const char *session, const char *lang)
     return buf_take(&b);
 }
 
-static cJSON *reply_json(const engine *e, const struct dialog_reply *dr,
-                         const char *lang, const char *reply_to)
+/* Appends the JSON of v as cJSON prints it (the rare parts of a reply). */
+static void add_printed(struct buf *b, const cJSON *v)
 {
-    cJSON *o = cJSON_CreateObject();
-    if (!o)
-        return NULL;
-    cJSON_AddStringToObject(o, "type", "reply");
-    if (reply_to)
-        cJSON_AddStringToObject(o, "reply_to", reply_to);
-    else
-        cJSON_AddNullToObject(o, "reply_to");
-    cJSON_AddStringToObject(o, "text", dr->text);
-    cJSON_AddStringToObject(o, "lang", lang);
+    char *s = cJSON_PrintUnformatted(v);
+    if (!s || buf_adds(b, s) < 0)
+        b->failed = true;
+    free(s);
+}
+
+/* The reply object (the contract's), written straight into a buffer: it
+ * runs every turn (no cJSON tree, no printf of the confidence). The same
+ * bytes as cJSON_PrintUnformatted of the object, key for key. Caller frees;
+ * NULL when out of memory. */
+static char *reply_json(const engine *e, const struct dialog_reply *dr,
+                        const char *lang, const char *reply_to)
+{
+    struct buf b;
+    const cJSON *v;
+    buf_init(&b, 1u << 26);
+    buf_adds(&b, "{\"type\":\"reply\",\"reply_to\":");
+    buf_json_str(&b, reply_to);
+    buf_adds(&b, ",\"text\":");
+    buf_json_str(&b, dr->text);
+    buf_adds(&b, ",\"lang\":");
+    buf_json_str(&b, lang);
+    buf_adds(&b, ",\"intent\":");
     if (dr->intent >= 0) {
-        cJSON_AddStringToObject(o, "intent", pack_intent_at(e->pack, (size_t)dr->intent)->id);
-        cJSON_AddNumberToObject(o, "confidence", (double)(int)(dr->confidence * 1000 + 0.5) / 1000);
+        buf_json_str(&b, pack_intent_at(e->pack, (size_t)dr->intent)->id);
+        buf_adds(&b, ",\"confidence\":");
+        buf_json_num(&b, (double)(int)(dr->confidence * 1000 + 0.5) / 1000);
     } else {
-        cJSON_AddNullToObject(o, "intent");
-        cJSON_AddNullToObject(o, "confidence");
+        buf_adds(&b, "null,\"confidence\":null");
     }
-    if (dr->expect)
-        cJSON_AddStringToObject(o, "expect", dr->expect);
-    else
-        cJSON_AddNullToObject(o, "expect");
-    cJSON_AddItemToObject(o, "buttons", cJSON_Duplicate(dr->buttons, 1));
+    buf_adds(&b, ",\"expect\":");
+    buf_json_str(&b, dr->expect);
+    buf_adds(&b, ",\"buttons\":[");
+    cJSON_ArrayForEach(v, dr->buttons) {
+        if (v != dr->buttons->child)
+            buf_add(&b, ",", 1);
+        if (cJSON_IsString(v))
+            buf_json_str(&b, v->valuestring);
+        else
+            add_printed(&b, v);
+    }
+    buf_adds(&b, "],\"case\":");
     if (dr->case_obj)
-        cJSON_AddItemToObject(o, "case", cJSON_Duplicate(dr->case_obj, 1));
+        add_printed(&b, dr->case_obj);
     else
-        cJSON_AddNullToObject(o, "case");
-    return o;
+        buf_adds(&b, "null");
+    buf_add(&b, "}", 1);
+    return buf_take(&b);
 }
 
 /* The first place of needle (lower case ASCII) in s, ignoring case, or NULL. */
@@ -425,14 +454,14 @@ int engine_turn(engine *e, const char *session, const char *user,
 {
     size_t len = strlen(text);
     char *raw = text_sanitize(text, len > TEXT_MAX ? TEXT_MAX : len);
-    char *state = NULL, *saved = NULL, *notices = NULL, *turns = NULL;
+    char *saved = NULL, *notices = NULL, *turns = NULL;
+    struct store_conv conv = { 0 };
     dialog *d = NULL;
     struct nlu_result nr;
     struct ent_result er;
     struct dialog_reply dr = { 0 };
     struct turn_ctx tc = { e, session, user };
     struct dialog_hooks hooks = { &tc, hook_file_case, hook_find_case, hook_list_cases };
-    cJSON *reply = NULL;
     bool in_tx = false;
 
     memset(out, 0, sizeof *out);
@@ -445,30 +474,35 @@ int engine_turn(engine *e, const char *session, const char *user,
     if ((e->batch ? store_savepoint(e->store) : store_begin(e->store)) < 0)
         goto sqlfail;
     in_tx = true;
-    if (store_conv_load(e->store, session, &state) < 0)
+    if (store_turn_load(e->store, session, &conv) < 0)
         goto sqlfail;
-    if (!(d = dialog_load(e->pack, state, NULL)))
+    /* the object the last turn left, when the row is still the one it wrote */
+    if (!(d = convcache_take(e->cache, session, conv.state)) &&
+        !(d = dialog_load(e->pack, conv.state, NULL)))
         goto oom;
     if (user && *user) {
         char why[80];
         if (ent_email_valid(user, why, sizeof why))
             dialog_preset(d, "requester", user);
     }
-    understand(e, msg, state ? dialog_lang(d) : NULL, &nr, &er);
-    notices = failed_notices(e, session, nr.lang_sure ? nr.lang : dialog_lang(d));
+    understand(e, msg, conv.state ? dialog_lang(d) : NULL, &nr, &er);
+    notices = failed_notices(e, session, conv.failed, nr.lang_sure ? nr.lang : dialog_lang(d));
     if (dialog_turn(d, &nr, &er, msg, notices, &hooks, &dr) < 0)
         goto oom;
-    if (!(reply = reply_json(e, &dr, dialog_lang(d), reply_to)) ||
-        !(out->json = cJSON_PrintUnformatted(reply)) || !(saved = dialog_save(d)))
+    if (!(out->json = reply_json(e, &dr, dialog_lang(d), reply_to)) || !(saved = dialog_save(d)))
         goto oom;
     const char *iid = dr.intent >= 0 ? pack_intent_at(e->pack, (size_t)dr.intent)->id : NULL;
     if (!(turns = turn_lines(msg, dr.text)))
         goto oom;
-    if (store_conv_save(e->store, session, e->channel, user, dialog_lang(d), saved, turns) < 0 ||
+    if (store_turn_save(e->store, &conv, session, e->channel, user, dialog_lang(d), saved,
+                        turns) < 0 ||
         (e->batch ? store_release(e->store) : store_commit(e->store)) < 0)
         goto sqlfail;
     in_tx = false;
     result_fill(out, iid, &dr, dialog_lang(d));
+    convcache_put(e->cache, session, d, saved);   /* both taken */
+    d = NULL;
+    saved = NULL;
     goto done;
 sqlfail:
     snprintf(err, errlen, "store: %s", store_errmsg(e->store));
@@ -483,10 +517,9 @@ fail:
     free(out->json);
     out->json = NULL;
 done:
-    cJSON_Delete(reply);
     dialog_reply_clear(&dr);
     dialog_free(d);
-    free(state);
+    free(conv.state);
     free(saved);
     free(notices);
     free(turns);

@@ -1,30 +1,45 @@
 /* facts.c -- a conversation's facts (see facts.h).
  *
- * Kept as one cJSON object {name: {"v": value, "t": turn, "c": confidence}},
- * which is also the stored form, plus the last turn at which anything was
- * forgotten (a forgotten fact leaves no entry to carry its turn).
+ * Kept as a small array of entries in the order the facts were first told
+ * (a fact told again keeps its place, a forgotten one leaves the array), plus
+ * the last turn at which anything was forgotten (a forgotten fact leaves no
+ * entry to carry its turn). A conversation knows a dozen facts at most, so
+ * a linear search beats any table; the stored form is the JSON object
+ * {name: {"v": value, "t": turn, "c": confidence}}, written straight into a
+ * buffer by facts_write() (no cJSON tree on the turn's path).
  */
 #include "facts.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+struct fact {
+    char *name;              /* owned */
+    char *value;             /* owned, never "" */
+    int turn;                /* the turn that told it */
+    double conf;             /* the confidence it was told with */
+};
+
 struct facts {
-    cJSON *o;                /* {name: {"v","t","c"}}, owned */
+    struct fact *a;          /* a[0..n), oldest first, owned */
+    size_t n, cap;
     int forgot;              /* last turn a fact was forgotten, -1 never */
 };
 
-static const cJSON *entry(const facts *f, const char *name)
+static struct fact *entry(const facts *f, const char *name)
 {
-    return cJSON_GetObjectItemCaseSensitive(f->o, name);
+    for (size_t i = 0; name && i < f->n; i++)
+        if (!strcmp(f->a[i].name, name))
+            return &f->a[i];
+    return NULL;
 }
 
 facts *facts_new(const cJSON *o)
 {
     facts *f = calloc(1, sizeof *f);
     const cJSON *e;
-    if (!f || !(f->o = cJSON_CreateObject()))
-        goto fail;
+    if (!f)
+        return NULL;
     f->forgot = -1;
     cJSON_ArrayForEach(e, o) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, "v");
@@ -46,70 +61,128 @@ void facts_free(facts *f)
 {
     if (!f)
         return;
-    cJSON_Delete(f->o);
+    for (size_t i = 0; i < f->n; i++) {
+        free(f->a[i].name);
+        free(f->a[i].value);
+    }
+    free(f->a);
     free(f);
 }
 
 cJSON *facts_json(const facts *f)
 {
-    return cJSON_Duplicate(f->o, 1);
+    cJSON *o = cJSON_CreateObject();
+    for (size_t i = 0; o && i < f->n; i++) {
+        cJSON *e = cJSON_AddObjectToObject(o, f->a[i].name);
+        if (!e || !cJSON_AddStringToObject(e, "v", f->a[i].value) ||
+            !cJSON_AddNumberToObject(e, "t", f->a[i].turn) ||
+            !cJSON_AddNumberToObject(e, "c", f->a[i].conf)) {
+            cJSON_Delete(o);
+            return NULL;
+        }
+    }
+    return o;
+}
+
+int facts_write(const facts *f, struct buf *b)
+{
+    buf_add(b, "{", 1);
+    for (size_t i = 0; i < f->n; i++) {
+        if (i)
+            buf_add(b, ",", 1);
+        buf_json_str(b, f->a[i].name);
+        buf_add(b, ":{\"v\":", 6);
+        buf_json_str(b, f->a[i].value);
+        buf_add(b, ",\"t\":", 5);
+        buf_json_num(b, f->a[i].turn);
+        buf_add(b, ",\"c\":", 5);
+        buf_json_num(b, f->a[i].conf);
+        buf_add(b, "}", 1);
+    }
+    return buf_add(b, "}", 1);
 }
 
 const char *facts_get(const facts *f, const char *name)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(entry(f, name), "v");
-    return cJSON_IsString(v) ? v->valuestring : NULL;
+    const struct fact *e = entry(f, name);
+    return e ? e->value : NULL;
 }
 
 double facts_conf(const facts *f, const char *name)
 {
-    const cJSON *c = cJSON_GetObjectItemCaseSensitive(entry(f, name), "c");
-    return cJSON_IsNumber(c) ? c->valuedouble : 0;
+    const struct fact *e = entry(f, name);
+    return e ? e->conf : 0;
 }
 
 int facts_turn(const facts *f, const char *name)
 {
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(entry(f, name), "t");
-    return cJSON_IsNumber(t) ? t->valueint : -1;
+    const struct fact *e = entry(f, name);
+    return e ? e->turn : -1;
+}
+
+/* Forgets the fact e (an entry of f) at turn. */
+static void forget(facts *f, struct fact *e, int turn)
+{
+    free(e->name);
+    free(e->value);
+    memmove(e, e + 1, (size_t)(f->a + f->n - (e + 1)) * sizeof *e);
+    f->n--;
+    f->forgot = turn;
+}
+
+/* A new entry at the end of f; NULL when out of memory. */
+static struct fact *append(facts *f, const char *name)
+{
+    if (f->n == f->cap) {
+        size_t cap = f->cap ? f->cap * 2 : 8;
+        struct fact *a = realloc(f->a, cap * sizeof *a);
+        if (!a)
+            return NULL;
+        f->a = a;
+        f->cap = cap;
+    }
+    struct fact *e = &f->a[f->n];
+    if (!(e->name = strdup(name)))
+        return NULL;
+    e->value = NULL;
+    f->n++;
+    return e;
 }
 
 int facts_set(facts *f, const char *name, const char *value, int turn, double conf)
 {
-    const cJSON *old = entry(f, name);
-    const char *was = facts_get(f, name);
-    const cJSON *oc = cJSON_GetObjectItemCaseSensitive(old, "c");
+    struct fact *e = entry(f, name);
 
     if (!value || !*value) {
-        if (!old)
+        if (!e)
             return 0;
-        cJSON_DeleteItemFromObjectCaseSensitive(f->o, name);
-        f->forgot = turn;
+        forget(f, e, turn);
         return 1;
     }
-    if (old && facts_turn(f, name) == turn && cJSON_IsNumber(oc) && oc->valuedouble > conf)
+    if (e && e->turn == turn && e->conf > conf)
         return 0;
-    if (was && strcmp(was, value) == 0)
+    if (e && strcmp(e->value, value) == 0)
         return 0; /* said again: the fact keeps the turn that first told it */
-    cJSON *e = cJSON_CreateObject();
-    if (!e || !cJSON_AddStringToObject(e, "v", value) || !cJSON_AddNumberToObject(e, "t", turn) ||
-        !cJSON_AddNumberToObject(e, "c", conf)) {
-        cJSON_Delete(e);
+    char *v = strdup(value);
+    if (!v)
+        return -1;
+    if (!e && !(e = append(f, name))) {
+        free(v);
         return -1;
     }
-    if (old)
-        cJSON_ReplaceItemInObjectCaseSensitive(f->o, name, e);
-    else
-        cJSON_AddItemToObject(f->o, name, e);
+    free(e->value);
+    e->value = v;
+    e->turn = turn;
+    e->conf = conf;
     return 1;
 }
 
 bool facts_changed_since(const facts *f, int turn)
 {
-    const cJSON *e;
     if (f->forgot >= turn)
         return true;
-    cJSON_ArrayForEach(e, f->o)
-        if (facts_turn(f, e->string) >= turn)
+    for (size_t i = 0; i < f->n; i++)
+        if (f->a[i].turn >= turn)
             return true;
     return false;
 }
@@ -117,9 +190,8 @@ bool facts_changed_since(const facts *f, int turn)
 cJSON *facts_values(const facts *f)
 {
     cJSON *o = cJSON_CreateObject();
-    const cJSON *e;
-    cJSON_ArrayForEach(e, f->o)
-        if (o && !cJSON_AddStringToObject(o, e->string, facts_get(f, e->string))) {
+    for (size_t i = 0; o && i < f->n; i++)
+        if (!cJSON_AddStringToObject(o, f->a[i].name, f->a[i].value)) {
             cJSON_Delete(o);
             return NULL;
         }

@@ -12,6 +12,8 @@
 #ifndef PROVBOT_FACTS_H
 #define PROVBOT_FACTS_H
 
+#include "buf.h"
+
 #include <stdbool.h>
 #include <cJSON.h>
 
@@ -23,6 +25,8 @@ facts *facts_new(const cJSON *o);
 void facts_free(facts *f);
 /* The set as a JSON object; caller cJSON_Delete()s. NULL when out of memory. */
 cJSON *facts_json(const facts *f);
+/* The same object as JSON text, appended to b: 0, or -1 when b failed. */
+int facts_write(const facts *f, struct buf *b);
 
 /* The value of fact name, or NULL when not known. */
 const char *facts_get(const facts *f, const char *name);

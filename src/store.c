@@ -413,15 +413,33 @@ int store_conv_load(store *s, const char *session, char **json)
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* Appends a turn row to the transcript after the conversation's newest
+ * turn: looked up by session, or given (prev; 0: none) when session is NULL. */
+static int append_turn(store *s, const char *session, int64_t prev, int64_t now,
+                       const char *turns)
+{
+    static const char by_session[] =
+        "INSERT INTO turns(prev, at, text)"
+        " VALUES((SELECT last_turn FROM conversations WHERE session=?1), ?2, ?3)";
+    static const char after[] = "INSERT INTO turns(prev, at, text) VALUES(?1, ?2, ?3)";
+    sqlite3_stmt *st = prep(s, session ? by_session : after);
+    if (!st)
+        return -1;
+    if (session)
+        bind_text(st, 1, session);
+    else if (prev)
+        sqlite3_bind_int64(st, 1, prev);
+    sqlite3_bind_int64(st, 2, now);
+    bind_text(st, 3, turns);
+    return run(s, st);
+}
+
 int store_conv_save(store *s, const char *session, const char *channel,
                     const char *user, const char *lang, const char *json,
                     const char *turns)
 {
     /* the turn is appended (the table's last page, shared by all the turns
      * of a group commit), the conversation's one row of state points at it */
-    static const char add[] =
-        "INSERT INTO turns(prev, at, text)"
-        " VALUES((SELECT last_turn FROM conversations WHERE session=?1), ?2, ?3)";
     static const char sql[] =
         "INSERT INTO conversations(session, channel, user, lang, state, created_at, updated_at,"
         " last_turn) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)"
@@ -431,15 +449,8 @@ int store_conv_save(store *s, const char *session, const char *channel,
     int64_t now = store_now_ms();
     sqlite3_stmt *st;
     bool append = turns && *turns;
-    if (append) {
-        if (!(st = prep(s, add)))
-            return -1;
-        bind_text(st, 1, session);
-        sqlite3_bind_int64(st, 2, now);
-        bind_text(st, 3, turns);
-        if (run(s, st) < 0)
-            return -1;
-    }
+    if (append && append_turn(s, session, 0, now, turns) < 0)
+        return -1;
     if (!(st = prep(s, sql)))
         return -1;
     bind_text(st, 1, session);
@@ -451,6 +462,58 @@ int store_conv_save(store *s, const char *session, const char *channel,
     if (append)
         sqlite3_bind_int64(st, 7, sqlite3_last_insert_rowid(s->db));
     return run(s, st);
+}
+
+int store_turn_load(store *s, const char *session, struct store_conv *c)
+{
+    static const char sql[] =
+        "SELECT rowid, state, last_turn, EXISTS(SELECT 1 FROM cases WHERE session=?1"
+        " AND status='failed' AND notified=0) FROM conversations WHERE session=?1";
+    sqlite3_stmt *st = prep(s, sql);
+    memset(c, 0, sizeof *c);
+    c->failed = true;
+    if (!st)
+        return -1;
+    bind_text(st, 1, session);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        c->rowid = sqlite3_column_int64(st, 0);
+        c->state = col_dup(st, 1);
+        c->last_turn = sqlite3_column_int64(st, 2);
+        c->failed = sqlite3_column_int(st, 3) != 0;
+    }
+    done(s, st);
+    if (rc == SQLITE_ROW)
+        return c->state ? 1 : -1;
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_turn_save(store *s, const struct store_conv *c, const char *session,
+                    const char *channel, const char *user, const char *lang,
+                    const char *json, const char *turns)
+{
+    static const char upd[] =
+        "UPDATE conversations SET user=coalesce(?2, user), lang=?3, state=?4, updated_at=?5,"
+        " last_turn=coalesce(?6, last_turn) WHERE rowid=?1";
+    if (!c->rowid)   /* a new conversation: its row is inserted */
+        return store_conv_save(s, session, channel, user, lang, json, turns);
+    int64_t now = store_now_ms();
+    sqlite3_stmt *st;
+    bool append = turns && *turns;
+    if (append && append_turn(s, NULL, c->last_turn, now, turns) < 0)
+        return -1;
+    if (!(st = prep(s, upd)))
+        return -1;
+    sqlite3_bind_int64(st, 1, c->rowid);
+    bind_text(st, 2, user);
+    bind_text(st, 3, lang);
+    bind_text(st, 4, json);
+    sqlite3_bind_int64(st, 5, now);
+    if (append)
+        sqlite3_bind_int64(st, 6, sqlite3_last_insert_rowid(s->db));
+    if (run(s, st) < 0)
+        return -1;
+    return sqlite3_changes(s->db) == 1 ? 0 : -1;
 }
 
 char *store_transcript(store *s, const char *session)

@@ -76,6 +76,23 @@ int store_conv_load(store *s, const char *session, char **json);
 int store_conv_save(store *s, const char *session, const char *channel,
                     const char *user, const char *lang, const char *json,
                     const char *turns);
+/* What a turn reads of its conversation, in one statement (store_turn_load),
+ * and hands back to store_turn_save() in the same transaction. */
+struct store_conv {
+    char *state;          /* the state JSON, owned (NULL: a new conversation) */
+    int64_t rowid;        /* the conversation's row, 0 when none */
+    int64_t last_turn;    /* its newest transcript row, 0 when none */
+    bool failed;          /* it may have failed cases not yet told (store_cases_take_failed
+                             finds some): always true for a conversation without a row */
+};
+/* 1 (found) or 0 (new: c->state NULL), <0 on error; free c->state. */
+int store_turn_load(store *s, const char *session, struct store_conv *c);
+/* store_conv_save() for the conversation c was loaded for, in the same
+ * transaction: the row updated by its id, the turn appended after
+ * c->last_turn, without looking either up again. */
+int store_turn_save(store *s, const struct store_conv *c, const char *session,
+                    const char *channel, const char *user, const char *lang,
+                    const char *json, const char *turns);
 /* The recent turns (the last 2,000 characters, from a whole turn); caller
  * frees ("" when none, NULL on error). */
 char *store_transcript(store *s, const char *session);

@@ -1,6 +1,6 @@
 /* bench_engine.c -- figures for the understanding and the dialog engine.
  *
- * usage: bench_engine INTENTS_DIR HELDOUT.tsv
+ * usage: bench_engine INTENTS_DIR HELDOUT.tsv [--turns]   (--turns: the turns alone)
  * Prints: start-up (pack load + pattern compile + training, and with the
  * model read from a warm cache instead of trained), classification
  * throughput on one thread over >= 100,000 utterances, peak RSS, conversation
@@ -30,6 +30,15 @@ static double now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* CPU time (user + system) of the whole process so far, in seconds. */
+static double cpu_now(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+           (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 static long rss_kb(const char *which)
@@ -100,23 +109,68 @@ static int timed_turns(engine *e, int nconv, int width, int batch, const char *t
 {
     int turns;
     uint64_t w0 = store_wal_bytes_total();
-    double t0 = now();
+    double t0 = now(), c0 = cpu_now();
     if (run_turns(e, nconv, width, batch, tag, &turns) < 0)
         return -1;
-    double dt = now() - t0;
-    printf("conversation turns, store on, %s: %d turns in %.3f s = %.0f turns/s on one core;"
+    double dt = now() - t0, dc = cpu_now() - c0;
+    printf("conversation turns, store on, %s: %d turns in %.3f s = %.0f turns/s on one core"
+           " (CPU %.1f us a turn, all threads);"
            " WAL written %.0f bytes a turn\n",
-           what, turns, dt, turns / dt, (double)(store_wal_bytes_total() - w0) / turns);
+           what, turns, dt, turns / dt, dc / turns * 1e6,
+           (double)(store_wal_bytes_total() - w0) / turns);
     return 0;
+}
+
+/* Conversation turns with the store on: the three commit patterns, then the
+ * store's size. 0, or -1 with a message on stderr. */
+static int bench_turns(const char *intents)
+{
+    char err[512];
+    char dir[] = "/tmp/bench_engine.XXXXXX";
+    if (!mkdtemp(dir))
+        return -1;
+    struct engine_config cfg = { .intents_dir = intents, .data_dir = dir, .channel = "bench",
+                                 .no_checkpoint = true };
+    engine *e = engine_open(&cfg, err, sizeof err);
+    pthread_t ck;
+    if (!e || pthread_create(&ck, NULL, checkpointer, dir) != 0) {
+        fprintf(stderr, "%s\n", e ? "cannot start the checkpointer" : err);
+        return -1;
+    }
+    const int nconv = 3000;
+    long rss0 = rss_kb("VmRSS:");
+    long rss1 = rss0;
+    if (timed_turns(e, nconv, 1, 1, "one", "one commit a turn") < 0)
+        return -1;
+    rss1 = rss_kb("VmRSS:");
+    if (timed_turns(e, nconv, 1, 8, "group", "group commits of 8 (serve under load)") < 0 ||
+        timed_turns(e, nconv, 100, 100, "wide",
+                    "100 chats side by side, one commit a round (ws_load's closed loop)") < 0)
+        return -1;
+    atomic_store(&stop_ckpt, true);
+    pthread_join(ck, NULL);
+    engine_close(e);
+    struct stat st;
+    char path[128];
+    snprintf(path, sizeof path, "%s/provbot.db", dir);
+    long db = stat(path, &st) == 0 ? (long)st.st_size : 0;
+    snprintf(path, sizeof path, "%s/provbot.db-wal", dir);
+    long wal = stat(path, &st) == 0 ? (long)st.st_size : 0;
+    printf("memory per live conversation: %.0f bytes in the store (state + turns; %d conversations, db %.1f MiB + wal %.1f MiB); RSS grew %.1f MiB over them (SQLite page cache)\n",
+           (double)db / (3 * nconv), 3 * nconv, db / 1048576.0, wal / 1048576.0, (rss1 - rss0) / 1024.0);
+    snprintf(path, sizeof path, "rm -rf %s", dir);
+    return system(path) == 0 ? 0 : -1;
 }
 
 int main(int argc, char **argv)
 {
     char err[512], line0[128];
     if (argc < 3) {
-        fprintf(stderr, "usage: bench_engine INTENTS_DIR HELDOUT.tsv\n");
+        fprintf(stderr, "usage: bench_engine INTENTS_DIR HELDOUT.tsv [--turns]\n");
         return 2;
     }
+    if (argc > 3 && !strcmp(argv[3], "--turns"))   /* the turns alone (profiling) */
+        return bench_turns(argv[1]) < 0;
     /* start-up: best of 5, trained (cold) and from the model cache (warm) */
     char cdir[] = "/tmp/bench_cache.XXXXXX";
     if (!mkdtemp(cdir))
@@ -193,41 +247,7 @@ int main(int argc, char **argv)
     nlu_free(m);
     pack_free(p);
 
-    /* conversation turns with the store on */
-    char dir[] = "/tmp/bench_engine.XXXXXX";
-    if (!mkdtemp(dir))
-        return 1;
-    struct engine_config cfg = { .intents_dir = argv[1], .data_dir = dir, .channel = "bench",
-                                 .no_checkpoint = true };
-    engine *e = engine_open(&cfg, err, sizeof err);
-    pthread_t ck;
-    if (!e || pthread_create(&ck, NULL, checkpointer, dir) != 0) {
-        fprintf(stderr, "%s\n", e ? "cannot start the checkpointer" : err);
-        return 1;
-    }
-    const int nconv = 3000;
-    long rss0 = rss_kb("VmRSS:");
-    long rss1 = rss0;
-    if (timed_turns(e, nconv, 1, 1, "one", "one commit a turn") < 0)
-        return 1;
-    rss1 = rss_kb("VmRSS:");
-    if (timed_turns(e, nconv, 1, 8, "group", "group commits of 8 (serve under load)") < 0 ||
-        timed_turns(e, nconv, 100, 100, "wide",
-                    "100 chats side by side, one commit a round (ws_load's closed loop)") < 0)
-        return 1;
-    atomic_store(&stop_ckpt, true);
-    pthread_join(ck, NULL);
-    engine_close(e);
-    struct stat st;
-    char path[128];
-    snprintf(path, sizeof path, "%s/provbot.db", dir);
-    long db = stat(path, &st) == 0 ? (long)st.st_size : 0;
-    snprintf(path, sizeof path, "%s/provbot.db-wal", dir);
-    long wal = stat(path, &st) == 0 ? (long)st.st_size : 0;
-    printf("memory per live conversation: %.0f bytes in the store (state + turns; %d conversations, db %.1f MiB + wal %.1f MiB); RSS grew %.1f MiB over them (SQLite page cache)\n",
-           (double)db / (3 * nconv), 3 * nconv, db / 1048576.0, wal / 1048576.0, (rss1 - rss0) / 1024.0);
-    snprintf(path, sizeof path, "rm -rf %s", dir);
-    if (system(path) != 0)
+    if (bench_turns(argv[1]) < 0)
         return 1;
     for (size_t i = 0; i < n; i++)
         free(u[i]);
