@@ -9,6 +9,7 @@ import base64, hashlib, hmac, json, os, socket, stat, subprocess, sys, tempfile,
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "fakes"))
 from wsclient import WS, Closed  # noqa: E402
+from taplib import metrics_text  # noqa: E402
 
 prog = os.path.abspath(sys.argv[1])
 SLOW = float(os.environ.get("TEST_SLOWDOWN") or 1) or 1
@@ -229,16 +230,7 @@ def status_of(c):
 
 
 def metric(p, name):
-    c = socket.create_connection(("127.0.0.1", p), 10)
-    c.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
-    data = b""
-    while True:
-        chunk = c.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    c.close()
-    for line in data.decode().splitlines():
+    for line in metrics_text(p).splitlines():
         if line.startswith(name + " "):
             return float(line.split()[1])
     return None

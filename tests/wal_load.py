@@ -12,7 +12,7 @@ usage: wal_load.py PROVBOT WS_LOAD [KILL_AT]"""
 import os, signal, socket, sqlite3, subprocess, sys, tempfile, threading, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "fakes"))
-from taplib import check, checks, free_port  # noqa: E402
+from taplib import check, checks, free_port, start_serve  # noqa: E402
 
 prog, ws_load = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 KILL_AT = int(sys.argv[3]) if len(sys.argv) > 3 else 60000
@@ -27,19 +27,7 @@ wal = os.path.join(data, "provbot.db-wal")
 
 
 def start_bot(port):
-    bot = subprocess.Popen([prog, "serve", "--listen", "127.0.0.1:%d" % port, "--data", data,
-                            "--rate-limit", "0"], env=dict(os.environ, PROVBOT_LOG="warn"),
-                           stderr=open(os.path.join(tmp, "serve.log"), "a"))
-    deadline = time.time() + 15 * SLOW
-    while time.time() < deadline and bot.poll() is None:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return bot
-        except OSError:
-            time.sleep(0.02)
-    bot.kill()
-    bot.wait()
-    return None
+    return start_serve(prog, port, data, os.path.join(tmp, "serve.log"), {"PROVBOT_LOG": "warn"}, SLOW)
 
 
 peak = [0]
