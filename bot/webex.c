@@ -672,6 +672,18 @@ static void job_settled(struct webex *w, const struct job *j, bool handled)
 
 /* The case form's fields as the conversation knows them (its stored
  * state's facts), for the card's prefill; empty when unknown. */
+/* The conversation's language ("en" when it has none yet). */
+static const char *conv_lang(struct webex *w, const char *session)
+{
+    char *state = turns_conv_state(w->turns, session);
+    cJSON *st = state ? cJSON_Parse(state) : NULL;
+    const char *l = cJSON_GetStringValue(cJSON_GetObjectItem(st, "lang"));
+    const char *lang = l && !strcmp(l, "sv") ? "sv" : "en";
+    cJSON_Delete(st);
+    free(state);
+    return lang;
+}
+
 static void form_prefill(struct webex *w, const char *session, struct wx_case_form *f)
 {
     char *state = turns_conv_state(w->turns, session);
@@ -711,8 +723,14 @@ static bool card_reply(struct webex *w, struct job *j, const char *reply_json, c
     const char *kind = "case_form";
     if (expect && text && !strcmp(expect, "confirm")) {
         struct wx_case_form f;
+        engine *e = turns_engine(w->turns);
+        const char *lang = cJSON_GetStringValue(cJSON_GetObjectItem(r, "lang"));
+        const struct wx_card_labels l = {
+            engine_text(e, "card_order_ref", lang), engine_text(e, "card_new_email", lang),
+            engine_text(e, "card_description", lang), engine_text(e, "card_submit", lang),
+            engine_text(e, "card_cancel", lang) };
         form_prefill(w, j->session, &f);
-        body = wx_case_card_body(j->room_id, j->parent_id, md, text, &f);
+        body = wx_case_card_body(j->room_id, j->parent_id, md, text, &f, &l);
     } else if (expect && text && (!strcmp(expect, "yes_no") || !strcmp(expect, "line_status"))) {
         body = question_card(j, r, text, md);
         kind = "buttons";
@@ -1144,8 +1162,10 @@ static void on_action(struct webex *w, struct wreq *r)
         return;
     }
     if (strcmp(a.action, "cancel") && !ent_email_valid(a.form.new_email, why, sizeof why)) {
-        snprintf(msg, sizeof msg, "The new provisioning contact email \"%s\" is not valid: %s. "
-                 "Please correct it in the form.", a.form.new_email, why);
+        engine *e = turns_engine(w->turns);
+        const char *lang = conv_lang(w, j->session);
+        snprintf(msg, sizeof msg, "%s %s", engine_text(e, "card_email_invalid", lang),
+                 engine_text(e, ent_email_why_key(why), lang));
         log_event("info", "webex_card_invalid", "session=%.11s field=new_email", j->session);
         job_settled(w, j, true);
         job_reply(w, j, NULL, msg);

@@ -579,15 +579,7 @@ static enum ans read_yes_no(const dialog *d, struct turn *t, const char **value)
 
 static const char *email_why(const struct ent_result *er)
 {
-    if (!er->bad_email[0])
-        return NULL;
-    if (strstr(er->bad_email_why, "space"))
-        return "email_bad_space";
-    if (strstr(er->bad_email_why, "@"))
-        return "email_bad_at";
-    if (strstr(er->bad_email_why, "domain"))
-        return "email_bad_domain";
-    return "invalid_email";
+    return er->bad_email[0] ? ent_email_why_key(er->bad_email_why) : NULL;
 }
 
 /* True when email is the known new address with a typo fixed (at most two

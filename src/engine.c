@@ -657,3 +657,10 @@ cJSON *engine_expects_json(const engine *e)
     }
     return o;
 }
+
+const char *engine_text(const engine *e, const char *key, const char *lang)
+{
+    const cJSON *m = pack_message(e->pack, key);
+    const char *t = m ? pack_text(m, lang && *lang ? lang : "en") : NULL;
+    return t ? t : "";
+}

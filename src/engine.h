@@ -95,6 +95,10 @@ int engine_form_pending(engine *e, const char *session);
  * out of memory. */
 cJSON *engine_expects_json(const engine *e);
 
+/* The pack message key in lang (the channel's own wording, e.g. a card's
+ * labels), borrowed; "" when the pack has no such message. */
+const char *engine_text(const engine *e, const char *key, const char *lang);
+
 /* Marks an external event id (e.g. a Webex activity) handled, in its own
  * commit (or in the open batch). 1 when new, 0 when seen before, <0 error. */
 int engine_mark_handled(engine *e, const char *event_id);

@@ -17,6 +17,17 @@ static bool label_ok(const char *s, size_t n)
     return true;
 }
 
+const char *ent_email_why_key(const char *why)
+{
+    if (strstr(why, "space"))
+        return "email_bad_space";
+    if (strstr(why, "@"))
+        return "email_bad_at";
+    if (strstr(why, "domain"))
+        return "email_bad_domain";
+    return "invalid_email";
+}
+
 bool ent_email_valid(const char *s, char *why, size_t whylen)
 {
     const char *at = strchr(s, '@');

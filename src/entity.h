@@ -45,5 +45,9 @@ const char *ent_get(const struct ent_result *r, const char *slot);
 
 /* Checks an email address; false with a short reason (English) in why. */
 bool ent_email_valid(const char *s, char *why, size_t whylen);
+/* The pack message that tells a person why (ent_email_valid's English
+ * reason): "email_bad_space", "email_bad_at", "email_bad_domain" or
+ * "invalid_email". */
+const char *ent_email_why_key(const char *why);
 
 #endif

@@ -599,7 +599,8 @@ static bool card_submit(cJSON *actions, const char *title, const char *key, cons
 }
 
 /* The case form card (schema 1.3): the summary, then the inputs, then submit. */
-static cJSON *case_card(const char *summary, const struct wx_case_form *f)
+static cJSON *case_card(const char *summary, const struct wx_case_form *f,
+                        const struct wx_card_labels *l)
 {
     cJSON *c = cJSON_CreateObject(), *body = cJSON_CreateArray(), *actions = cJSON_CreateArray();
     cJSON *t = cJSON_CreateObject();
@@ -616,11 +617,11 @@ static cJSON *case_card(const char *summary, const struct wx_case_form *f)
         !cJSON_AddStringToObject(c, "version", "1.3") ||
         !cJSON_AddStringToObject(tt, "type", "TextBlock") ||
         !cJSON_AddStringToObject(tt, "text", summary) || !cJSON_AddBoolToObject(tt, "wrap", true) ||
-        !card_input(b, "order_ref", "Order reference", f->order_ref, false, NULL) ||
-        !card_input(b, "new_email", "New provisioning contact email", f->new_email, false, "Email") ||
-        !card_input(b, "description", "What fails", f->description, true, NULL) ||
-        !card_submit(a, "Open the case", "pb_action", "confirm") ||
-        !card_submit(a, "Cancel", "pb_action", "cancel"))
+        !card_input(b, "order_ref", l->order_ref, f->order_ref, false, NULL) ||
+        !card_input(b, "new_email", l->new_email, f->new_email, false, "Email") ||
+        !card_input(b, "description", l->description, f->description, true, NULL) ||
+        !card_submit(a, l->submit, "pb_action", "confirm") ||
+        !card_submit(a, l->cancel, "pb_action", "cancel"))
         goto fail;
     return c;
 fail:
@@ -655,9 +656,10 @@ fail:
 }
 
 char *wx_case_card_body(const char *room_id, const char *parent_id, const char *markdown,
-                        const char *summary, const struct wx_case_form *f)
+                        const char *summary, const struct wx_case_form *f,
+                        const struct wx_card_labels *l)
 {
-    return card_body(room_id, parent_id, markdown, case_card(summary, f));
+    return card_body(room_id, parent_id, markdown, case_card(summary, f, l));
 }
 
 /* The question card (schema 1.3): the text, then one submit per button. */

@@ -184,13 +184,19 @@ struct wx_case_form {
     char new_email[WX_EMAIL_MAX];
     char description[1024];
 };
+/* The case form card's words, in the conversation's language (the pack's
+ * card_* messages), borrowed. */
+struct wx_card_labels {
+    const char *order_ref, *new_email, *description, *submit, *cancel;
+};
 /* The POST /messages body of a reply that carries the case form as an
  * Adaptive Card (schema 1.3): markdown as the fallback for clients without
  * cards, one attachment whose card shows summary, Input.Text order_ref,
- * new_email, description (prefilled from f) and two Action.Submit with data
- * pb_action "confirm" / "cancel". Caller frees. */
+ * new_email, description (prefilled from f, labelled by l) and two
+ * Action.Submit with data pb_action "confirm" / "cancel". Caller frees. */
 char *wx_case_card_body(const char *room_id, const char *parent_id, const char *markdown,
-                        const char *summary, const struct wx_case_form *f);
+                        const char *summary, const struct wx_case_form *f,
+                        const struct wx_card_labels *l);
 
 #define WX_BUTTONS_MAX 8          /* buttons on a question card */
 #define WX_ANSWER_MAX 128         /* bytes of a button's label, NUL included */

@@ -294,7 +294,9 @@ static void test_card(void **state)
 {
     (void)state;
     struct wx_case_form f = { "55512345", "a@example.org", "it fails" };
-    char *b = wx_case_card_body("ROOM", "", "the summary", "the summary", &f);
+    const struct wx_card_labels l = { "Order reference", "New provisioning contact email",
+                                      "What fails", "Open the case", "Cancel" };
+    char *b = wx_case_card_body("ROOM", "", "the summary", "the summary", &f, &l);
     assert_non_null(b);
     assert_non_null(strstr(b, "\"contentType\":\"application/vnd.microsoft.card.adaptive\""));
     assert_non_null(strstr(b, "\"version\":\"1.3\""));
