@@ -481,12 +481,17 @@ static int words(const char *raw)
     return n;
 }
 
-static void update_lang(dialog *d, const struct nlu_result *nr, const char *raw)
+static bool question_like(const char *raw, const struct ent_result *er);
+
+static void update_lang(dialog *d, const struct nlu_result *nr, const struct ent_result *er,
+                        const char *raw)
 {
+    const struct tree_question *q = d->pending[0] ? tree_question(d->tree, d->pending) : NULL;
     if (!d->lang[0])
         memcpy(d->lang, nr->lang, 3);
-    else if (nr->lang_sure && strcmp(nr->lang, d->lang) && words(raw) >= 3 && !is_label(d, raw))
-        memcpy(d->lang, nr->lang, 3);
+    else if (nr->lang_sure && strcmp(nr->lang, d->lang) && words(raw) >= 3 && !is_label(d, raw) &&
+             !(q && !strcmp(q->expect, "text") && !question_like(raw, er)))
+        memcpy(d->lang, nr->lang, 3); /* (a description often quotes an English error) */
 }
 
 /* True when the message asks something: a "?", or the question cues of
@@ -620,7 +625,7 @@ static enum ans read_text(dialog *d, struct turn *t, const char **value)
     if (ent_has(t->er, "command", "skip") || (t->q->optional && bare))
         return t->q->optional ? ANS_SKIP : ANS_INVALID; /* "no" or "yes, open it": nothing to add */
     if (is_label(d, t->raw) || words(t->raw) == 0 || t->qlike || /* a question is no description */
-        t->er->nemail || t->er->order_ref[0] ||
+        (t->er->nemail && (t->er->new_cue || !fact(d, "new_email"))) || t->er->order_ref[0] ||
         (t->firm && (plays(d, t->in, PACK_ROLE_OPEN_CASE) || plays(d, t->in, PACK_ROLE_CASE_STATUS))))
         return t->q->optional && is_label(d, t->raw) ? ANS_SKIP : ANS_NONE;
     *value = t->raw;
@@ -730,9 +735,10 @@ static void take_details(dialog *d, struct turn *t)
         bool own = i == er->own || second ||
                    (!strcmp(pf, "requester") && er->nemail == 1 && !er->new_cue &&
                     !typo_fix(d, er->email[0]));
+        bool in_text = t->q && !strcmp(t->q->expect, "text") && !er->new_cue && fact(d, "new_email");
         if (own)
             set_fact(d, "requester", er->email[i], ENTITY_CONF);
-        else if (i == 0)
+        else if (i == 0 && !in_text) /* ("the orderer was x@y, he left": a description) */
             set_fact(d, "new_email", er->email[i], ENTITY_CONF);
     }
     if (er->order_ref[0]) {
@@ -782,22 +788,19 @@ static void forget_all(dialog *d)
     cJSON_Delete(keep);
 }
 
-/* Drops the facts of the order the message told in words (a side question
- * about closed orders in general says nothing about this order). */
-static void forget_told(dialog *d, const struct turn *t)
-{
-    for (int i = 0; i < t->er->nvals; i++)
-        if (tree_is_fact(d->tree, t->er->vals[i].slot) &&
-            facts_turn(d->facts, t->er->vals[i].slot) == d->turn)
-            set_fact(d, t->er->vals[i].slot, NULL, 1.0);
-}
-
 /* Facts the intent implies, unless the message told otherwise. */
 static void take_intent(dialog *d, struct turn *t)
 {
     const cJSON *v;
     if (!t->sure)
         return;
+    if (side_request(d, t) && ent_get(t->er, "instead") && started_before(d)) {
+        cJSON_ArrayForEach(v, tree_start(d->tree)) /* "I just want to resend it instead" */
+            set_fact(d, v->string, NULL, 1.0);
+        d->pending[0] = '\0';
+        d->tries = 0;
+        t->q = NULL;
+    }
     if (t->in->flow && !strcmp(t->in->flow, "process") && !t->covered)
         start_process(d);
     cJSON_ArrayForEach(v, t->in->set) /* only from a confident reading */
@@ -1294,7 +1297,7 @@ static void start_turn(dialog *d, struct turn *t, const struct nlu_result *nr,
     t->firm = t->sure && r->confidence >= SURE;
     t->qlike = question_like(raw, er);
     t->q = d->pending[0] ? tree_question(d->tree, d->pending) : NULL;
-    if (!t->q && !label_in(pack_message(d->pack, "yes_no_buttons"), raw)) {
+    if (!t->q && started_before(d) && !label_in(pack_message(d->pack, "yes_no_buttons"), raw)) {
         /* a question's button pressed after the path moved on answers it */
         for (size_t i = 0; i < tree_question_count(d->tree) && !t->q; i++)
             if (label_in(tree_question_at(d->tree, i)->buttons, raw))
@@ -1322,8 +1325,6 @@ static void take_message(dialog *d, struct turn *t, struct dialog_reply *r)
     faq_match(d, t);
     if (t->told_order && !(t->covered && t->qlike))
         start_process(d); /* the person talks about their order (not a side question about it) */
-    else if (t->told_order && !started_before(d))
-        forget_told(d, t); /* "where is Click here for closed orders?": not their order's status */
     take_intent(d, t);
     t->other_case = other_topic_case(d, t);
     if (t->q)
@@ -1427,7 +1428,7 @@ int dialog_turn(dialog *d, const struct nlu_result *nr, const struct ent_result 
 
     memset(r, 0, sizeof *r);
     d->turn++;
-    update_lang(d, nr, raw);
+    update_lang(d, nr, er, raw);
     start_turn(d, &t, nr, er, raw, r);
     if (notices && *notices)
         put(&o, notices);
