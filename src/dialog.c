@@ -1177,7 +1177,7 @@ static void fallback(dialog *d, struct turn *t, struct out *o, struct dialog_rep
         topic_buttons(d, r);
         return;
     }
-    if (nr->intent == oos && !nr->foreign && !ent_get(t->er, "foreign") && nr->nalt >= 2 &&
+    if (nr->intent == oos && !nr->foreign && !nr->about && !ent_get(t->er, "foreign") && nr->nalt >= 2 &&
         nr->alt[0].confidence >= 0.2 &&
         domain(d, nr->alt[0].intent) && domain(d, nr->alt[1].intent)) {
         say_msg(d, o, "did_you_mean");
@@ -1194,9 +1194,11 @@ static void fallback(dialog *d, struct turn *t, struct out *o, struct dialog_rep
     if (no_content(t->raw)) {
         r->fallback = false;
         say_msg(d, o, "ack"); /* an emoji or a "?" with nothing pending */
-    } else if (nr->foreign) {
-        const char *extra[] = { "foreign", pack_text(nr->foreign, d->lang), NULL };
-        say_x(d, o, pack_message(d->pack, "oos_foreign"), extra);
+    } else if (nr->foreign || (d->last_oos && nr->about)) { /* (again: which object, shortly) */
+        const char *extra[] = { "foreign", pack_text(nr->foreign ? nr->foreign : nr->about, d->lang),
+                                NULL };
+        const cJSON *again = d->last_oos ? pack_message(d->pack, "oos_foreign_again") : NULL;
+        say_x(d, o, again ? again : pack_message(d->pack, "oos_foreign"), extra);
     } else {
         say(d, o, d->last_oos ? pack_message(d->pack, "oos_again")
                               : pack_intent_at(d->pack, (size_t)oos)->answer);

@@ -1034,6 +1034,8 @@ static void decide(nlu *m, const float *z, const int *best, int nb,
         for (int k = 1; k < nb && r->nalt < NLU_ALT_MAX; k++)
             r->alt[r->nalt++] = (struct nlu_guess){ best[k], z[best[k]] };
     }
+    if (fd->nforeign > 0 && fd->ndomain == 0)
+        r->about = lex_name(m->lex, fd->foreign);
 }
 
 void nlu_classify(nlu *m, const char *text, size_t len, const char *ctx_lang,

@@ -51,6 +51,8 @@ struct nlu_result {
     const cJSON *foreign;    /* out_of_scope because the request is about this
                                 foreign object only: its display name
                                 {"en","sv"} (borrowed from the pack); else NULL */
+    const cJSON *about;      /* the foreign object the message names when it names
+                                none of ours (whatever the intent), or NULL */
     int intent2;             /* a second request in a long message, or -1 */
     double confidence2;      /* its confidence (0 when none) */
 };
