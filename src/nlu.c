@@ -11,6 +11,7 @@
  * L1 cache), and the stems of recent words are kept per language.
  */
 #include "nlu.h"
+#include "gate.h"
 #include "lexicon.h"
 #include "text.h"
 
@@ -85,6 +86,8 @@ struct nlu {
     uint32_t memo_stamp;
     struct stem_entry (*stems)[STEM_CACHE]; /* PACK_NLANG caches, owned */
     pcre2_match_data *md;    /* for the pack's patterns, owned */
+    gate *gate;              /* the patterns' literals, owned */
+    int *gbase;              /* C: the gate's number of intent c's first pattern */
     bool from_cache;         /* loaded by nlu_open(), not trained */
     const lex *lex;          /* the pack's objects, borrowed (may be NULL) */
     struct sb_stemmer *stem[PACK_NLANG]; /* Snowball, English and Swedish, owned */
@@ -379,6 +382,22 @@ static void softmax(float *z, size_t C, float temp)
         z[c] /= sum;
 }
 
+/* The pack's patterns into m->gate; false when out of memory. */
+static bool gate_patterns(nlu *m)
+{
+    for (size_t c = 0; c < m->C; c++) {
+        const struct pack_rules *r = &pack_intent_at(m->pack, c)->rules;
+        for (size_t i = 0; i < r->n; i++) {
+            int k = gate_add(m->gate, r->src[i]);
+            if (k < 0)
+                return false;
+            if (i == 0)
+                m->gbase[c] = k;
+        }
+    }
+    return true;
+}
+
 /* An untrained model for p: its sizes, stemmers and scratch; NULL when out
  * of memory. */
 static nlu *model_new(const pack *p)
@@ -398,7 +417,10 @@ static nlu *model_new(const pack *p)
     m->zbest = calloc(m->CP, sizeof *m->zbest);
     m->stems = calloc(PACK_NLANG, sizeof *m->stems);
     m->md = pcre2_match_data_create(1, NULL);
-    if (!m->logits || !m->zs || !m->zbest || !m->stem[0] || !m->stem[1] || !m->stems || !m->md) {
+    m->gate = gate_new();
+    m->gbase = calloc(m->C + 1, sizeof *m->gbase);
+    if (!m->logits || !m->zs || !m->zbest || !m->stem[0] || !m->stem[1] || !m->stems || !m->md ||
+        !m->gate || !m->gbase || !gate_patterns(m)) {
         nlu_free(m);
         return NULL;
     }
@@ -576,6 +598,8 @@ void nlu_free(nlu *m)
     free(m->zbest);
     free(m->stems);
     pcre2_match_data_free(m->md);
+    gate_free(m->gate);
+    free(m->gbase);
     for (int l = 0; l < PACK_NLANG; l++)
         if (m->stem[l])
             sb_stemmer_delete(m->stem[l]);
@@ -876,10 +900,13 @@ static void detect_lang(nlu *m, const char *text, size_t len, const char *ctx,
 
 /* pack_rules_match() with the JIT's fast path (no checks of the subject,
  * which text_normalize() made valid UTF-8), the interpreter where a pattern
- * has no JIT code. */
-static bool rules_match(nlu *m, const struct pack_rules *r, const char *s, size_t len)
+ * has no JIT code; only the patterns the gate lets through (gate_scan() of
+ * s done) are run. g: the gate's number of r's first pattern. */
+static bool rules_match(nlu *m, const struct pack_rules *r, int g, const char *s, size_t len)
 {
     for (size_t i = 0; i < r->n; i++) {
+        if (!gate_may_match(m->gate, g + (int)i))
+            continue;
         int rc = pcre2_jit_match(r->re[i], (PCRE2_SPTR)s, len, 0, 0, m->md, NULL);
         if (rc == PCRE2_ERROR_JIT_BADOPTION)
             rc = pcre2_match(r->re[i], (PCRE2_SPTR)s, len, 0, 0, m->md, NULL);
@@ -901,9 +928,10 @@ static void probs(nlu *m, const char *text, size_t len, int lang, float *z, bool
     size_t nf = to_feats(m, m->hashes, nh, m->feats);
     weigh(m, m->feats, nf);
     scores(m, m->feats, nf, z);
+    gate_scan(m->gate, m->norm, nl);
     for (size_t c = 0; c < m->C; c++) {
         const struct pack_intent *in = pack_intent_at(m->pack, c);
-        bool hit = in->rules.n && rules_match(m, &in->rules, m->norm, nl);
+        bool hit = in->rules.n && rules_match(m, &in->rules, m->gbase[c], m->norm, nl);
         if (hit && boost)
             z[c] += (float)in->boost;
         if (matched && c < 256)
