@@ -41,12 +41,21 @@ struct feat {
     float v;
 };
 
-/* A slot of the feature table: empty when key is 0. */
+/* A slot of the training's feature table: empty when key is 0. */
 struct slot {
     uint64_t key;            /* feature hash */
     uint32_t id;             /* feature index, < nfeat */
     float lang;              /* log P(f | sv) - log P(f | en) */
 };
+
+/* A row of the trained model: what scoring reads of one feature, in
+ * m->stride bytes (a multiple of ROW_ALIGN: whole cache lines). */
+struct row {
+    float idf;
+    float pad;
+    float w[];               /* CP weights (the padding is 0) */
+};
+#define ROW_ALIGN 64
 
 #define PREFETCH_AHEAD 16     /* table lookups asked for ahead of use */
 #define MEMO 1024            /* lookups remembered within one message (direct-mapped) */
@@ -67,8 +76,10 @@ struct nlu {
     struct slot *tab;        /* the feature table, cap slots */
     size_t cap;              /* table slots, power of two */
     size_t nfeat;            /* features known */
-    float *idf;              /* per feature */
-    float *w;                /* nfeat * CP weights (padding stays 0) */
+    float *idf;              /* per feature (training) */
+    float *w;                /* nfeat * CP weights, padding 0 (training) */
+    unsigned char *rows;     /* nfeat rows of stride bytes (struct row) */
+    size_t stride;
     float *b;                /* CP biases */
     float *lang_ll;          /* nfeat * 2: log P(feature | en, sv), training only */
     float lang_unk[2];       /* log P(unseen feature | lang) */
@@ -221,7 +232,7 @@ static size_t slot_of(uint64_t h, size_t cap)
     return (size_t)(h ^ (h >> 29)) & (cap - 1);
 }
 
-/* The slot of feature h, or NULL when training never saw it. */
+/* The training table's slot of feature h, or NULL when not there. */
 static const struct slot *table_find(const nlu *m, uint64_t h)
 {
     size_t i = slot_of(h, m->cap);
@@ -231,6 +242,11 @@ static const struct slot *table_find(const nlu *m, uint64_t h)
         i = (i + 1) & (m->cap - 1);
     }
     return NULL;
+}
+
+static inline const struct row *row_at(const nlu *m, size_t i)
+{
+    return (const struct row *)(m->rows + i * m->stride);
 }
 
 /* table_find() through the message's memo. */
@@ -293,65 +309,118 @@ static uint32_t table_add(nlu *m, uint64_t h)
     return (uint32_t)m->nfeat++;
 }
 
-/* Known features of a message with their counts, merged in one pass (the
- * order does not matter to the scorer). */
-static size_t to_feats(nlu *m, const uint64_t *h, size_t nh, struct feat *out)
+/* A new list of a message's features: forgets the merge table. */
+static void merge_reset(nlu *m)
 {
-    size_t n = 0;
     if (++m->stamp == 0) { /* wrapped: forget every stamp */
         memset(m->dstamp, 0, sizeof m->dstamp);
         m->stamp = 1;
     }
+}
+
+/* Counts feature id once more in out[0..*n) (the order does not matter to
+ * the scorer). */
+static void merge(nlu *m, uint32_t id, struct feat *out, size_t *n)
+{
+    size_t d = (id * 2654435761u) >> 21 & (DEDUP - 1);
+    while (m->dstamp[d] == m->stamp && m->dkey[d] != id)
+        d = (d + 1) & (DEDUP - 1);
+    if (m->dstamp[d] == m->stamp) {
+        out[m->dpos[d]].v += 1.0f;
+    } else {
+        m->dstamp[d] = m->stamp;
+        m->dkey[d] = id;
+        m->dpos[d] = (uint32_t)*n;
+        out[(*n)++] = (struct feat){ id, 1.0f };
+    }
+}
+
+/* Known features of a training example with their counts (ids: features). */
+static size_t train_feats(nlu *m, const uint64_t *h, size_t nh, struct feat *out)
+{
+    size_t n = 0;
+    merge_reset(m);
+    for (size_t i = 0; i < nh; i++) {
+        const struct slot *sl = table_find(m, h[i]);
+        if (sl)
+            merge(m, sl->id, out, &n);
+    }
+    return n;
+}
+
+/* Known features of a message with their counts, their rows asked for
+ * ahead of weigh() and scores(). */
+static size_t to_feats(nlu *m, const uint64_t *h, size_t nh, struct feat *out)
+{
+    size_t n = 0;
+    merge_reset(m);
     for (size_t i = 0; i < nh; i++) {
         const struct slot *sl = lookup(m, h[i]);
         if (!sl)
             continue;
         uint32_t id = sl->id;
-        /* what weigh() and scores() read next */
-        __builtin_prefetch(&m->idf[id]);
-        __builtin_prefetch(m->w + (size_t)id * m->CP);
-        __builtin_prefetch(m->w + (size_t)id * m->CP + m->CP - 1);
-        size_t d = (id * 2654435761u) >> 21 & (DEDUP - 1);
-        while (m->dstamp[d] == m->stamp && m->dkey[d] != id)
-            d = (d + 1) & (DEDUP - 1);
-        if (m->dstamp[d] == m->stamp) {
-            out[m->dpos[d]].v += 1.0f;
-        } else {
-            m->dstamp[d] = m->stamp;
-            m->dkey[d] = id;
-            m->dpos[d] = (uint32_t)n;
-            out[n++] = (struct feat){ id, 1.0f };
-        }
+        const char *r = (const char *)row_at(m, id);
+        for (size_t o = 0; o < m->stride; o += ROW_ALIGN)
+            __builtin_prefetch(r + o);
+        merge(m, id, out, &n);
     }
     return n;
 }
 
-/* TF-IDF weights, L2-normalised, in place. */
-static void weigh(const nlu *m, struct feat *f, size_t n)
+/* L2-normalises f[0..n) in place, whose v are TF-IDF weights; sum: the
+ * squares' sum. */
+static void normalise(struct feat *f, size_t n, double sum)
 {
-    double norm = 0;
-    for (size_t i = 0; i < n; i++) {
-        f[i].v = (1.0f + logf(f[i].v)) * m->idf[f[i].id];
-        norm += (double)f[i].v * f[i].v;
-    }
-    norm = norm > 0 ? 1.0 / sqrt(norm) : 0;
+    double norm = sum > 0 ? 1.0 / sqrt(sum) : 0;
     for (size_t i = 0; i < n; i++)
         f[i].v = (float)(f[i].v * norm);
 }
 
-/* out[0..CP) = b + sum of v * w[feature]; LANES-wide blocks so that the
- * compiler vectorises them. */
+/* TF-IDF weights of a training example, L2-normalised, in place. */
+static void train_weigh(const nlu *m, struct feat *f, size_t n)
+{
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        f[i].v = (1.0f + logf(f[i].v)) * m->idf[f[i].id];
+        sum += (double)f[i].v * f[i].v;
+    }
+    normalise(f, n, sum);
+}
+
+/* train_weigh() from the rows. */
+static void weigh(const nlu *m, struct feat *f, size_t n)
+{
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        f[i].v = (1.0f + logf(f[i].v)) * row_at(m, f[i].id)->idf;
+        sum += (double)f[i].v * f[i].v;
+    }
+    normalise(f, n, sum);
+}
+
+/* out[0..CP) += v * row[0..CP); LANES-wide blocks so that the compiler
+ * vectorises them. */
+static inline void axpy(float *restrict out, const float *restrict row, float v, size_t CP)
+{
+    for (size_t c = 0; c < CP; c += LANES)
+        for (size_t k = 0; k < LANES; k++)
+            out[c + k] += v * row[c + k];
+}
+
+/* out[0..CP) = b + sum of v * w[feature] for a training example. */
+static void train_scores(const nlu *m, const struct feat *f, size_t n, float *restrict out)
+{
+    memcpy(out, m->b, m->CP * sizeof *out);
+    for (size_t i = 0; i < n; i++)
+        axpy(out, m->w + (size_t)f[i].id * m->CP, f[i].v, m->CP);
+}
+
+/* train_scores() from the rows. */
 static void scores(const nlu *m, const struct feat *f, size_t n, float *restrict out)
 {
-    const size_t CP = m->CP;
-    memcpy(out, m->b, CP * sizeof *out);
-    for (size_t i = 0; i < n; i++) {
-        const float *restrict row = m->w + (size_t)f[i].id * CP;
-        const float v = f[i].v;
-        for (size_t c = 0; c < CP; c += LANES)
-            for (size_t k = 0; k < LANES; k++)
-                out[c + k] += v * row[c + k];
-    }
+    memcpy(out, m->b, m->CP * sizeof *out);
+    for (size_t i = 0; i < n; i++)
+        axpy(out, row_at(m, f[i].id)->w, f[i].v, m->CP);
 }
 
 /* text[0..len) in TEXT_FOLD form into m->norm, rewritten with the concept
@@ -408,6 +477,7 @@ static nlu *model_new(const pack *p)
     m->pack = p;
     m->C = pack_intent_count(p);
     m->CP = (m->C + LANES - 1) / LANES * LANES;
+    m->stride = (sizeof(struct row) + m->CP * sizeof(float) + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN;
     m->oos = pack_role(p, PACK_ROLE_FALLBACK);
     m->lex = pack_lexicon(p);
     m->stem[0] = sb_stemmer_new("english", NULL);
@@ -425,6 +495,24 @@ static nlu *model_new(const pack *p)
         return NULL;
     }
     return m;
+}
+
+/* The trained model's rows from the training's idf and weights, which
+ * are freed; false when out of memory. */
+static bool build_rows(nlu *m)
+{
+    if (!(m->rows = aligned_alloc(ROW_ALIGN, m->nfeat * m->stride + ROW_ALIGN)))
+        return false;
+    memset(m->rows, 0, m->nfeat * m->stride);
+    for (size_t f = 0; f < m->nfeat; f++) {
+        struct row *r = (struct row *)(m->rows + f * m->stride);
+        r->idf = m->idf[f];
+        memcpy(r->w, m->w + f * m->CP, m->CP * sizeof *r->w);
+    }
+    free(m->idf);
+    free(m->w);
+    m->idf = m->w = NULL;
+    return true;
 }
 
 nlu *nlu_train(const pack *p, char *err, size_t errlen)
@@ -471,7 +559,7 @@ nlu *nlu_train(const pack *p, char *err, size_t errlen)
                             table_add(m, hashes[i]);
                         continue;
                     }
-                    size_t nf = to_feats(m, hashes, nh, pool + npool);
+                    size_t nf = train_feats(m, hashes, nh, pool + npool);
                     ex[nex++] = (struct example){ npool, nf, (int)c, l };
                     npool += nf;
                 }
@@ -508,7 +596,7 @@ nlu *nlu_train(const pack *p, char *err, size_t errlen)
     memset(m->memo, 0, sizeof m->memo);   /* the training's lookups */
     m->memo_stamp = 0;
     for (size_t e = 0; e < nex; e++)
-        weigh(m, pool + ex[e].off, ex[e].n);
+        train_weigh(m, pool + ex[e].off, ex[e].n);
 
     /* 3. Logistic regression by SGD, in a fixed pseudo-random order. */
     m->w = calloc(m->nfeat * m->CP, sizeof *m->w);
@@ -534,7 +622,7 @@ nlu *nlu_train(const pack *p, char *err, size_t errlen)
         for (size_t k = 0; k < nex; k++) {
             const struct example *e = &ex[order[k]];
             const struct feat *f = pool + e->off;
-            scores(m, f, e->n, z);
+            train_scores(m, f, e->n, z);
             softmax(z, m->C, 1.0f);
             z[e->label] -= 1.0f;     /* gradient of the log loss */
             float worst = 0;
@@ -564,13 +652,16 @@ nlu *nlu_train(const pack *p, char *err, size_t errlen)
     free(pool);
     free(hashes);
     free(df);
+    if (!build_rows(m))
+        goto oom_model;
     return m;
 oom:
-    snprintf(err, errlen, "out of memory while training");
     free(ex);
     free(pool);
     free(hashes);
     free(df);
+oom_model:
+    snprintf(err, errlen, "out of memory while training");
     nlu_free(m);
     return NULL;
 }
@@ -581,9 +672,11 @@ static void model_arrays_free(nlu *m)
     free(m->tab);
     free(m->idf);
     free(m->w);
+    free(m->rows);
     free(m->b);
     free(m->lang_ll);
     m->tab = NULL;
+    m->rows = NULL;
     m->idf = m->w = m->b = m->lang_ll = NULL;
     m->cap = m->nfeat = 0;
 }
@@ -608,15 +701,15 @@ void nlu_free(nlu *m)
 
 size_t nlu_model_bytes(const nlu *m)
 {
-    return m->cap * sizeof *m->tab + m->nfeat * (sizeof *m->idf + m->CP * sizeof *m->w) +
+    return m->cap * sizeof *m->tab + m->nfeat * m->stride + m->CP * sizeof *m->b +
            PACK_NLANG * sizeof *m->stems;
 }
 
 /* ---------------------------------------------------------------- cache
  *
- * The file: a header (struct cache_head), then tab[cap] (struct slot),
- * idf[nfeat], b[CP], w[nfeat * CP], in this machine's
- * byte order. The key is a hash of everything training reads, as the model
+ * The file: a header (struct cache_head), then tab[cap] (struct slot), the
+ * rows (nfeat * stride bytes, struct row) and b[CP], in this machine's byte
+ * order. The key is a hash of everything training reads, as the model
  * sees it (NLU_MODEL_VERSION, the classes, every example after folding and
  * the lexicon's rewriting, its language), so a change of the pack, of the
  * folding or of the lexicon makes a new key. A file is used only when its
@@ -690,14 +783,13 @@ struct body_part {
 };
 
 /* The model's arrays as written to the file, in order. */
-#define BODY_PARTS 4
+#define BODY_PARTS 3
 
 static void body_parts(const nlu *m, struct body_part part[BODY_PARTS])
 {
     part[0] = (struct body_part){ m->tab, m->cap * sizeof *m->tab };
-    part[1] = (struct body_part){ m->idf, m->nfeat * sizeof *m->idf };
+    part[1] = (struct body_part){ m->rows, m->nfeat * m->stride };
     part[2] = (struct body_part){ m->b, m->CP * sizeof *m->b };
-    part[3] = (struct body_part){ m->w, m->nfeat * m->CP * sizeof *m->w };
 }
 
 /* Writes the trained model to path (through a temporary file and a rename,
@@ -732,7 +824,7 @@ static bool head_fits(const nlu *m, const struct cache_head *h, const uint64_t k
         return false;
     if (h->cap < 2 || h->cap > (1u << 26) || (h->cap & (h->cap - 1)) || h->nfeat >= h->cap)
         return false;
-    uint64_t body = h->cap * sizeof(struct slot) + h->nfeat * 4 + h->CP * 4 + h->nfeat * h->CP * 4;
+    uint64_t body = h->cap * sizeof(struct slot) + h->nfeat * m->stride + h->CP * sizeof *m->b;
     return flen >= 0 && (uint64_t)flen == sizeof *h + body;
 }
 
@@ -771,10 +863,9 @@ static bool cache_read(nlu *m, const uint64_t key[2], const char *path)
     m->lang_unk[0] = h.lang_unk[0];
     m->lang_unk[1] = h.lang_unk[1];
     m->tab = malloc(m->cap * sizeof *m->tab);
-    m->idf = malloc(m->nfeat * sizeof *m->idf + 1);
+    m->rows = aligned_alloc(ROW_ALIGN, m->nfeat * m->stride + ROW_ALIGN);
     m->b = malloc(m->CP * sizeof *m->b);
-    m->w = malloc(m->nfeat * m->CP * sizeof *m->w + 1);
-    if (!m->tab || !m->idf || !m->b || !m->w)
+    if (!m->tab || !m->rows || !m->b)
         goto out;
     body_parts(m, part);
     uint64_t sum = CACHE_MAGIC;
