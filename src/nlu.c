@@ -49,11 +49,14 @@ struct slot {
 };
 
 /* A row of the trained model: what scoring reads of one feature, in
- * m->stride bytes (a multiple of ROW_ALIGN: whole cache lines). */
+ * m->stride bytes (a multiple of ROW_ALIGN: whole cache lines; one for up
+ * to 28 intents). The weights are kept as 16-bit integers times the row's
+ * scale: the error of a weight is at most 1/65534 of the row's largest,
+ * far under what tells two intents apart, and a row is half as big. */
 struct row {
     float idf;
-    float pad;
-    float w[];               /* CP weights (the padding is 0) */
+    float scale;             /* weight c = q[c] * scale */
+    int16_t q[];             /* C4 (the padding is 0) */
 };
 #define ROW_ALIGN 64
 
@@ -73,6 +76,7 @@ struct nlu {
     const pack *pack;
     size_t C;                /* classes = intents */
     size_t CP;               /* C rounded up to LANES: the row stride of w */
+    size_t C4;               /* C rounded up to 4: the weights of a row */
     struct slot *tab;        /* the feature table, cap slots */
     size_t cap;              /* table slots, power of two */
     size_t nfeat;            /* features known */
@@ -108,6 +112,7 @@ struct nlu {
     float *zs;               /* CP: one sentence's probabilities */
     float *zbest;            /* CP: the request sentence's */
     uint64_t hashes[FEAT_MAX];
+    const struct slot *sl[FEAT_MAX]; /* lookups(): their slots */
     struct feat feats[FEAT_MAX];
     float *logits;           /* CP */
 };
@@ -268,12 +273,19 @@ static void memo_reset(nlu *m)
     }
 }
 
-/* Asks for the slots of h[0..n) ahead of the lookups, so that the cache
- * misses overlap instead of following one another. */
-static void table_prefetch(const nlu *m, const uint64_t *h, size_t n)
+/* lookup() of h[0..n) into sl[0..n), the slots asked for PREFETCH_AHEAD
+ * lookups ahead so that the cache misses overlap instead of following one
+ * another, and the rows found asked for ahead of weigh() and scores(). */
+static void lookups(nlu *m, const uint64_t *h, size_t n, const struct slot **sl)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n && i < PREFETCH_AHEAD; i++)
         __builtin_prefetch(&m->tab[slot_of(h[i], m->cap)]);
+    for (size_t i = 0; i < n; i++) {
+        if (i + PREFETCH_AHEAD < n)
+            __builtin_prefetch(&m->tab[slot_of(h[i + PREFETCH_AHEAD], m->cap)]);
+        if ((sl[i] = lookup(m, h[i])))
+            __builtin_prefetch(row_at(m, sl[i]->id));
+    }
 }
 
 /* Moves the table to ncap slots (a power of two > nfeat); false when out
@@ -348,22 +360,15 @@ static size_t train_feats(nlu *m, const uint64_t *h, size_t nh, struct feat *out
     return n;
 }
 
-/* Known features of a message with their counts, their rows asked for
- * ahead of weigh() and scores(). */
+/* Known features of a message with their counts (ids: rows). */
 static size_t to_feats(nlu *m, const uint64_t *h, size_t nh, struct feat *out)
 {
     size_t n = 0;
     merge_reset(m);
-    for (size_t i = 0; i < nh; i++) {
-        const struct slot *sl = lookup(m, h[i]);
-        if (!sl)
-            continue;
-        uint32_t id = sl->id;
-        const char *r = (const char *)row_at(m, id);
-        for (size_t o = 0; o < m->stride; o += ROW_ALIGN)
-            __builtin_prefetch(r + o);
-        merge(m, id, out, &n);
-    }
+    lookups(m, h, nh, m->sl);
+    for (size_t i = 0; i < nh; i++)
+        if (m->sl[i])
+            merge(m, m->sl[i]->id, out, &n);
     return n;
 }
 
@@ -418,9 +423,16 @@ static void train_scores(const nlu *m, const struct feat *f, size_t n, float *re
 /* train_scores() from the rows. */
 static void scores(const nlu *m, const struct feat *f, size_t n, float *restrict out)
 {
+    const size_t C4 = m->C4;
     memcpy(out, m->b, m->CP * sizeof *out);
-    for (size_t i = 0; i < n; i++)
-        axpy(out, row_at(m, f[i].id)->w, f[i].v, m->CP);
+    for (size_t i = 0; i < n; i++) {
+        const struct row *r = row_at(m, f[i].id);
+        const int16_t *restrict q = r->q;
+        const float v = f[i].v * r->scale;
+        for (size_t c = 0; c < C4; c += 4)
+            for (size_t k = 0; k < 4; k++)
+                out[c + k] += v * (float)q[c + k];
+    }
 }
 
 /* text[0..len) in TEXT_FOLD form into m->norm, rewritten with the concept
@@ -477,7 +489,8 @@ static nlu *model_new(const pack *p)
     m->pack = p;
     m->C = pack_intent_count(p);
     m->CP = (m->C + LANES - 1) / LANES * LANES;
-    m->stride = (sizeof(struct row) + m->CP * sizeof(float) + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN;
+    m->C4 = (m->C + 3) / 4 * 4;
+    m->stride = (sizeof(struct row) + m->C4 * sizeof(int16_t) + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN;
     m->oos = pack_role(p, PACK_ROLE_FALLBACK);
     m->lex = pack_lexicon(p);
     m->stem[0] = sb_stemmer_new("english", NULL);
@@ -497,6 +510,20 @@ static nlu *model_new(const pack *p)
     return m;
 }
 
+/* The row of feature f from the training's arrays. */
+static void fill_row(nlu *m, size_t f)
+{
+    struct row *r = (struct row *)(m->rows + f * m->stride);
+    const float *w = m->w + f * m->CP;
+    float mx = 0;
+    for (size_t c = 0; c < m->C; c++)
+        mx = fmaxf(mx, fabsf(w[c]));
+    r->idf = m->idf[f];
+    r->scale = mx / 32767.0f;
+    for (size_t c = 0; c < m->C && mx > 0; c++)
+        r->q[c] = (int16_t)lrintf(w[c] / r->scale);
+}
+
 /* The trained model's rows from the training's idf and weights, which
  * are freed; false when out of memory. */
 static bool build_rows(nlu *m)
@@ -504,11 +531,8 @@ static bool build_rows(nlu *m)
     if (!(m->rows = aligned_alloc(ROW_ALIGN, m->nfeat * m->stride + ROW_ALIGN)))
         return false;
     memset(m->rows, 0, m->nfeat * m->stride);
-    for (size_t f = 0; f < m->nfeat; f++) {
-        struct row *r = (struct row *)(m->rows + f * m->stride);
-        r->idf = m->idf[f];
-        memcpy(r->w, m->w + f * m->CP, m->CP * sizeof *r->w);
-    }
+    for (size_t f = 0; f < m->nfeat; f++)
+        fill_row(m, f);
     free(m->idf);
     free(m->w);
     m->idf = m->w = NULL;
@@ -962,14 +986,10 @@ static void detect_lang(nlu *m, const char *text, size_t len, const char *ctx,
     size_t nl = text_normalize(clean, o, TEXT_FOLD, m->norm, sizeof m->norm);
     size_t nh = extract(m, -1, m->norm, nl, m->hashes, FEAT_MAX);
     double llr = 0; /* > 0: Swedish */
-    table_prefetch(m, m->hashes, nh < PREFETCH_AHEAD ? nh : PREFETCH_AHEAD);
-    for (size_t i = 0; i < nh; i++) {
-        if (i + PREFETCH_AHEAD < nh)
-            table_prefetch(m, m->hashes + i + PREFETCH_AHEAD, 1);
-        const struct slot *sl = lookup(m, m->hashes[i]);
-        if (sl)
-            llr += sl->lang;
-    }
+    lookups(m, m->hashes, nh, m->sl);
+    for (size_t i = 0; i < nh; i++)
+        if (m->sl[i])
+            llr += m->sl[i]->lang;
     if (has_swedish_letter(text, len))
         llr += LANG_SWITCH;
     bool sv;
