@@ -54,9 +54,20 @@ struct slot {
  * scale: the error of a weight is at most 1/65534 of the row's largest,
  * far under what tells two intents apart, and a row is half as big. */
 struct row {
+    float lang;              /* log P(f | sv) - log P(f | en) */
     float idf;
     float scale;             /* weight c = q[c] * scale */
     int16_t q[];             /* C4 (the padding is 0) */
+};
+
+/* A slot of the model's feature table, at the place of its feature in the
+ * training's table (the same probes). A slot is taken for another feature
+ * only when the top 32 bits of the two hashes are equal and the probe from
+ * the bottom 16 bits reaches it: about as likely as two features with one
+ * 64-bit hash, which the model takes for one anyway. */
+struct mslot {
+    uint32_t check;          /* the hash's top 32 bits */
+    uint32_t row1;           /* its row + 1; 0: an empty slot */
 };
 #define ROW_ALIGN 64
 
@@ -77,7 +88,8 @@ struct nlu {
     size_t C;                /* classes = intents */
     size_t CP;               /* C rounded up to LANES: the row stride of w */
     size_t C4;               /* C rounded up to 4: the weights of a row */
-    struct slot *tab;        /* the feature table, cap slots */
+    struct slot *tab;        /* the feature table, cap slots (training) */
+    struct mslot *idx;       /* the model's, cap slots */
     size_t cap;              /* table slots, power of two */
     size_t nfeat;            /* features known */
     float *idf;              /* per feature (training) */
@@ -95,7 +107,7 @@ struct nlu {
     struct memo {            /* the message's table lookups (the language's,
                                 the whole's and each sentence's overlap) */
         uint64_t key;
-        const struct slot *sl;   /* NULL: not in the table */
+        uint32_t row1;           /* its row + 1; 0: not in the table */
         uint32_t stamp;          /* valid when equal to memo_stamp */
     } memo[MEMO];
     uint32_t memo_stamp;
@@ -112,7 +124,7 @@ struct nlu {
     float *zs;               /* CP: one sentence's probabilities */
     float *zbest;            /* CP: the request sentence's */
     uint64_t hashes[FEAT_MAX];
-    const struct slot *sl[FEAT_MAX]; /* lookups(): their slots */
+    uint32_t r1[FEAT_MAX];   /* lookups(): their rows + 1 */
     struct feat feats[FEAT_MAX];
     float *logits;           /* CP */
 };
@@ -254,14 +266,24 @@ static inline const struct row *row_at(const nlu *m, size_t i)
     return (const struct row *)(m->rows + i * m->stride);
 }
 
-/* table_find() through the message's memo. */
-static const struct slot *lookup(nlu *m, uint64_t h)
+/* The row of feature h + 1, or 0 when training never saw it. */
+static uint32_t row_find(const nlu *m, uint64_t h)
+{
+    const uint32_t check = (uint32_t)(h >> 32);
+    for (size_t i = slot_of(h, m->cap); m->idx[i].row1; i = (i + 1) & (m->cap - 1))
+        if (m->idx[i].check == check)
+            return m->idx[i].row1;
+    return 0;
+}
+
+/* row_find() through the message's memo. */
+static uint32_t lookup(nlu *m, uint64_t h)
 {
     struct memo *e = &m->memo[(h >> 17) & (MEMO - 1)];
     if (e->stamp == m->memo_stamp && e->key == h)
-        return e->sl;
-    *e = (struct memo){ h, table_find(m, h), m->memo_stamp };
-    return e->sl;
+        return e->row1;
+    *e = (struct memo){ h, row_find(m, h), m->memo_stamp };
+    return e->row1;
 }
 
 /* A new message: forgets the memo. */
@@ -273,18 +295,18 @@ static void memo_reset(nlu *m)
     }
 }
 
-/* lookup() of h[0..n) into sl[0..n), the slots asked for PREFETCH_AHEAD
+/* lookup() of h[0..n) into r1[0..n), the slots asked for PREFETCH_AHEAD
  * lookups ahead so that the cache misses overlap instead of following one
- * another, and the rows found asked for ahead of weigh() and scores(). */
-static void lookups(nlu *m, const uint64_t *h, size_t n, const struct slot **sl)
+ * another, and the rows found asked for ahead of their use. */
+static void lookups(nlu *m, const uint64_t *h, size_t n, uint32_t *r1)
 {
     for (size_t i = 0; i < n && i < PREFETCH_AHEAD; i++)
-        __builtin_prefetch(&m->tab[slot_of(h[i], m->cap)]);
+        __builtin_prefetch(&m->idx[slot_of(h[i], m->cap)]);
     for (size_t i = 0; i < n; i++) {
         if (i + PREFETCH_AHEAD < n)
-            __builtin_prefetch(&m->tab[slot_of(h[i + PREFETCH_AHEAD], m->cap)]);
-        if ((sl[i] = lookup(m, h[i])))
-            __builtin_prefetch(row_at(m, sl[i]->id));
+            __builtin_prefetch(&m->idx[slot_of(h[i + PREFETCH_AHEAD], m->cap)]);
+        if ((r1[i] = lookup(m, h[i])))
+            __builtin_prefetch(row_at(m, r1[i] - 1));
     }
 }
 
@@ -365,10 +387,10 @@ static size_t to_feats(nlu *m, const uint64_t *h, size_t nh, struct feat *out)
 {
     size_t n = 0;
     merge_reset(m);
-    lookups(m, h, nh, m->sl);
+    lookups(m, h, nh, m->r1);
     for (size_t i = 0; i < nh; i++)
-        if (m->sl[i])
-            merge(m, m->sl[i]->id, out, &n);
+        if (m->r1[i])
+            merge(m, m->r1[i] - 1, out, &n);
     return n;
 }
 
@@ -510,31 +532,40 @@ static nlu *model_new(const pack *p)
     return m;
 }
 
-/* The row of feature f from the training's arrays. */
-static void fill_row(nlu *m, size_t f)
+/* The row of the feature of slot sl from the training's arrays. */
+static void fill_row(nlu *m, const struct slot *sl)
 {
-    struct row *r = (struct row *)(m->rows + f * m->stride);
-    const float *w = m->w + f * m->CP;
+    struct row *r = (struct row *)(m->rows + sl->id * m->stride);
+    const float *w = m->w + sl->id * m->CP;
     float mx = 0;
     for (size_t c = 0; c < m->C; c++)
         mx = fmaxf(mx, fabsf(w[c]));
-    r->idf = m->idf[f];
+    r->lang = sl->lang;
+    r->idf = m->idf[sl->id];
     r->scale = mx / 32767.0f;
     for (size_t c = 0; c < m->C && mx > 0; c++)
         r->q[c] = (int16_t)lrintf(w[c] / r->scale);
 }
 
-/* The trained model's rows from the training's idf and weights, which
- * are freed; false when out of memory. */
+/* The trained model's table and rows from the training's table, idf and
+ * weights, which are freed; false when out of memory. */
 static bool build_rows(nlu *m)
 {
-    if (!(m->rows = aligned_alloc(ROW_ALIGN, m->nfeat * m->stride + ROW_ALIGN)))
+    m->rows = aligned_alloc(ROW_ALIGN, m->nfeat * m->stride + ROW_ALIGN);
+    m->idx = calloc(m->cap, sizeof *m->idx);
+    if (!m->rows || !m->idx)
         return false;
     memset(m->rows, 0, m->nfeat * m->stride);
-    for (size_t f = 0; f < m->nfeat; f++)
-        fill_row(m, f);
+    for (size_t i = 0; i < m->cap; i++) {
+        if (!m->tab[i].key)
+            continue;
+        fill_row(m, &m->tab[i]);
+        m->idx[i] = (struct mslot){ (uint32_t)(m->tab[i].key >> 32), m->tab[i].id + 1 };
+    }
+    free(m->tab);
     free(m->idf);
     free(m->w);
+    m->tab = NULL;
     m->idf = m->w = NULL;
     return true;
 }
@@ -697,10 +728,12 @@ static void model_arrays_free(nlu *m)
     free(m->idf);
     free(m->w);
     free(m->rows);
+    free(m->idx);
     free(m->b);
     free(m->lang_ll);
     m->tab = NULL;
     m->rows = NULL;
+    m->idx = NULL;
     m->idf = m->w = m->b = m->lang_ll = NULL;
     m->cap = m->nfeat = 0;
 }
@@ -725,13 +758,13 @@ void nlu_free(nlu *m)
 
 size_t nlu_model_bytes(const nlu *m)
 {
-    return m->cap * sizeof *m->tab + m->nfeat * m->stride + m->CP * sizeof *m->b +
+    return m->cap * sizeof *m->idx + m->nfeat * m->stride + m->CP * sizeof *m->b +
            PACK_NLANG * sizeof *m->stems;
 }
 
 /* ---------------------------------------------------------------- cache
  *
- * The file: a header (struct cache_head), then tab[cap] (struct slot), the
+ * The file: a header (struct cache_head), then idx[cap] (struct mslot), the
  * rows (nfeat * stride bytes, struct row) and b[CP], in this machine's byte
  * order. The key is a hash of everything training reads, as the model
  * sees it (NLU_MODEL_VERSION, the classes, every example after folding and
@@ -811,7 +844,7 @@ struct body_part {
 
 static void body_parts(const nlu *m, struct body_part part[BODY_PARTS])
 {
-    part[0] = (struct body_part){ m->tab, m->cap * sizeof *m->tab };
+    part[0] = (struct body_part){ m->idx, m->cap * sizeof *m->idx };
     part[1] = (struct body_part){ m->rows, m->nfeat * m->stride };
     part[2] = (struct body_part){ m->b, m->CP * sizeof *m->b };
 }
@@ -848,7 +881,7 @@ static bool head_fits(const nlu *m, const struct cache_head *h, const uint64_t k
         return false;
     if (h->cap < 2 || h->cap > (1u << 26) || (h->cap & (h->cap - 1)) || h->nfeat >= h->cap)
         return false;
-    uint64_t body = h->cap * sizeof(struct slot) + h->nfeat * m->stride + h->CP * sizeof *m->b;
+    uint64_t body = h->cap * sizeof(struct mslot) + h->nfeat * m->stride + h->CP * sizeof *m->b;
     return flen >= 0 && (uint64_t)flen == sizeof *h + body;
 }
 
@@ -858,8 +891,8 @@ static bool table_sane(const nlu *m)
 {
     size_t used = 0;
     for (size_t i = 0; i < m->cap; i++)
-        if (m->tab[i].key) {
-            if (m->tab[i].id >= m->nfeat)
+        if (m->idx[i].row1) {
+            if (m->idx[i].row1 > m->nfeat)
                 return false;
             used++;
         }
@@ -886,10 +919,10 @@ static bool cache_read(nlu *m, const uint64_t key[2], const char *path)
     m->nfeat = (size_t)h.nfeat;
     m->lang_unk[0] = h.lang_unk[0];
     m->lang_unk[1] = h.lang_unk[1];
-    m->tab = malloc(m->cap * sizeof *m->tab);
+    m->idx = malloc(m->cap * sizeof *m->idx);
     m->rows = aligned_alloc(ROW_ALIGN, m->nfeat * m->stride + ROW_ALIGN);
     m->b = malloc(m->CP * sizeof *m->b);
-    if (!m->tab || !m->rows || !m->b)
+    if (!m->idx || !m->rows || !m->b)
         goto out;
     body_parts(m, part);
     uint64_t sum = CACHE_MAGIC;
@@ -986,10 +1019,10 @@ static void detect_lang(nlu *m, const char *text, size_t len, const char *ctx,
     size_t nl = text_normalize(clean, o, TEXT_FOLD, m->norm, sizeof m->norm);
     size_t nh = extract(m, -1, m->norm, nl, m->hashes, FEAT_MAX);
     double llr = 0; /* > 0: Swedish */
-    lookups(m, m->hashes, nh, m->sl);
+    lookups(m, m->hashes, nh, m->r1);
     for (size_t i = 0; i < nh; i++)
-        if (m->sl[i])
-            llr += m->sl[i]->lang;
+        if (m->r1[i])
+            llr += row_at(m, m->r1[i] - 1)->lang;
     if (has_swedish_letter(text, len))
         llr += LANG_SWITCH;
     bool sv;
