@@ -26,6 +26,7 @@
 
 #define FEAT_MAX 1024        /* features kept per message */
 #define LANES 8              /* floats the scorer handles in one block */
+#define FIXED_LANES 24       /* up to this many intents, scored in registers */
 #define EPOCHS 14
 #define LEARNED 0.05f        /* an example this close to its label is skipped */
 #define RULE_BOOST 4.0f      /* logit given to out_of_scope when nothing is known */
@@ -57,7 +58,7 @@ struct row {
     float lang;              /* log P(f | sv) - log P(f | en) */
     float idf;
     float scale;             /* weight c = q[c] * scale */
-    int16_t q[];             /* C4 (the padding is 0) */
+    int16_t q[];             /* QW (the padding is 0) */
 };
 
 /* A slot of the model's feature table, at the place of its feature in the
@@ -87,7 +88,8 @@ struct nlu {
     const pack *pack;
     size_t C;                /* classes = intents */
     size_t CP;               /* C rounded up to LANES: the row stride of w */
-    size_t C4;               /* C rounded up to 4: the weights of a row */
+    size_t QW;               /* weights in a row: FIXED_LANES, or C rounded up
+                                to 4 when more */
     struct slot *tab;        /* the feature table, cap slots (training) */
     struct mslot *idx;       /* the model's, cap slots */
     size_t cap;              /* table slots, power of two */
@@ -445,13 +447,25 @@ static void train_scores(const nlu *m, const struct feat *f, size_t n, float *re
 /* train_scores() from the rows. */
 static void scores(const nlu *m, const struct feat *f, size_t n, float *restrict out)
 {
-    const size_t C4 = m->C4;
+    const size_t QW = m->QW;
+    if (QW == FIXED_LANES) {    /* a fixed width: the sums stay in registers */
+        float acc[FIXED_LANES] = { 0 };
+        memcpy(acc, m->b, (m->CP < FIXED_LANES ? m->CP : FIXED_LANES) * sizeof *acc);
+        for (size_t i = 0; i < n; i++) {
+            const struct row *r = row_at(m, f[i].id);
+            const float v = f[i].v * r->scale;
+            for (size_t k = 0; k < FIXED_LANES; k++)
+                acc[k] += v * (float)r->q[k];
+        }
+        memcpy(out, acc, (m->CP < FIXED_LANES ? m->CP : FIXED_LANES) * sizeof *acc);
+        return;
+    }
     memcpy(out, m->b, m->CP * sizeof *out);
     for (size_t i = 0; i < n; i++) {
         const struct row *r = row_at(m, f[i].id);
         const int16_t *restrict q = r->q;
         const float v = f[i].v * r->scale;
-        for (size_t c = 0; c < C4; c += 4)
+        for (size_t c = 0; c < QW; c += 4)
             for (size_t k = 0; k < 4; k++)
                 out[c + k] += v * (float)q[c + k];
     }
@@ -511,8 +525,8 @@ static nlu *model_new(const pack *p)
     m->pack = p;
     m->C = pack_intent_count(p);
     m->CP = (m->C + LANES - 1) / LANES * LANES;
-    m->C4 = (m->C + 3) / 4 * 4;
-    m->stride = (sizeof(struct row) + m->C4 * sizeof(int16_t) + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN;
+    m->QW = m->C <= FIXED_LANES ? FIXED_LANES : (m->C + 3) / 4 * 4;
+    m->stride = (sizeof(struct row) + m->QW * sizeof(int16_t) + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN;
     m->oos = pack_role(p, PACK_ROLE_FALLBACK);
     m->lex = pack_lexicon(p);
     m->stem[0] = sb_stemmer_new("english", NULL);
