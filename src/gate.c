@@ -282,12 +282,20 @@ static int parse_alt(struct parser *ps, struct info *out)
     return 0;
 }
 
+/* The bit of an n-gram (n <= 3) packed as its bytes, the last lowest. */
+static inline uint16_t key_packed(uint32_t packed, size_t n)
+{
+    uint32_t h = (packed | (uint32_t)n << 24) * 0x9e3779b1u;
+    return (uint16_t)(h >> (32 - 12));
+}
+
+/* The bit of the n-gram s[0..n) (n <= 3). */
 static uint16_t key(const char *s, size_t n)
 {
-    uint32_t h = 2166136261u ^ (uint32_t)n;
+    uint32_t packed = 0;
     for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 16777619u;
-    return (uint16_t)((h ^ (h >> 15)) & (BITS - 1));
+        packed = packed << 8 | (unsigned char)s[i];
+    return key_packed(packed, n);
 }
 
 /* The bits literal s[0..n) (n >= 1) needs, into k[3]. */
@@ -386,16 +394,16 @@ void gate_scan(gate *g, const char *s, size_t len)
         return;
     /* the subject, lower-cased, between the markers; w holds the last
      * three bytes */
-    char w[3] = { 0, 0, 0 };
+    uint32_t w = 0;
     for (size_t i = 0; i < len + 2; i++) {
-        char c = i == 0 ? MARK_BEGIN : i == len + 1 ? MARK_END : s[i - 1];
-        w[0] = w[1];
-        w[1] = w[2];
-        w[2] = c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
-        for (size_t n = 1; n <= 3 && n <= i + 1; n++) {
-            uint16_t b = key(w + 3 - n, n);
-            g->map[b >> 6] |= 1ULL << (b & 63);
-        }
+        unsigned char c = i == 0 ? MARK_BEGIN : i == len + 1 ? MARK_END : (unsigned char)s[i - 1];
+        w = (w << 8 | (c >= 'A' && c <= 'Z' ? c + 32u : c)) & 0xffffff;
+        uint16_t b1 = key_packed(w & 0xff, 1), b2 = key_packed(w & 0xffff, 2), b3 = key_packed(w, 3);
+        g->map[b1 >> 6] |= 1ULL << (b1 & 63);
+        if (i >= 1)
+            g->map[b2 >> 6] |= 1ULL << (b2 & 63);
+        if (i >= 2)
+            g->map[b3 >> 6] |= 1ULL << (b3 & 63);
     }
 }
 

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#define NORM_NONE SIZE_MAX    /* m->norm holds no message's whole form */
 #define FEAT_MAX 1024        /* features kept per message */
 #define LANES 8              /* floats the scorer handles in one block */
 #define FIXED_LANES 24       /* up to this many intents, scored in registers */
@@ -421,7 +422,8 @@ static void weigh(const nlu *m, struct feat *f, size_t n)
 {
     double sum = 0;
     for (size_t i = 0; i < n; i++) {
-        f[i].v = (1.0f + logf(f[i].v)) * row_at(m, f[i].id)->idf;
+        const float idf = row_at(m, f[i].id)->idf;
+        f[i].v = f[i].v == 1.0f ? idf : (1.0f + logf(f[i].v)) * idf; /* log 1 = 0 */
         sum += (double)f[i].v * f[i].v;
     }
     normalise(f, n, sum);
@@ -471,11 +473,13 @@ static void scores(const nlu *m, const struct feat *f, size_t n, float *restrict
     }
 }
 
-/* text[0..len) in TEXT_FOLD form into m->norm, rewritten with the concept
- * tokens into m->rew; returns the length of m->rew. */
-static size_t prepare(nlu *m, const char *text, size_t len, struct lex_found *fd)
+/* text[0..len) in TEXT_FOLD form into m->norm (there already, of length
+ * nl, unless nl is NORM_NONE), rewritten with the concept tokens into
+ * m->rew; returns the length of m->rew. */
+static size_t prepare(nlu *m, const char *text, size_t len, size_t nl, struct lex_found *fd)
 {
-    size_t nl = text_normalize(text, len, TEXT_FOLD, m->norm, sizeof m->norm);
+    if (nl == NORM_NONE)
+        nl = text_normalize(text, len, TEXT_FOLD, m->norm, sizeof m->norm);
     return lex_rewrite(m->lex, m->norm, nl, m->rew, sizeof m->rew, LEX_CONTEXT_FOREIGN, fd);
 }
 
@@ -617,7 +621,7 @@ nlu *nlu_train(const pack *p, char *err, size_t errlen)
                 cJSON_ArrayForEach(s, pack_intent_at(p, c)->examples[l]) {
                     size_t len = strlen(s->valuestring);
                     size_t nl = prepare(m, s->valuestring, len < NLU_INPUT_MAX ? len : NLU_INPUT_MAX,
-                                        NULL);
+                                        NORM_NONE, NULL);
                     size_t nh = extract(m, l, m->rew, nl, hashes, FEAT_MAX);
                     if (pass == 0) {
                         total_h += nh;
@@ -832,7 +836,8 @@ static void cache_key(nlu *m, uint64_t key[2])
             bool first = true;
             cJSON_ArrayForEach(x, in->examples[l]) {
                 size_t len = strlen(x->valuestring);
-                size_t nl = prepare(m, x->valuestring, len < NLU_INPUT_MAX ? len : NLU_INPUT_MAX, NULL);
+                size_t nl = prepare(m, x->valuestring, len < NLU_INPUT_MAX ? len : NLU_INPUT_MAX,
+                                    NORM_NONE, NULL);
                 if (first) {
                     size_t nh = extract(m, l, m->rew, nl, m->hashes, FEAT_MAX);
                     h0 = sum64(h0, m->hashes, nh * sizeof *m->hashes);
@@ -1007,14 +1012,25 @@ static bool has_swedish_letter(const char *s, size_t len)
     return false;
 }
 
-/* Language of the message. Emails, links and numbers say nothing about it and
- * are left out. With a conversation language (ctx), a switch needs strong
- * evidence: a short "ok" or "start over" keeps the conversation's language. */
-static void detect_lang(nlu *m, const char *text, size_t len, const char *ctx,
-                        struct nlu_result *r)
+/* True when s[0..len) has '@', '/' or a digit. */
+static bool has_nonword(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (s[i] == '@' || s[i] == '/' || (s[i] >= '0' && s[i] <= '9'))
+            return true;
+    return false;
+}
+
+/* text[0..len) in TEXT_FOLD form into m->norm without its words with
+ * '@', '/' or digits; returns the length. *whole: no word was left out, so
+ * m->norm is text's TEXT_FOLD form (the words are apart by white space
+ * there, which folds to one space as in the copy). */
+static size_t lang_text(nlu *m, const char *text, size_t len, bool *whole)
 {
     char clean[NLU_INPUT_MAX + 8];
     size_t o = 0;
+    if ((*whole = !has_nonword(text, len)))
+        return text_normalize(text, len, TEXT_FOLD, m->norm, sizeof m->norm);
     for (size_t i = 0; i < len && o + 1 < sizeof clean;) {
         size_t j = i;
         bool skip = false;
@@ -1030,7 +1046,19 @@ static void detect_lang(nlu *m, const char *text, size_t len, const char *ctx,
         }
         i = j + 1;
     }
-    size_t nl = text_normalize(clean, o, TEXT_FOLD, m->norm, sizeof m->norm);
+    return text_normalize(clean, o, TEXT_FOLD, m->norm, sizeof m->norm);
+}
+
+/* Language of the message. Emails, links and numbers say nothing about it and
+ * are left out. With a conversation language (ctx), a switch needs strong
+ * evidence: a short "ok" or "start over" keeps the conversation's language.
+ * Returns the length of m->norm when it then holds text's TEXT_FOLD form,
+ * else NORM_NONE. */
+static size_t detect_lang(nlu *m, const char *text, size_t len, const char *ctx,
+                          struct nlu_result *r)
+{
+    bool whole;
+    size_t nl = lang_text(m, text, len, &whole);
     size_t nh = extract(m, -1, m->norm, nl, m->hashes, FEAT_MAX);
     double llr = 0; /* > 0: Swedish */
     lookups(m, m->hashes, nh, m->r1);
@@ -1054,6 +1082,7 @@ static void detect_lang(nlu *m, const char *text, size_t len, const char *ctx,
         }
     }
     memcpy(r->lang, sv ? "sv" : "en", 3);
+    return whole ? nl : NORM_NONE;
 }
 
 /* pack_rules_match() with the JIT's fast path (no checks of the subject,
@@ -1074,14 +1103,15 @@ static bool rules_match(nlu *m, const struct pack_rules *r, int g, const char *s
     return false;
 }
 
-/* Probabilities of text[0..len) in lang into z (CP floats): features, the
+/* Probabilities of text[0..len) in lang into z (CP floats) (nl: as for
+ * prepare()): features, the
  * model, the pack's patterns (matched[c] set for those of intent c when
  * matched is not NULL), calibrated softmax. fd: the objects it names. */
-static void probs(nlu *m, const char *text, size_t len, int lang, float *z, bool *matched,
-                  bool boost, struct lex_found *fd)
+static void probs(nlu *m, const char *text, size_t len, size_t nl, int lang, float *z,
+                  bool *matched, bool boost, struct lex_found *fd)
 {
-    size_t nr = prepare(m, text, len, fd);
-    size_t nl = strlen(m->norm);
+    size_t nr = prepare(m, text, len, nl, fd);
+    nl = strlen(m->norm);
     size_t nh = extract(m, lang, m->rew, nr, m->hashes, FEAT_MAX);
     size_t nf = to_feats(m, m->hashes, nh, m->feats);
     weigh(m, m->feats, nf);
@@ -1131,7 +1161,7 @@ static void by_sentence(nlu *m, const char *text, const struct text_span *sp, si
     bool bestq = false;
     const float thr = (float)pack_threshold(m->pack);
     for (size_t i = 0; i < n; i++) {
-        probs(m, text + sp[i].off, sp[i].len, lang, m->zs, NULL, true, NULL);
+        probs(m, text + sp[i].off, sp[i].len, NORM_NONE, lang, m->zs, NULL, true, NULL);
         tops[i] = best_task(m, m->zs);
         confs[i] = tops[i] >= 0 ? m->zs[tops[i]] : 0;
         bool q = confs[i] >= thr && is_question(text + sp[i].off, sp[i].len);
@@ -1236,7 +1266,7 @@ void nlu_classify(nlu *m, const char *text, size_t len, const char *ctx_lang,
     memset(r, 0, sizeof *r);
     r->intent2 = -1;
     memo_reset(m);
-    detect_lang(m, text, len, ctx_lang, r);
+    size_t nl = detect_lang(m, text, len, ctx_lang, r);
     int lang = strcmp(r->lang, "sv") == 0;
     /* in a long message the patterns count per sentence (by_sentence()),
      * so that one about the context does not decide the whole */
@@ -1244,7 +1274,7 @@ void nlu_classify(nlu *m, const char *text, size_t len, const char *ctx_lang,
     size_t ns = text_sentences(text, len, sp, SENT_MAX);
     if (ns < 2)
         ns = 0;
-    probs(m, text, len, lang, z, matched, ns == 0, &fd);
+    probs(m, text, len, nl, lang, z, matched, ns == 0, &fd);
     if (ns) {
         by_sentence(m, text, sp, ns, lang, z, tops, confs);
         refine(m, z, tops, confs, ns);
