@@ -74,7 +74,6 @@ struct mslot {
 #define ROW_ALIGN 64
 
 #define PREFETCH_AHEAD 16     /* table lookups asked for ahead of use */
-#define MEMO 1024            /* lookups remembered within one message (direct-mapped) */
 #define DEDUP 2048           /* slots of the per-message merge table (> 2 * FEAT_MAX) */
 #define STEM_CACHE 1024      /* cached stems per language (direct-mapped) */
 #define STEM_CACHED 24       /* longer words are stemmed every time */
@@ -103,17 +102,12 @@ struct nlu {
     float *lang_ll;          /* nfeat * 2: log P(feature | en, sv), training only */
     float lang_unk[2];       /* log P(unseen feature | lang) */
     int oos;                 /* index of out_of_scope */
-    uint32_t dkey[DEDUP];    /* merge table: feature index ... */
-    uint32_t dpos[DEDUP];    /* ... its place in the message's features ... */
-    uint32_t dstamp[DEDUP];  /* ... valid when equal to stamp */
+    struct dedup {           /* the merge table: */
+        uint32_t key;            /* a feature index ... */
+        uint32_t pos;            /* ... its place in the message's features ... */
+        uint32_t stamp;          /* ... valid when equal to stamp */
+    } dedup[DEDUP];
     uint32_t stamp;          /* current message's stamp */
-    struct memo {            /* the message's table lookups (the language's,
-                                the whole's and each sentence's overlap) */
-        uint64_t key;
-        uint32_t row1;           /* its row + 1; 0: not in the table */
-        uint32_t stamp;          /* valid when equal to memo_stamp */
-    } memo[MEMO];
-    uint32_t memo_stamp;
     struct stem_entry (*stems)[STEM_CACHE]; /* PACK_NLANG caches, owned */
     pcre2_match_data *md;    /* for the pack's patterns, owned */
     gate *gate;              /* the patterns' literals, owned */
@@ -279,26 +273,7 @@ static uint32_t row_find(const nlu *m, uint64_t h)
     return 0;
 }
 
-/* row_find() through the message's memo. */
-static uint32_t lookup(nlu *m, uint64_t h)
-{
-    struct memo *e = &m->memo[(h >> 17) & (MEMO - 1)];
-    if (e->stamp == m->memo_stamp && e->key == h)
-        return e->row1;
-    *e = (struct memo){ h, row_find(m, h), m->memo_stamp };
-    return e->row1;
-}
-
-/* A new message: forgets the memo. */
-static void memo_reset(nlu *m)
-{
-    if (++m->memo_stamp == 0) {
-        memset(m->memo, 0, sizeof m->memo);
-        m->memo_stamp = 1;
-    }
-}
-
-/* lookup() of h[0..n) into r1[0..n), the slots asked for PREFETCH_AHEAD
+/* row_find() of h[0..n) into r1[0..n), the slots asked for PREFETCH_AHEAD
  * lookups ahead so that the cache misses overlap instead of following one
  * another, and the rows found asked for ahead of their use. */
 static void lookups(nlu *m, const uint64_t *h, size_t n, uint32_t *r1)
@@ -308,7 +283,7 @@ static void lookups(nlu *m, const uint64_t *h, size_t n, uint32_t *r1)
     for (size_t i = 0; i < n; i++) {
         if (i + PREFETCH_AHEAD < n)
             __builtin_prefetch(&m->idx[slot_of(h[i + PREFETCH_AHEAD], m->cap)]);
-        if ((r1[i] = lookup(m, h[i])))
+        if ((r1[i] = row_find(m, h[i])))
             __builtin_prefetch(row_at(m, r1[i] - 1));
     }
 }
@@ -350,7 +325,7 @@ static uint32_t table_add(nlu *m, uint64_t h)
 static void merge_reset(nlu *m)
 {
     if (++m->stamp == 0) { /* wrapped: forget every stamp */
-        memset(m->dstamp, 0, sizeof m->dstamp);
+        memset(m->dedup, 0, sizeof m->dedup);
         m->stamp = 1;
     }
 }
@@ -360,14 +335,13 @@ static void merge_reset(nlu *m)
 static void merge(nlu *m, uint32_t id, struct feat *out, size_t *n)
 {
     size_t d = (id * 2654435761u) >> 21 & (DEDUP - 1);
-    while (m->dstamp[d] == m->stamp && m->dkey[d] != id)
+    struct dedup *e;
+    while ((e = &m->dedup[d])->stamp == m->stamp && e->key != id)
         d = (d + 1) & (DEDUP - 1);
-    if (m->dstamp[d] == m->stamp) {
-        out[m->dpos[d]].v += 1.0f;
+    if (e->stamp == m->stamp) {
+        out[e->pos].v += 1.0f;
     } else {
-        m->dstamp[d] = m->stamp;
-        m->dkey[d] = id;
-        m->dpos[d] = (uint32_t)*n;
+        *e = (struct dedup){ id, (uint32_t)*n, m->stamp };
         out[(*n)++] = (struct feat){ id, 1.0f };
     }
 }
@@ -666,8 +640,6 @@ nlu *nlu_train(const pack *p, char *err, size_t errlen)
             m->tab[i].lang = m->lang_ll[m->tab[i].id * 2 + 1] - m->lang_ll[m->tab[i].id * 2];
     free(m->lang_ll);
     m->lang_ll = NULL;
-    memset(m->memo, 0, sizeof m->memo);   /* the training's lookups */
-    m->memo_stamp = 0;
     for (size_t e = 0; e < nex; e++)
         train_weigh(m, pool + ex[e].off, ex[e].n);
 
@@ -1265,7 +1237,6 @@ void nlu_classify(nlu *m, const char *text, size_t len, const char *ctx_lang,
         len = NLU_INPUT_MAX;
     memset(r, 0, sizeof *r);
     r->intent2 = -1;
-    memo_reset(m);
     size_t nl = detect_lang(m, text, len, ctx_lang, r);
     int lang = strcmp(r->lang, "sv") == 0;
     /* in a long message the patterns count per sentence (by_sentence()),
