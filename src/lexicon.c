@@ -11,6 +11,7 @@
 #include "text.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,11 +19,11 @@
 #define LEX_WORD_MAX 64      /* bytes of one folded synonym word */
 #define LEX_BUCKETS 1024     /* by the first two bytes; one more for the rest */
 
-struct lex_alt {
-    char w[LEX_WORD_MAX];    /* folded, one word */
-    size_t len;
+struct lex_alt {               /* the length first: one cache line tells */
+    uint8_t len;
     bool any_start;          /* written "*word": any beginning */
     bool any_end;            /* written "word*": any ending */
+    char w[LEX_WORD_MAX];    /* folded, one word */
 };
 
 struct lex_word {
@@ -114,7 +115,7 @@ static int add_alt(lex *x, const char *s, size_t n, const char *field, char *err
     a.any_end = n && s[n - 1] == '*';
     if (a.any_end)
         n--;
-    a.len = text_normalize(s, n, TEXT_FOLD, a.w, sizeof a.w);
+    a.len = (uint8_t)text_normalize(s, n, TEXT_FOLD, a.w, sizeof a.w); /* < 64 */
     if (a.len == 0)
         return fail(err, errlen, "%s: an empty word (check the spaces, '|' and '*')", field);
     if (memchr(a.w, ' ', a.len))

@@ -1169,20 +1169,18 @@ static void refine(const nlu *m, float *z, const int *tops, const float *confs, 
     }
 }
 
-/* The best NLU_ALT_MAX + 1 intents of z, best first; returns how many. */
+/* The best NLU_ALT_MAX + 1 intents of z, best first (of equals, the first
+ * intent); returns how many. */
 static int rank(const nlu *m, const float *z, int *best)
 {
     int nb = 0;
-    for (int k = 0; k < NLU_ALT_MAX + 1 && k < (int)m->C; k++) {
-        int bi = -1;
-        for (size_t c = 0; c < m->C; c++) {
-            bool used = false;
-            for (int j = 0; j < nb; j++)
-                used |= best[j] == (int)c;
-            if (!used && (bi < 0 || z[c] > z[bi]))
-                bi = (int)c;
-        }
-        best[nb++] = bi;
+    for (int c = 0; c < (int)m->C; c++) {
+        int j = nb < NLU_ALT_MAX + 1 ? nb++ : NLU_ALT_MAX + 1;
+        for (; j > 0 && z[c] > z[best[j - 1]]; j--)
+            if (j < NLU_ALT_MAX + 1)
+                best[j] = best[j - 1];
+        if (j < NLU_ALT_MAX + 1)
+            best[j] = c;
     }
     return nb;
 }
