@@ -122,6 +122,8 @@ struct nlu {
     float *zbest;            /* CP: the request sentence's */
     uint64_t hashes[FEAT_MAX];
     uint32_t r1[FEAT_MAX];   /* lookups(): their rows + 1 */
+    size_t lang_ncg;         /* the language pass's character n-grams (first
+                                in hashes and r1) */
     struct feat feats[FEAT_MAX];
     float *logits;           /* CP */
 };
@@ -206,21 +208,25 @@ static size_t char_grams(const char *buf, size_t blen, uint64_t *out, size_t max
 }
 
 /* Hashes of the n-grams of a rewritten TEXT_FOLD string: character 3-5-grams
- * of the text, word uni- and bigrams of the stems; returns how many. */
+ * of the text (the first *ncg, when ncg is not NULL), word uni- and bigrams of
+ * the stems; returns how many. A word's unigram, the bigram it ends and the
+ * start of the one it begins are hashed in one pass over it: the values of
+ * fnv("w" word), fnv("b" previous " " word) as nested fnv() calls give them. */
 static size_t extract(nlu *m, int lang, const char *s, size_t len, uint64_t *out,
-                      size_t max)
+                      size_t max, size_t *ncg)
 {
     const uint64_t basis = 0xcbf29ce484222325ULL;
+    const uint64_t hw0 = fnv(basis, "w", 1), hb0 = fnv(basis, "b", 1);
     char buf[NLU_INPUT_MAX + 8];
-    size_t n = 0, blen;
-    char prev[STEM_MAX + 8];
-    size_t w0len = 0;
+    uint64_t hbs = 0;        /* fnv(fnv(hb0, previous word), " ") */
+    bool prev = false;
 
     buf[0] = ' ';
     memcpy(buf + 1, s, len);
     buf[len + 1] = ' ';
-    blen = len + 2;
-    n = char_grams(buf, blen, out, max);
+    size_t n = char_grams(buf, len + 2, out, max);
+    if (ncg)
+        *ncg = n;
     for (size_t i = 0; i < len && n + 2 <= max;) {
         size_t j = i;
         while (j < len && s[j] != ' ')
@@ -229,13 +235,18 @@ static size_t extract(nlu *m, int lang, const char *s, size_t len, uint64_t *out
         size_t wl = stem_word(m, lang, s + i, j - i, &w);
         if (wl > STEM_MAX)
             wl = STEM_MAX;
-        out[n++] = fnv(fnv(basis, "w", 1), w, wl);
-        if (w0len) {
-            uint64_t h = fnv(fnv(basis, "b", 1), prev, w0len);
-            out[n++] = fnv(fnv(h, " ", 1), w, wl);
+        uint64_t hw = hw0, hb = hb0, hg = hbs;
+        for (size_t k = 0; k < wl; k++) {
+            uint64_t c = (unsigned char)w[k];
+            hw = (hw ^ c) * FNV_PRIME;
+            hb = (hb ^ c) * FNV_PRIME;
+            hg = (hg ^ c) * FNV_PRIME;
         }
-        memcpy(prev, w, wl);
-        w0len = wl;
+        out[n++] = fnv_key(hw);
+        if (prev)
+            out[n++] = fnv_key(hg);
+        hbs = fnv(fnv_key(hb), " ", 1);
+        prev = true;
         i = j + 1;
     }
     return n;
@@ -359,12 +370,13 @@ static size_t train_feats(nlu *m, const uint64_t *h, size_t nh, struct feat *out
     return n;
 }
 
-/* Known features of a message with their counts (ids: rows). */
-static size_t to_feats(nlu *m, const uint64_t *h, size_t nh, struct feat *out)
+/* Known features of a message with their counts (ids: rows); m->r1[0..known)
+ * holds the lookups of h[0..known) already. */
+static size_t to_feats(nlu *m, const uint64_t *h, size_t nh, size_t known, struct feat *out)
 {
     size_t n = 0;
     merge_reset(m);
-    lookups(m, h, nh, m->r1);
+    lookups(m, h + known, nh - known, m->r1 + known);
     for (size_t i = 0; i < nh; i++)
         if (m->r1[i])
             merge(m, m->r1[i] - 1, out, &n);
@@ -596,7 +608,7 @@ nlu *nlu_train(const pack *p, char *err, size_t errlen)
                     size_t len = strlen(s->valuestring);
                     size_t nl = prepare(m, s->valuestring, len < NLU_INPUT_MAX ? len : NLU_INPUT_MAX,
                                         NORM_NONE, NULL);
-                    size_t nh = extract(m, l, m->rew, nl, hashes, FEAT_MAX);
+                    size_t nh = extract(m, l, m->rew, nl, hashes, FEAT_MAX, NULL);
                     if (pass == 0) {
                         total_h += nh;
                         while (m->nfeat + nh >= m->cap - m->cap / 3) /* <= 2/3 full */
@@ -811,7 +823,7 @@ static void cache_key(nlu *m, uint64_t key[2])
                 size_t nl = prepare(m, x->valuestring, len < NLU_INPUT_MAX ? len : NLU_INPUT_MAX,
                                     NORM_NONE, NULL);
                 if (first) {
-                    size_t nh = extract(m, l, m->rew, nl, m->hashes, FEAT_MAX);
+                    size_t nh = extract(m, l, m->rew, nl, m->hashes, FEAT_MAX, NULL);
                     h0 = sum64(h0, m->hashes, nh * sizeof *m->hashes);
                     first = false;
                 }
@@ -1031,7 +1043,7 @@ static size_t detect_lang(nlu *m, const char *text, size_t len, const char *ctx,
 {
     bool whole;
     size_t nl = lang_text(m, text, len, &whole);
-    size_t nh = extract(m, -1, m->norm, nl, m->hashes, FEAT_MAX);
+    size_t nh = extract(m, -1, m->norm, nl, m->hashes, FEAT_MAX, &m->lang_ncg);
     double llr = 0; /* > 0: Swedish */
     lookups(m, m->hashes, nh, m->r1);
     for (size_t i = 0; i < nh; i++)
@@ -1082,10 +1094,13 @@ static bool rules_match(nlu *m, const struct pack_rules *r, int g, const char *s
 static void probs(nlu *m, const char *text, size_t len, size_t nl, int lang, float *z,
                   bool *matched, bool boost, struct lex_found *fd)
 {
+    const bool whole = nl != NORM_NONE;   /* the text the language pass read */
     size_t nr = prepare(m, text, len, nl, fd);
     nl = strlen(m->norm);
-    size_t nh = extract(m, lang, m->rew, nr, m->hashes, FEAT_MAX);
-    size_t nf = to_feats(m, m->hashes, nh, m->feats);
+    /* not rewritten either: its character n-grams are looked up already */
+    size_t known = whole && nr == nl && !memcmp(m->rew, m->norm, nl) ? m->lang_ncg : 0;
+    size_t nh = extract(m, lang, m->rew, nr, m->hashes, FEAT_MAX, NULL);
+    size_t nf = to_feats(m, m->hashes, nh, known, m->feats);
     weigh(m, m->feats, nf);
     scores(m, m->feats, nf, z);
     gate_scan(m->gate, m->norm, nl);
