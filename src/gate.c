@@ -59,6 +59,7 @@ struct gate {
     uint16_t (*keys)[3];     /* nlit: the bits a literal needs */
     bool all;                /* the subject lets every pattern through */
     uint64_t map[BITS / 64]; /* the subject's n-grams */
+    uint64_t *may;           /* capat bits: the pattern may match the subject */
 };
 
 static void set_one(struct lset *s, const char *str, size_t n)
@@ -327,6 +328,7 @@ void gate_free(gate *g)
     free(g->first);
     free(g->known);
     free(g->keys);
+    free(g->may);
     free(g);
 }
 
@@ -334,14 +336,17 @@ void gate_free(gate *g)
 static bool grow(gate *g, size_t n)
 {
     if (g->npat + 1 >= g->capat) {
-        size_t c = g->capat ? g->capat * 2 : 16;
+        size_t c = g->capat ? g->capat * 2 : 64;   /* a multiple of 64: the bits of may */
         uint32_t *f = realloc(g->first, (c + 1) * sizeof *f);
         if (f)
             g->first = f;
         bool *k = f ? realloc(g->known, c * sizeof *k) : NULL;
-        if (!k)
+        if (k)
+            g->known = k;
+        uint64_t *may = k ? realloc(g->may, c / 64 * sizeof *may) : NULL;
+        if (!may)
             return false;
-        g->known = k;
+        g->may = may;
         g->capat = c;
     }
     if (g->nlit + n > g->caplit) {
@@ -384,6 +389,8 @@ bool gate_has_literals(const gate *g, int k)
     return k >= 0 && (size_t)k < g->npat && g->known[k];
 }
 
+static bool pattern_may(const gate *g, size_t k);
+
 void gate_scan(gate *g, const char *s, size_t len)
 {
     memset(g->map, 0, sizeof g->map);
@@ -405,6 +412,11 @@ void gate_scan(gate *g, const char *s, size_t len)
         if (i >= 2)
             g->map[b3 >> 6] |= 1ULL << (b3 & 63);
     }
+    if (g->npat)
+        memset(g->may, 0, (g->npat + 63) / 64 * sizeof *g->may);
+    for (size_t k = 0; k < g->npat; k++)
+        if (pattern_may(g, k))
+            g->may[k / 64] |= 1ULL << (k % 64);
 }
 
 static bool bit(const gate *g, uint16_t b)
@@ -412,12 +424,20 @@ static bool bit(const gate *g, uint16_t b)
     return g->map[b >> 6] >> (b & 63) & 1;
 }
 
-bool gate_may_match(const gate *g, int k)
+/* Whether pattern k may match the subject noted in g->map. */
+static bool pattern_may(const gate *g, size_t k)
 {
-    if (g->all || k < 0 || (size_t)k >= g->npat || !g->known[k])
+    if (!g->known[k])
         return true;
     for (uint32_t i = g->first[k]; i < g->first[k + 1]; i++)
         if (bit(g, g->keys[i][0]) && bit(g, g->keys[i][1]) && bit(g, g->keys[i][2]))
             return true;
     return false;
+}
+
+bool gate_may_match(const gate *g, int k)
+{
+    if (g->all || k < 0 || (size_t)k >= g->npat)
+        return true;
+    return g->may[k / 64] >> (k % 64) & 1;
 }
