@@ -358,15 +358,18 @@ static bool alt_matches(const struct lex_alt *a, const char *w, size_t n)
     return n == a->len && !memcmp(w, a->w, a->len);
 }
 
-/* Words of phrase ph matched from s[at..len); returns the end offset of the
- * match (after its last word), or 0 when it does not match. */
+/* Words of phrase ph matched from s[at..len), the first word ending at e0;
+ * returns the end offset of the match (after its last word), or 0 when it
+ * does not match. */
 static size_t phrase_matches(const lex *x, const struct lex_phrase *ph, const char *s,
-                             size_t len, size_t at)
+                             size_t len, size_t at, size_t e0)
 {
     for (size_t k = 0; k < ph->nword; k++) {
         if (at >= len)
             return 0;
         size_t e = at;
+        if (k == 0)
+            e = e0;
         while (e < len && s[e] != ' ')
             e++;
         const struct lex_word *w = &x->words[ph->word + k];
@@ -380,9 +383,10 @@ static size_t phrase_matches(const lex *x, const struct lex_phrase *ph, const ch
     return at;
 }
 
-/* The best phrase starting at s[at]: the most words, then domain. Returns
- * its concept (-1: none) and stores the end of the match in *end. */
-static int best_at(const lex *x, const char *s, size_t len, size_t at, size_t *end)
+/* The best phrase starting at the word s[at..e0): the most words, then
+ * domain. Returns its concept (-1: none) and stores the end of the match in
+ * *end. */
+static int best_at(const lex *x, const char *s, size_t len, size_t at, size_t e0, size_t *end)
 {
     const struct lex_bucket *bs[2] = {
         at + 1 < len && s[at + 1] != ' ' ? &x->buckets[bucket_of(s + at)] : &x->buckets[LEX_BUCKETS],
@@ -398,7 +402,7 @@ static int best_at(const lex *x, const char *s, size_t len, size_t at, size_t *e
             if (ph->nword < bestw || (ph->nword == bestw && (!x->concepts[best].foreign ||
                                                              x->concepts[ph->concept].foreign)))
                 continue;   /* at the same length a domain synonym wins */
-            size_t e = phrase_matches(x, ph, s, len, at);
+            size_t e = phrase_matches(x, ph, s, len, at, e0);
             if (!e)
                 continue;
             best = ph->concept;
@@ -428,7 +432,7 @@ static size_t rewrite(const lex *x, const char *fold, size_t len, char *out, siz
         size_t e = at, end = 0;
         while (e < len && fold[e] != ' ')
             e++;
-        int c = x && e > at ? best_at(x, fold, len, at, &end) : -1;
+        int c = x && e > at ? best_at(x, fold, len, at, e, &end) : -1;
         if (c < 0) {
             o = put(out, o, cap, fold + at, e - at);
             at = e + 1;
