@@ -362,6 +362,12 @@ static bool grow(gate *g, size_t n)
     return true;
 }
 
+static int by_first(const void *a, const void *b)
+{
+    const uint16_t *x = a, *y = b;
+    return (x[0] > y[0]) - (x[0] < y[0]);
+}
+
 int gate_add(gate *g, const char *re)
 {
     struct parser ps = { re, false, 0 };
@@ -376,6 +382,8 @@ int gate_add(gate *g, const char *re)
         goto out;
     for (int i = 0; known && i < in->req.n; i++)
         lit_keys(in->req.s[i], in->req.len[i], g->keys[g->nlit++]);
+    /* by first bit, so that a missing one rules out all its literals at once */
+    qsort(g->keys + g->first[g->npat], g->nlit - g->first[g->npat], sizeof *g->keys, by_first);
     g->known[g->npat] = known;
     k = (int)g->npat++;
     g->first[g->npat] = (uint32_t)g->nlit;
@@ -429,9 +437,15 @@ static bool pattern_may(const gate *g, size_t k)
 {
     if (!g->known[k])
         return true;
-    for (uint32_t i = g->first[k]; i < g->first[k + 1]; i++)
-        if (bit(g, g->keys[i][0]) && bit(g, g->keys[i][1]) && bit(g, g->keys[i][2]))
+    for (uint32_t i = g->first[k], e = g->first[k + 1]; i < e; i++) {
+        if (!bit(g, g->keys[i][0])) {
+            while (i + 1 < e && g->keys[i + 1][0] == g->keys[i][0])
+                i++;     /* the literals that need it too */
+            continue;
+        }
+        if (bit(g, g->keys[i][1]) && bit(g, g->keys[i][2]))
             return true;
+    }
     return false;
 }
 
