@@ -2,13 +2,18 @@
  *
  * Features are 64-bit FNV-1a hashes of n-grams, mapped to dense indexes by an
  * open-addressing table filled at training time; a feature never seen in
- * training has no weight and is skipped. A slot of the table holds the hash,
- * the index and the feature's language weight, so that one cache line
- * answers both the language and the intent model; it is kept at most 2/3
- * full (fewer cache lines than half full, probes still short). Weights are feature-major
- * (w[f * C + c]) so scoring one feature touches one contiguous row. A
- * message's features are merged in a small table of the nlu (it stays in the
- * L1 cache), and the stems of recent words are kept per language.
+ * training has no weight and is skipped. The table is kept at most 2/3 full
+ * (fewer cache lines than half full, probes still short). Training works on
+ * float arrays (slots of hash, index and language weight; idf; weights
+ * feature-major). The trained model keeps what a message reads in as few
+ * cache lines as it can, since a message's ~250 lookups reach all over it:
+ * 8-byte slots (struct mslot) and one 64-byte row a feature (struct row:
+ * language weight, idf, and the intents' weights as 16-bit integers times a
+ * scale). Lookups are prefetched ahead in one loop; the language pass's
+ * lookups of the character n-grams serve the intent pass when the lexicon
+ * leaves the message as it is. A message's features are merged in a small
+ * table of the nlu (it stays in the L1 cache), the stems of recent words are
+ * kept per language, and gate.h spares most pattern runs.
  */
 #include "nlu.h"
 #include "gate.h"
@@ -107,6 +112,7 @@ struct nlu {
         uint32_t pos;            /* ... its place in the message's features ... */
         uint32_t stamp;          /* ... valid when equal to stamp */
     } dedup[DEDUP];
+    size_t dmask;            /* the slots in use - 1 (a power of two - 1) */
     uint32_t stamp;          /* current message's stamp */
     struct stem_entry (*stems)[STEM_CACHE]; /* PACK_NLANG caches, owned */
     pcre2_match_data *md;    /* for the pack's patterns, owned */
@@ -332,23 +338,27 @@ static uint32_t table_add(nlu *m, uint64_t h)
     return (uint32_t)m->nfeat++;
 }
 
-/* A new list of a message's features: forgets the merge table. */
-static void merge_reset(nlu *m)
+/* A new list of at most n features: forgets the merge table and uses as
+ * much of it as keeps it at most half full (a short message's stays in the
+ * L1 cache). */
+static void merge_reset(nlu *m, size_t n)
 {
     if (++m->stamp == 0) { /* wrapped: forget every stamp */
         memset(m->dedup, 0, sizeof m->dedup);
         m->stamp = 1;
     }
+    for (m->dmask = 63; m->dmask < DEDUP - 1 && m->dmask < 2 * n; m->dmask = 2 * m->dmask + 1)
+        ;
 }
 
 /* Counts feature id once more in out[0..*n) (the order does not matter to
  * the scorer). */
 static void merge(nlu *m, uint32_t id, struct feat *out, size_t *n)
 {
-    size_t d = (id * 2654435761u) >> 21 & (DEDUP - 1);
+    size_t d = (id * 2654435761u) >> 17 & m->dmask;
     struct dedup *e;
     while ((e = &m->dedup[d])->stamp == m->stamp && e->key != id)
-        d = (d + 1) & (DEDUP - 1);
+        d = (d + 1) & m->dmask;
     if (e->stamp == m->stamp) {
         out[e->pos].v += 1.0f;
     } else {
@@ -361,7 +371,7 @@ static void merge(nlu *m, uint32_t id, struct feat *out, size_t *n)
 static size_t train_feats(nlu *m, const uint64_t *h, size_t nh, struct feat *out)
 {
     size_t n = 0;
-    merge_reset(m);
+    merge_reset(m, nh);
     for (size_t i = 0; i < nh; i++) {
         const struct slot *sl = table_find(m, h[i]);
         if (sl)
@@ -375,7 +385,7 @@ static size_t train_feats(nlu *m, const uint64_t *h, size_t nh, struct feat *out
 static size_t to_feats(nlu *m, const uint64_t *h, size_t nh, size_t known, struct feat *out)
 {
     size_t n = 0;
-    merge_reset(m);
+    merge_reset(m, nh);
     lookups(m, h + known, nh - known, m->r1 + known);
     for (size_t i = 0; i < nh; i++)
         if (m->r1[i])
