@@ -56,7 +56,9 @@ struct gate {
                                 [first[k], first[k + 1]) */
     bool *known;             /* npat: the pattern has literals */
     size_t nlit, caplit;
-    uint16_t (*keys)[3];     /* nlit: the bits a literal needs */
+    uint16_t (*keys)[4];     /* nlit: the bits a literal needs [0..3), and
+                                [3]: how many literals after it need the
+                                same first bit (a pattern's are sorted so) */
     bool all;                /* the subject lets every pattern through */
     uint64_t map[BITS / 64]; /* the subject's n-grams */
     uint64_t *may;           /* capat bits: the pattern may match the subject */
@@ -300,7 +302,7 @@ static uint16_t key(const char *s, size_t n)
 }
 
 /* The bits literal s[0..n) (n >= 1) needs, into k[3]. */
-static void lit_keys(const char *s, size_t n, uint16_t k[3])
+static void lit_keys(const char *s, size_t n, uint16_t k[4])
 {
     if (n < 3) {
         k[0] = k[1] = k[2] = key(s, n);
@@ -353,7 +355,7 @@ static bool grow(gate *g, size_t n)
         size_t c = g->caplit ? g->caplit * 2 : 64;
         while (c < g->nlit + n)
             c *= 2;
-        uint16_t (*k)[3] = realloc(g->keys, c * sizeof *k);
+        uint16_t (*k)[4] = realloc(g->keys, c * sizeof *k);
         if (!k)
             return false;
         g->keys = k;
@@ -384,6 +386,9 @@ int gate_add(gate *g, const char *re)
         lit_keys(in->req.s[i], in->req.len[i], g->keys[g->nlit++]);
     /* by first bit, so that a missing one rules out all its literals at once */
     qsort(g->keys + g->first[g->npat], g->nlit - g->first[g->npat], sizeof *g->keys, by_first);
+    for (size_t i = g->nlit; i-- > g->first[g->npat];)
+        g->keys[i][3] = i + 1 < g->nlit && g->keys[i + 1][0] == g->keys[i][0]
+                        ? (uint16_t)(g->keys[i + 1][3] + 1) : 0;
     g->known[g->npat] = known;
     k = (int)g->npat++;
     g->first[g->npat] = (uint32_t)g->nlit;
@@ -439,8 +444,7 @@ static bool pattern_may(const gate *g, size_t k)
         return true;
     for (uint32_t i = g->first[k], e = g->first[k + 1]; i < e; i++) {
         if (!bit(g, g->keys[i][0])) {
-            while (i + 1 < e && g->keys[i + 1][0] == g->keys[i][0])
-                i++;     /* the literals that need it too */
+            i += g->keys[i][3];   /* the literals that need it too */
             continue;
         }
         if (bit(g, g->keys[i][1]) && bit(g, g->keys[i][2]))
