@@ -64,6 +64,16 @@ struct gate {
     uint64_t *may;           /* capat bits: the pattern may match the subject */
 };
 
+/* *d = *s, copying only the strings in use. */
+static void set_copy(struct lset *d, const struct lset *s)
+{
+    d->n = s->n;
+    if (s->n > 0) {
+        memcpy(d->len, s->len, (size_t)s->n * sizeof *s->len);
+        memcpy(d->s, s->s, (size_t)s->n * sizeof *s->s);
+    }
+}
+
 static void set_one(struct lset *s, const char *str, size_t n)
 {
     s->n = 1;
@@ -97,7 +107,7 @@ static bool product(struct lset *a, const struct lset *b, struct lset *tmp)
         for (int j = 0; j < b->n; j++, tmp->n++)
             if (!join(tmp->s[tmp->n], &tmp->len[tmp->n], a->s[i], a->len[i], b->s[j], b->len[j]))
                 return false;
-    memcpy(a, tmp, sizeof *a);
+    set_copy(a, tmp);
     return true;
 }
 
@@ -142,7 +152,7 @@ static double score(const struct lset *s)
 static void derive_req(struct info *in)
 {
     if (score(&in->exact) >= 0)
-        memcpy(&in->req, &in->exact, sizeof in->req);
+        set_copy(&in->req, &in->exact);
     else if (in->exact.n >= 0)
         in->req.n = -1;
 }
@@ -150,7 +160,7 @@ static void derive_req(struct info *in)
 static void keep_better(struct lset *best, const struct lset *cand)
 {
     if (score(cand) > score(best))
-        memcpy(best, cand, sizeof *best);
+        set_copy(best, cand);
 }
 
 static int parse_alt(struct parser *ps, struct info *out);
@@ -248,12 +258,12 @@ static int parse_concat(struct parser *ps, struct info *out)
         keep_better(best, &out->exact);
         whole = false;
         if (it->exact.n >= 0)
-            memcpy(&out->exact, &it->exact, sizeof out->exact);
+            set_copy(&out->exact, &it->exact);
         else
             set_one(&out->exact, "", 0);
     }
     keep_better(best, &out->exact);
-    memcpy(&out->req, best, sizeof *best);
+    set_copy(&out->req, best);
     if (!whole)
         out->exact.n = -1;   /* else parse_alt() keeps req, the best part */
     rc = 0;
