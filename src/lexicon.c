@@ -11,6 +11,7 @@
 #include "text.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,11 +19,11 @@
 #define LEX_WORD_MAX 64      /* bytes of one folded synonym word */
 #define LEX_BUCKETS 1024     /* by the first two bytes; one more for the rest */
 
-struct lex_alt {
-    char w[LEX_WORD_MAX];    /* folded, one word */
-    size_t len;
+struct lex_alt {               /* the length first: one cache line tells */
+    uint8_t len;
     bool any_start;          /* written "*word": any beginning */
     bool any_end;            /* written "word*": any ending */
+    char w[LEX_WORD_MAX];    /* folded, one word */
 };
 
 struct lex_word {
@@ -114,7 +115,7 @@ static int add_alt(lex *x, const char *s, size_t n, const char *field, char *err
     a.any_end = n && s[n - 1] == '*';
     if (a.any_end)
         n--;
-    a.len = text_normalize(s, n, TEXT_FOLD, a.w, sizeof a.w);
+    a.len = (uint8_t)text_normalize(s, n, TEXT_FOLD, a.w, sizeof a.w); /* < 64 */
     if (a.len == 0)
         return fail(err, errlen, "%s: an empty word (check the spaces, '|' and '*')", field);
     if (memchr(a.w, ' ', a.len))
@@ -357,15 +358,18 @@ static bool alt_matches(const struct lex_alt *a, const char *w, size_t n)
     return n == a->len && !memcmp(w, a->w, a->len);
 }
 
-/* Words of phrase ph matched from s[at..len); returns the end offset of the
- * match (after its last word), or 0 when it does not match. */
+/* Words of phrase ph matched from s[at..len), the first word ending at e0;
+ * returns the end offset of the match (after its last word), or 0 when it
+ * does not match. */
 static size_t phrase_matches(const lex *x, const struct lex_phrase *ph, const char *s,
-                             size_t len, size_t at)
+                             size_t len, size_t at, size_t e0)
 {
     for (size_t k = 0; k < ph->nword; k++) {
         if (at >= len)
             return 0;
         size_t e = at;
+        if (k == 0)
+            e = e0;
         while (e < len && s[e] != ' ')
             e++;
         const struct lex_word *w = &x->words[ph->word + k];
@@ -379,9 +383,10 @@ static size_t phrase_matches(const lex *x, const struct lex_phrase *ph, const ch
     return at;
 }
 
-/* The best phrase starting at s[at]: the most words, then domain. Returns
- * its concept (-1: none) and stores the end of the match in *end. */
-static int best_at(const lex *x, const char *s, size_t len, size_t at, size_t *end)
+/* The best phrase starting at the word s[at..e0): the most words, then
+ * domain. Returns its concept (-1: none) and stores the end of the match in
+ * *end. */
+static int best_at(const lex *x, const char *s, size_t len, size_t at, size_t e0, size_t *end)
 {
     const struct lex_bucket *bs[2] = {
         at + 1 < len && s[at + 1] != ' ' ? &x->buckets[bucket_of(s + at)] : &x->buckets[LEX_BUCKETS],
@@ -397,7 +402,7 @@ static int best_at(const lex *x, const char *s, size_t len, size_t at, size_t *e
             if (ph->nword < bestw || (ph->nword == bestw && (!x->concepts[best].foreign ||
                                                              x->concepts[ph->concept].foreign)))
                 continue;   /* at the same length a domain synonym wins */
-            size_t e = phrase_matches(x, ph, s, len, at);
+            size_t e = phrase_matches(x, ph, s, len, at, e0);
             if (!e)
                 continue;
             best = ph->concept;
@@ -427,7 +432,7 @@ static size_t rewrite(const lex *x, const char *fold, size_t len, char *out, siz
         size_t e = at, end = 0;
         while (e < len && fold[e] != ' ')
             e++;
-        int c = x && e > at ? best_at(x, fold, len, at, &end) : -1;
+        int c = x && e > at ? best_at(x, fold, len, at, e, &end) : -1;
         if (c < 0) {
             o = put(out, o, cap, fold + at, e - at);
             at = e + 1;

@@ -2,15 +2,21 @@
  *
  * Features are 64-bit FNV-1a hashes of n-grams, mapped to dense indexes by an
  * open-addressing table filled at training time; a feature never seen in
- * training has no weight and is skipped. A slot of the table holds the hash,
- * the index and the feature's language weight, so that one cache line
- * answers both the language and the intent model; it is kept at most 2/3
- * full (fewer cache lines than half full, probes still short). Weights are feature-major
- * (w[f * C + c]) so scoring one feature touches one contiguous row. A
- * message's features are merged in a small table of the nlu (it stays in the
- * L1 cache), and the stems of recent words are kept per language.
+ * training has no weight and is skipped. The table is kept at most 2/3 full
+ * (fewer cache lines than half full, probes still short). Training works on
+ * float arrays (slots of hash, index and language weight; idf; weights
+ * feature-major). The trained model keeps what a message reads in as few
+ * cache lines as it can, since a message's ~250 lookups reach all over it:
+ * 8-byte slots (struct mslot) and one 64-byte row a feature (struct row:
+ * language weight, idf, and the intents' weights as 16-bit integers times a
+ * scale). Lookups are prefetched ahead in one loop; the language pass's
+ * lookups of the character n-grams serve the intent pass when the lexicon
+ * leaves the message as it is. A message's features are merged in a small
+ * table of the nlu (it stays in the L1 cache), the stems of recent words are
+ * kept per language, and gate.h spares most pattern runs.
  */
 #include "nlu.h"
+#include "gate.h"
 #include "lexicon.h"
 #include "text.h"
 
@@ -23,8 +29,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#define NORM_NONE SIZE_MAX    /* m->norm holds no message's whole form */
 #define FEAT_MAX 1024        /* features kept per message */
 #define LANES 8              /* floats the scorer handles in one block */
+#define FIXED_LANES 24       /* up to this many intents, scored in registers */
 #define EPOCHS 14
 #define LEARNED 0.05f        /* an example this close to its label is skipped */
 #define RULE_BOOST 4.0f      /* logit given to out_of_scope when nothing is known */
@@ -40,15 +48,37 @@ struct feat {
     float v;
 };
 
-/* A slot of the feature table: empty when key is 0. */
+/* A slot of the training's feature table: empty when key is 0. */
 struct slot {
     uint64_t key;            /* feature hash */
     uint32_t id;             /* feature index, < nfeat */
     float lang;              /* log P(f | sv) - log P(f | en) */
 };
 
+/* A row of the trained model: what scoring reads of one feature, in
+ * m->stride bytes (a multiple of ROW_ALIGN: whole cache lines; one for up
+ * to 28 intents). The weights are kept as 16-bit integers times the row's
+ * scale: the error of a weight is at most 1/65534 of the row's largest,
+ * far under what tells two intents apart, and a row is half as big. */
+struct row {
+    float lang;              /* log P(f | sv) - log P(f | en) */
+    float idf;
+    float scale;             /* weight c = q[c] * scale */
+    int16_t q[];             /* QW (the padding is 0) */
+};
+
+/* A slot of the model's feature table, at the place of its feature in the
+ * training's table (the same probes). A slot is taken for another feature
+ * only when the top 32 bits of the two hashes are equal and the probe from
+ * the bottom 16 bits reaches it: about as likely as two features with one
+ * 64-bit hash, which the model takes for one anyway. */
+struct mslot {
+    uint32_t check;          /* the hash's top 32 bits */
+    uint32_t row1;           /* its row + 1; 0: an empty slot */
+};
+#define ROW_ALIGN 64
+
 #define PREFETCH_AHEAD 16     /* table lookups asked for ahead of use */
-#define MEMO 1024            /* lookups remembered within one message (direct-mapped) */
 #define DEDUP 2048           /* slots of the per-message merge table (> 2 * FEAT_MAX) */
 #define STEM_CACHE 1024      /* cached stems per language (direct-mapped) */
 #define STEM_CACHED 24       /* longer words are stemmed every time */
@@ -63,28 +93,31 @@ struct nlu {
     const pack *pack;
     size_t C;                /* classes = intents */
     size_t CP;               /* C rounded up to LANES: the row stride of w */
-    struct slot *tab;        /* the feature table, cap slots */
+    size_t QW;               /* weights in a row: FIXED_LANES, or C rounded up
+                                to 4 when more */
+    struct slot *tab;        /* the feature table, cap slots (training) */
+    struct mslot *idx;       /* the model's, cap slots */
     size_t cap;              /* table slots, power of two */
     size_t nfeat;            /* features known */
-    float *idf;              /* per feature */
-    float *w;                /* nfeat * CP weights (padding stays 0) */
+    float *idf;              /* per feature (training) */
+    float *w;                /* nfeat * CP weights, padding 0 (training) */
+    unsigned char *rows;     /* nfeat rows of stride bytes (struct row) */
+    size_t stride;
     float *b;                /* CP biases */
     float *lang_ll;          /* nfeat * 2: log P(feature | en, sv), training only */
     float lang_unk[2];       /* log P(unseen feature | lang) */
     int oos;                 /* index of out_of_scope */
-    uint32_t dkey[DEDUP];    /* merge table: feature index ... */
-    uint32_t dpos[DEDUP];    /* ... its place in the message's features ... */
-    uint32_t dstamp[DEDUP];  /* ... valid when equal to stamp */
+    struct dedup {           /* the merge table: */
+        uint32_t key;            /* a feature index ... */
+        uint32_t pos;            /* ... its place in the message's features ... */
+        uint32_t stamp;          /* ... valid when equal to stamp */
+    } dedup[DEDUP];
+    size_t dmask;            /* the slots in use - 1 (a power of two - 1) */
     uint32_t stamp;          /* current message's stamp */
-    struct memo {            /* the message's table lookups (the language's,
-                                the whole's and each sentence's overlap) */
-        uint64_t key;
-        const struct slot *sl;   /* NULL: not in the table */
-        uint32_t stamp;          /* valid when equal to memo_stamp */
-    } memo[MEMO];
-    uint32_t memo_stamp;
     struct stem_entry (*stems)[STEM_CACHE]; /* PACK_NLANG caches, owned */
     pcre2_match_data *md;    /* for the pack's patterns, owned */
+    gate *gate;              /* the patterns' literals, owned */
+    int *gbase;              /* C: the gate's number of intent c's first pattern */
     bool from_cache;         /* loaded by nlu_open(), not trained */
     const lex *lex;          /* the pack's objects, borrowed (may be NULL) */
     struct sb_stemmer *stem[PACK_NLANG]; /* Snowball, English and Swedish, owned */
@@ -94,6 +127,9 @@ struct nlu {
     float *zs;               /* CP: one sentence's probabilities */
     float *zbest;            /* CP: the request sentence's */
     uint64_t hashes[FEAT_MAX];
+    uint32_t r1[FEAT_MAX];   /* lookups(): their rows + 1 */
+    size_t lang_ncg;         /* the language pass's character n-grams (first
+                                in hashes and r1) */
     struct feat feats[FEAT_MAX];
     float *logits;           /* CP */
 };
@@ -178,21 +214,25 @@ static size_t char_grams(const char *buf, size_t blen, uint64_t *out, size_t max
 }
 
 /* Hashes of the n-grams of a rewritten TEXT_FOLD string: character 3-5-grams
- * of the text, word uni- and bigrams of the stems; returns how many. */
+ * of the text (the first *ncg, when ncg is not NULL), word uni- and bigrams of
+ * the stems; returns how many. A word's unigram, the bigram it ends and the
+ * start of the one it begins are hashed in one pass over it: the values of
+ * fnv("w" word), fnv("b" previous " " word) as nested fnv() calls give them. */
 static size_t extract(nlu *m, int lang, const char *s, size_t len, uint64_t *out,
-                      size_t max)
+                      size_t max, size_t *ncg)
 {
     const uint64_t basis = 0xcbf29ce484222325ULL;
+    const uint64_t hw0 = fnv(basis, "w", 1), hb0 = fnv(basis, "b", 1);
     char buf[NLU_INPUT_MAX + 8];
-    size_t n = 0, blen;
-    char prev[STEM_MAX + 8];
-    size_t w0len = 0;
+    uint64_t hbs = 0;        /* fnv(fnv(hb0, previous word), " ") */
+    bool prev = false;
 
     buf[0] = ' ';
     memcpy(buf + 1, s, len);
     buf[len + 1] = ' ';
-    blen = len + 2;
-    n = char_grams(buf, blen, out, max);
+    size_t n = char_grams(buf, len + 2, out, max);
+    if (ncg)
+        *ncg = n;
     for (size_t i = 0; i < len && n + 2 <= max;) {
         size_t j = i;
         while (j < len && s[j] != ' ')
@@ -201,13 +241,18 @@ static size_t extract(nlu *m, int lang, const char *s, size_t len, uint64_t *out
         size_t wl = stem_word(m, lang, s + i, j - i, &w);
         if (wl > STEM_MAX)
             wl = STEM_MAX;
-        out[n++] = fnv(fnv(basis, "w", 1), w, wl);
-        if (w0len) {
-            uint64_t h = fnv(fnv(basis, "b", 1), prev, w0len);
-            out[n++] = fnv(fnv(h, " ", 1), w, wl);
+        uint64_t hw = hw0, hb = hb0, hg = hbs;
+        for (size_t k = 0; k < wl; k++) {
+            uint64_t c = (unsigned char)w[k];
+            hw = (hw ^ c) * FNV_PRIME;
+            hb = (hb ^ c) * FNV_PRIME;
+            hg = (hg ^ c) * FNV_PRIME;
         }
-        memcpy(prev, w, wl);
-        w0len = wl;
+        out[n++] = fnv_key(hw);
+        if (prev)
+            out[n++] = fnv_key(hg);
+        hbs = fnv(fnv_key(hb), " ", 1);
+        prev = true;
         i = j + 1;
     }
     return n;
@@ -218,7 +263,7 @@ static size_t slot_of(uint64_t h, size_t cap)
     return (size_t)(h ^ (h >> 29)) & (cap - 1);
 }
 
-/* The slot of feature h, or NULL when training never saw it. */
+/* The training table's slot of feature h, or NULL when not there. */
 static const struct slot *table_find(const nlu *m, uint64_t h)
 {
     size_t i = slot_of(h, m->cap);
@@ -230,31 +275,34 @@ static const struct slot *table_find(const nlu *m, uint64_t h)
     return NULL;
 }
 
-/* table_find() through the message's memo. */
-static const struct slot *lookup(nlu *m, uint64_t h)
+static inline const struct row *row_at(const nlu *m, size_t i)
 {
-    struct memo *e = &m->memo[(h >> 17) & (MEMO - 1)];
-    if (e->stamp == m->memo_stamp && e->key == h)
-        return e->sl;
-    *e = (struct memo){ h, table_find(m, h), m->memo_stamp };
-    return e->sl;
+    return (const struct row *)(m->rows + i * m->stride);
 }
 
-/* A new message: forgets the memo. */
-static void memo_reset(nlu *m)
+/* The row of feature h + 1, or 0 when training never saw it. */
+static uint32_t row_find(const nlu *m, uint64_t h)
 {
-    if (++m->memo_stamp == 0) {
-        memset(m->memo, 0, sizeof m->memo);
-        m->memo_stamp = 1;
+    const uint32_t check = (uint32_t)(h >> 32);
+    for (size_t i = slot_of(h, m->cap); m->idx[i].row1; i = (i + 1) & (m->cap - 1))
+        if (m->idx[i].check == check)
+            return m->idx[i].row1;
+    return 0;
+}
+
+/* row_find() of h[0..n) into r1[0..n), the slots asked for PREFETCH_AHEAD
+ * lookups ahead so that the cache misses overlap instead of following one
+ * another, and the rows found asked for ahead of their use. */
+static void lookups(nlu *m, const uint64_t *h, size_t n, uint32_t *r1)
+{
+    for (size_t i = 0; i < n && i < PREFETCH_AHEAD; i++)
+        __builtin_prefetch(&m->idx[slot_of(h[i], m->cap)]);
+    for (size_t i = 0; i < n; i++) {
+        if (i + PREFETCH_AHEAD < n)
+            __builtin_prefetch(&m->idx[slot_of(h[i + PREFETCH_AHEAD], m->cap)]);
+        if ((r1[i] = row_find(m, h[i])))
+            __builtin_prefetch(row_at(m, r1[i] - 1));
     }
-}
-
-/* Asks for the slots of h[0..n) ahead of the lookups, so that the cache
- * misses overlap instead of following one another. */
-static void table_prefetch(const nlu *m, const uint64_t *h, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        __builtin_prefetch(&m->tab[slot_of(h[i], m->cap)]);
 }
 
 /* Moves the table to ncap slots (a power of two > nfeat); false when out
@@ -290,72 +338,144 @@ static uint32_t table_add(nlu *m, uint64_t h)
     return (uint32_t)m->nfeat++;
 }
 
-/* Known features of a message with their counts, merged in one pass (the
- * order does not matter to the scorer). */
-static size_t to_feats(nlu *m, const uint64_t *h, size_t nh, struct feat *out)
+/* A new list of at most n features: forgets the merge table and uses as
+ * much of it as keeps it at most half full (a short message's stays in the
+ * L1 cache). */
+static void merge_reset(nlu *m, size_t n)
 {
-    size_t n = 0;
     if (++m->stamp == 0) { /* wrapped: forget every stamp */
-        memset(m->dstamp, 0, sizeof m->dstamp);
+        memset(m->dedup, 0, sizeof m->dedup);
         m->stamp = 1;
     }
+    for (m->dmask = 63; m->dmask < DEDUP - 1 && m->dmask < 2 * n; m->dmask = 2 * m->dmask + 1)
+        ;
+}
+
+/* Counts feature id once more in out[0..*n) (the order does not matter to
+ * the scorer). */
+static void merge(nlu *m, uint32_t id, struct feat *out, size_t *n)
+{
+    size_t d = (id * 2654435761u) >> 17 & m->dmask;
+    struct dedup *e;
+    while ((e = &m->dedup[d])->stamp == m->stamp && e->key != id)
+        d = (d + 1) & m->dmask;
+    if (e->stamp == m->stamp) {
+        out[e->pos].v += 1.0f;
+    } else {
+        *e = (struct dedup){ id, (uint32_t)*n, m->stamp };
+        out[(*n)++] = (struct feat){ id, 1.0f };
+    }
+}
+
+/* Known features of a training example with their counts (ids: features). */
+static size_t train_feats(nlu *m, const uint64_t *h, size_t nh, struct feat *out)
+{
+    size_t n = 0;
+    merge_reset(m, nh);
     for (size_t i = 0; i < nh; i++) {
-        const struct slot *sl = lookup(m, h[i]);
-        if (!sl)
-            continue;
-        uint32_t id = sl->id;
-        /* what weigh() and scores() read next */
-        __builtin_prefetch(&m->idf[id]);
-        __builtin_prefetch(m->w + (size_t)id * m->CP);
-        __builtin_prefetch(m->w + (size_t)id * m->CP + m->CP - 1);
-        size_t d = (id * 2654435761u) >> 21 & (DEDUP - 1);
-        while (m->dstamp[d] == m->stamp && m->dkey[d] != id)
-            d = (d + 1) & (DEDUP - 1);
-        if (m->dstamp[d] == m->stamp) {
-            out[m->dpos[d]].v += 1.0f;
-        } else {
-            m->dstamp[d] = m->stamp;
-            m->dkey[d] = id;
-            m->dpos[d] = (uint32_t)n;
-            out[n++] = (struct feat){ id, 1.0f };
-        }
+        const struct slot *sl = table_find(m, h[i]);
+        if (sl)
+            merge(m, sl->id, out, &n);
     }
     return n;
 }
 
-/* TF-IDF weights, L2-normalised, in place. */
-static void weigh(const nlu *m, struct feat *f, size_t n)
+/* Known features of a message with their counts (ids: rows); m->r1[0..known)
+ * holds the lookups of h[0..known) already. */
+static size_t to_feats(nlu *m, const uint64_t *h, size_t nh, size_t known, struct feat *out)
 {
-    double norm = 0;
-    for (size_t i = 0; i < n; i++) {
-        f[i].v = (1.0f + logf(f[i].v)) * m->idf[f[i].id];
-        norm += (double)f[i].v * f[i].v;
-    }
-    norm = norm > 0 ? 1.0 / sqrt(norm) : 0;
+    size_t n = 0;
+    merge_reset(m, nh);
+    lookups(m, h + known, nh - known, m->r1 + known);
+    for (size_t i = 0; i < nh; i++)
+        if (m->r1[i])
+            merge(m, m->r1[i] - 1, out, &n);
+    return n;
+}
+
+/* L2-normalises f[0..n) in place, whose v are TF-IDF weights; sum: the
+ * squares' sum. */
+static void normalise(struct feat *f, size_t n, double sum)
+{
+    double norm = sum > 0 ? 1.0 / sqrt(sum) : 0;
     for (size_t i = 0; i < n; i++)
         f[i].v = (float)(f[i].v * norm);
 }
 
-/* out[0..CP) = b + sum of v * w[feature]; LANES-wide blocks so that the
- * compiler vectorises them. */
+/* TF-IDF weights of a training example, L2-normalised, in place. */
+static void train_weigh(const nlu *m, struct feat *f, size_t n)
+{
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        f[i].v = (1.0f + logf(f[i].v)) * m->idf[f[i].id];
+        sum += (double)f[i].v * f[i].v;
+    }
+    normalise(f, n, sum);
+}
+
+/* train_weigh() from the rows. */
+static void weigh(const nlu *m, struct feat *f, size_t n)
+{
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        const float idf = row_at(m, f[i].id)->idf;
+        f[i].v = f[i].v == 1.0f ? idf : (1.0f + logf(f[i].v)) * idf; /* log 1 = 0 */
+        sum += (double)f[i].v * f[i].v;
+    }
+    normalise(f, n, sum);
+}
+
+/* out[0..CP) += v * row[0..CP); LANES-wide blocks so that the compiler
+ * vectorises them. */
+static inline void axpy(float *restrict out, const float *restrict row, float v, size_t CP)
+{
+    for (size_t c = 0; c < CP; c += LANES)
+        for (size_t k = 0; k < LANES; k++)
+            out[c + k] += v * row[c + k];
+}
+
+/* out[0..CP) = b + sum of v * w[feature] for a training example. */
+static void train_scores(const nlu *m, const struct feat *f, size_t n, float *restrict out)
+{
+    memcpy(out, m->b, m->CP * sizeof *out);
+    for (size_t i = 0; i < n; i++)
+        axpy(out, m->w + (size_t)f[i].id * m->CP, f[i].v, m->CP);
+}
+
+/* train_scores() from the rows. */
 static void scores(const nlu *m, const struct feat *f, size_t n, float *restrict out)
 {
-    const size_t CP = m->CP;
-    memcpy(out, m->b, CP * sizeof *out);
+    const size_t QW = m->QW;
+    if (QW == FIXED_LANES) {    /* a fixed width: the sums stay in registers */
+        float acc[FIXED_LANES] = { 0 };
+        memcpy(acc, m->b, (m->CP < FIXED_LANES ? m->CP : FIXED_LANES) * sizeof *acc);
+        for (size_t i = 0; i < n; i++) {
+            const struct row *r = row_at(m, f[i].id);
+            const float v = f[i].v * r->scale;
+            for (size_t k = 0; k < FIXED_LANES; k++)
+                acc[k] += v * (float)r->q[k];
+        }
+        memcpy(out, acc, (m->CP < FIXED_LANES ? m->CP : FIXED_LANES) * sizeof *acc);
+        return;
+    }
+    memcpy(out, m->b, m->CP * sizeof *out);
     for (size_t i = 0; i < n; i++) {
-        const float *restrict row = m->w + (size_t)f[i].id * CP;
-        const float v = f[i].v;
-        for (size_t c = 0; c < CP; c += LANES)
-            for (size_t k = 0; k < LANES; k++)
-                out[c + k] += v * row[c + k];
+        const struct row *r = row_at(m, f[i].id);
+        const int16_t *restrict q = r->q;
+        const float v = f[i].v * r->scale;
+        for (size_t c = 0; c < QW; c += 4)
+            for (size_t k = 0; k < 4; k++)
+                out[c + k] += v * (float)q[c + k];
     }
 }
 
-/* text[0..len) in TEXT_FOLD form into m->norm, rewritten with the concept
- * tokens into m->rew; returns the length of m->rew. */
-static size_t prepare(nlu *m, const char *text, size_t len, struct lex_found *fd)
+/* text[0..len) in TEXT_FOLD form into m->norm (there already, of length
+ * nl, unless nl is NORM_NONE), rewritten with the concept tokens into
+ * m->rew; returns the length of m->rew. */
+static size_t prepare(nlu *m, const char *text, size_t len, size_t nl, struct lex_found *fd)
 {
-    size_t nl = text_normalize(text, len, TEXT_FOLD, m->norm, sizeof m->norm);
+    if (nl == NORM_NONE)
+        nl = text_normalize(text, len, TEXT_FOLD, m->norm, sizeof m->norm);
     return lex_rewrite(m->lex, m->norm, nl, m->rew, sizeof m->rew, LEX_CONTEXT_FOREIGN, fd);
 }
 
@@ -379,6 +499,22 @@ static void softmax(float *z, size_t C, float temp)
         z[c] /= sum;
 }
 
+/* The pack's patterns into m->gate; false when out of memory. */
+static bool gate_patterns(nlu *m)
+{
+    for (size_t c = 0; c < m->C; c++) {
+        const struct pack_rules *r = &pack_intent_at(m->pack, c)->rules;
+        for (size_t i = 0; i < r->n; i++) {
+            int k = gate_add(m->gate, r->src[i]);
+            if (k < 0)
+                return false;
+            if (i == 0)
+                m->gbase[c] = k;
+        }
+    }
+    return true;
+}
+
 /* An untrained model for p: its sizes, stemmers and scratch; NULL when out
  * of memory. */
 static nlu *model_new(const pack *p)
@@ -389,6 +525,8 @@ static nlu *model_new(const pack *p)
     m->pack = p;
     m->C = pack_intent_count(p);
     m->CP = (m->C + LANES - 1) / LANES * LANES;
+    m->QW = m->C <= FIXED_LANES ? FIXED_LANES : (m->C + 3) / 4 * 4;
+    m->stride = (sizeof(struct row) + m->QW * sizeof(int16_t) + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN;
     m->oos = pack_role(p, PACK_ROLE_FALLBACK);
     m->lex = pack_lexicon(p);
     m->stem[0] = sb_stemmer_new("english", NULL);
@@ -398,11 +536,52 @@ static nlu *model_new(const pack *p)
     m->zbest = calloc(m->CP, sizeof *m->zbest);
     m->stems = calloc(PACK_NLANG, sizeof *m->stems);
     m->md = pcre2_match_data_create(1, NULL);
-    if (!m->logits || !m->zs || !m->zbest || !m->stem[0] || !m->stem[1] || !m->stems || !m->md) {
+    m->gate = gate_new();
+    m->gbase = calloc(m->C + 1, sizeof *m->gbase);
+    if (!m->logits || !m->zs || !m->zbest || !m->stem[0] || !m->stem[1] || !m->stems || !m->md ||
+        !m->gate || !m->gbase || !gate_patterns(m)) {
         nlu_free(m);
         return NULL;
     }
     return m;
+}
+
+/* The row of the feature of slot sl from the training's arrays. */
+static void fill_row(nlu *m, const struct slot *sl)
+{
+    struct row *r = (struct row *)(m->rows + sl->id * m->stride);
+    const float *w = m->w + sl->id * m->CP;
+    float mx = 0;
+    for (size_t c = 0; c < m->C; c++)
+        mx = fmaxf(mx, fabsf(w[c]));
+    r->lang = sl->lang;
+    r->idf = m->idf[sl->id];
+    r->scale = mx / 32767.0f;
+    for (size_t c = 0; c < m->C && mx > 0; c++)
+        r->q[c] = (int16_t)lrintf(w[c] / r->scale);
+}
+
+/* The trained model's table and rows from the training's table, idf and
+ * weights, which are freed; false when out of memory. */
+static bool build_rows(nlu *m)
+{
+    m->rows = aligned_alloc(ROW_ALIGN, m->nfeat * m->stride + ROW_ALIGN);
+    m->idx = calloc(m->cap, sizeof *m->idx);
+    if (!m->rows || !m->idx)
+        return false;
+    memset(m->rows, 0, m->nfeat * m->stride);
+    for (size_t i = 0; i < m->cap; i++) {
+        if (!m->tab[i].key)
+            continue;
+        fill_row(m, &m->tab[i]);
+        m->idx[i] = (struct mslot){ (uint32_t)(m->tab[i].key >> 32), m->tab[i].id + 1 };
+    }
+    free(m->tab);
+    free(m->idf);
+    free(m->w);
+    m->tab = NULL;
+    m->idf = m->w = NULL;
+    return true;
 }
 
 nlu *nlu_train(const pack *p, char *err, size_t errlen)
@@ -438,8 +617,8 @@ nlu *nlu_train(const pack *p, char *err, size_t errlen)
                 cJSON_ArrayForEach(s, pack_intent_at(p, c)->examples[l]) {
                     size_t len = strlen(s->valuestring);
                     size_t nl = prepare(m, s->valuestring, len < NLU_INPUT_MAX ? len : NLU_INPUT_MAX,
-                                        NULL);
-                    size_t nh = extract(m, l, m->rew, nl, hashes, FEAT_MAX);
+                                        NORM_NONE, NULL);
+                    size_t nh = extract(m, l, m->rew, nl, hashes, FEAT_MAX, NULL);
                     if (pass == 0) {
                         total_h += nh;
                         while (m->nfeat + nh >= m->cap - m->cap / 3) /* <= 2/3 full */
@@ -449,7 +628,7 @@ nlu *nlu_train(const pack *p, char *err, size_t errlen)
                             table_add(m, hashes[i]);
                         continue;
                     }
-                    size_t nf = to_feats(m, hashes, nh, pool + npool);
+                    size_t nf = train_feats(m, hashes, nh, pool + npool);
                     ex[nex++] = (struct example){ npool, nf, (int)c, l };
                     npool += nf;
                 }
@@ -483,10 +662,8 @@ nlu *nlu_train(const pack *p, char *err, size_t errlen)
             m->tab[i].lang = m->lang_ll[m->tab[i].id * 2 + 1] - m->lang_ll[m->tab[i].id * 2];
     free(m->lang_ll);
     m->lang_ll = NULL;
-    memset(m->memo, 0, sizeof m->memo);   /* the training's lookups */
-    m->memo_stamp = 0;
     for (size_t e = 0; e < nex; e++)
-        weigh(m, pool + ex[e].off, ex[e].n);
+        train_weigh(m, pool + ex[e].off, ex[e].n);
 
     /* 3. Logistic regression by SGD, in a fixed pseudo-random order. */
     m->w = calloc(m->nfeat * m->CP, sizeof *m->w);
@@ -512,7 +689,7 @@ nlu *nlu_train(const pack *p, char *err, size_t errlen)
         for (size_t k = 0; k < nex; k++) {
             const struct example *e = &ex[order[k]];
             const struct feat *f = pool + e->off;
-            scores(m, f, e->n, z);
+            train_scores(m, f, e->n, z);
             softmax(z, m->C, 1.0f);
             z[e->label] -= 1.0f;     /* gradient of the log loss */
             float worst = 0;
@@ -542,13 +719,16 @@ nlu *nlu_train(const pack *p, char *err, size_t errlen)
     free(pool);
     free(hashes);
     free(df);
+    if (!build_rows(m))
+        goto oom_model;
     return m;
 oom:
-    snprintf(err, errlen, "out of memory while training");
     free(ex);
     free(pool);
     free(hashes);
     free(df);
+oom_model:
+    snprintf(err, errlen, "out of memory while training");
     nlu_free(m);
     return NULL;
 }
@@ -559,9 +739,13 @@ static void model_arrays_free(nlu *m)
     free(m->tab);
     free(m->idf);
     free(m->w);
+    free(m->rows);
+    free(m->idx);
     free(m->b);
     free(m->lang_ll);
     m->tab = NULL;
+    m->rows = NULL;
+    m->idx = NULL;
     m->idf = m->w = m->b = m->lang_ll = NULL;
     m->cap = m->nfeat = 0;
 }
@@ -576,6 +760,8 @@ void nlu_free(nlu *m)
     free(m->zbest);
     free(m->stems);
     pcre2_match_data_free(m->md);
+    gate_free(m->gate);
+    free(m->gbase);
     for (int l = 0; l < PACK_NLANG; l++)
         if (m->stem[l])
             sb_stemmer_delete(m->stem[l]);
@@ -584,15 +770,15 @@ void nlu_free(nlu *m)
 
 size_t nlu_model_bytes(const nlu *m)
 {
-    return m->cap * sizeof *m->tab + m->nfeat * (sizeof *m->idf + m->CP * sizeof *m->w) +
+    return m->cap * sizeof *m->idx + m->nfeat * m->stride + m->CP * sizeof *m->b +
            PACK_NLANG * sizeof *m->stems;
 }
 
 /* ---------------------------------------------------------------- cache
  *
- * The file: a header (struct cache_head), then tab[cap] (struct slot),
- * idf[nfeat], b[CP], w[nfeat * CP], in this machine's
- * byte order. The key is a hash of everything training reads, as the model
+ * The file: a header (struct cache_head), then idx[cap] (struct mslot), the
+ * rows (nfeat * stride bytes, struct row) and b[CP], in this machine's byte
+ * order. The key is a hash of everything training reads, as the model
  * sees it (NLU_MODEL_VERSION, the classes, every example after folding and
  * the lexicon's rewriting, its language), so a change of the pack, of the
  * folding or of the lexicon makes a new key. A file is used only when its
@@ -644,9 +830,10 @@ static void cache_key(nlu *m, uint64_t key[2])
             bool first = true;
             cJSON_ArrayForEach(x, in->examples[l]) {
                 size_t len = strlen(x->valuestring);
-                size_t nl = prepare(m, x->valuestring, len < NLU_INPUT_MAX ? len : NLU_INPUT_MAX, NULL);
+                size_t nl = prepare(m, x->valuestring, len < NLU_INPUT_MAX ? len : NLU_INPUT_MAX,
+                                    NORM_NONE, NULL);
                 if (first) {
-                    size_t nh = extract(m, l, m->rew, nl, m->hashes, FEAT_MAX);
+                    size_t nh = extract(m, l, m->rew, nl, m->hashes, FEAT_MAX, NULL);
                     h0 = sum64(h0, m->hashes, nh * sizeof *m->hashes);
                     first = false;
                 }
@@ -666,14 +853,13 @@ struct body_part {
 };
 
 /* The model's arrays as written to the file, in order. */
-#define BODY_PARTS 4
+#define BODY_PARTS 3
 
 static void body_parts(const nlu *m, struct body_part part[BODY_PARTS])
 {
-    part[0] = (struct body_part){ m->tab, m->cap * sizeof *m->tab };
-    part[1] = (struct body_part){ m->idf, m->nfeat * sizeof *m->idf };
+    part[0] = (struct body_part){ m->idx, m->cap * sizeof *m->idx };
+    part[1] = (struct body_part){ m->rows, m->nfeat * m->stride };
     part[2] = (struct body_part){ m->b, m->CP * sizeof *m->b };
-    part[3] = (struct body_part){ m->w, m->nfeat * m->CP * sizeof *m->w };
 }
 
 /* Writes the trained model to path (through a temporary file and a rename,
@@ -708,7 +894,7 @@ static bool head_fits(const nlu *m, const struct cache_head *h, const uint64_t k
         return false;
     if (h->cap < 2 || h->cap > (1u << 26) || (h->cap & (h->cap - 1)) || h->nfeat >= h->cap)
         return false;
-    uint64_t body = h->cap * sizeof(struct slot) + h->nfeat * 4 + h->CP * 4 + h->nfeat * h->CP * 4;
+    uint64_t body = h->cap * sizeof(struct mslot) + h->nfeat * m->stride + h->CP * sizeof *m->b;
     return flen >= 0 && (uint64_t)flen == sizeof *h + body;
 }
 
@@ -718,8 +904,8 @@ static bool table_sane(const nlu *m)
 {
     size_t used = 0;
     for (size_t i = 0; i < m->cap; i++)
-        if (m->tab[i].key) {
-            if (m->tab[i].id >= m->nfeat)
+        if (m->idx[i].row1) {
+            if (m->idx[i].row1 > m->nfeat)
                 return false;
             used++;
         }
@@ -746,11 +932,10 @@ static bool cache_read(nlu *m, const uint64_t key[2], const char *path)
     m->nfeat = (size_t)h.nfeat;
     m->lang_unk[0] = h.lang_unk[0];
     m->lang_unk[1] = h.lang_unk[1];
-    m->tab = malloc(m->cap * sizeof *m->tab);
-    m->idf = malloc(m->nfeat * sizeof *m->idf + 1);
+    m->idx = malloc(m->cap * sizeof *m->idx);
+    m->rows = aligned_alloc(ROW_ALIGN, m->nfeat * m->stride + ROW_ALIGN);
     m->b = malloc(m->CP * sizeof *m->b);
-    m->w = malloc(m->nfeat * m->CP * sizeof *m->w + 1);
-    if (!m->tab || !m->idf || !m->b || !m->w)
+    if (!m->idx || !m->rows || !m->b)
         goto out;
     body_parts(m, part);
     uint64_t sum = CACHE_MAGIC;
@@ -821,14 +1006,25 @@ static bool has_swedish_letter(const char *s, size_t len)
     return false;
 }
 
-/* Language of the message. Emails, links and numbers say nothing about it and
- * are left out. With a conversation language (ctx), a switch needs strong
- * evidence: a short "ok" or "start over" keeps the conversation's language. */
-static void detect_lang(nlu *m, const char *text, size_t len, const char *ctx,
-                        struct nlu_result *r)
+/* True when s[0..len) has '@', '/' or a digit. */
+static bool has_nonword(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (s[i] == '@' || s[i] == '/' || (s[i] >= '0' && s[i] <= '9'))
+            return true;
+    return false;
+}
+
+/* text[0..len) in TEXT_FOLD form into m->norm without its words with
+ * '@', '/' or digits; returns the length. *whole: no word was left out, so
+ * m->norm is text's TEXT_FOLD form (the words are apart by white space
+ * there, which folds to one space as in the copy). */
+static size_t lang_text(nlu *m, const char *text, size_t len, bool *whole)
 {
     char clean[NLU_INPUT_MAX + 8];
     size_t o = 0;
+    if ((*whole = !has_nonword(text, len)))
+        return text_normalize(text, len, TEXT_FOLD, m->norm, sizeof m->norm);
     for (size_t i = 0; i < len && o + 1 < sizeof clean;) {
         size_t j = i;
         bool skip = false;
@@ -844,17 +1040,25 @@ static void detect_lang(nlu *m, const char *text, size_t len, const char *ctx,
         }
         i = j + 1;
     }
-    size_t nl = text_normalize(clean, o, TEXT_FOLD, m->norm, sizeof m->norm);
-    size_t nh = extract(m, -1, m->norm, nl, m->hashes, FEAT_MAX);
+    return text_normalize(clean, o, TEXT_FOLD, m->norm, sizeof m->norm);
+}
+
+/* Language of the message. Emails, links and numbers say nothing about it and
+ * are left out. With a conversation language (ctx), a switch needs strong
+ * evidence: a short "ok" or "start over" keeps the conversation's language.
+ * Returns the length of m->norm when it then holds text's TEXT_FOLD form,
+ * else NORM_NONE. */
+static size_t detect_lang(nlu *m, const char *text, size_t len, const char *ctx,
+                          struct nlu_result *r)
+{
+    bool whole;
+    size_t nl = lang_text(m, text, len, &whole);
+    size_t nh = extract(m, -1, m->norm, nl, m->hashes, FEAT_MAX, &m->lang_ncg);
     double llr = 0; /* > 0: Swedish */
-    table_prefetch(m, m->hashes, nh < PREFETCH_AHEAD ? nh : PREFETCH_AHEAD);
-    for (size_t i = 0; i < nh; i++) {
-        if (i + PREFETCH_AHEAD < nh)
-            table_prefetch(m, m->hashes + i + PREFETCH_AHEAD, 1);
-        const struct slot *sl = lookup(m, m->hashes[i]);
-        if (sl)
-            llr += sl->lang;
-    }
+    lookups(m, m->hashes, nh, m->r1);
+    for (size_t i = 0; i < nh; i++)
+        if (m->r1[i])
+            llr += row_at(m, m->r1[i] - 1)->lang;
     if (has_swedish_letter(text, len))
         llr += LANG_SWITCH;
     bool sv;
@@ -872,14 +1076,18 @@ static void detect_lang(nlu *m, const char *text, size_t len, const char *ctx,
         }
     }
     memcpy(r->lang, sv ? "sv" : "en", 3);
+    return whole ? nl : NORM_NONE;
 }
 
 /* pack_rules_match() with the JIT's fast path (no checks of the subject,
  * which text_normalize() made valid UTF-8), the interpreter where a pattern
- * has no JIT code. */
-static bool rules_match(nlu *m, const struct pack_rules *r, const char *s, size_t len)
+ * has no JIT code; only the patterns the gate lets through (gate_scan() of
+ * s done) are run. g: the gate's number of r's first pattern. */
+static bool rules_match(nlu *m, const struct pack_rules *r, int g, const char *s, size_t len)
 {
     for (size_t i = 0; i < r->n; i++) {
+        if (!gate_may_match(m->gate, g + (int)i))
+            continue;
         int rc = pcre2_jit_match(r->re[i], (PCRE2_SPTR)s, len, 0, 0, m->md, NULL);
         if (rc == PCRE2_ERROR_JIT_BADOPTION)
             rc = pcre2_match(r->re[i], (PCRE2_SPTR)s, len, 0, 0, m->md, NULL);
@@ -889,21 +1097,26 @@ static bool rules_match(nlu *m, const struct pack_rules *r, const char *s, size_
     return false;
 }
 
-/* Probabilities of text[0..len) in lang into z (CP floats): features, the
+/* Probabilities of text[0..len) in lang into z (CP floats) (nl: as for
+ * prepare()): features, the
  * model, the pack's patterns (matched[c] set for those of intent c when
  * matched is not NULL), calibrated softmax. fd: the objects it names. */
-static void probs(nlu *m, const char *text, size_t len, int lang, float *z, bool *matched,
-                  bool boost, struct lex_found *fd)
+static void probs(nlu *m, const char *text, size_t len, size_t nl, int lang, float *z,
+                  bool *matched, bool boost, struct lex_found *fd)
 {
-    size_t nr = prepare(m, text, len, fd);
-    size_t nl = strlen(m->norm);
-    size_t nh = extract(m, lang, m->rew, nr, m->hashes, FEAT_MAX);
-    size_t nf = to_feats(m, m->hashes, nh, m->feats);
+    const bool whole = nl != NORM_NONE;   /* the text the language pass read */
+    size_t nr = prepare(m, text, len, nl, fd);
+    nl = strlen(m->norm);
+    /* not rewritten either: its character n-grams are looked up already */
+    size_t known = whole && nr == nl && !memcmp(m->rew, m->norm, nl) ? m->lang_ncg : 0;
+    size_t nh = extract(m, lang, m->rew, nr, m->hashes, FEAT_MAX, NULL);
+    size_t nf = to_feats(m, m->hashes, nh, known, m->feats);
     weigh(m, m->feats, nf);
     scores(m, m->feats, nf, z);
+    gate_scan(m->gate, m->norm, nl);
     for (size_t c = 0; c < m->C; c++) {
         const struct pack_intent *in = pack_intent_at(m->pack, c);
-        bool hit = in->rules.n && rules_match(m, &in->rules, m->norm, nl);
+        bool hit = in->rules.n && rules_match(m, &in->rules, m->gbase[c], m->norm, nl);
         if (hit && boost)
             z[c] += (float)in->boost;
         if (matched && c < 256)
@@ -945,7 +1158,7 @@ static void by_sentence(nlu *m, const char *text, const struct text_span *sp, si
     bool bestq = false;
     const float thr = (float)pack_threshold(m->pack);
     for (size_t i = 0; i < n; i++) {
-        probs(m, text + sp[i].off, sp[i].len, lang, m->zs, NULL, true, NULL);
+        probs(m, text + sp[i].off, sp[i].len, NORM_NONE, lang, m->zs, NULL, true, NULL);
         tops[i] = best_task(m, m->zs);
         confs[i] = tops[i] >= 0 ? m->zs[tops[i]] : 0;
         bool q = confs[i] >= thr && is_question(text + sp[i].off, sp[i].len);
@@ -981,20 +1194,18 @@ static void refine(const nlu *m, float *z, const int *tops, const float *confs, 
     }
 }
 
-/* The best NLU_ALT_MAX + 1 intents of z, best first; returns how many. */
+/* The best NLU_ALT_MAX + 1 intents of z, best first (of equals, the first
+ * intent); returns how many. */
 static int rank(const nlu *m, const float *z, int *best)
 {
     int nb = 0;
-    for (int k = 0; k < NLU_ALT_MAX + 1 && k < (int)m->C; k++) {
-        int bi = -1;
-        for (size_t c = 0; c < m->C; c++) {
-            bool used = false;
-            for (int j = 0; j < nb; j++)
-                used |= best[j] == (int)c;
-            if (!used && (bi < 0 || z[c] > z[bi]))
-                bi = (int)c;
-        }
-        best[nb++] = bi;
+    for (int c = 0; c < (int)m->C; c++) {
+        int j = nb < NLU_ALT_MAX + 1 ? nb++ : NLU_ALT_MAX + 1;
+        for (; j > 0 && z[c] > z[best[j - 1]]; j--)
+            if (j < NLU_ALT_MAX + 1)
+                best[j] = best[j - 1];
+        if (j < NLU_ALT_MAX + 1)
+            best[j] = c;
     }
     return nb;
 }
@@ -1051,8 +1262,7 @@ void nlu_classify(nlu *m, const char *text, size_t len, const char *ctx_lang,
         len = NLU_INPUT_MAX;
     memset(r, 0, sizeof *r);
     r->intent2 = -1;
-    memo_reset(m);
-    detect_lang(m, text, len, ctx_lang, r);
+    size_t nl = detect_lang(m, text, len, ctx_lang, r);
     int lang = strcmp(r->lang, "sv") == 0;
     /* in a long message the patterns count per sentence (by_sentence()),
      * so that one about the context does not decide the whole */
@@ -1060,7 +1270,7 @@ void nlu_classify(nlu *m, const char *text, size_t len, const char *ctx_lang,
     size_t ns = text_sentences(text, len, sp, SENT_MAX);
     if (ns < 2)
         ns = 0;
-    probs(m, text, len, lang, z, matched, ns == 0, &fd);
+    probs(m, text, len, nl, lang, z, matched, ns == 0, &fd);
     if (ns) {
         by_sentence(m, text, sp, ns, lang, z, tops, confs);
         refine(m, z, tops, confs, ns);

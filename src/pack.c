@@ -159,12 +159,14 @@ static int compile_rules(const cJSON *arr, struct pack_rules *r, const char *fil
 
     r->n = 0;
     r->re = NULL;
+    r->src = NULL;
     if (!arr)
         return 0;
     if (!cJSON_IsArray(arr))
         return fail(err, errlen, file, "%s: must be an array of strings", field);
     r->re = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof *r->re);
-    if (!r->re)
+    r->src = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof *r->src);
+    if (!r->re || !r->src)
         return fail(err, errlen, file, "out of memory");
     cJSON_ArrayForEach(it, arr) {
         snprintf(f, sizeof f, "%s[%d]", field, i++);
@@ -173,7 +175,7 @@ static int compile_rules(const cJSON *arr, struct pack_rules *r, const char *fil
         r->re[r->n] = compile(it->valuestring, file, f, err, errlen);
         if (!r->re[r->n])
             return -1;
-        r->n++;
+        r->src[r->n++] = it->valuestring;
     }
     return 0;
 }
@@ -189,7 +191,9 @@ static void free_rules(struct pack_rules *r)
     for (size_t i = 0; i < r->n; i++)
         pcre2_code_free(r->re[i]);
     free(r->re);
+    free(r->src);
     r->re = NULL;
+    r->src = NULL;
     r->n = 0;
 }
 

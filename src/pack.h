@@ -67,6 +67,8 @@ struct pack_case_type {
 
 struct pack_rules {          /* compiled patterns */
     pcre2_code **re;         /* owned by the pack */
+    const char **src;        /* their text (for gate.h), borrowed from the
+                                pack's documents; the array is owned */
     size_t n;
 };
 

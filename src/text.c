@@ -126,8 +126,11 @@ size_t text_normalize(const char *in, size_t len, enum text_form form,
     if (cap == 0)
         return 0;
     while (i < len) {
-        unsigned cp;
-        i += text_decode(s + i, len - i, &cp);
+        unsigned cp = s[i];
+        if (cp < 0x80)
+            i++;                /* ASCII: the common case, decoded inline */
+        else
+            i += text_decode(s + i, len - i, &cp);
         if (!is_letter_or_digit(cp)) {
             if (!space && o + 1 < cap) {
                 out[o++] = ' ';
@@ -141,12 +144,18 @@ size_t text_normalize(const char *in, size_t len, enum text_form form,
             cp = fold_mark(cp);
         if (cp == prev && cp == prev2 && !(cp >= '0' && cp <= '9'))
             continue; /* "heeeelp" -> "heelp" */
-        char enc[4];
-        size_t n = text_encode(cp, enc);
-        if (o + n + 1 > cap)
-            break;
-        memcpy(out + o, enc, n);
-        o += n;
+        if (cp < 0x80) {
+            if (o + 2 > cap)
+                break;
+            out[o++] = (char)cp;
+        } else {
+            char enc[4];
+            size_t n = text_encode(cp, enc);
+            if (o + n + 1 > cap)
+                break;
+            memcpy(out + o, enc, n);
+            o += n;
+        }
         prev2 = prev;
         prev = cp;
         space = false;

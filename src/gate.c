@@ -1,0 +1,471 @@
+/* gate.c -- literal prefilters for the pack's patterns (see gate.h).
+ *
+ * The analysis parses the pattern and gives every node two sets of strings:
+ * `exact`, all it can match when that is a few short strings (else
+ * unknown), and `req`, strings one of which its every match contains (else
+ * none). A concatenation multiplies the exact sets of neighbours while the
+ * product stays small, and keeps as its requirement the best set among
+ * those runs and its parts' requirements (the longest shortest literal,
+ * then the fewest). '^' and '$' are the marker bytes MARK_BEGIN and MARK_END,
+ * which gate_scan() puts around the subject, so "^(hi|hello)$" asks for
+ * "\1hi\2" or "\1hello\2".
+ *
+ * A literal is tested by the bits of its n-grams in a bitmap of the
+ * subject's 1-, 2- and 3-grams (hashed): one bit for a literal of one or two
+ * bytes, its first, middle and last 3-grams for a longer one. All present is
+ * necessary for the literal to occur, so a literal with a missing bit
+ * cannot be in the subject, and a pattern none of whose literals can be
+ * there cannot match.
+ */
+#include "gate.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LITS 128             /* strings a set holds at most */
+#define LIT_MAX 64           /* bytes of a string of a set */
+#define BITS 4096            /* bits of the subject's n-gram map */
+#define MARK_BEGIN '\1'      /* '^' */
+#define MARK_END '\2'        /* '$' */
+#ifndef PCRE_COST
+#define PCRE_COST 40.0
+#endif
+
+/* A set of strings; n < 0: unknown (exact) or none (req). */
+struct lset {
+    int n;
+    uint8_t len[LITS];
+    char s[LITS][LIT_MAX];
+};
+
+/* What the analysis knows of a node. */
+struct info {
+    struct lset exact, req;
+};
+
+struct parser {
+    const char *p;           /* next byte of the pattern */
+    bool bad;                /* a construct the analysis does not know */
+    int depth;               /* nested groups */
+};
+
+struct gate {
+    size_t npat, capat;
+    uint32_t *first;         /* npat + 1: pattern k's literals are
+                                [first[k], first[k + 1]) */
+    bool *known;             /* npat: the pattern has literals */
+    size_t nlit, caplit;
+    uint16_t (*keys)[4];     /* nlit: the bits a literal needs [0..3), and
+                                [3]: how many literals after it need the
+                                same first bit (a pattern's are sorted so) */
+    bool all;                /* the subject lets every pattern through */
+    uint64_t map[BITS / 64]; /* the subject's n-grams */
+    uint64_t *may;           /* capat bits: the pattern may match the subject */
+};
+
+/* *d = *s, copying only the strings in use. */
+static void set_copy(struct lset *d, const struct lset *s)
+{
+    d->n = s->n;
+    if (s->n > 0) {
+        memcpy(d->len, s->len, (size_t)s->n * sizeof *s->len);
+        memcpy(d->s, s->s, (size_t)s->n * sizeof *s->s);
+    }
+}
+
+static void set_one(struct lset *s, const char *str, size_t n)
+{
+    s->n = 1;
+    s->len[0] = (uint8_t)n;
+    memcpy(s->s[0], str, n);
+}
+
+/* Appends b to a's string i (markers do not repeat); false when too long. */
+static bool join(char *out, uint8_t *olen, const char *a, size_t na, const char *b, size_t nb)
+{
+    if (na && nb && a[na - 1] == b[0] && (b[0] == MARK_BEGIN || b[0] == MARK_END)) {
+        b++;
+        nb--;
+    }
+    if (na + nb > LIT_MAX)
+        return false;
+    memcpy(out, a, na);
+    memcpy(out + na, b, nb);
+    *olen = (uint8_t)(na + nb);
+    return true;
+}
+
+/* *a = a x b (every string of a followed by every string of b); false,
+ * a unchanged, when the product is too big. */
+static bool product(struct lset *a, const struct lset *b, struct lset *tmp)
+{
+    if (a->n < 0 || b->n < 0 || a->n * b->n > LITS)
+        return false;
+    tmp->n = 0;
+    for (int i = 0; i < a->n; i++)
+        for (int j = 0; j < b->n; j++, tmp->n++)
+            if (!join(tmp->s[tmp->n], &tmp->len[tmp->n], a->s[i], a->len[i], b->s[j], b->len[j]))
+                return false;
+    set_copy(a, tmp);
+    return true;
+}
+
+/* *a = a u b; a becomes unknown when either is or the union is too big. */
+static void unite(struct lset *a, const struct lset *b)
+{
+    if (a->n < 0 || b->n < 0 || a->n + b->n > LITS) {
+        a->n = -1;
+        return;
+    }
+    for (int j = 0; j < b->n; j++) {
+        a->len[a->n] = b->len[j];
+        memcpy(a->s[a->n++], b->s[j], b->len[j]);
+    }
+}
+
+static bool marks_only(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != MARK_BEGIN && s[i] != MARK_END)
+            return false;
+    return true;
+}
+
+/* How well a set gates: higher is better (fewer bit tests, and fewer
+ * patterns run for nothing: a short literal is found often); < 0 when it
+ * cannot gate (no strings, or the empty one). */
+static double score(const struct lset *s)
+{
+    if (s->n <= 0)
+        return -1;
+    double cost = 0;
+    for (int i = 0; i < s->n; i++) {
+        if (marks_only(s->s[i], s->len[i]))
+            return -1;      /* empty, or markers only: always there */
+        cost += 1 + PCRE_COST / (double)(1u << (s->len[i] < 12 ? s->len[i] - 1 : 11));
+    }
+    return 1e6 / cost;
+}
+
+/* req = exact when exact is known and holds no empty string. */
+static void derive_req(struct info *in)
+{
+    if (score(&in->exact) >= 0)
+        set_copy(&in->req, &in->exact);
+    else if (in->exact.n >= 0)
+        in->req.n = -1;
+}
+
+static void keep_better(struct lset *best, const struct lset *cand)
+{
+    if (score(cand) > score(best))
+        set_copy(best, cand);
+}
+
+static int parse_alt(struct parser *ps, struct info *out);
+
+/* One atom into *out (exact and req). */
+static void parse_atom(struct parser *ps, struct info *out)
+{
+    char c = *ps->p;
+    out->exact.n = -1;
+    out->req.n = -1;
+    if (c == '(') {
+        if (ps->p[1] == '?' && ps->p[2] == ':')
+            ps->p += 3;
+        else if (ps->p[1] == '?' || ps->p[1] == '*')
+            goto bad;
+        else
+            ps->p++;
+        if (++ps->depth > 16 || parse_alt(ps, out) < 0 || *ps->p != ')')
+            goto bad;
+        ps->depth--;
+        ps->p++;
+        return;
+    }
+    ps->p++;
+    if (c == '\\') {
+        if (!*ps->p)
+            goto bad;
+        c = *ps->p++;
+        if (c == 'b' || c == 'B') {
+            set_one(&out->exact, "", 0);
+            return;
+        }
+        if (!(c > ' ' && c < 0x7f) || (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z'))
+            goto bad;
+    } else if (c == '^') {
+        c = MARK_BEGIN;
+    } else if (c == '$') {
+        c = MARK_END;
+    } else if (c == '.') {
+        return;                 /* any character: nothing known */
+    } else if (c == '[' || c == '{' || c == '*' || c == '+' || c == '?' || c < ' ' || c >= 0x7f) {
+        goto bad;
+    } else if (c >= 'A' && c <= 'Z') {
+        c = (char)(c + 32);     /* PCRE2_CASELESS */
+    }
+    set_one(&out->exact, &c, 1);
+    derive_req(out);
+    return;
+bad:
+    ps->bad = true;
+}
+
+/* A quantifier after an atom, applied to *in. */
+static void parse_quant(struct parser *ps, struct info *in)
+{
+    char q = *ps->p;
+    if (q == '{') {
+        ps->bad = true;
+        return;
+    }
+    if (q != '?' && q != '*' && q != '+')
+        return;
+    ps->p++;
+    if (*ps->p == '?' || *ps->p == '+')
+        ps->p++;                /* lazy or possessive: the same strings */
+    if (q == '?') {
+        struct lset empty;
+        set_one(&empty, "", 0);
+        unite(&in->exact, &empty);
+        in->req.n = -1;
+    } else {
+        in->exact.n = -1;
+        if (q == '*')
+            in->req.n = -1;
+    }
+}
+
+/* A run of atoms up to '|', ')' or the end. */
+static int parse_concat(struct parser *ps, struct info *out)
+{
+    struct info *it = malloc(sizeof *it);
+    struct lset *best = malloc(sizeof *best), *tmp = malloc(sizeof *tmp);
+    bool whole = true;
+    int rc = -1;
+    if (!it || !best || !tmp)
+        goto out;
+    set_one(&out->exact, "", 0);    /* the run so far */
+    best->n = -1;
+    while (*ps->p && *ps->p != '|' && *ps->p != ')' && !ps->bad) {
+        parse_atom(ps, it);
+        parse_quant(ps, it);
+        keep_better(best, &it->req);
+        if (product(&out->exact, &it->exact, tmp))
+            continue;
+        keep_better(best, &out->exact);
+        whole = false;
+        if (it->exact.n >= 0)
+            set_copy(&out->exact, &it->exact);
+        else
+            set_one(&out->exact, "", 0);
+    }
+    keep_better(best, &out->exact);
+    set_copy(&out->req, best);
+    if (!whole)
+        out->exact.n = -1;   /* else parse_alt() keeps req, the best part */
+    rc = 0;
+out:
+    free(it);
+    free(best);
+    free(tmp);
+    return rc;
+}
+
+/* Alternatives apart by '|' up to ')' or the end. */
+static int parse_alt(struct parser *ps, struct info *out)
+{
+    struct info *b = NULL;
+    if (parse_concat(ps, out) < 0)
+        return -1;
+    while (*ps->p == '|' && !ps->bad) {
+        ps->p++;
+        if (!b && !(b = malloc(sizeof *b)))
+            return -1;
+        if (parse_concat(ps, b) < 0) {
+            free(b);
+            return -1;
+        }
+        unite(&out->exact, &b->exact);
+        unite(&out->req, &b->req);
+    }
+    free(b);
+    return 0;
+}
+
+/* The bit of an n-gram (n <= 3) packed as its bytes, the last lowest. */
+static inline uint16_t key_packed(uint32_t packed, size_t n)
+{
+    uint32_t h = (packed | (uint32_t)n << 24) * 0x9e3779b1u;
+    return (uint16_t)(h >> (32 - 12));
+}
+
+/* The bit of the n-gram s[0..n) (n <= 3). */
+static uint16_t key(const char *s, size_t n)
+{
+    uint32_t packed = 0;
+    for (size_t i = 0; i < n; i++)
+        packed = packed << 8 | (unsigned char)s[i];
+    return key_packed(packed, n);
+}
+
+/* The bits literal s[0..n) (n >= 1) needs, into k[3]. */
+static void lit_keys(const char *s, size_t n, uint16_t k[4])
+{
+    if (n < 3) {
+        k[0] = k[1] = k[2] = key(s, n);
+        return;
+    }
+    k[0] = key(s, 3);
+    k[1] = key(s + (n - 3) / 2, 3);
+    k[2] = key(s + n - 3, 3);
+}
+
+gate *gate_new(void)
+{
+    gate *g = calloc(1, sizeof *g);
+    if (g && !(g->first = calloc(1, sizeof *g->first))) {
+        free(g);
+        return NULL;
+    }
+    return g;
+}
+
+void gate_free(gate *g)
+{
+    if (!g)
+        return;
+    free(g->first);
+    free(g->known);
+    free(g->keys);
+    free(g->may);
+    free(g);
+}
+
+/* Room for one more pattern and n more literals. */
+static bool grow(gate *g, size_t n)
+{
+    if (g->npat + 1 >= g->capat) {
+        size_t c = g->capat ? g->capat * 2 : 64;   /* a multiple of 64: the bits of may */
+        uint32_t *f = realloc(g->first, (c + 1) * sizeof *f);
+        if (f)
+            g->first = f;
+        bool *k = f ? realloc(g->known, c * sizeof *k) : NULL;
+        if (k)
+            g->known = k;
+        uint64_t *may = k ? realloc(g->may, c / 64 * sizeof *may) : NULL;
+        if (!may)
+            return false;
+        g->may = may;
+        g->capat = c;
+    }
+    if (g->nlit + n > g->caplit) {
+        size_t c = g->caplit ? g->caplit * 2 : 64;
+        while (c < g->nlit + n)
+            c *= 2;
+        uint16_t (*k)[4] = realloc(g->keys, c * sizeof *k);
+        if (!k)
+            return false;
+        g->keys = k;
+        g->caplit = c;
+    }
+    return true;
+}
+
+static int by_first(const void *a, const void *b)
+{
+    const uint16_t *x = a, *y = b;
+    return (x[0] > y[0]) - (x[0] < y[0]);
+}
+
+int gate_add(gate *g, const char *re)
+{
+    struct parser ps = { re, false, 0 };
+    struct info *in = malloc(sizeof *in);
+    int k = -1;
+    if (!in)
+        return -1;
+    if (parse_alt(&ps, in) < 0)
+        goto out;
+    bool known = !ps.bad && *ps.p == '\0' && score(&in->req) >= 0;
+    if (!grow(g, known ? (size_t)in->req.n : 0))
+        goto out;
+    for (int i = 0; known && i < in->req.n; i++)
+        lit_keys(in->req.s[i], in->req.len[i], g->keys[g->nlit++]);
+    /* by first bit, so that a missing one rules out all its literals at once */
+    qsort(g->keys + g->first[g->npat], g->nlit - g->first[g->npat], sizeof *g->keys, by_first);
+    for (size_t i = g->nlit; i-- > g->first[g->npat];)
+        g->keys[i][3] = i + 1 < g->nlit && g->keys[i + 1][0] == g->keys[i][0]
+                        ? (uint16_t)(g->keys[i + 1][3] + 1) : 0;
+    g->known[g->npat] = known;
+    k = (int)g->npat++;
+    g->first[g->npat] = (uint32_t)g->nlit;
+out:
+    free(in);
+    return k;
+}
+
+bool gate_has_literals(const gate *g, int k)
+{
+    return k >= 0 && (size_t)k < g->npat && g->known[k];
+}
+
+static bool pattern_may(const gate *g, size_t k);
+
+void gate_scan(gate *g, const char *s, size_t len)
+{
+    memset(g->map, 0, sizeof g->map);
+    g->all = len == 0;
+    for (size_t i = 0; i < len && !g->all; i++)
+        g->all = (unsigned char)s[i] < ' ' || (unsigned char)s[i] >= 0x7f;
+    if (g->all)
+        return;
+    /* the subject, lower-cased, between the markers; w holds the last
+     * three bytes */
+    uint32_t w = 0;
+    for (size_t i = 0; i < len + 2; i++) {
+        unsigned char c = i == 0 ? MARK_BEGIN : i == len + 1 ? MARK_END : (unsigned char)s[i - 1];
+        w = (w << 8 | (c >= 'A' && c <= 'Z' ? c + 32u : c)) & 0xffffff;
+        uint16_t b1 = key_packed(w & 0xff, 1), b2 = key_packed(w & 0xffff, 2), b3 = key_packed(w, 3);
+        g->map[b1 >> 6] |= 1ULL << (b1 & 63);
+        if (i >= 1)
+            g->map[b2 >> 6] |= 1ULL << (b2 & 63);
+        if (i >= 2)
+            g->map[b3 >> 6] |= 1ULL << (b3 & 63);
+    }
+    if (g->npat)
+        memset(g->may, 0, (g->npat + 63) / 64 * sizeof *g->may);
+    for (size_t k = 0; k < g->npat; k++)
+        if (pattern_may(g, k))
+            g->may[k / 64] |= 1ULL << (k % 64);
+}
+
+static bool bit(const gate *g, uint16_t b)
+{
+    return g->map[b >> 6] >> (b & 63) & 1;
+}
+
+/* Whether pattern k may match the subject noted in g->map. */
+static bool pattern_may(const gate *g, size_t k)
+{
+    if (!g->known[k])
+        return true;
+    for (uint32_t i = g->first[k], e = g->first[k + 1]; i < e; i++) {
+        if (!bit(g, g->keys[i][0])) {
+            i += g->keys[i][3];   /* the literals that need it too */
+            continue;
+        }
+        if (bit(g, g->keys[i][1]) && bit(g, g->keys[i][2]))
+            return true;
+    }
+    return false;
+}
+
+bool gate_may_match(const gate *g, int k)
+{
+    if (g->all || k < 0 || (size_t)k >= g->npat)
+        return true;
+    return g->may[k / 64] >> (k % 64) & 1;
+}

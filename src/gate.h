@@ -1,0 +1,45 @@
+/* gate.h -- literal prefilters that spare most regular-expression runs.
+ *
+ * A gate holds, for each pattern added, a set of literals one of which any
+ * match must contain (found at load time from the pattern's text: its fixed
+ * words, '^' and '$' included). gate_scan() notes the short character
+ * n-grams of a subject once; gate_may_match() then tells, from a few bit
+ * tests, whether a pattern can match at all: false means it cannot, true
+ * means run it. The answer is never wrong in the "cannot" direction:
+ *   - a pattern the analysis does not understand (classes, escapes other
+ *     than \b, \B and punctuation, counted repeats, (? groups but (?:,
+ *     anything not ASCII) has no literals and always may match;
+ *   - the patterns are taken as compiled with PCRE2_CASELESS (literals are
+ *     lower-cased), and a subject that is empty or holds any byte outside
+ *     printable ASCII lets every pattern through.
+ * A gate is read-only after gate_add() except for gate_scan()'s scratch:
+ * one thread at a time.
+ */
+#ifndef PROVBOT_GATE_H
+#define PROVBOT_GATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct gate gate;
+
+/* An empty gate; NULL when out of memory. */
+gate *gate_new(void);
+void gate_free(gate *g);
+
+/* Adds pattern re (NUL-terminated). Returns its number (0, 1, ... in the
+ * order added), or -1 when out of memory. A pattern whose literals cannot
+ * be told is added as one that always may match. */
+int gate_add(gate *g, const char *re);
+
+/* True when pattern k has literals (a gate that can say no; for tests). */
+bool gate_has_literals(const gate *g, int k);
+
+/* Notes subject s[0..len) for the gate_may_match() calls that follow. */
+void gate_scan(gate *g, const char *s, size_t len);
+
+/* False only when pattern k cannot match the subject of the last
+ * gate_scan(). */
+bool gate_may_match(const gate *g, int k);
+
+#endif
