@@ -584,33 +584,20 @@ static bool build_rows(nlu *m)
     return true;
 }
 
-nlu *nlu_train(const pack *p, char *err, size_t errlen)
+/* What training holds between its steps (see nlu_train). */
+struct train {
+    struct example *ex;      /* every example: its features in pool */
+    struct feat *pool;
+    uint64_t *hashes;        /* one example's feature hashes, scratch */
+    size_t nex, npool, total_h;
+};
+
+/* 1. Every example's features: the vocabulary first, then the vectors. */
+static bool train_collect(nlu *m, const pack *p, struct train *t)
 {
-    nlu *m = model_new(p);
-    struct example *ex = NULL;
-    struct feat *pool = NULL;
-    uint64_t *hashes = NULL;
-    uint32_t *df = NULL;
-    size_t nex = 0, npool = 0, total_h = 0;
-    double lang_count[2] = { 0, 0 };
-
-    if (!m)
-        goto oom;
-    size_t nstr = 0;
-    for (size_t c = 0; c < m->C; c++)
-        for (int l = 0; l < PACK_NLANG; l++)
-            nstr += (size_t)cJSON_GetArraySize(pack_intent_at(p, c)->examples[l]);
-    ex = calloc(nstr + 1, sizeof *ex);
-    hashes = malloc(FEAT_MAX * sizeof *hashes);
-    m->cap = 1 << 14;
-    m->tab = calloc(m->cap, sizeof *m->tab);
-    if (!ex || !hashes || !m->tab)
-        goto oom;
-
-    /* 1. Every example's features: the vocabulary first, then the vectors. */
     for (int pass = 0; pass < 2; pass++) {
-        if (pass == 1 && !(pool = malloc((total_h + 1) * sizeof *pool)))
-            goto oom;
+        if (pass == 1 && !(t->pool = malloc((t->total_h + 1) * sizeof *t->pool)))
+            return false;
         for (size_t c = 0; c < m->C; c++) {
             for (int l = 0; l < PACK_NLANG; l++) {
                 const cJSON *s;
@@ -618,39 +605,46 @@ nlu *nlu_train(const pack *p, char *err, size_t errlen)
                     size_t len = strlen(s->valuestring);
                     size_t nl = prepare(m, s->valuestring, len < NLU_INPUT_MAX ? len : NLU_INPUT_MAX,
                                         NORM_NONE, NULL);
-                    size_t nh = extract(m, l, m->rew, nl, hashes, FEAT_MAX, NULL);
+                    size_t nh = extract(m, l, m->rew, nl, t->hashes, FEAT_MAX, NULL);
                     if (pass == 0) {
-                        total_h += nh;
+                        t->total_h += nh;
                         while (m->nfeat + nh >= m->cap - m->cap / 3) /* <= 2/3 full */
                             if (!table_resize(m, m->cap * 2))
-                                goto oom;
+                                return false;
                         for (size_t i = 0; i < nh; i++)
-                            table_add(m, hashes[i]);
+                            table_add(m, t->hashes[i]);
                         continue;
                     }
-                    size_t nf = train_feats(m, hashes, nh, pool + npool);
-                    ex[nex++] = (struct example){ npool, nf, (int)c, l };
-                    npool += nf;
+                    size_t nf = train_feats(m, t->hashes, nh, t->pool + t->npool);
+                    t->ex[t->nex++] = (struct example){ t->npool, nf, (int)c, l };
+                    t->npool += nf;
                 }
             }
         }
     }
+    return true;
+}
 
-    /* 2. IDF and the language model's counts. */
-    df = calloc(m->nfeat, sizeof *df);
+/* 2. IDF and the language model's counts, then each example's weights. */
+static bool train_idf(nlu *m, struct train *t)
+{
+    double lang_count[2] = { 0, 0 };
+    uint32_t *df = calloc(m->nfeat, sizeof *df);
     m->idf = malloc(m->nfeat * sizeof *m->idf);
     m->lang_ll = calloc(m->nfeat * 2, sizeof *m->lang_ll);
-    if (!df || !m->idf || !m->lang_ll)
-        goto oom;
-    for (size_t e = 0; e < nex; e++)
-        for (size_t i = 0; i < ex[e].n; i++) {
-            struct feat *f = &pool[ex[e].off + i];
+    if (!df || !m->idf || !m->lang_ll) {
+        free(df);
+        return false;
+    }
+    for (size_t e = 0; e < t->nex; e++)
+        for (size_t i = 0; i < t->ex[e].n; i++) {
+            struct feat *f = &t->pool[t->ex[e].off + i];
             df[f->id]++;
-            m->lang_ll[f->id * 2 + (size_t)ex[e].lang] += f->v;
-            lang_count[ex[e].lang] += f->v;
+            m->lang_ll[f->id * 2 + (size_t)t->ex[e].lang] += f->v;
+            lang_count[t->ex[e].lang] += f->v;
         }
     for (size_t f = 0; f < m->nfeat; f++) {
-        m->idf[f] = logf((1.0f + (float)nex) / (1.0f + (float)df[f])) + 1.0f;
+        m->idf[f] = logf((1.0f + (float)t->nex) / (1.0f + (float)df[f])) + 1.0f;
         for (int l = 0; l < 2; l++)
             m->lang_ll[f * 2 + (size_t)l] = logf((m->lang_ll[f * 2 + (size_t)l] + 0.5f) /
                                                  (float)(lang_count[l] + 0.5 * (double)m->nfeat));
@@ -662,72 +656,90 @@ nlu *nlu_train(const pack *p, char *err, size_t errlen)
             m->tab[i].lang = m->lang_ll[m->tab[i].id * 2 + 1] - m->lang_ll[m->tab[i].id * 2];
     free(m->lang_ll);
     m->lang_ll = NULL;
-    for (size_t e = 0; e < nex; e++)
-        train_weigh(m, pool + ex[e].off, ex[e].n);
+    free(df);
+    for (size_t e = 0; e < t->nex; e++)
+        train_weigh(m, t->pool + t->ex[e].off, t->ex[e].n);
+    return true;
+}
 
-    /* 3. Logistic regression by SGD, in a fixed pseudo-random order. */
+/* One SGD step on example e (scores in z, scratch). */
+static void train_step(nlu *m, const struct train *t, const struct example *e, float lr, float *z)
+{
+    const struct feat *f = t->pool + e->off;
+    train_scores(m, f, e->n, z);
+    softmax(z, m->C, 1.0f);
+    z[e->label] -= 1.0f;     /* gradient of the log loss */
+    float worst = 0;
+    for (size_t c = 0; c < m->C; c++)
+        worst = fmaxf(worst, fabsf(z[c]));
+    if (worst < LEARNED)
+        return;              /* already right with a margin: nothing to learn */
+    for (size_t c = 0; c < m->C; c++) {
+        z[c] *= lr;
+        m->b[c] -= 0.1f * z[c];
+    }
+    for (size_t c = m->C; c < m->CP; c++)
+        z[c] = 0; /* the padding learns nothing */
+    for (size_t i = 0; i < e->n; i++) {
+        float *restrict row = m->w + (size_t)f[i].id * m->CP;
+        const float *restrict g = z;
+        const float v = f[i].v;
+        for (size_t c = 0; c < m->CP; c += LANES)
+            for (size_t k = 0; k < LANES; k++)
+                row[c + k] -= v * g[c + k];
+    }
+}
+
+/* 3. Logistic regression by SGD, in a fixed pseudo-random order. */
+static bool train_sgd(nlu *m, const struct train *t)
+{
     m->w = calloc(m->nfeat * m->CP, sizeof *m->w);
     m->b = calloc(m->CP, sizeof *m->b);
-    size_t *order = malloc(nex * sizeof *order);
+    size_t *order = malloc(t->nex * sizeof *order);
     float *z = calloc(m->CP, sizeof *z);
-    if (!m->w || !m->b || !order || !z) {
-        free(order);
-        free(z);
-        goto oom;
-    }
-    for (size_t i = 0; i < nex; i++)
+    bool ok = m->w && m->b && order && z;
+    for (size_t i = 0; ok && i < t->nex; i++)
         order[i] = i;
     uint64_t rng = 0x9e3779b97f4a7c15ULL;
-    for (int ep = 0; ep < EPOCHS; ep++) {
+    for (int ep = 0; ok && ep < EPOCHS; ep++) {
         float lr = 1.0f / (1.0f + 0.3f * (float)ep);
-        for (size_t i = nex; i > 1; i--) {
+        for (size_t i = t->nex; i > 1; i--) {
             rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
-            size_t j = (size_t)(rng % i), t = order[i - 1];
+            size_t j = (size_t)(rng % i), tmp = order[i - 1];
             order[i - 1] = order[j];
-            order[j] = t;
+            order[j] = tmp;
         }
-        for (size_t k = 0; k < nex; k++) {
-            const struct example *e = &ex[order[k]];
-            const struct feat *f = pool + e->off;
-            train_scores(m, f, e->n, z);
-            softmax(z, m->C, 1.0f);
-            z[e->label] -= 1.0f;     /* gradient of the log loss */
-            float worst = 0;
-            for (size_t c = 0; c < m->C; c++)
-                worst = fmaxf(worst, fabsf(z[c]));
-            if (worst < LEARNED)
-                continue;            /* already right with a margin: nothing to learn */
-            for (size_t c = 0; c < m->C; c++) {
-                z[c] *= lr;
-                m->b[c] -= 0.1f * z[c];
-            }
-            for (size_t c = m->C; c < m->CP; c++)
-                z[c] = 0; /* the padding learns nothing */
-            for (size_t i = 0; i < e->n; i++) {
-                float *restrict row = m->w + (size_t)f[i].id * m->CP;
-                const float *restrict g = z;
-                const float v = f[i].v;
-                for (size_t c = 0; c < m->CP; c += LANES)
-                    for (size_t k = 0; k < LANES; k++)
-                        row[c + k] -= v * g[c + k];
-            }
-        }
+        for (size_t k = 0; k < t->nex; k++)
+            train_step(m, t, &t->ex[order[k]], lr, z);
     }
     free(order);
     free(z);
-    free(ex);
-    free(pool);
-    free(hashes);
-    free(df);
-    if (!build_rows(m))
-        goto oom_model;
-    return m;
-oom:
-    free(ex);
-    free(pool);
-    free(hashes);
-    free(df);
-oom_model:
+    return ok;
+}
+
+nlu *nlu_train(const pack *p, char *err, size_t errlen)
+{
+    nlu *m = model_new(p);
+    struct train t = { 0 };
+    bool ok = false;
+
+    if (m) {
+        size_t nstr = 0;
+        for (size_t c = 0; c < m->C; c++)
+            for (int l = 0; l < PACK_NLANG; l++)
+                nstr += (size_t)cJSON_GetArraySize(pack_intent_at(p, c)->examples[l]);
+        t.ex = calloc(nstr + 1, sizeof *t.ex);
+        t.hashes = malloc(FEAT_MAX * sizeof *t.hashes);
+        m->cap = 1 << 14;
+        m->tab = calloc(m->cap, sizeof *m->tab);
+        ok = t.ex && t.hashes && m->tab && train_collect(m, p, &t) && train_idf(m, &t) &&
+             train_sgd(m, &t);
+    }
+    free(t.ex);
+    free(t.pool);
+    free(t.hashes);
+    if (ok && build_rows(m))
+        return m;
     snprintf(err, errlen, "out of memory while training");
     nlu_free(m);
     return NULL;
