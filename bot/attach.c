@@ -172,8 +172,11 @@ void attach_stop(attachq *q)
     pthread_mutex_unlock(&q->mu);
     pthread_join(q->thread, NULL);
     struct attach_job *j;
-    while ((j = fifo_pop(&q->done)))
+    while ((j = fifo_pop(&q->done))) {
+        if (j->done)
+            j->done(j->arg, NULL); /* dropped: its owner frees what it holds */
         attach_job_free(j);
+    }
     pthread_cond_destroy(&q->cv);
     pthread_mutex_destroy(&q->mu);
     store_close(q->store);

@@ -13,7 +13,8 @@
  * their bytes are the uploads' own, already counted by serve's in-flight cap.
  *
  * Threads: attach_submit / attach_take / attach_stop from the loop thread
- * only; the worker touches only the queues and its store handle.
+ * only; the worker touches only the queues and its store handle. The web
+ * chat's uploads and a channel's files (Webex) share it.
  */
 #ifndef PROVBOT_ATTACH_H
 #define PROVBOT_ATTACH_H
@@ -39,6 +40,11 @@ struct attach_job {
     size_t cap;                 /* ... and allocated */
     int rc;                     /* outcome: 0 written, -1 not */
     char err[256];              /* !rc: why, for the person */
+    /* A channel's own job (not an HTTP upload): the loop calls done(arg, j)
+     * with the outcome when it takes it, or done(arg, NULL) when the job is
+     * dropped at attach_stop (free what arg holds); NULL for HTTP uploads. */
+    void (*done)(void *arg, const struct attach_job *j);
+    void *arg;
 };
 
 /* Starts the worker on the store in data_dir; wake(ctx) is called (from the

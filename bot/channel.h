@@ -20,6 +20,7 @@
 struct channel_env {
     struct lws_context *ctx;    /* the loop's context (client connections, timers) */
     turns *turns;               /* the turn pipeline */
+    struct attachq *attach;     /* the attachment writer (attach.h), or NULL: none */
     bool unregister;            /* delete any remote registration at a clean stop */
 };
 

@@ -402,6 +402,11 @@ void http_attach_done(struct server *s)
 {
     struct attach_job *j;
     while ((j = attach_take(s->attach))) {
+        if (j->done) { /* a channel's file: its owner takes the outcome */
+            j->done(j->arg, j);
+            attach_job_free(j);
+            continue;
+        }
         s->up_reserved -= j->held;
         s->up_held -= j->cap;
         s->n_uploads--;

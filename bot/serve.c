@@ -343,7 +343,8 @@ static void announce(const struct server *s, const char *host, int port)
 static int serve_loop(struct server *s)
 {
     const struct serve_config *cfg = s->cfg;
-    struct channel_env env = { .ctx = s->ctx, .turns = s->turns, .unregister = cfg->unregister_at_stop };
+    struct channel_env env = { .ctx = s->ctx, .turns = s->turns, .attach = s->attach,
+                               .unregister = cfg->unregister_at_stop };
     for (int i = 0; i < cfg->n_channels; i++)
         if (cfg->channels[i]->start(&env) < 0)
             return 2;

@@ -26,6 +26,7 @@
  * only this protocol's callback acts on it, and it drains all of it.
  */
 #include "webex.h"
+#include "attach.h"
 #include "buf.h"
 #include "log.h"
 #include "metrics.h"
@@ -117,6 +118,7 @@ struct wreq {
 enum wstate { WS_OFF, WS_BOOT, WS_CONNECTING, WS_AUTH, WS_READY, WS_DEAD };
 
 struct webex {
+    struct attachq *attach;       /* the attachment writer (off the loop), or NULL */
     struct lws_context *ctx;     /* borrowed */
     turns *turns;                /* the turn pipeline, borrowed */
     char *token;                 /* owned, never logged */
@@ -808,6 +810,67 @@ static void job_next(struct webex *w, struct job *j)
     job_turn(w, j);
 }
 
+/* A shared file's outcome in the job's notes; then the next file or the turn. */
+static void file_done(struct webex *w, struct job *j, const char *name, int rc, const char *err)
+{
+    log_event("info", "webex_attach", "session=%.11s file=%d ok=%d", j->session, j->next_file + 1,
+              rc == 0);
+    size_t o = strlen(j->notes);
+    snprintf(j->notes + o, sizeof j->notes - o, "%s%s %s%s%s", o ? "\n" : "", rc == 0 ? "📎" : "⚠️",
+             name, rc == 0 ? "" : ": ", rc == 0 ? "" : err);
+    j->next_file++;
+    job_next(w, j);
+}
+
+/* A file on its way to the attachment writer (off the loop). */
+struct file_wait {
+    struct webex *w;
+    struct job *j;
+    char name[64];
+};
+
+/* The writer's outcome, on the loop; NULL: dropped at shutdown. */
+static void file_written(void *arg, const struct attach_job *a)
+{
+    struct file_wait *fw = arg;
+    if (a)
+        file_done(fw->w, fw->j, fw->name, a->rc, a->err[0] ? a->err : "the file could not be stored");
+    else
+        job_free(fw->j);
+    free(fw);
+}
+
+/* Hands the fetched file to the writer; false (err set) when it cannot take it. */
+static bool file_hand_over(struct webex *w, struct job *j, const char *name, struct wreq *r,
+                           char *err, size_t errlen)
+{
+    const char *mime = NULL;
+    if (engine_attach_check(turns_engine(w->turns), j->session, buf_str(&r->resp), r->resp.len,
+                            &mime, err, errlen) < 0)
+        return false;
+    struct attach_job *a = calloc(1, sizeof *a);
+    struct file_wait *fw = calloc(1, sizeof *fw);
+    unsigned char *data = malloc(r->resp.len ? r->resp.len : 1);
+    if (a && fw && data) {
+        memcpy(data, buf_str(&r->resp), r->resp.len);
+        *fw = (struct file_wait){ .w = w, .j = j };
+        snprintf(fw->name, sizeof fw->name, "%s", name);
+        *a = (struct attach_job){ .mime = mime, .data = data, .len = r->resp.len,
+                                  .done = file_written, .arg = fw };
+        snprintf(a->session, sizeof a->session, "%s", j->session);
+        snprintf(a->name, sizeof a->name, "%s", name);
+        if (attach_submit(w->attach, a) == 0)
+            return true;
+    }
+    free(data);
+    free(fw);
+    if (a) a->data = NULL;
+    free(a);
+    snprintf(err, errlen, "the server is busy, please share the file again in a moment");
+    log_event("warn", "webex_attach_shed", "session=%.11s", j->session);
+    return false;
+}
+
 static void on_file(struct webex *w, struct wreq *r)
 {
     struct job *j = r->job;
@@ -816,19 +879,16 @@ static void on_file(struct webex *w, struct wreq *r)
     const char *ext = strstr(r->content_type, "jpeg") ? "jpg" : "png";
     snprintf(name, sizeof name, "screenshot-%d.%s", j->next_file + 1, ext);
     int rc = -1;
-    if (r->status == 200 && !r->too_big) {
+    if (r->status == 200 && !r->too_big && w->attach) {
+        if (file_hand_over(w, j, name, r, err, sizeof err))
+            return;                       /* file_written goes on */
+    } else if (r->status == 200 && !r->too_big) {
         rc = turns_attach(w->turns, j->session, name, buf_str(&r->resp), r->resp.len, err, sizeof err);
     } else {
         snprintf(err, sizeof err, "%s", r->too_big ? "the file is larger than 5 MiB"
                                                    : "the file could not be fetched");
     }
-    log_event("info", "webex_attach", "session=%.11s bytes=%zu status=%ld ok=%d", j->session,
-              r->resp.len, r->status, rc == 0);
-    size_t o = strlen(j->notes);
-    snprintf(j->notes + o, sizeof j->notes - o, "%s%s %s%s%s", o ? "\n" : "", rc == 0 ? "📎" : "⚠️",
-             name, rc == 0 ? "" : ": ", rc == 0 ? "" : err);
-    j->next_file++;
-    job_next(w, j);
+    file_done(w, j, name, rc, err);
 }
 
 /* True when the bot may send its token to url: Webex's own https hosts, or
@@ -1588,6 +1648,7 @@ static int webex_start(const struct channel_env *env)
     pthread_mutex_init(&w->mu, NULL);
     w->ctx = env->ctx;
     w->turns = env->turns;
+    w->attach = env->attach;
     w->unregister = env->unregister;
     if (base_url("WEBEX_API_URL", "https://webexapis.com/v1", w->api, sizeof w->api, &w->plain_ok) ||
         base_url("WEBEX_U2C_URL", "https://u2c.wbx2.com/u2c/api/v1", w->u2c, sizeof w->u2c, &w->plain_ok))
