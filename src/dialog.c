@@ -1420,6 +1420,21 @@ static void close_reply(dialog *d, struct turn *t, const struct dialog_hooks *h,
     }
 }
 
+/* True when the message ends with a goodbye ("..., bye") and nothing was
+ * filed: what it told is kept, the pending question and the next step are
+ * dropped, the goodbye follows (a goodbye alone is its own intent). */
+static bool leaving(dialog *d, const struct turn *t, struct dialog_reply *r)
+{
+    if (!ent_get(t->er, "bye_end") || r->case_obj || pack_role(d->pack, PACK_ROLE_GOODBYE) < 0 ||
+        (t->sure && plays(d, t->in, PACK_ROLE_GOODBYE)))
+        return false;
+    d->pending[0] = '\0';
+    r->expect = NULL;
+    cJSON_Delete(r->buttons);
+    r->buttons = NULL;
+    return true;
+}
+
 /* The turn (see the top of the file). */
 int dialog_turn(dialog *d, const struct nlu_result *nr, const struct ent_result *er,
                 const char *raw, const char *notices, const struct dialog_hooks *h,
@@ -1442,9 +1457,17 @@ int dialog_turn(dialog *d, const struct nlu_result *nr, const struct ent_result 
     }
     take_message(d, &t, r);
     speak(d, &t, h, &side, &steps, r);
+    bool bye = leaving(d, &t, r);
+    if (bye) { /* "no, not onboarded. I'll ask them, bye": no next question */
+        free(steps.text);
+        steps = (struct out){ 0 };
+    }
     put_all(&o, &side);
     put_all(&o, &steps);
-    close_reply(d, &t, h, side.text || steps.text, side.text != NULL, &o, r);
+    if (bye)
+        say(d, &o, pack_intent_at(d->pack, (size_t)pack_role(d->pack, PACK_ROLE_GOODBYE))->answer);
+    else
+        close_reply(d, &t, h, side.text || steps.text, side.text != NULL, &o, r);
     d->last_oos = r->fallback && r->intent >= 0 &&
                   r->intent == pack_role(d->pack, PACK_ROLE_FALLBACK) && !d->pending[0];
     if (!o.oom)

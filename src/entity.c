@@ -12,8 +12,8 @@ static bool label_ok(const char *s, size_t n)
     if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
         return false;
     for (size_t i = 0; i < n; i++)
-        if (!(isalnum((unsigned char)s[i]) || s[i] == '-'))
-            return false;
+        if (!(isalnum((unsigned char)s[i]) || s[i] == '-' || (unsigned char)s[i] >= 0x80))
+            return false; /* (UTF-8 letters: a domain such as företag.se is valid) */
     return true;
 }
 
