@@ -562,7 +562,7 @@ static enum ans read_yes_no(const dialog *d, struct turn *t, const char **value)
         return ANS_NONE; /* "done, got the confirmation" says nothing about PONR */
     if (ent_get(t->er, "later"))
         return q->unknown ? ANS_UNKNOWN : ANS_NONE; /* "ok, trying now" is not a yes */
-    if (res && !t->qlike && result_q)
+    if (res && (!t->qlike || ent_get(t->er, "result_lead")) && result_q)
         a = failed_fix ? "no" : "yes"; /* "no wait, now it shows the new one: it worked" */
     if (!a && t->firm && plays(d, t->in, PACK_ROLE_AFFIRM))
         a = "yes";
@@ -707,9 +707,18 @@ static bool task_request(const dialog *d, const struct turn *t)
 
 /* True when the message is sure of an answer-only request (no flow, no
  * conversational role: "how do I resend it?"), which starts no path. */
+/* True when the message's second request is a path ("how do I change it?
+ * ... not onboarded": the path is asked for beside the PONR statement). */
+static bool path_asked_too(const dialog *d, const struct nlu_result *nr)
+{
+    const struct pack_intent *in2 = nr->intent2 >= 0 && nr->confidence2 >= 0.6
+                                        ? pack_intent_at(d->pack, (size_t)nr->intent2) : NULL;
+    return in2 && in2->flow && !strcmp(in2->flow, "process");
+}
+
 static bool side_request(const dialog *d, const struct turn *t)
 {
-    if (!task_request(d, t) || t->in->flow)
+    if (!task_request(d, t) || t->in->flow || path_asked_too(d, t->nr))
         return false;
     for (int r = 0; r < PACK_NROLES; r++)
         if (plays(d, t->in, (enum pack_role)r))
@@ -754,8 +763,9 @@ static void take_details(dialog *d, struct turn *t)
 static void take_result(dialog *d, struct turn *t)
 {
     const char *res = ent_get(t->er, "result");
-    if (!res || t->qlike || (t->q && tree_is_result_fact(d->tree, t->q->fact)))
-        return;
+    if (!res || (t->qlike && !ent_get(t->er, "result_lead")) ||
+        (t->q && tree_is_result_fact(d->tree, t->q->fact)))
+        return; /* ("done, and how do I check it?" tells the result first) */
     const char *f = tree_result_fact(d->tree, d->facts);
     if (f)
         set_fact(d, f, res, ENTITY_CONF);
@@ -1068,7 +1078,8 @@ static bool info_answer(dialog *d, struct turn *t, bool told, const struct dialo
 {
     const struct pack_intent *in = t->in;
     if (!t->sure || (in->flow && !strcmp(in->flow, "process")) || plays(d, in, PACK_ROLE_AFFIRM) ||
-        plays(d, in, PACK_ROLE_DENY) || (told && !t->qlike) || question_label(d, t->raw))
+        plays(d, in, PACK_ROLE_DENY) || (told && (!t->qlike || path_asked_too(d, t->nr))) ||
+        question_label(d, t->raw))
         return false;
     if (in->flow && !strcmp(in->flow, "cases")) {
         char *list = h && h->list_cases ? h->list_cases(h->ctx, d->lang) : NULL;
