@@ -1432,8 +1432,9 @@ static void close_reply(dialog *d, struct turn *t, const struct dialog_hooks *h,
 }
 
 /* True when the message ends with a goodbye ("..., bye") and nothing was
- * filed: what it told is kept, the pending question and the next step are
- * dropped, the goodbye follows (a goodbye alone is its own intent). */
+ * filed: what it told is kept, a question the steps would ask is dropped
+ * (an ended path is still said: "it worked, bye"), the goodbye follows (a
+ * goodbye alone is its own intent). */
 static bool leaving(dialog *d, const struct turn *t, struct dialog_reply *r)
 {
     if (!ent_get(t->er, "bye_end") || r->case_obj || pack_role(d->pack, PACK_ROLE_GOODBYE) < 0 ||
@@ -1468,8 +1469,8 @@ int dialog_turn(dialog *d, const struct nlu_result *nr, const struct ent_result 
     }
     take_message(d, &t, r);
     speak(d, &t, h, &side, &steps, r);
-    bool bye = leaving(d, &t, r);
-    if (bye) { /* "no, not onboarded. I'll ask them, bye": no next question */
+    bool asked = d->pending[0] != '\0', bye = leaving(d, &t, r);
+    if (bye && asked) { /* "no, not onboarded. I'll ask them, bye": no next question */
         free(steps.text);
         steps = (struct out){ 0 };
     }
