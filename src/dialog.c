@@ -621,7 +621,7 @@ static bool typo_fix(const dialog *d, const char *email)
 static enum ans read_text(dialog *d, struct turn *t, const char **value)
 {
     size_t n = strlen(t->raw);
-    bool bare = ent_get(t->er, "answer") && n < 20;
+    bool bare = ent_get(t->er, "answer") && (n < 20 || words(t->raw) <= 6); /* "yes open it, thanks" */
     if (ent_has(t->er, "command", "skip") || (t->q->optional && bare))
         return t->q->optional ? ANS_SKIP : ANS_INVALID; /* "no" or "yes, open it": nothing to add */
     if (is_label(d, t->raw) || words(t->raw) == 0 || t->qlike || /* a question is no description */
@@ -1437,8 +1437,10 @@ static void close_reply(dialog *d, struct turn *t, const struct dialog_hooks *h,
  * goodbye alone is its own intent). */
 static bool leaving(dialog *d, const struct turn *t, struct dialog_reply *r)
 {
+    const char *w = fact(d, "want_case");
     if (!ent_get(t->er, "bye_end") || r->case_obj || pack_role(d->pack, PACK_ROLE_GOODBYE) < 0 ||
-        (t->sure && plays(d, t->in, PACK_ROLE_GOODBYE)))
+        (w && !strcmp(w, "yes")) || /* (a case under way is confirmed, not dropped) */
+        (t->sure && plays(d, t->in, PACK_ROLE_GOODBYE) && !t->changed))
         return false;
     d->pending[0] = '\0';
     r->expect = NULL;
