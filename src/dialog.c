@@ -1331,14 +1331,14 @@ static void take_message(dialog *d, struct turn *t, struct dialog_reply *r)
         !plays(d, t->in, PACK_ROLE_OPEN_CASE))
         forget_all(d); /* a new request after a filed case: a new path */
     bool alien = t->nr->foreign || (!t->sure && ent_get(t->er, "foreign") && !ent_get(t->er, "ours"));
-    if (!alien) { /* "Save fails on the start date": nothing of ours is told */
+    if (!alien) /* "Save fails on the start date": nothing of ours is told */
         take_details(d, t);
-        take_result(d, t);
-    }
     faq_match(d, t);
     if (t->told_order && !(t->covered && t->qlike))
         start_process(d); /* the person talks about their order (not a side question about it) */
     take_intent(d, t);
+    if (!alien) /* (after the path started: "I already changed it, got the success message") */
+        take_result(d, t);
     t->other_case = other_topic_case(d, t);
     if (t->q)
         take_answer(d, t, v);
