@@ -9,7 +9,7 @@ import base64, hashlib, hmac, json, os, socket, stat, subprocess, sys, tempfile,
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "fakes"))
 from wsclient import WS, Closed  # noqa: E402
-from taplib import metrics_text  # noqa: E402
+from taplib import check, checks, free_port as port, metrics_text  # noqa: E402
 
 prog = os.path.abspath(sys.argv[1])
 SLOW = float(os.environ.get("TEST_SLOWDOWN") or 1) or 1
@@ -24,22 +24,6 @@ def wait_for(cond, seconds):
             return v
         time.sleep(0.05)
 tmp = tempfile.mkdtemp()
-checks = []
-
-
-def check(name, ok, detail=""):
-    checks.append(ok)
-    print("%sok %d - %s" % ("" if ok else "not ", len(checks), name))
-    if not ok and detail:
-        print("#   %s" % str(detail)[:400])
-
-
-def port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def serve(*args, env=None):
