@@ -850,12 +850,12 @@ static bool file_hand_over(struct webex *w, struct job *j, const char *name, str
         return false;
     struct attach_job *a = calloc(1, sizeof *a);
     struct file_wait *fw = calloc(1, sizeof *fw);
-    unsigned char *data = malloc(r->resp.len ? r->resp.len : 1);
-    if (a && fw && data) {
-        memcpy(data, buf_str(&r->resp), r->resp.len);
+    size_t len = r->resp.len;
+    unsigned char *data = a && fw ? (unsigned char *)buf_take(&r->resp) : NULL; /* no copy */
+    if (data) {
         *fw = (struct file_wait){ .w = w, .j = j };
         snprintf(fw->name, sizeof fw->name, "%s", name);
-        *a = (struct attach_job){ .mime = mime, .data = data, .len = r->resp.len,
+        *a = (struct attach_job){ .mime = mime, .data = data, .len = len,
                                   .done = file_written, .arg = fw };
         snprintf(a->session, sizeof a->session, "%s", j->session);
         snprintf(a->name, sizeof a->name, "%s", name);
