@@ -481,7 +481,12 @@ static int words(const char *raw)
     return n;
 }
 
-static bool question_like(const char *raw, const struct ent_result *er);
+/* True when the message asks something: a "?", or the question cues of
+ * entities.json. */
+static bool question_like(const char *raw, const struct ent_result *er)
+{
+    return strchr(raw, '?') || ent_get(er, "question");
+}
 
 static void update_lang(dialog *d, const struct nlu_result *nr, const struct ent_result *er,
                         const char *raw)
@@ -492,13 +497,6 @@ static void update_lang(dialog *d, const struct nlu_result *nr, const struct ent
     else if (nr->lang_sure && strcmp(nr->lang, d->lang) && words(raw) >= 3 && !is_label(d, raw) &&
              !(q && !strcmp(q->expect, "text") && !question_like(raw, er)))
         memcpy(d->lang, nr->lang, 3); /* (a description often quotes an English error) */
-}
-
-/* True when the message asks something: a "?", or the question cues of
- * entities.json. */
-static bool question_like(const char *raw, const struct ent_result *er)
-{
-    return strchr(raw, '?') || ent_get(er, "question");
 }
 
 /* A "did you mean" or topic button pressed: the intent it stands for. */
@@ -718,7 +716,7 @@ static bool path_asked_too(const dialog *d, const struct nlu_result *nr)
 
 static bool side_request(const dialog *d, const struct turn *t)
 {
-    if (!task_request(d, t) || t->in->flow || path_asked_too(d, t->nr))
+    if (!t->sure || t->in->flow || path_asked_too(d, t->nr))
         return false;
     for (int r = 0; r < PACK_NROLES; r++)
         if (plays(d, t->in, (enum pack_role)r))
