@@ -410,7 +410,7 @@ static int cmd_eval(const struct opts *o)
 }
 
 /* The engine's configuration: the options, and the environment the engine
- * does not read itself (the case backend, the allow-list). 0, or 2 with a
+ * does not read itself (the case backend, the allow-list, the model cache). 0, or 2 with a
  * message on stderr. */
 static int engine_cfg(const struct opts *o, const char *channel, struct engine_config *cfg)
 {
@@ -423,6 +423,7 @@ static int engine_cfg(const struct opts *o, const char *channel, struct engine_c
     *cfg = (struct engine_config){
         .intents_dir = o->intents,
         .data_dir = o->data,
+        .model_cache_dir = getenv("PROVBOT_MODEL_CACHE"),
         .channel = channel,
         .no_checkpoint = true,
         .queue_cases = b->delivers,

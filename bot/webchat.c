@@ -92,10 +92,8 @@ static void conn_error(struct server *s, struct conn *c, const char *code,
 
 static void conn_welcome(struct conn *c)
 {
-    cJSON *ex = engine_expects_json(c->srv->eng); /* the page's input hints */
-    c->welcomed = true;
-    conn_send_owned(c, wchat_welcome(c->session, ex));
-    cJSON_Delete(ex);
+    c->welcomed = true; /* (with the page's input hints) */
+    conn_send_owned(c, wchat_welcome(c->session, engine_expects(c->srv->eng)));
 }
 
 int webchat_writeable(struct conn *c)

@@ -34,6 +34,7 @@ struct engine {
     nlu *nlu;
     store *store;
     convcache *cache;        /* the dialog objects of the last turns, owned */
+    cJSON *expects;          /* the question types' input hints (engine_expects), owned */
     char channel[16];        /* recorded with the conversations of the next turns */
     char channel0[16];       /* cfg->channel: what engine_set_channel(NULL) restores */
     bool queue_cases;        /* a remote backend delivers: cases start queued */
@@ -70,6 +71,25 @@ static bool user_may_file(const engine *e, const char *user)
     return false;
 }
 
+/* See engine_expects. */
+static cJSON *expects_json(const pack *p)
+{
+    cJSON *o = cJSON_CreateObject();
+    const char *name;
+    for (size_t i = 0; o && (name = tree_expect_at(i)); i++) {
+        char key[48];
+        snprintf(key, sizeof key, "placeholder_%s", name);
+        const cJSON *m = pack_message(p, key);
+        cJSON *dup = m ? cJSON_Duplicate(m, 1) : NULL;
+        if (m && (!dup || !cJSON_AddItemToObject(o, name, dup))) {
+            cJSON_Delete(dup);
+            cJSON_Delete(o);
+            return NULL;
+        }
+    }
+    return o;
+}
+
 engine *engine_open(const struct engine_config *cfg, char *err, size_t errlen)
 {
     engine *e = calloc(1, sizeof *e);
@@ -88,12 +108,16 @@ engine *engine_open(const struct engine_config *cfg, char *err, size_t errlen)
     if (!(e->pack = pack_load(cfg->intents_dir ? cfg->intents_dir : "./intents", err, errlen)))
         goto fail;
     /* the store first: it makes the data folder, where the trained model is
-     * cached (or in PROVBOT_MODEL_CACHE, a folder that exists) */
+     * cached (or in cfg->model_cache_dir) */
     if (!(e->store = store_open(cfg->data_dir, err, errlen)))
         goto fail;
-    const char *cache = getenv("PROVBOT_MODEL_CACHE");
+    const char *cache = cfg->model_cache_dir;
     if (!(e->nlu = nlu_open(e->pack, cache && *cache ? cache : cfg->data_dir, err, errlen)))
         goto fail;
+    if (!(e->expects = expects_json(e->pack))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     if (!(e->cache = convcache_new(CONVCACHE_MAX))) {
         snprintf(err, errlen, "out of memory");
         goto fail;
@@ -115,6 +139,7 @@ void engine_close(engine *e)
         (void)engine_batch_commit(e, err, sizeof err);   /* see engine.h */
     store_close(e->store);
     convcache_free(e->cache);
+    cJSON_Delete(e->expects);
     nlu_free(e->nlu);
     pack_free(e->pack);
     free(e->allow_domains);
@@ -640,23 +665,7 @@ int engine_attach(engine *e, const char *session, const char *name,
     return 0;
 }
 
-cJSON *engine_expects_json(const engine *e)
-{
-    cJSON *o = cJSON_CreateObject();
-    const char *name;
-    for (size_t i = 0; o && (name = tree_expect_at(i)); i++) {
-        char key[48];
-        snprintf(key, sizeof key, "placeholder_%s", name);
-        const cJSON *m = pack_message(e->pack, key);
-        cJSON *dup = m ? cJSON_Duplicate(m, 1) : NULL;
-        if (m && (!dup || !cJSON_AddItemToObject(o, name, dup))) {
-            cJSON_Delete(dup);
-            cJSON_Delete(o);
-            return NULL;
-        }
-    }
-    return o;
-}
+const cJSON *engine_expects(const engine *e) { return e->expects; }
 
 const char *engine_text(const engine *e, const char *key, const char *lang)
 {

@@ -20,6 +20,8 @@ typedef struct engine engine;
 struct engine_config {
     const char *intents_dir;   /* knowledge pack folder, e.g. "./intents" */
     const char *data_dir;      /* store folder (SQLite file inside), NULL: no store (in memory) */
+    const char *model_cache_dir; /* an existing folder for the trained model's cache;
+                                  NULL or "": data_dir (no cache without one) */
     const char *channel;       /* "chat", "web", "webex": recorded with each conversation */
     bool no_checkpoint;        /* the caller checkpoints the WAL from another thread
                                   (store_checkpoint), so no turn ever waits for one */
@@ -91,9 +93,9 @@ int engine_form_pending(engine *e, const char *session);
 
 /* The question types with the input hint a chat page shows for each, from
  * the pack's "placeholder_<type>" messages: {"email": {"en": S, "sv": S},
- * ...} (types without one are left out). Caller cJSON_Delete()s; NULL if
- * out of memory. */
-cJSON *engine_expects_json(const engine *e);
+ * ...} (types without one are left out). Built once at engine_open;
+ * borrowed until engine_close. */
+const cJSON *engine_expects(const engine *e);
 
 /* The pack message key in lang (the channel's own wording, e.g. a card's
  * labels), borrowed; "" when the pack has no such message. */

@@ -43,7 +43,7 @@ bool wchat_session_valid(const char *s);
 
 /* The bot's frames, as malloc'd JSON text (caller frees); NULL when out of
  * memory. reply_to may be NULL; expects (may be NULL) is the question types'
- * input hints (engine_expects_json), copied into the welcome as "expects". */
+ * input hints (engine_expects), copied into the welcome as "expects". */
 char *wchat_welcome(const char *session, const cJSON *expects);
 char *wchat_error(const char *code, const char *message, const char *reply_to);
 
