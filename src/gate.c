@@ -165,6 +165,82 @@ static void keep_better(struct lset *best, const struct lset *cand)
 
 static int parse_alt(struct parser *ps, struct info *out);
 
+/* A class "[...]" (a leading '^' or ']' read as PCRE2 does, escapes
+ * skipped), read past; nested "[:name:]" is left to PCRE2. */
+static void skip_class(struct parser *ps)
+{
+    const char *p = ps->p + 1;
+    if (*p == '^')
+        p++;
+    if (*p == ']')
+        p++;
+    while (*p && *p != ']') {
+        if (*p == '[' || (*p == '\\' && !p[1])) {
+            ps->bad = true;
+            return;
+        }
+        p += *p == '\\' ? 2 : 1;
+    }
+    if (!*p)
+        ps->bad = true;
+    else
+        ps->p = p + 1;
+}
+
+/* A group "(...)", "(?:...)", or a look-around "(?=", "(?!", "(?<=", "(?<!",
+ * which matches the empty string as far as literals go (what it asks of
+ * the text around is not used). Other "(?" forms are left to PCRE2. */
+static void parse_group(struct parser *ps, struct info *out)
+{
+    const char *p = ps->p + 1;
+    bool look = false;
+    if (p[0] == '?' && p[1] == ':')
+        p += 2;
+    else if (p[0] == '?' && (p[1] == '=' || p[1] == '!'))
+        p += 2, look = true;
+    else if (p[0] == '?' && p[1] == '<' && (p[2] == '=' || p[2] == '!'))
+        p += 3, look = true;
+    else if (p[0] == '?' || p[0] == '*')
+        goto bad;
+    ps->p = p;
+    if (++ps->depth > 16 || parse_alt(ps, out) < 0 || *ps->p != ')')
+        goto bad;
+    ps->depth--;
+    ps->p++;
+    if (look) {
+        set_one(&out->exact, "", 0);
+        out->req.n = -1;
+    }
+    return;
+bad:
+    ps->bad = true;
+}
+
+/* A counted repeat "{m}", "{m,}" or "{m,n}" at ps->p: its least count, or
+ * -1 when it is no such thing (the pattern is then left to PCRE2). */
+static long counted(struct parser *ps)
+{
+    char *end;
+    const char *p = ps->p + 1;
+    if (*p < '0' || *p > '9')
+        return -1;
+    long m = strtol(p, &end, 10);
+    p = end;
+    if (*p == ',') {
+        p++;
+        if (*p >= '0' && *p <= '9') {
+            long n = strtol(p, &end, 10);
+            if (n < m)
+                return -1;
+            p = end;
+        }
+    }
+    if (*p != '}')
+        return -1;
+    ps->p = p;          /* on the '}': the caller steps past it */
+    return m;
+}
+
 /* One atom into *out (exact and req). */
 static void parse_atom(struct parser *ps, struct info *out)
 {
@@ -172,17 +248,12 @@ static void parse_atom(struct parser *ps, struct info *out)
     out->exact.n = -1;
     out->req.n = -1;
     if (c == '(') {
-        if (ps->p[1] == '?' && ps->p[2] == ':')
-            ps->p += 3;
-        else if (ps->p[1] == '?' || ps->p[1] == '*')
-            goto bad;
-        else
-            ps->p++;
-        if (++ps->depth > 16 || parse_alt(ps, out) < 0 || *ps->p != ')')
-            goto bad;
-        ps->depth--;
-        ps->p++;
+        parse_group(ps, out);
         return;
+    }
+    if (c == '[') {
+        skip_class(ps);
+        return;                 /* one character of a class: nothing known */
     }
     ps->p++;
     if (c == '\\') {
@@ -193,6 +264,8 @@ static void parse_atom(struct parser *ps, struct info *out)
             set_one(&out->exact, "", 0);
             return;
         }
+        if (strchr("dDwWsS", c))
+            return;             /* one character of a class: nothing known */
         if (!(c > ' ' && c < 0x7f) || (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z'))
             goto bad;
     } else if (c == '^') {
@@ -218,8 +291,12 @@ static void parse_quant(struct parser *ps, struct info *in)
 {
     char q = *ps->p;
     if (q == '{') {
-        ps->bad = true;
-        return;
+        long m = counted(ps);
+        if (m < 0) {
+            ps->bad = true;
+            return;
+        }
+        q = m == 0 ? '*' : '+'; /* as far as literals go */
     }
     if (q != '?' && q != '*' && q != '+')
         return;

@@ -6,6 +6,7 @@
  */
 #include "pack.h"
 #include "casefmt.h"
+#include "gate.h"
 
 #define CASES_FILE "cases.json"
 #include "tree.h"
@@ -46,12 +47,23 @@ struct pack {
     double threshold;              /* below: out_of_scope */
     double temperature;            /* softmax calibration, > 0 */
     pcre2_match_data *md;          /* one thread's match data, owned */
+    gate *gate;                    /* literals of the values' and answers'
+                                      patterns (gate.h), owned */
+    struct scanned *seen;          /* the subject gate_scan() last noted, owned */
     lex *lex;                      /* objects.json, owned; NULL without the file */
     const cJSON *cases;            /* cases.json (casefmt.h), or NULL without the file */
     struct pack_case_type types[PACK_CASE_TYPES_MAX]; /* cases.json "types" */
     size_t ntypes;
     const cJSON *roles_doc;        /* pack.json "roles" */
     int roles[PACK_NROLES];        /* intent index per role, or -1 */
+};
+
+/* A copy of the subject last given to gate_scan(): a turn matches many rule
+ * sets against the same folded text, and scans it once. */
+struct scanned {
+    char *s;
+    size_t len, cap;
+    bool valid;
 };
 
 static int fail(char *err, size_t errlen, const char *file, const char *fmt, ...)
@@ -160,6 +172,7 @@ static int compile_rules(const cJSON *arr, struct pack_rules *r, const char *fil
     r->n = 0;
     r->re = NULL;
     r->src = NULL;
+    r->gate = -1;
     if (!arr)
         return 0;
     if (!cJSON_IsArray(arr))
@@ -597,6 +610,35 @@ static int load_intents(pack *p, const char *dir, char *const *names, size_t n,
     return 0;
 }
 
+/* Puts r's patterns in the pack's gate, numbered r->gate, r->gate + 1, ...
+ * 0, or -1 when out of memory. */
+static int gate_rules(pack *p, struct pack_rules *r)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        int k = gate_add(p->gate, r->src[i]);
+        if (k < 0)
+            return -1;
+        if (i == 0)
+            r->gate = k;
+    }
+    return 0;
+}
+
+/* The gate over the patterns pack_rules_match() runs: the values' and the
+ * tree's answers' (the intents' have the classifier's own gate). */
+static int gate_all(pack *p)
+{
+    if (!(p->gate = gate_new()) || !(p->seen = calloc(1, sizeof *p->seen)))
+        return -1;
+    for (size_t i = 0; i < p->nvalues; i++)
+        if (gate_rules(p, &p->values[i].rules) < 0)
+            return -1;
+    for (size_t i = 0; i < tree_faq_count(p->tree); i++)
+        if (gate_rules(p, tree_faq_rules(p->tree, i)) < 0)
+            return -1;
+    return 0;
+}
+
 pack *pack_load(const char *dir, char *err, size_t errlen)
 {
     pack *p = calloc(1, sizeof *p);
@@ -625,7 +667,7 @@ pack *pack_load(const char *dir, char *err, size_t errlen)
         goto fail;
     if (load_lexicon(p, dir, err, errlen) < 0)
         goto fail;
-    if (!(p->md = pcre2_match_data_create(16, NULL))) {
+    if (!(p->md = pcre2_match_data_create(16, NULL)) || gate_all(p) < 0) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -656,6 +698,10 @@ void pack_free(pack *p)
     pcre2_code_free(p->new_re);
     tree_free(p->tree);
     pcre2_match_data_free(p->md);
+    gate_free(p->gate);
+    if (p->seen)
+        free(p->seen->s);
+    free(p->seen);
     lex_free(p->lex);
     for (size_t i = 0; i < p->ndocs; i++)
         cJSON_Delete(p->docs[i]);
@@ -698,11 +744,33 @@ const char *pack_text(const cJSON *obj, const char *lang)
     return cJSON_IsString(v) ? v->valuestring : "";
 }
 
+/* gate_scan() of subject unless it was the last one scanned. False when
+ * the copy cannot be kept (then every pattern runs). */
+static bool scan(const pack *p, const char *subject, size_t len)
+{
+    struct scanned *c = p->seen;
+    if (c->valid && c->len == len && memcmp(c->s, subject, len) == 0)
+        return true;
+    if (len + 1 > c->cap) {
+        char *n = realloc(c->s, len + 64);
+        if (!n)
+            return c->valid = false;
+        c->s = n;
+        c->cap = len + 64;
+    }
+    memcpy(c->s, subject, len);
+    c->len = len;
+    gate_scan(p->gate, subject, len);
+    return c->valid = true;
+}
+
 bool pack_rules_match(const pack *p, const struct pack_rules *r,
                       const char *subject, size_t len)
 {
+    bool gated = r->gate >= 0 && scan(p, subject, len);
     for (size_t i = 0; i < r->n; i++)
-        if (pcre2_match(r->re[i], (PCRE2_SPTR)subject, len, 0, 0, p->md, NULL) > 0)
+        if ((!gated || gate_may_match(p->gate, r->gate + (int)i)) &&
+            pcre2_match(r->re[i], (PCRE2_SPTR)subject, len, 0, 0, p->md, NULL) > 0)
             return true;
     return false;
 }

@@ -70,6 +70,8 @@ struct pack_rules {          /* compiled patterns */
     const char **src;        /* their text (for gate.h), borrowed from the
                                 pack's documents; the array is owned */
     size_t n;
+    int gate;                /* number of re[0] in the pack's literal gate
+                                (gate.h; re[i] is gate + i), or -1: no gate */
 };
 
 struct pack_intent {

@@ -451,6 +451,7 @@ const struct tree_step *tree_next(const tree *t, const facts *f)
 
 size_t tree_faq_count(const tree *t) { return t->nfaq; }
 const struct tree_faq *tree_faq_at(const tree *t, size_t i) { return &t->faq[i]; }
+struct pack_rules *tree_faq_rules(tree *t, size_t i) { return &t->faq[i].rules; }
 size_t tree_topic_count(const tree *t) { return t->ntopics; }
 const struct tree_topic *tree_topic_at(const tree *t, size_t i) { return &t->topics[i]; }
 size_t tree_question_count(const tree *t) { return t->nq; }

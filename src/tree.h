@@ -101,6 +101,8 @@ bool tree_is_result_fact(const tree *t, const char *name);
 
 size_t tree_faq_count(const tree *t);
 const struct tree_faq *tree_faq_at(const tree *t, size_t i);
+/* The i-th answer's patterns, for the pack's loader to put in its gate. */
+struct pack_rules *tree_faq_rules(tree *t, size_t i);
 size_t tree_topic_count(const tree *t);
 const struct tree_topic *tree_topic_at(const tree *t, size_t i);
 

@@ -18,6 +18,7 @@
 #include "gate.h"
 #include "pack.h"
 #include "text.h"
+#include "tree.h"
 
 static const char *intents(void)
 {
@@ -132,7 +133,21 @@ static void test_pack_patterns_never_gated_away(void **state)
         }
     }
     assert_true(pr.n >= 10);
-    assert_int_equal(gated, pr.n);     /* every pattern of the pack is read */
+    assert_int_equal(gated, pr.n);     /* every pattern of the intents is read */
+    /* and the values' and the answers' (pack_rules_match()'s gate) */
+    size_t more = pr.n, read = 0;
+    for (size_t v = 0; v < pack_value_count(p); v++)
+        for (size_t i = 0; i < pack_value_at(p, v)->rules.n; i++) {
+            probe_add(&pr, pack_value_at(p, v)->rules.src[i]);
+            read += gate_has_literals(pr.g, (int)pr.n - 1);
+        }
+    for (size_t f = 0; f < tree_faq_count(pack_tree(p)); f++)
+        for (size_t i = 0; i < tree_faq_at(pack_tree(p), f)->rules.n; i++) {
+            probe_add(&pr, tree_faq_at(pack_tree(p), f)->rules.src[i]);
+            read += gate_has_literals(pr.g, (int)pr.n - 1);
+        }
+    assert_true(pr.n - more >= 100);
+    assert_true(read * 10 >= (pr.n - more) * 9);   /* nine in ten at least */
     check_texts(&pr, p, "tests/heldout.tsv");
     check_texts(&pr, p, "tests/heldout2.tsv");
     check_texts(&pr, p, "tests/heldout3.tsv");
@@ -150,13 +165,17 @@ static void test_probing_patterns(void **state)
         "\\bstatus (of|on) (my|the) case\\b", "^(hi|hello)( there)?$", "^^ab", "ab$$",
         "a?b?c?", "x*", "(foo)+bar", "foo.*bar", "(?:ab|cd)ef", "^$", "(a|)b", "\\.com\\b",
         "ABC", "(x|y|z)(x|y|z)(x|y|z)(x|y|z)(x|y|z)", "a\\Bb", "colou?r", "(re)?send",
-        "[ab]c", "\\d+", "(?i)abc", "a{2}", "(?=ab)a", "é",
+        "\\d+", "(?i)abc", "é", "a{x", "[[:alpha:]]b", "(?<name>ab)",
+        "[ab]c", "a{2}", "(?=ab)a", "a.{0,30}b\\W*$", "^(?!.*saas).*\\ball lines\\b", "[]x]y",
+        "x{0,2}yz",
     };
     static const char *subjects[] = {
         "status of my case", "the status on the case now", "hi", "hello there", "hi there you",
         "ab", "xab", "abc", "zab", "foo bar", "foofoobar", "cdef", "ef", "", " ", "b", "x.com",
         "abc", "xyzxy", "zzzzz", "ab", "color", "colour", "send", "resend", "ac", "42",
-        "ABC", "aa", "ab", "e", "é", "\\", "status of my case é",
+        "ABC", "aa", "ab", "e", "é", "\\", "status of my case é", "a{x", "zb", "bc", "a   b",
+        "a and then b.", "all lines", "saas all lines", "all lines saas", "]y", "xy", "yz", "xxyz",
+        "name ab",
     };
     const size_t nres = sizeof res / sizeof *res, nsub = sizeof subjects / sizeof *subjects;
     struct probe pr = { gate_new(), NULL, NULL, 0, pcre2_match_data_create(1, NULL), 0, 0, 0 };
@@ -172,9 +191,13 @@ static void test_probing_patterns(void **state)
     assert_false(gate_has_literals(pr.g, 5));
     assert_true(gate_has_literals(pr.g, 7));
     assert_false(gate_has_literals(pr.g, 9));    /* "^$": markers only */
-    for (size_t i = 17; i < nres; i++)
+    for (size_t i = 17; i < 23; i++)          /* left to PCRE2 */
         assert_false(gate_has_literals(pr.g, (int)i));
+    for (size_t i = 23; i < nres; i++)        /* classes, counts, look-arounds */
+        assert_true(gate_has_literals(pr.g, (int)i));
     /* and it says no where it can */
+    gate_scan(pr.g, "all the rows", 12);
+    assert_false(gate_may_match(pr.g, 27));      /* "all lines" is not there */
     gate_scan(pr.g, "hello world", 11);
     assert_false(gate_may_match(pr.g, 0));
     assert_false(gate_may_match(pr.g, 1));       /* anchored: "hello" is not all */
@@ -187,8 +210,9 @@ static void test_probing_patterns(void **state)
 /* A random pattern of the constructs the analysis reads, over "ab " */
 static size_t rnd_re(uint64_t *rng, char *out, size_t cap, int depth)
 {
-    static const char *atoms[] = { "a", "b", " ", "ab", "ba", "\\b", "^", "$", ".", "A" };
-    static const char *quants[] = { "", "", "", "?", "*", "+", "??" };
+    static const char *atoms[] = { "a", "b", " ", "ab", "ba", "\\b", "^", "$", ".", "A",
+                                   "[ab]", "\\W", "[^a]", "(?!a)", "(?<=b)", "\\s" };
+    static const char *quants[] = { "", "", "", "?", "*", "+", "??", "{0,2}", "{1,2}", "{2}" };
     size_t o = 0;
     int n = 1 + (int)(*rng % 4);
     for (int i = 0; i < n && o + 40 < cap; i++) {
@@ -203,11 +227,11 @@ static size_t rnd_re(uint64_t *rng, char *out, size_t cap, int depth)
             }
             out[o++] = ')';
         } else {
-            const char *a = atoms[(r >> 3) % 10];
+            const char *a = atoms[(r >> 3) % (sizeof atoms / sizeof *atoms)];
             memcpy(out + o, a, strlen(a));
             o += strlen(a);
         }
-        const char *q = quants[(r >> 8) % 7];
+        const char *q = quants[(r >> 8) % (sizeof quants / sizeof *quants)];
         memcpy(out + o, q, strlen(q));
         o += strlen(q);
     }
