@@ -62,6 +62,8 @@ struct gate {
     bool all;                /* the subject lets every pattern through */
     uint64_t map[BITS / 64]; /* the subject's n-grams */
     uint64_t *may;           /* capat bits: the pattern may match the subject */
+    uint64_t *done;          /* capat bits: may[] is told for the pattern
+                                (worked out when first asked after a scan) */
 };
 
 /* *d = *s, copying only the strings in use. */
@@ -418,6 +420,7 @@ void gate_free(gate *g)
     free(g->known);
     free(g->keys);
     free(g->may);
+    free(g->done);
     free(g);
 }
 
@@ -433,9 +436,13 @@ static bool grow(gate *g, size_t n)
         if (k)
             g->known = k;
         uint64_t *may = k ? realloc(g->may, c / 64 * sizeof *may) : NULL;
-        if (!may)
+        if (may)
+            g->may = may;
+        uint64_t *done = may ? realloc(g->done, c / 64 * sizeof *done) : NULL;
+        if (!done)
             return false;
-        g->may = may;
+        g->done = done;
+        memset(done + g->capat / 64, 0, (c - g->capat) / 64 * sizeof *done);
         g->capat = c;
     }
     if (g->nlit + n > g->caplit) {
@@ -513,10 +520,7 @@ void gate_scan(gate *g, const char *s, size_t len)
             g->map[b3 >> 6] |= 1ULL << (b3 & 63);
     }
     if (g->npat)
-        memset(g->may, 0, (g->npat + 63) / 64 * sizeof *g->may);
-    for (size_t k = 0; k < g->npat; k++)
-        if (pattern_may(g, k))
-            g->may[k / 64] |= 1ULL << (k % 64);
+        memset(g->done, 0, (g->npat + 63) / 64 * sizeof *g->done);
 }
 
 static bool bit(const gate *g, uint16_t b)
@@ -540,9 +544,17 @@ static bool pattern_may(const gate *g, size_t k)
     return false;
 }
 
-bool gate_may_match(const gate *g, int k)
+bool gate_may_match(gate *g, int k)
 {
     if (g->all || k < 0 || (size_t)k >= g->npat)
         return true;
-    return g->may[k / 64] >> (k % 64) & 1;
+    const uint64_t bitk = 1ULL << (k % 64);
+    if (!(g->done[k / 64] & bitk)) {    /* first asked since the scan */
+        g->done[k / 64] |= bitk;
+        if (pattern_may(g, (size_t)k))
+            g->may[k / 64] |= bitk;
+        else
+            g->may[k / 64] &= ~bitk;
+    }
+    return g->may[k / 64] & bitk;
 }

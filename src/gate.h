@@ -15,8 +15,9 @@
  *   - the patterns are taken as compiled with PCRE2_CASELESS (literals are
  *     lower-cased), and a subject that is empty or holds any byte outside
  *     printable ASCII lets every pattern through.
- * A gate is read-only after gate_add() except for gate_scan()'s scratch:
- * one thread at a time.
+ * A gate is read-only after gate_add() except for the scratch of
+ * gate_scan() and gate_may_match() (which works a pattern out when first
+ * asked after a scan): one thread at a time.
  */
 #ifndef PROVBOT_GATE_H
 #define PROVBOT_GATE_H
@@ -43,6 +44,6 @@ void gate_scan(gate *g, const char *s, size_t len);
 
 /* False only when pattern k cannot match the subject of the last
  * gate_scan(). */
-bool gate_may_match(const gate *g, int k);
+bool gate_may_match(gate *g, int k);
 
 #endif

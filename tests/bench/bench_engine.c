@@ -1,6 +1,7 @@
 /* bench_engine.c -- figures for the understanding and the dialog engine.
  *
- * usage: bench_engine INTENTS_DIR HELDOUT.tsv [--turns]   (--turns: the turns alone)
+ * usage: bench_engine INTENTS_DIR HELDOUT.tsv [--turns | --classify]
+ *        (--turns: the turns alone; --classify: start-up and a longer classification)
  * Prints: start-up (pack load + pattern compile + training, and with the
  * model read from a warm cache instead of trained), classification
  * throughput on one thread over >= 100,000 utterances, peak RSS, conversation
@@ -162,19 +163,14 @@ static int bench_turns(const char *intents)
     return system(path) == 0 ? 0 : -1;
 }
 
-int main(int argc, char **argv)
+/* Start-up, best of 5 trained (cold) and from a model cache (warm): prints
+ * it and leaves the last pack and model in *pp, *mp. 0, or -1. */
+static int bench_startup(const char *intents, pack **pp, nlu **mp)
 {
-    char err[512], line0[128];
-    if (argc < 3) {
-        fprintf(stderr, "usage: bench_engine INTENTS_DIR HELDOUT.tsv [--turns]\n");
-        return 2;
-    }
-    if (argc > 3 && !strcmp(argv[3], "--turns"))   /* the turns alone (profiling) */
-        return bench_turns(argv[1]) < 0;
-    /* start-up: best of 5, trained (cold) and from the model cache (warm) */
+    char err[512], cmd[128];
     char cdir[] = "/tmp/bench_cache.XXXXXX";
     if (!mkdtemp(cdir))
-        return 1;
+        return -1;
     double best[2] = { 1e9, 1e9 };
     pack *p = NULL;
     nlu *m = NULL;
@@ -182,34 +178,39 @@ int main(int argc, char **argv)
         nlu_free(m);
         pack_free(p);
         double t0 = now();
-        p = pack_load(argv[1], err, sizeof err);
+        p = pack_load(intents, err, sizeof err);
         m = !p ? NULL : i < 5 ? nlu_train(p, err, sizeof err) : nlu_open(p, cdir, err, sizeof err);
         double dt = now() - t0;
         if (!m) {
             fprintf(stderr, "%s\n", err);
-            return 1;
+            return -1;
         }
         if (i == 4) {   /* fills the cache */
             nlu *c = nlu_open(p, cdir, err, sizeof err);
             if (!c)
-                return 1;
+                return -1;
             nlu_free(c);
         }
         if (i >= 5 && !nlu_from_cache(m)) {
             fprintf(stderr, "bench_engine: the model cache was not used\n");
-            return 1;
+            return -1;
         }
         if (dt < best[i >= 5])
             best[i >= 5] = dt;
     }
     printf("startup (load, compile, train): %.1f ms cold, %.1f ms with a warm model cache (best of 5);"
            " model %.1f KiB\n", best[0] * 1000, best[1] * 1000, nlu_model_bytes(m) / 1024.0);
-    snprintf(line0, sizeof line0, "rm -rf %s", cdir);
-    if (system(line0) != 0)
-        return 1;
+    *pp = p;
+    *mp = m;
+    snprintf(cmd, sizeof cmd, "rm -rf %s", cdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
 
-    /* utterances: the held-out file's */
-    FILE *f = fopen(argv[2], "r");
+/* The held-out file's utterances (the text after the tab), into *out; their
+ * number, 0 when none. */
+static size_t read_utterances(const char *file, char ***out)
+{
+    FILE *f = fopen(file, "r");
     char line[4096];
     char **u = NULL;
     size_t n = 0, cap = 0;
@@ -226,14 +227,24 @@ int main(int argc, char **argv)
     }
     if (f)
         fclose(f);
+    *out = u;
+    return n;
+}
+
+/* Classification throughput over >= `at_least` utterances of file on this
+ * thread, in CPU time. 0, or -1. */
+static int bench_classify(nlu *m, const char *file, size_t at_least)
+{
+    char **u;
+    size_t n = read_utterances(file, &u);
     if (!n) {
-        fprintf(stderr, "no utterances in %s\n", argv[2]);
-        return 1;
+        fprintf(stderr, "no utterances in %s\n", file);
+        return -1;
     }
     size_t total = 0, bytes = 0;
     struct nlu_result r;
     double t0 = now(), c0 = cpu_now();
-    while (total < 200000) {
+    while (total < at_least) {
         for (size_t i = 0; i < n; i++) {
             nlu_classify(m, u[i], strlen(u[i]), NULL, &r);
             bytes += strlen(u[i]);
@@ -243,14 +254,30 @@ int main(int argc, char **argv)
     double dt = cpu_now() - c0, wall = now() - t0;
     printf("classification: %zu utterances (avg %.0f bytes) in %.3f s of CPU time = %.0f utterances/s on one core (%.2f us each; %.3f s wall)\n",
            total, (double)bytes / total, dt, total / dt, dt / total * 1e6, wall);
-    printf("peak RSS after load and classification: %.1f MiB\n", rss_kb("VmHWM:") / 1024.0);
-    nlu_free(m);
-    pack_free(p);
-
-    if (bench_turns(argv[1]) < 0)
-        return 1;
     for (size_t i = 0; i < n; i++)
         free(u[i]);
     free(u);
     return 0;
+}
+
+int main(int argc, char **argv)
+{
+    pack *p;
+    nlu *m;
+    if (argc < 3) {
+        fprintf(stderr, "usage: bench_engine INTENTS_DIR HELDOUT.tsv [--turns | --classify]\n");
+        return 2;
+    }
+    if (argc > 3 && !strcmp(argv[3], "--turns"))   /* the turns alone (profiling) */
+        return bench_turns(argv[1]) < 0;
+    if (bench_startup(argv[1], &p, &m) < 0)
+        return 1;
+    if (argc > 3 && !strcmp(argv[3], "--classify"))   /* that alone, longer (profiling) */
+        return bench_classify(m, argv[2], 2000000) < 0;
+    if (bench_classify(m, argv[2], 200000) < 0)
+        return 1;
+    printf("peak RSS after load and classification: %.1f MiB\n", rss_kb("VmHWM:") / 1024.0);
+    nlu_free(m);
+    pack_free(p);
+    return bench_turns(argv[1]) < 0;
 }
