@@ -479,7 +479,8 @@ int gate_add(gate *g, const char *re)
     for (int i = 0; known && i < in->req.n; i++)
         lit_keys(in->req.s[i], in->req.len[i], g->keys[g->nlit++]);
     /* by first bit, so that a missing one rules out all its literals at once */
-    qsort(g->keys + g->first[g->npat], g->nlit - g->first[g->npat], sizeof *g->keys, by_first);
+    if (g->nlit > g->first[g->npat])
+        qsort(g->keys + g->first[g->npat], g->nlit - g->first[g->npat], sizeof *g->keys, by_first);
     for (size_t i = g->nlit; i-- > g->first[g->npat];)
         g->keys[i][3] = i + 1 < g->nlit && g->keys[i + 1][0] == g->keys[i][0]
                         ? (uint16_t)(g->keys[i + 1][3] + 1) : 0;
