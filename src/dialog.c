@@ -319,45 +319,73 @@ static void write_value(struct buf *b, const cJSON *v)
     free(s);
 }
 
+/* key and s, unless s is empty (dialog_save). */
+static void save_str(struct buf *b, const char *key, const char *s)
+{
+    if (*s) {
+        buf_adds(b, key);
+        buf_json_str(b, s);
+    }
+}
+
+/* key and n, unless n is 0 (dialog_save). */
+static void save_num(struct buf *b, const char *key, double n)
+{
+    if (n != 0) {
+        buf_adds(b, key);
+        buf_json_num(b, n);
+    }
+}
+
 /* Written straight into a buffer (no cJSON tree, no printf): it runs every
- * turn. The same object as dialog_load reads. */
+ * turn. The same object as dialog_load reads; a field at its default (an
+ * empty string, false, 0, no alternatives) is left out, as dialog_load
+ * reads a missing one (a smaller row: two conversations share a page of
+ * the store, and a turn writes less WAL). */
 char *dialog_save(const dialog *d)
 {
     struct buf b;
     const cJSON *v;
     buf_init(&b, 1u << 24);
-    buf_adds(&b, "{\"last\":[");
+    buf_adds(&b, "{\"v\":2,\"last\":[");
     buf_json_num(&b, d->last[0]);
     buf_add(&b, ",", 1);
     buf_json_num(&b, d->last[1]);
-    buf_adds(&b, "],\"alts\":[");
-    for (int i = 0, n = 0; i < 2; i++)
-        if (d->alts[i][0]) {
-            if (n++)
-                buf_add(&b, ",", 1);
-            buf_json_str(&b, d->alts[i]);
-        }
-    buf_adds(&b, "],\"v\":2,\"lang\":");
-    buf_json_str(&b, d->lang);
-    buf_adds(&b, ",\"pending\":");
-    buf_json_str(&b, d->pending);
-    buf_adds(&b, ",\"last_faq\":");
-    buf_json_str(&b, d->last_faq);
-    buf_adds(&b, d->last_oos ? ",\"last_oos\":true,\"tries\":" : ",\"last_oos\":false,\"tries\":");
-    buf_json_num(&b, d->tries);
-    buf_adds(&b, ",\"turn\":");
-    buf_json_num(&b, d->turn);
-    buf_adds(&b, ",\"facts\":");
-    facts_write(d->facts, &b);
-    buf_adds(&b, ",\"said\":{");
-    cJSON_ArrayForEach(v, d->said) {
-        if (v != d->said->child)
-            buf_add(&b, ",", 1);
-        buf_json_str(&b, v->string ? v->string : "");
-        buf_add(&b, ":", 1);
-        write_value(&b, v);
+    buf_adds(&b, "]");
+    if (d->alts[0][0] || d->alts[1][0]) {
+        buf_adds(&b, ",\"alts\":[");
+        for (int i = 0, n = 0; i < 2; i++)
+            if (d->alts[i][0]) {
+                if (n++)
+                    buf_add(&b, ",", 1);
+                buf_json_str(&b, d->alts[i]);
+            }
+        buf_adds(&b, "]");
     }
-    buf_adds(&b, "}}");
+    buf_adds(&b, ",\"lang\":");
+    buf_json_str(&b, d->lang);
+    save_str(&b, ",\"pending\":", d->pending);
+    save_str(&b, ",\"last_faq\":", d->last_faq);
+    if (d->last_oos)
+        buf_adds(&b, ",\"last_oos\":true");
+    save_num(&b, ",\"tries\":", d->tries);
+    save_num(&b, ",\"turn\":", d->turn);
+    if (facts_count(d->facts)) {
+        buf_adds(&b, ",\"facts\":");
+        facts_write(d->facts, &b);
+    }
+    if (d->said->child) {
+        buf_adds(&b, ",\"said\":{");
+        cJSON_ArrayForEach(v, d->said) {
+            if (v != d->said->child)
+                buf_add(&b, ",", 1);
+            buf_json_str(&b, v->string ? v->string : "");
+            buf_add(&b, ":", 1);
+            write_value(&b, v);
+        }
+        buf_adds(&b, "}");
+    }
+    buf_adds(&b, "}");
     return buf_take(&b);
 }
 

@@ -95,12 +95,16 @@ int facts_write(const facts *f, struct buf *b)
         buf_json_str(b, f->a[i].value);
         buf_add(b, ",\"t\":", 5);
         buf_json_num(b, f->a[i].turn);
-        buf_add(b, ",\"c\":", 5);
-        buf_json_num(b, f->a[i].conf);
+        if (f->a[i].conf != 1.0) {     /* 1 when left out (facts_new) */
+            buf_add(b, ",\"c\":", 5);
+            buf_json_num(b, f->a[i].conf);
+        }
         buf_add(b, "}", 1);
     }
     return buf_add(b, "}", 1);
 }
+
+size_t facts_count(const facts *f) { return f->n; }
 
 const char *facts_get(const facts *f, const char *name)
 {

@@ -27,6 +27,8 @@ void facts_free(facts *f);
 cJSON *facts_json(const facts *f);
 /* The same object as JSON text, appended to b: 0, or -1 when b failed. */
 int facts_write(const facts *f, struct buf *b);
+/* How many facts are known. */
+size_t facts_count(const facts *f);
 
 /* The value of fact name, or NULL when not known. */
 const char *facts_get(const facts *f, const char *name);

@@ -14,7 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dialog.h"
 #include "engine.h"
+#include "pack.h"
 
 static char dir[64];
 static const char *intents(void)
@@ -143,6 +145,40 @@ static void test_turn_lang(void **state)
     close_engine(e);
 }
 
+/* The stored state leaves defaults out (a smaller row a turn) and reads an
+ * old row with every field the same; saving what was read gives it again. */
+static void test_state_defaults(void **state)
+{
+    (void)state;
+    char err[512];
+    pack *p = pack_load(intents(), err, sizeof err);
+    assert_non_null(p);
+    dialog *d = dialog_load(p, NULL, "en");
+    char *s = dialog_save(d);
+    assert_string_equal(s, "{\"v\":2,\"last\":[0,0],\"lang\":\"en\"}");
+    free(s);
+    dialog_free(d);
+    static const char old[] =
+        "{\"last\":[1,2],\"alts\":[],\"v\":2,\"lang\":\"sv\",\"pending\":\"status\","
+        "\"last_faq\":\"\",\"last_oos\":true,\"tries\":2,\"turn\":5,\"facts\":{\"status\":"
+        "{\"v\":\"closed\",\"t\":3,\"c\":1},\"goal\":{\"v\":\"change\",\"t\":2,\"c\":0.6}},"
+        "\"said\":{\"ask_status\":2}}";
+    d = dialog_load(p, old, "en");
+    s = dialog_save(d);
+    assert_string_equal(s, "{\"v\":2,\"last\":[1,2],\"lang\":\"sv\",\"pending\":\"status\","
+                           "\"last_oos\":true,\"tries\":2,\"turn\":5,\"facts\":{\"status\":"
+                           "{\"v\":\"closed\",\"t\":3},\"goal\":{\"v\":\"change\",\"t\":2,"
+                           "\"c\":0.6}},\"said\":{\"ask_status\":2}}");
+    dialog_free(d);
+    d = dialog_load(p, s, "en");
+    char *again = dialog_save(d);
+    assert_string_equal(again, s);
+    free(again);
+    free(s);
+    dialog_free(d);
+    pack_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -150,6 +186,7 @@ int main(void)
         cmocka_unit_test(test_batch),
         cmocka_unit_test(test_session_ids_no_fd),
         cmocka_unit_test(test_turn_lang),
+        cmocka_unit_test(test_state_defaults),
     };
     return cmocka_run_group_tests_name("dialog", tests, NULL, NULL);
 }
