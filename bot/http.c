@@ -55,6 +55,7 @@ void http_reset(struct http_req *h)
     wait_remove(h);
     upload_release(h);
     free(h->owned);
+    free(h->text);
     memset(h, 0, sizeof *h);
 }
 
@@ -159,7 +160,7 @@ int http_writeable(struct lws *wsi, struct http_req *h)
     if (h->answer) {                                   /* an upload's outcome */
         unsigned status = (unsigned)h->answer;
         h->answer = 0;
-        return http_json_status(wsi, h, status, status == 200 ? NULL : h->answer_err);
+        return http_json_status(wsi, h, status, status == 200 ? NULL : h->text->answer_err);
     }
     if (!h->body || h->off >= h->len) return 0;        /* spurious */
     size_t n = h->len - h->off;
@@ -255,6 +256,10 @@ static int upload_admit(struct server *s, struct lws *wsi, struct http_req *h,
     if (keep && s->up_reserved + declared > s->up_max)
         return upload_shed(wsi, h, &s->m.upload_shed_bytes, "upload_bytes", 503,
                            "the server is busy, try again in a moment");
+    if (!h->text && !(h->text = calloc(1, sizeof *h->text))) {
+        h->close_after = true;
+        return http_json_status(wsi, h, 503, "out of memory");
+    }
     h->srv = s;
     s->n_uploads++;
     h->uploading = true;
@@ -304,14 +309,14 @@ static int upload_begin(struct server *s, struct lws *wsi, struct http_req *h)
         h->up_status = 415;
         h->up_error = "only PNG or JPEG images";
     } else {
-        snprintf(h->up_session, sizeof h->up_session, "%s", sess);
+        snprintf(h->text->session, sizeof h->text->session, "%s", sess);
         char name[128] = "";
         if (lws_hdr_custom_copy(wsi, name, sizeof name, "x-filename:", 11) <= 0) name[0] = 0;
         size_t o = 0;   /* keep a tame file name: letters, digits, . _ - */
-        for (const char *p = name; *p && o + 1 < sizeof h->up_name; p++)
-            if (isalnum((unsigned char)*p) || strchr("._-", *p)) h->up_name[o++] = *p;
-        h->up_name[o] = 0;
-        if (!o || h->up_name[0] == '.') snprintf(h->up_name, sizeof h->up_name, "screenshot.png");
+        for (const char *p = name; *p && o + 1 < sizeof h->text->name; p++)
+            if (isalnum((unsigned char)*p) || strchr("._-", *p)) h->text->name[o++] = *p;
+        h->text->name[o] = 0;
+        if (!o || h->text->name[0] == '.') snprintf(h->text->name, sizeof h->text->name, "screenshot.png");
     }
     return 0;
 }
@@ -361,7 +366,7 @@ static int upload_hand_over(struct server *s, struct lws *wsi, struct http_req *
     char err[256] = "";
     const char *mime = NULL;
     struct attach_job *j = NULL;
-    if (engine_attach_check(turns_engine(s->turns), h->up_session, h->up, h->up_len, &mime,
+    if (engine_attach_check(turns_engine(s->turns), h->text->session, h->up, h->up_len, &mime,
                             err, sizeof err) < 0)
         goto refuse;
     if (!(j = calloc(1, sizeof *j))) {
@@ -369,8 +374,8 @@ static int upload_hand_over(struct server *s, struct lws *wsi, struct http_req *
         goto refuse;
     }
     j->id = ++s->attach_seq;
-    snprintf(j->session, sizeof j->session, "%s", h->up_session);
-    snprintf(j->name, sizeof j->name, "%s", h->up_name);
+    snprintf(j->session, sizeof j->session, "%s", h->text->session);
+    snprintf(j->name, sizeof j->name, "%s", h->text->name);
     j->mime = mime;
     j->data = h->up;
     j->len = h->up_len;
@@ -393,7 +398,7 @@ static int upload_hand_over(struct server *s, struct lws *wsi, struct http_req *
     s->up_wait = h;
     return 0;
 refuse:
-    log_event("info", "upload", "session=%.8s bytes=%zu ok=0", h->up_session, h->up_len);
+    log_event("info", "upload", "session=%.8s bytes=%zu ok=0", h->text->session, h->up_len);
     upload_release(h);
     return http_json_status(wsi, h, 400, err[0] ? err : "the file could not be attached");
 }
@@ -417,7 +422,7 @@ void http_attach_done(struct server *s)
             if (h->attach_id == j->id) {
                 wait_remove(h);
                 h->answer = j->rc == 0 ? 200 : 400;
-                snprintf(h->answer_err, sizeof h->answer_err, "%s",
+                snprintf(h->text->answer_err, sizeof h->text->answer_err, "%s",
                          j->err[0] ? j->err : "the file could not be attached");
                 lws_callback_on_writable(h->wsi);
                 break;
@@ -438,11 +443,11 @@ int http_body_done(struct server *s, struct lws *wsi, struct http_req *h)
     if (s->attach)
         return upload_hand_over(s, wsi, h);
     /* durable before it is acknowledged */
-    int rc = turns_attach(s->turns, h->up_session, h->up_name, h->up, h->up_len, err, sizeof err);
+    int rc = turns_attach(s->turns, h->text->session, h->text->name, h->up, h->up_len, err, sizeof err);
     size_t got = h->up_len;
     upload_release(h);
     h->up_len = got;
-    log_event("info", "upload", "session=%.8s bytes=%zu ok=%d", h->up_session, h->up_len, rc == 0);
+    log_event("info", "upload", "session=%.8s bytes=%zu ok=%d", h->text->session, h->up_len, rc == 0);
     if (rc == 0) {
         s->m.uploads++;
         return http_json_status(wsi, h, 200, NULL);

@@ -88,15 +88,20 @@ struct http_req {
     size_t up_declared;         /* Content-Length reserved in server.up_reserved (0: refusing) */
     int up_status;              /* non-zero: refuse with this status after the body */
     const char *up_error;       /* its message (static) */
-    char up_session[SERVE_SESSION_MAX + 1];
-    char up_name[101];
+    struct upload_text *text;   /* the upload's names and outcome, owned (allocated
+                                   when admitted: an idle connection holds none) */
     /* an upload being written by the attachment thread (attach.h) */
     struct server *wait_srv;    /* set while on wait_srv->up_wait, borrowed */
     struct http_req *wait_next; /* server.up_wait */
     struct lws *wsi;            /* borrowed, valid while on up_wait (CLOSED_HTTP resets) */
     uint64_t attach_id;         /* the job's id */
     int answer;                 /* non-zero: the outcome's status, to send in HTTP_WRITEABLE */
-    char answer_err[256];       /* its error ("" when 200) */
+};
+
+struct upload_text {
+    char session[SERVE_SESSION_MAX + 1];
+    char name[101];
+    char answer_err[256];       /* the outcome's error ("" when 200) */
 };
 
 enum pss_kind { PSS_NONE, PSS_HTTP, PSS_WS };
