@@ -1078,16 +1078,16 @@ static bool follow_up(const struct turn *t)
 static void faq_match(dialog *d, struct turn *t)
 {
     int n = 0;
+    const bool at_text = t->q && !strcmp(t->q->expect, "text") && !t->qlike;
     for (size_t i = 0; i < tree_faq_count(d->tree) && n < 2; i++) {
         const struct tree_faq *f = tree_faq_at(d->tree, i);
         bool intent_ok = f->nintents == 0;
         for (int k = 0; k < f->nintents; k++)
             intent_ok |= t->sure && pack_intent_at(d->pack, (size_t)f->intents[k]) == t->in;
-        if ((f->any && t->q && !strcmp(t->q->expect, "text") && !t->qlike) ||
-            (f->pending && (!t->q || strcmp(f->pending, t->q->id))) ||
+        if ((f->any && at_text) || (f->pending && (!t->q || strcmp(f->pending, t->q->id))) ||
             (f->when && !tree_holds(f->when, d->facts)))
             continue; /* only while its question is pending, or its facts hold */
-        bool follow = !strcmp(f->id, d->last_faq) && follow_up(t);
+        bool follow = d->last_faq[0] && !strcmp(f->id, d->last_faq) && follow_up(t);
         if (follow || (intent_ok && (t->qlike || f->any) &&
                        pack_rules_match(d->pack, &f->rules, t->fold, t->foldlen))) {
             t->short_steps[n] = f->covers_steps;

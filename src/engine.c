@@ -389,7 +389,7 @@ static const char *find_nocase(const char *s, const char *needle)
 {
     size_t n = strlen(needle);
     for (; *s; s++)
-        if (!strncasecmp(s, needle, n))
+        if ((*s | 0x20) == (needle[0] | 0x20) && !strncasecmp(s, needle, n))
             return s;
     return NULL;
 }

@@ -29,7 +29,7 @@ struct facts {
 static struct fact *entry(const facts *f, const char *name)
 {
     for (size_t i = 0; name && i < f->n; i++)
-        if (!strcmp(f->a[i].name, name))
+        if (f->a[i].name[0] == name[0] && !strcmp(f->a[i].name, name))
             return &f->a[i];
     return NULL;
 }
