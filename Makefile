@@ -116,12 +116,14 @@ run: deps
 	@echo "provbot: starting the web chat on http://127.0.0.1:8080/ (open it in a browser; Ctrl-C stops)"
 	./bot/provbot serve --data ./var --intents ./intents
 
+# The three builds run one job a core (JOBS=1: one at a time).
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 test: deps-test
-	@$(MAKE) --no-print-directory all units tools fuzzers $(BUILD)/bench/ws_load
-	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
+	@$(MAKE) --no-print-directory -j$(JOBS) all units tools fuzzers $(BUILD)/bench/ws_load
+	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=build-asan OPT=-O1 \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    build-asan/provbot units tools
-	@$(MAKE) --no-print-directory BUILD=build-tsan OPT=-O1 SAN=-fsanitize=thread build-tsan/provbot
+	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=build-tsan OPT=-O1 SAN=-fsanitize=thread build-tsan/provbot
 	@sh tests/run.sh
 
 .PHONY: units tools

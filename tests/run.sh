@@ -19,7 +19,9 @@
 # Every suite runs under timeout(1) with its own limit in minutes, scaled by
 # TEST_SLOWDOWN (default 1; CI may set 3); a suite past its limit is killed
 # (its whole process group) and counts as a failure: "not ok - NAME timed out".
-# RUN_SUITES="conversations cli" runs only the suites named.
+# RUN_SUITES="conversations cli" runs only the suites named. The suites that
+# use only the CPU run two at a time (TEST_LANES=1: one at a time); those
+# that time things or talk to servers run alone after them.
 cd "$(dirname "$0")/.." || exit 1
 
 units() { # BUILD_DIR
@@ -36,10 +38,14 @@ if [ "$1" = --units ]; then units "$2"; exit; fi
 OUT=tests/out
 mkdir -p "$OUT"
 : > "$OUT/all.tap"
+rm -f "$OUT"/*.sum "$OUT"/*.bad
 suites_failed=""
 SLOWDOWN=${TEST_SLOWDOWN:-1}
 
-suite() { # NAME MINUTES COMMAND...: runs one suite, keeps its TAP, shows failures
+# run_suite NAME MINUTES COMMAND...: runs one suite, keeps its TAP and its
+# summary ($OUT/NAME.sum; $OUT/NAME.bad when it failed). Prints nothing, so
+# that two can run at once (lanes below).
+run_suite() {
     name=$1; minutes=$2; shift 2
     case " ${RUN_SUITES:-$name} " in *" $name "*) ;; *) return 0;; esac
     limit=$(awk -v m="$minutes" -v s="$SLOWDOWN" 'BEGIN { t = m * 60 * (s > 0 ? s : 1); printf "%d", t < 1 ? 1 : t }')
@@ -60,14 +66,23 @@ suite() { # NAME MINUTES COMMAND...: runs one suite, keeps its TAP, shows failur
         echo "not ok - $name ran no test" >> "$OUT/$name.tap"
         bad=1
     fi
-    printf '%-28s %4d passed, %d failed (%ss)\n' "$name" "$ok" "$bad" "$(( $(date +%s) - start ))"
+    printf '%-28s %4d passed, %d failed (%ss)\n' "$name" "$ok" "$bad" "$(( $(date +%s) - start ))" > "$OUT/$name.sum"
     if [ "$bad" -gt 0 ]; then
-        grep -A3 '^not ok' "$OUT/$name.tap" | head -40 | sed 's/^/    /'
-        tail -5 "$OUT/$name.err" | sed 's/^/    stderr: /'
-        suites_failed="$suites_failed $name"
+        grep -A3 '^not ok' "$OUT/$name.tap" | head -40 | sed 's/^/    /' >> "$OUT/$name.sum"
+        tail -5 "$OUT/$name.err" | sed 's/^/    stderr: /' >> "$OUT/$name.sum"
+        : > "$OUT/$name.bad"
     fi
-    sed "s/^/[$name] /" "$OUT/$name.tap" >> "$OUT/all.tap"
 }
+
+# show_suite NAME: prints what run_suite kept and counts it in all.tap.
+show_suite() {
+    [ -f "$OUT/$1.sum" ] || return 0
+    cat "$OUT/$1.sum"
+    [ -f "$OUT/$1.bad" ] && suites_failed="$suites_failed $1"
+    sed "s/^/[$1] /" "$OUT/$1.tap" >> "$OUT/all.tap"
+}
+
+suite() { run_suite "$@"; show_suite "$1"; }   # one at a time
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 # one trained model for every bot the suites start (each in a fresh data
@@ -79,19 +94,39 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # limits in minutes (at TEST_SLOWDOWN=1): several times a warm run's time
 fuzz_targets=$(ls tests/fuzz/fuzz_*.c 2>/dev/null | wc -l)
 fuzz_minutes=$(( (fuzz_targets * ${FUZZ_SECONDS:-10} + 59) / 60 + 10 ))
-suite unit 5 sh tests/run.sh --units build
-suite unit-asan 10 sh tests/run.sh --units build-asan
-suite conversations 5 sh tests/conversations.sh build/provbot build/tools/convtest
-suite conversations-asan 10 sh tests/conversations.sh build-asan/provbot build/tools/convtest
-suite contract 1 python3 tests/contract_intents.py intents
-suite packs 5 sh tests/packs.sh build/provbot build/tools/convtest
-suite packs-asan 10 sh tests/packs.sh build-asan/provbot build/tools/convtest
-suite facts 3 build/tools/facttest intents tests/facts/en.tsv tests/facts/sv.tsv
-suite facts-asan 5 build-asan/tools/facttest intents tests/facts/en.tsv tests/facts/sv.tsv
-suite convtest-self 3 sh tests/convtest_self.sh build/tools/convtest
-suite cli 5 sh tests/cli.sh build/provbot
-suite cli-asan 10 sh tests/cli.sh build-asan/provbot
-suite eval 5 sh tests/eval.sh build/provbot
+# The suites that only use the CPU (no timing, no fixed port, no shared
+# folder) run in two lanes at once, one a core, the longest first; their
+# summaries are printed when both lanes are done, in this order.
+lane1() {
+    run_suite valgrind 25 sh tests/valgrind.sh
+    run_suite contract 1 python3 tests/contract_intents.py intents
+    run_suite packs 5 sh tests/packs.sh build/provbot build/tools/convtest
+    run_suite facts 3 build/tools/facttest intents tests/facts/en.tsv tests/facts/sv.tsv
+    run_suite convtest-self 3 sh tests/convtest_self.sh build/tools/convtest
+    run_suite cli 5 sh tests/cli.sh build/provbot
+}
+lane2() {
+    run_suite conversations-asan 10 sh tests/conversations.sh build-asan/provbot build/tools/convtest
+    run_suite unit-asan 10 sh tests/run.sh --units build-asan
+    run_suite conversations 5 sh tests/conversations.sh build/provbot build/tools/convtest
+    run_suite packs-asan 10 sh tests/packs.sh build-asan/provbot build/tools/convtest
+    run_suite facts-asan 5 build-asan/tools/facttest intents tests/facts/en.tsv tests/facts/sv.tsv
+    run_suite cli-asan 10 sh tests/cli.sh build-asan/provbot
+    run_suite unit 5 sh tests/run.sh --units build
+    run_suite eval 5 sh tests/eval.sh build/provbot
+}
+if [ "${TEST_LANES:-2}" -gt 1 ]; then
+    lane1 & l1=$!
+    lane2 & l2=$!
+    wait $l1 $l2
+else
+    lane1
+    lane2
+fi
+for s in unit unit-asan conversations conversations-asan contract packs packs-asan facts facts-asan \
+         convtest-self cli cli-asan eval valgrind; do
+    show_suite $s
+done
 suite outbox 10 sh tests/outbox.sh build/provbot
 suite rt 30 sh tests/rt.sh build/provbot
 suite crash-safety 15 python3 tests/crash_safety.py build/provbot 24 6
@@ -111,7 +146,6 @@ suite tsan-reports 1 sh -c 'n=$(ls "$1" | wc -l); if [ "$n" -eq 0 ]; then echo "
     else echo "not ok 1 - $n ThreadSanitizer reports in $1"; grep -h -m2 -A6 WARNING "$1"/* | sed "s/^/#   /" | head -40; fi; \
     echo 1..1' tsan "$OUT/tsan"
 suite browser 15 sh tests/browser/run.sh
-suite valgrind 25 sh tests/valgrind.sh
 suite fuzz "$fuzz_minutes" sh tests/fuzz.sh "${FUZZ_SECONDS:-10}"
 
 passed=$(grep -c '\] ok ' "$OUT/all.tap")

@@ -46,9 +46,21 @@ struct probe {
     long runs, subjects, matches;
 };
 
+/* Every stride-th subject is checked (1, or $PROVBOT_TEST_STRIDE: under
+ * valgrind, where PCRE2 runs without its JIT, the memory checks need the
+ * code paths, not every text). */
+static long stride(void)
+{
+    const char *v = getenv("PROVBOT_TEST_STRIDE");
+    return v && atol(v) > 1 ? atol(v) : 1;
+}
+
 /* Checks every pattern of pr on subject s: a match is never gated away. */
 static void check_subject(struct probe *pr, const char *s, size_t len)
 {
+    static long seen;
+    if (seen++ % stride())
+        return;
     gate_scan(pr->g, s, len);
     pr->subjects++;
     for (size_t k = 0; k < pr->n; k++) {
@@ -83,11 +95,10 @@ static void probe_free(struct probe *pr)
     gate_free(pr->g);
 }
 
-/* Every example of the pack and every message of a held-out file, folded
- * as the classifier folds them, whole and by sentence. */
-static void check_texts(struct probe *pr, const pack *p, const char *heldout)
+/* Every example of the pack, folded as the classifier folds them. */
+static void check_examples(struct probe *pr, const pack *p)
 {
-    char fold[8192], line[8192];
+    char fold[8192];
     for (size_t c = 0; c < pack_intent_count(p); c++)
         for (int l = 0; l < PACK_NLANG; l++) {
             const cJSON *x;
@@ -97,6 +108,13 @@ static void check_texts(struct probe *pr, const pack *p, const char *heldout)
                 check_subject(pr, fold, n);
             }
         }
+}
+
+/* Every message of a held-out file, folded as the classifier folds them,
+ * whole and by sentence. */
+static void check_texts(struct probe *pr, const char *heldout)
+{
+    char fold[8192], line[8192];
     FILE *f = fopen(heldout, "r");
     assert_non_null(f);
     while (fgets(line, sizeof line, f)) {
@@ -148,11 +166,12 @@ static void test_pack_patterns_never_gated_away(void **state)
         }
     assert_true(pr.n - more >= 100);
     assert_true(read * 10 >= (pr.n - more) * 9);   /* nine in ten at least */
-    check_texts(&pr, p, "tests/heldout.tsv");
-    check_texts(&pr, p, "tests/heldout2.tsv");
-    check_texts(&pr, p, "tests/heldout3.tsv");
+    check_examples(&pr, p);
+    check_texts(&pr, "tests/heldout.tsv");
+    check_texts(&pr, "tests/heldout2.tsv");
+    check_texts(&pr, "tests/heldout3.tsv");
     /* the point: few patterns run, and every match still does */
-    assert_true(pr.matches > 100);
+    assert_true(pr.matches > 100 / stride());
     assert_true(pr.runs < (long)(pr.subjects * pr.n) / 10);
     probe_free(&pr);
     pack_free(p);
