@@ -159,10 +159,15 @@ static void derive_req(struct info *in)
         in->req.n = -1;
 }
 
-static void keep_better(struct lset *best, const struct lset *cand)
+/* best = cand when cand gates better; *best_score is score(best), kept so
+ * that each set is scored once. */
+static void keep_better(struct lset *best, double *best_score, const struct lset *cand)
 {
-    if (score(cand) > score(best))
+    double c = score(cand);
+    if (c > *best_score) {
         set_copy(best, cand);
+        *best_score = c;
+    }
 }
 
 static int parse_alt(struct parser *ps, struct info *out);
@@ -320,37 +325,33 @@ static void parse_quant(struct parser *ps, struct info *in)
 /* A run of atoms up to '|', ')' or the end. */
 static int parse_concat(struct parser *ps, struct info *out)
 {
-    struct info *it = malloc(sizeof *it);
-    struct lset *best = malloc(sizeof *best), *tmp = malloc(sizeof *tmp);
+    struct scratch { struct info it; struct lset best, tmp; } *w = malloc(sizeof *w);
     bool whole = true;
-    int rc = -1;
-    if (!it || !best || !tmp)
-        goto out;
+    double best_score = -1;
+    if (!w)
+        return -1;
+    struct info *it = &w->it;
     set_one(&out->exact, "", 0);    /* the run so far */
-    best->n = -1;
+    w->best.n = -1;
     while (*ps->p && *ps->p != '|' && *ps->p != ')' && !ps->bad) {
         parse_atom(ps, it);
         parse_quant(ps, it);
-        keep_better(best, &it->req);
-        if (product(&out->exact, &it->exact, tmp))
+        keep_better(&w->best, &best_score, &it->req);
+        if (product(&out->exact, &it->exact, &w->tmp))
             continue;
-        keep_better(best, &out->exact);
+        keep_better(&w->best, &best_score, &out->exact);
         whole = false;
         if (it->exact.n >= 0)
             set_copy(&out->exact, &it->exact);
         else
             set_one(&out->exact, "", 0);
     }
-    keep_better(best, &out->exact);
-    set_copy(&out->req, best);
+    keep_better(&w->best, &best_score, &out->exact);
+    set_copy(&out->req, &w->best);
     if (!whole)
         out->exact.n = -1;   /* else parse_alt() keeps req, the best part */
-    rc = 0;
-out:
-    free(it);
-    free(best);
-    free(tmp);
-    return rc;
+    free(w);
+    return 0;
 }
 
 /* Alternatives apart by '|' up to ')' or the end. */
