@@ -1100,6 +1100,7 @@ static bool rules_match(nlu *m, const struct pack_rules *r, int g, const char *s
     for (size_t i = 0; i < r->n; i++) {
         if (!gate_may_match(m->gate, g + (int)i))
             continue;
+        pack_rule_ready(r, i);
         int rc = pcre2_jit_match(r->re[i], (PCRE2_SPTR)s, len, 0, 0, m->md, NULL);
         if (rc == PCRE2_ERROR_JIT_BADOPTION)
             rc = pcre2_match(r->re[i], (PCRE2_SPTR)s, len, 0, 0, m->md, NULL);

@@ -135,7 +135,18 @@ out:
     return doc;
 }
 
-static pcre2_code *compile(const char *re, const char *file, const char *field,
+/* PROVBOT_PCRE2_JIT=0 turns JIT off, for valgrind, which cannot follow JIT
+ * code. The one environment read left in src/, on purpose: a debugging
+ * switch that every program loading a pack (the unit tests and tools too)
+ * must honour without each passing it in. */
+static bool jit_wanted(void)
+{
+    const char *jit = getenv("PROVBOT_PCRE2_JIT");
+    return !jit || strcmp(jit, "0") != 0;
+}
+
+/* Compiles re (its JIT code too when jit: a JIT failure only slows). */
+static pcre2_code *compile(const char *re, const char *file, const char *field, bool jit,
                            char *err, size_t errlen)
 {
     int code;
@@ -151,13 +162,7 @@ static pcre2_code *compile(const char *re, const char *file, const char *field,
              field, (size_t)off, (const char *)msg);
         return NULL;
     }
-    /* A JIT failure only slows. PROVBOT_PCRE2_JIT=0 turns JIT off, for
-     * valgrind, which cannot follow JIT code. The one environment read left
-     * in src/, on purpose: a debugging switch that every program loading a
-     * pack (the unit tests and tools too) must honour without each passing
-     * it in. */
-    const char *jit = getenv("PROVBOT_PCRE2_JIT");
-    if (!jit || strcmp(jit, "0") != 0)
+    if (jit && jit_wanted())
         (void)pcre2_jit_compile(c, PCRE2_JIT_COMPLETE);
     return c;
 }
@@ -179,13 +184,16 @@ static int compile_rules(const cJSON *arr, struct pack_rules *r, const char *fil
         return fail(err, errlen, file, "%s: must be an array of strings", field);
     r->re = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof *r->re);
     r->src = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof *r->src);
-    if (!r->re || !r->src)
+    r->jit = calloc((size_t)cJSON_GetArraySize(arr) + 1, 1);
+    if (!r->re || !r->src || !r->jit)
         return fail(err, errlen, file, "out of memory");
+    if (!jit_wanted())
+        memset(r->jit, 1, (size_t)cJSON_GetArraySize(arr) + 1);   /* never */
     cJSON_ArrayForEach(it, arr) {
         snprintf(f, sizeof f, "%s[%d]", field, i++);
         if (!cJSON_IsString(it))
             return fail(err, errlen, file, "%s: must be a string", f);
-        r->re[r->n] = compile(it->valuestring, file, f, err, errlen);
+        r->re[r->n] = compile(it->valuestring, file, f, false, err, errlen);
         if (!r->re[r->n])
             return -1;
         r->src[r->n++] = it->valuestring;
@@ -205,8 +213,10 @@ static void free_rules(struct pack_rules *r)
         pcre2_code_free(r->re[i]);
     free(r->re);
     free(r->src);
+    free(r->jit);
     r->re = NULL;
     r->src = NULL;
+    r->jit = NULL;
     r->n = 0;
 }
 
@@ -308,18 +318,18 @@ static int load_entities(pack *p, const cJSON *doc, char *err, size_t errlen)
         return fail(err, errlen, file, "email: missing pattern");
     if (!cJSON_IsString(order))
         return fail(err, errlen, file, "order_ref: missing pattern");
-    if (!(p->email_re = compile(email->valuestring, file, "email", err, errlen)))
+    if (!(p->email_re = compile(email->valuestring, file, "email", true, err, errlen)))
         return -1;
-    if (!(p->order_re = compile(order->valuestring, file, "order_ref", err, errlen)))
+    if (!(p->order_re = compile(order->valuestring, file, "order_ref", true, err, errlen)))
         return -1;
     if (cJSON_IsString(get(doc, "email_lead")) &&
-        !(p->lead_re = compile(get(doc, "email_lead")->valuestring, file, "email_lead", err, errlen)))
+        !(p->lead_re = compile(get(doc, "email_lead")->valuestring, file, "email_lead", true, err, errlen)))
         return -1;
     if (cJSON_IsString(get(doc, "new_cue")) &&
-        !(p->new_re = compile(get(doc, "new_cue")->valuestring, file, "new_cue", err, errlen)))
+        !(p->new_re = compile(get(doc, "new_cue")->valuestring, file, "new_cue", true, err, errlen)))
         return -1;
     if (cJSON_IsString(get(doc, "requester_cue")) &&
-        !(p->cue_re = compile(get(doc, "requester_cue")->valuestring, file, "requester_cue", err, errlen)))
+        !(p->cue_re = compile(get(doc, "requester_cue")->valuestring, file, "requester_cue", true, err, errlen)))
         return -1;
     if (!cJSON_IsObject(values))
         return fail(err, errlen, file, "values: missing or not an object");
@@ -764,14 +774,25 @@ static bool scan(const pack *p, const char *subject, size_t len)
     return c->valid = true;
 }
 
+void pack_rule_ready(const struct pack_rules *r, size_t i)
+{
+    if (!r->jit[i]) {
+        r->jit[i] = 1;
+        (void)pcre2_jit_compile(r->re[i], PCRE2_JIT_COMPLETE);
+    }
+}
+
 bool pack_rules_match(const pack *p, const struct pack_rules *r,
                       const char *subject, size_t len)
 {
     bool gated = r->gate >= 0 && scan(p, subject, len);
-    for (size_t i = 0; i < r->n; i++)
-        if ((!gated || gate_may_match(p->gate, r->gate + (int)i)) &&
-            pcre2_match(r->re[i], (PCRE2_SPTR)subject, len, 0, 0, p->md, NULL) > 0)
+    for (size_t i = 0; i < r->n; i++) {
+        if (gated && !gate_may_match(p->gate, r->gate + (int)i))
+            continue;
+        pack_rule_ready(r, i);
+        if (pcre2_match(r->re[i], (PCRE2_SPTR)subject, len, 0, 0, p->md, NULL) > 0)
             return true;
+    }
     return false;
 }
 

@@ -70,6 +70,8 @@ struct pack_rules {          /* compiled patterns */
     const char **src;        /* their text (for gate.h), borrowed from the
                                 pack's documents; the array is owned */
     size_t n;
+    unsigned char *jit;      /* n flags, owned: 0 while re[i] waits for its JIT
+                                code (compiled when first run: pack_rule_ready) */
     int gate;                /* number of re[0] in the pack's literal gate
                                 (gate.h; re[i] is gate + i), or -1: no gate */
 };
@@ -159,6 +161,10 @@ void pack_free_rules(struct pack_rules *r);
 int pack_check_langs(const cJSON *obj, bool arrays, const char *file,
                      const char *field, char *err, size_t errlen);
 
+/* Gives r->re[i] its JIT code the first time it is about to run (most of a
+ * pack's patterns are never run in a conversation: the gates rule them out;
+ * compiling them all at load was two thirds of loading). One thread only. */
+void pack_rule_ready(const struct pack_rules *r, size_t i);
 /* True when any rule matches subject[0..len). Uses the pack's match data:
  * call from one thread only. */
 bool pack_rules_match(const pack *p, const struct pack_rules *r,
