@@ -296,27 +296,25 @@ int store_busy_timeout(store *s, int ms)
     return old;
 }
 
+/* Syncs the WAL and the database file without any lock, so that the
+ * RESTART's own syncs, which it makes holding the write lock, find little
+ * left to write. */
+static void presync(store *s)
+{
+    static const int files[] = { SQLITE_FCNTL_JOURNAL_POINTER, SQLITE_FCNTL_FILE_POINTER };
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        sqlite3_file *f = NULL;
+        if (sqlite3_file_control(s->db, "main", files[i], &f) == SQLITE_OK && f && f->pMethods)
+            (void)f->pMethods->xSync(f, SQLITE_SYNC_NORMAL);
+    }
+}
+
 /* The checkpointing thread's part of the WAL bound: a PASSIVE checkpoint
  * (most of the copying, no lock a writer needs), then, once it copied all
  * of an over-long WAL, a RESTART that finds little left to copy; it holds
  * the write lock while it runs, and waits at most CKPT_RESTART_WAIT_MS for
  * it and for readers, so another connection's writer waits about that long
  * plus the copying of the frames committed meanwhile. */
-/* Syncs the WAL and the database file without any lock, so that the
- * RESTART's own syncs, which it makes holding the write lock, find little
- * left to write. */
-static void presync(store *s)
-{
-    sqlite3_file *f = NULL;
-    if (sqlite3_file_control(s->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &f) == SQLITE_OK &&
-        f && f->pMethods)
-        (void)f->pMethods->xSync(f, SQLITE_SYNC_NORMAL);
-    f = NULL;
-    if (sqlite3_file_control(s->db, "main", SQLITE_FCNTL_FILE_POINTER, &f) == SQLITE_OK &&
-        f && f->pMethods)
-        (void)f->pMethods->xSync(f, SQLITE_SYNC_NORMAL);
-}
-
 int store_checkpoint(store *s)
 {
     int log = 0, copied = 0, rc = SQLITE_OK;

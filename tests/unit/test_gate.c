@@ -85,6 +85,17 @@ static void probe_add(struct probe *pr, const char *re)
     pr->src[pr->n++] = re;
 }
 
+/* probe_add() of each pattern of r; how many of them the gate reads. */
+static size_t probe_rules(struct probe *pr, const struct pack_rules *r)
+{
+    size_t read = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        probe_add(pr, r->src[i]);
+        read += gate_has_literals(pr->g, (int)pr->n - 1);
+    }
+    return read;
+}
+
 static void probe_free(struct probe *pr)
 {
     for (size_t k = 0; k < pr->n; k++)
@@ -143,27 +154,16 @@ static void test_pack_patterns_never_gated_away(void **state)
     struct probe pr = { gate_new(), NULL, NULL, 0, pcre2_match_data_create(1, NULL), 0, 0, 0 };
     assert_non_null(pr.g);
     size_t gated = 0;
-    for (size_t c = 0; c < pack_intent_count(p); c++) {
-        const struct pack_rules *r = &pack_intent_at(p, c)->rules;
-        for (size_t i = 0; i < r->n; i++) {
-            probe_add(&pr, r->src[i]);
-            gated += gate_has_literals(pr.g, (int)pr.n - 1);
-        }
-    }
+    for (size_t c = 0; c < pack_intent_count(p); c++)
+        gated += probe_rules(&pr, &pack_intent_at(p, c)->rules);
     assert_true(pr.n >= 10);
     assert_int_equal(gated, pr.n);     /* every pattern of the intents is read */
     /* and the values' and the answers' (pack_rules_match()'s gate) */
     size_t more = pr.n, read = 0;
     for (size_t v = 0; v < pack_value_count(p); v++)
-        for (size_t i = 0; i < pack_value_at(p, v)->rules.n; i++) {
-            probe_add(&pr, pack_value_at(p, v)->rules.src[i]);
-            read += gate_has_literals(pr.g, (int)pr.n - 1);
-        }
+        read += probe_rules(&pr, &pack_value_at(p, v)->rules);
     for (size_t f = 0; f < tree_faq_count(pack_tree(p)); f++)
-        for (size_t i = 0; i < tree_faq_at(pack_tree(p), f)->rules.n; i++) {
-            probe_add(&pr, tree_faq_at(pack_tree(p), f)->rules.src[i]);
-            read += gate_has_literals(pr.g, (int)pr.n - 1);
-        }
+        read += probe_rules(&pr, &tree_faq_at(pack_tree(p), f)->rules);
     assert_true(pr.n - more >= 100);
     assert_true(read * 10 >= (pr.n - more) * 9);   /* nine in ten at least */
     check_examples(&pr, p);
