@@ -174,14 +174,38 @@ static const char *placeholder(const dialog *d, const char *key, const char *con
     return v;
 }
 
+/* Appends n bytes of s to o (kept NUL-terminated). */
+static void append(struct out *o, const char *s, size_t n)
+{
+    if (o->oom)
+        return;
+    if (o->len + n + 1 > o->cap) {
+        char *p = realloc(o->text, o->cap = (o->len + n + 1) * 2);
+        if (!p) {
+            o->oom = true;
+            return;
+        }
+        o->text = p;
+    }
+    memcpy(o->text + o->len, s, n);
+    o->text[o->len += n] = '\0';
+}
+
 /* Text with {key} placeholders filled (values escaped); caller frees.
  * extra: NULL or {key, value, ..., NULL} pairs of ready markdown. */
 static char *fill(const dialog *d, const char *tpl, const char *const *extra)
 {
     struct out o = { 0 };
-    char key[PACK_ID_MAX], ch[2] = { 0, 0 };
+    char key[PACK_ID_MAX];
     for (const char *s = tpl; *s && !o.oom;) {
-        const char *close = *s == '{' ? strchr(s, '}') : NULL;
+        const char *open = strchr(s, '{');
+        if (open != s) {                        /* the text up to the next '{' */
+            size_t n = open ? (size_t)(open - s) : strlen(s);
+            append(&o, s, n);
+            s += n;
+            continue;
+        }
+        const char *close = strchr(s, '}');
         size_t kl = close ? (size_t)(close - s - 1) : 0;
         const char *v = NULL;
         if (close && kl > 0 && kl < sizeof key) {
@@ -189,27 +213,14 @@ static char *fill(const dialog *d, const char *tpl, const char *const *extra)
             key[kl] = '\0';
             v = placeholder(d, key, extra);
         }
-        if (!v) {
-            ch[0] = *s++;
-            v = ch;
-        } else {
-            s = close + 1;
+        if (!v) {                               /* a '{' of the text itself */
+            append(&o, s++, 1);
+            continue;
         }
-        bool raw = v == ch || (extra && v != fact(d, key));
-        char *esc = raw ? NULL : dialog_md_escape(v);
+        s = close + 1;
+        char *esc = extra && v != fact(d, key) ? NULL : dialog_md_escape(v);
         const char *piece = esc ? esc : v;
-        size_t n = strlen(piece);
-        if (o.len + n + 1 > o.cap) {
-            char *p = realloc(o.text, o.cap = (o.len + n + 1) * 2);
-            if (!p)
-                o.oom = true;
-            else
-                o.text = p;
-        }
-        if (!o.oom) {
-            memcpy(o.text + o.len, piece, n + 1);
-            o.len += n;
-        }
+        append(&o, piece, strlen(piece));
         free(esc);
     }
     if (o.oom) {
