@@ -18,6 +18,7 @@ struct entry {
     char *session;               /* owned */
     dialog *d;                   /* owned */
     char *json;                  /* owned: the state stored with d */
+    struct convcache_row row;    /* where the state is stored, as of row.epoch */
 };
 
 struct convcache {
@@ -105,7 +106,24 @@ dialog *convcache_take(convcache *c, const char *session, const char *json)
     return d;
 }
 
-void convcache_put(convcache *c, const char *session, dialog *d, char *json)
+dialog *convcache_take_row(convcache *c, const char *session, unsigned epoch,
+                           struct convcache_row *row, char **json)
+{
+    struct entry *e = find(c, session, hash_of(session));
+    if (!e || !e->row.rowid || e->row.epoch != epoch)
+        return NULL;     /* the entry stays for convcache_take */
+    unlink_entry(c, e);
+    dialog *d = e->d;
+    *row = e->row;
+    *json = e->json;
+    e->d = NULL;
+    e->json = NULL;
+    entry_free(e);
+    return d;
+}
+
+void convcache_put(convcache *c, const char *session, dialog *d, char *json,
+                   const struct convcache_row *row)
 {
     unsigned h = hash_of(session);
     struct entry *e = find(c, session, h);
@@ -131,6 +149,8 @@ void convcache_put(convcache *c, const char *session, dialog *d, char *json)
     e->hash = h;
     e->d = d;
     e->json = json;
+    if (row)
+        e->row = *row;
     e->hnext = c->bucket[h & (c->nbucket - 1)];
     c->bucket[h & (c->nbucket - 1)] = e;
     e->next = c->newest;

@@ -39,6 +39,8 @@ struct engine {
     char channel0[16];       /* cfg->channel: what engine_set_channel(NULL) restores */
     bool queue_cases;        /* a remote backend delivers: cases start queued */
     bool batch;              /* a group commit is open (engine_batch_begin) */
+    unsigned epoch;          /* the cache's rows are current for this epoch (see conv_open) */
+    int64_t version;         /* the store's data version as of the last commit, or -1 */
     char *allow_domains;     /* cfg->allow_domains, owned, or NULL: anyone files cases */
 };
 
@@ -101,6 +103,7 @@ engine *engine_open(const struct engine_config *cfg, char *err, size_t errlen)
     snprintf(e->channel, sizeof e->channel, "%s", cfg->channel ? cfg->channel : "chat");
     snprintf(e->channel0, sizeof e->channel0, "%s", e->channel);
     e->queue_cases = cfg->queue_cases;
+    e->version = -1;         /* no commit yet: the first turn starts an epoch */
     if (cfg->allow_domains && *cfg->allow_domains && !(e->allow_domains = strdup(cfg->allow_domains))) {
         snprintf(err, errlen, "out of memory");
         goto fail;
@@ -470,6 +473,44 @@ static void result_fill(struct engine_result *out, const char *iid, const struct
                  cJSON_GetObjectItem(dr->case_obj, "id")->valuestring);
 }
 
+/* The conversation's dialog and where it is stored, in the open
+ * transaction. The cache's entry of this epoch is used as it is: nothing
+ * but this engine's own turns wrote the store since the version recorded at
+ * the last commit (another write moves the epoch on, so that no entry put
+ * before it is trusted without reading the row). Else the row is read, and
+ * the kept object used when the stored JSON is its own. 0, -1 (the store)
+ * or -2 (out of memory). */
+static int conv_open(engine *e, const char *session, struct store_conv *conv, dialog **d)
+{
+    int64_t v = store_data_version(e->store);
+    if (v < 0 || v != e->version) {
+        e->epoch++;
+        e->version = v;
+    }
+    struct convcache_row row;
+    if ((*d = convcache_take_row(e->cache, session, e->epoch, &row, &conv->state))) {
+        conv->rowid = row.rowid;
+        conv->last_turn = row.last_turn;
+        conv->failed = row.failed;
+        return 0;
+    }
+    if (store_turn_load(e->store, session, conv) < 0)
+        return -1;
+    if (!(*d = convcache_take(e->cache, session, conv->state)) &&
+        !(*d = dialog_load(e->pack, conv->state, NULL)))
+        return -2;
+    return 0;
+}
+
+/* After a commit: the version this engine's own writes led to; after a
+ * failed one, a new epoch (the cache may hold what was rolled back). */
+static void note_commit(engine *e, bool ok)
+{
+    e->version = ok ? store_data_version(e->store) : -1;
+    if (!ok)
+        e->epoch++;
+}
+
 /* Longer than ~60 lines on purpose: the turn's transaction (begin or
  * savepoint, load, save, commit or release, rollback on every failure) is
  * kept in one function so that its one exit path is visible at once. */
@@ -499,11 +540,10 @@ int engine_turn(engine *e, const char *session, const char *user,
     if ((e->batch ? store_savepoint(e->store) : store_begin(e->store)) < 0)
         goto sqlfail;
     in_tx = true;
-    if (store_turn_load(e->store, session, &conv) < 0)
+    int rc = conv_open(e, session, &conv, &d);
+    if (rc == -1)
         goto sqlfail;
-    /* the object the last turn left, when the row is still the one it wrote */
-    if (!(d = convcache_take(e->cache, session, conv.state)) &&
-        !(d = dialog_load(e->pack, conv.state, NULL)))
+    if (rc < 0)
         goto oom;
     if (user && *user) {
         char why[80];
@@ -524,8 +564,12 @@ int engine_turn(engine *e, const char *session, const char *user,
         (e->batch ? store_release(e->store) : store_commit(e->store)) < 0)
         goto sqlfail;
     in_tx = false;
+    if (!e->batch)
+        note_commit(e, true);
     result_fill(out, iid, &dr, dialog_lang(d));
-    convcache_put(e->cache, session, d, saved);   /* both taken */
+    /* failed cases may be left only when some were told now (at most 4 a turn) */
+    struct convcache_row row = { conv.rowid, conv.last_turn, conv.failed && notices, e->epoch };
+    convcache_put(e->cache, session, d, saved, &row);   /* both taken */
     d = NULL;
     saved = NULL;
     goto done;
@@ -573,8 +617,10 @@ int engine_batch_commit(engine *e, char *err, size_t errlen)
     if (store_commit(e->store) < 0) {
         snprintf(err, errlen, "store: %s", store_errmsg(e->store));
         store_rollback(e->store);
+        note_commit(e, false);
         return -1;
     }
+    note_commit(e, true);
     return 0;
 }
 

@@ -504,7 +504,15 @@ int store_turn_load(store *s, const char *session, struct store_conv *c)
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
-int store_turn_save(store *s, const struct store_conv *c, const char *session,
+int64_t store_data_version(store *s)
+{
+    unsigned v = 0;
+    if (sqlite3_file_control(s->db, "main", SQLITE_FCNTL_DATA_VERSION, &v) != SQLITE_OK)
+        return -1;
+    return v;
+}
+
+int store_turn_save(store *s, struct store_conv *c, const char *session,
                     const char *channel, const char *user, const char *lang,
                     const char *json, const char *turns)
 {
@@ -526,7 +534,7 @@ int store_turn_save(store *s, const struct store_conv *c, const char *session,
     bind_text(st, 4, json);
     sqlite3_bind_int64(st, 5, now);
     if (append)
-        sqlite3_bind_int64(st, 6, sqlite3_last_insert_rowid(s->db));
+        sqlite3_bind_int64(st, 6, c->last_turn = sqlite3_last_insert_rowid(s->db));
     if (run(s, st) < 0)
         return -1;
     return sqlite3_changes(s->db) == 1 ? 0 : -1;

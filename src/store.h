@@ -85,12 +85,16 @@ struct store_conv {
     bool failed;          /* it may have failed cases not yet told (store_cases_take_failed
                              finds some): always true for a conversation without a row */
 };
+/* A number that changes whenever the database changes, by this connection
+ * or (as seen when a transaction begins) another; -1 on error. */
+int64_t store_data_version(store *s);
 /* 1 (found) or 0 (new: c->state NULL), <0 on error; free c->state. */
 int store_turn_load(store *s, const char *session, struct store_conv *c);
 /* store_conv_save() for the conversation c was loaded for, in the same
  * transaction: the row updated by its id, the turn appended after
- * c->last_turn, without looking either up again. */
-int store_turn_save(store *s, const struct store_conv *c, const char *session,
+ * c->last_turn (which then names the new one), without looking either up
+ * again. */
+int store_turn_save(store *s, struct store_conv *c, const char *session,
                     const char *channel, const char *user, const char *lang,
                     const char *json, const char *turns);
 /* The recent turns (the last 2,000 characters, from a whole turn); caller

@@ -93,8 +93,8 @@ static void test_cache(void **state)
     assert_non_null(c);
     assert_null(convcache_take(c, "a", "{}"));
     dialog *a = dialog_load(p, NULL, "en"), *b = dialog_load(p, NULL, "sv");
-    convcache_put(c, "a", a, strdup("{\"v\":2}"));
-    convcache_put(c, "b", b, strdup("{\"v\":3}"));
+    convcache_put(c, "a", a, strdup("{\"v\":2}"), NULL);
+    convcache_put(c, "b", b, strdup("{\"v\":3}"), NULL);
     assert_int_equal(convcache_count(c), 2);
     /* another row than the one kept: not used, and gone */
     assert_null(convcache_take(c, "a", "{\"v\":2,\"x\":1}"));
@@ -104,18 +104,49 @@ static void test_cache(void **state)
     assert_ptr_equal(convcache_take(c, "b", "{\"v\":3}"), b);
     assert_int_equal(convcache_count(c), 0);
     /* no row (purged): not used */
-    convcache_put(c, "b", b, strdup("{}"));
+    convcache_put(c, "b", b, strdup("{}"), NULL);
     assert_null(convcache_take(c, "b", NULL));
     /* full: the least recently put goes */
-    convcache_put(c, "x", dialog_load(p, NULL, "en"), strdup("1"));
-    convcache_put(c, "y", dialog_load(p, NULL, "en"), strdup("2"));
+    convcache_put(c, "x", dialog_load(p, NULL, "en"), strdup("1"), NULL);
+    convcache_put(c, "y", dialog_load(p, NULL, "en"), strdup("2"), NULL);
     dialog *z = dialog_load(p, NULL, "en");
-    convcache_put(c, "z", z, strdup("3"));
+    convcache_put(c, "z", z, strdup("3"), NULL);
     assert_int_equal(convcache_count(c), 2);
     assert_null(convcache_take(c, "x", "1"));
     assert_ptr_equal(convcache_take(c, "z", "3"), z);
     dialog_free(z);
     convcache_free(c);   /* frees y */
+    pack_free(p);
+}
+
+/* An entry's row is handed out only in the epoch it was put in; otherwise
+ * the entry stays for the reading path. */
+static void test_cache_rows(void **state)
+{
+    (void)state;
+    char err[256], *json = NULL;
+    pack *p = pack_load(intents(), err, sizeof err);
+    assert_non_null(p);
+    convcache *c = convcache_new(4);
+    dialog *a = dialog_load(p, NULL, "en"), *b = dialog_load(p, NULL, "en");
+    struct convcache_row row = { 7, 9, true, 3 }, got = { 0 };
+    convcache_put(c, "a", a, strdup("{\"v\":1}"), &row);
+    convcache_put(c, "b", b, strdup("{\"v\":2}"), NULL);   /* no row known */
+    assert_null(convcache_take_row(c, "a", 4, &got, &json));  /* another epoch */
+    assert_null(convcache_take_row(c, "b", 3, &got, &json));
+    assert_null(convcache_take_row(c, "x", 3, &got, &json));
+    assert_int_equal(convcache_count(c), 2);
+    assert_ptr_equal(convcache_take_row(c, "a", 3, &got, &json), a);
+    assert_int_equal(got.rowid, 7);
+    assert_int_equal(got.last_turn, 9);
+    assert_true(got.failed);
+    assert_string_equal(json, "{\"v\":1}");
+    assert_int_equal(convcache_count(c), 1);
+    free(json);
+    dialog_free(a);
+    assert_ptr_equal(convcache_take(c, "b", "{\"v\":2}"), b);
+    dialog_free(b);
+    convcache_free(c);
     pack_free(p);
 }
 
@@ -214,6 +245,7 @@ int main(void)
         cmocka_unit_test(test_json_numbers),
         cmocka_unit_test(test_json_strings),
         cmocka_unit_test(test_cache),
+        cmocka_unit_test(test_cache_rows),
         cmocka_unit_test(test_engine_follows_row),
         cmocka_unit_test(test_failed_case_told),
     };
