@@ -7,6 +7,7 @@
 #include "attach.h"
 #include "engine.h"
 #include "store.h"
+#include "thread.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -81,6 +82,7 @@ sqlfail:
 static void *worker(void *arg)
 {
     attachq *q = arg;
+    thread_background("provbot-attach");
     pthread_mutex_lock(&q->mu);
     for (;;) {
         struct attach_job *j = fifo_pop(&q->todo);

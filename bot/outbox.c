@@ -13,6 +13,7 @@
 #include "outbox.h"
 #include "backend.h"
 #include "log.h"
+#include "thread.h"
 #include "case.h"
 #include "store.h"
 
@@ -461,6 +462,7 @@ static void purge(outbox *ob)
 static void *worker(void *arg)
 {
     outbox *ob = arg;
+    thread_background("provbot-outbox");
     while (!atomic_load(&ob->stop)) {
         purge(ob);
         checkpoint(ob);
