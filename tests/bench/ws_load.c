@@ -549,6 +549,8 @@ int main(int argc, char **argv)
     const char *base = getenv("BASELINE_BIN");
     if (!bot || !*bot) bot = "build/provbot";
     if (!base || !*base) base = "build/bench/ws_baseline";
+    const char *parts = getenv("WS_LOAD_PARTS");   /* e.g. "b": only the open loop */
+    if (!parts || !*parts) parts = "abc";
     int status = 0;
 
     struct rlimit rl;
@@ -583,6 +585,7 @@ int main(int argc, char **argv)
     printf("provbot WebSocket bench: loopback, %ld CPUs, one client thread\n", sysconf(_SC_NPROCESSORS_ONLN));
     printf("  bot: %s   baseline: %s\n\n", bot, base);
 
+    if (strchr(parts, 'a')) {
     printf("(a) closed loop, 100 sessions x 1 message outstanding, 5 s\n");
     fflush(stdout);
     double a_bot = closed_loop(pport, 100, 1.0, 5.0);
@@ -594,7 +597,9 @@ int main(int argc, char **argv)
                a_bot / a_base, a_bot / a_base >= 0.30 ? "met" : "MISSED");
     else
         status = 1;
+    }
 
+    if (strchr(parts, 'b')) {
     printf("\n(b) open loop, 1000 sessions, 2000 messages/s in all, 5 s after 1 s warm-up\n");
     fflush(stdout);
     struct lat_result b_bot = open_loop(pport, 1000, 2000, 1.0, 5.0);
@@ -614,7 +619,12 @@ int main(int argc, char **argv)
         printf("    vs baseline: p99 x%.1f, p999 x%.1f (targets: <= x2 each: %s)\n",
                b_bot.p99 / b_base.p99, b_bot.p999 / b_base.p999,
                b_bot.p99 <= 2 * b_base.p99 && b_bot.p999 <= 2 * b_base.p999 ? "met" : "MISSED");
+    }
     stop(ppid);
+    if (!strchr(parts, 'c')) {
+        stop(bpid);
+        goto done;
+    }
 
     printf("\n(c) RSS with 1000 idle connections (hello/welcome done), fresh processes\n");
     fflush(stdout);
@@ -638,6 +648,7 @@ int main(int argc, char **argv)
                bbefore, bafter, (double)(bafter - bbefore) / 1000);
     stop(bpid);
 
+done:;
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) fprintf(stderr, "ws_load: could not remove %s\n", dir);
