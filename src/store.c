@@ -5,6 +5,7 @@
  * makes runs inside the caller's store_begin()/store_commit().
  */
 #include "store.h"
+#include "walbuf.h"
 #include "b64.h"
 
 #include <sqlite3.h>
@@ -226,8 +227,10 @@ store *store_open(const char *dir, char *err, size_t errlen)
     } else {
         snprintf(path, sizeof path, ":memory:");
     }
+    /* walbuf: a commit's WAL frames in one write (see walbuf.h) */
+    const char *vfs = dir && walbuf_register() == SQLITE_OK ? WALBUF_VFS : NULL;
     if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                        SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+                        SQLITE_OPEN_NOMUTEX, vfs) != SQLITE_OK) {
         snprintf(err, errlen, "cannot open the store %s: %s", path,
                  s->db ? sqlite3_errmsg(s->db) : "out of memory");
         goto fail;
