@@ -115,28 +115,32 @@ static void set_fact(dialog *d, const char *name, const char *value, double conf
         d->oom = true; /* reported by dialog_turn's return */
 }
 
+/* Appends n bytes of s to o (kept NUL-terminated). */
+static void append(struct out *o, const char *s, size_t n)
+{
+    if (o->oom)
+        return;
+    if (o->len + n + 1 > o->cap) {
+        char *p = realloc(o->text, o->cap = (o->len + n + 1) * 2);
+        if (!p) {
+            o->oom = true;
+            return;
+        }
+        o->text = p;
+    }
+    memcpy(o->text + o->len, s, n);
+    o->text[o->len += n] = '\0';
+}
+
 /* Appends paragraph s, unless the reply has it already. */
 static void put(struct out *o, const char *s)
 {
     size_t n = s ? strlen(s) : 0;
     if (o->oom || n == 0 || (o->text && strstr(o->text, s)))
         return;
-    if (o->len + n + 3 > o->cap) {
-        size_t nc = (o->len + n + 3) * 2;
-        char *p = realloc(o->text, nc);
-        if (!p) {
-            o->oom = true;
-            return;
-        }
-        o->text = p;
-        o->cap = nc;
-    }
-    if (o->len) {
-        memcpy(o->text + o->len, "\n\n", 2);
-        o->len += 2;
-    }
-    memcpy(o->text + o->len, s, n + 1);
-    o->len += n;
+    if (o->len)
+        append(o, "\n\n", 2);
+    append(o, s, n);
 }
 
 static void put_all(struct out *o, const struct out *from)
@@ -172,23 +176,6 @@ static const char *placeholder(const dialog *d, const char *key, const char *con
     if (v && !strcmp(v, "-"))
         v = pack_text(pack_message(d->pack, "not_given"), d->lang);
     return v;
-}
-
-/* Appends n bytes of s to o (kept NUL-terminated). */
-static void append(struct out *o, const char *s, size_t n)
-{
-    if (o->oom)
-        return;
-    if (o->len + n + 1 > o->cap) {
-        char *p = realloc(o->text, o->cap = (o->len + n + 1) * 2);
-        if (!p) {
-            o->oom = true;
-            return;
-        }
-        o->text = p;
-    }
-    memcpy(o->text + o->len, s, n);
-    o->text[o->len += n] = '\0';
 }
 
 /* Text with {key} placeholders filled (values escaped); caller frees.
