@@ -503,12 +503,11 @@ static int conv_open(engine *e, const char *session, struct store_conv *conv, di
 }
 
 /* After a commit: the version this engine's own writes led to; after a
- * failed one, a new epoch (the cache may hold what was rolled back). */
+ * failed one none, so that the next turn starts a new epoch (the cache may
+ * hold what was rolled back). */
 static void note_commit(engine *e, bool ok)
 {
     e->version = ok ? store_data_version(e->store) : -1;
-    if (!ok)
-        e->epoch++;
 }
 
 /* Longer than ~60 lines on purpose: the turn's transaction (begin or
