@@ -13,9 +13,9 @@
 #include "outbox.h"
 #include "backend.h"
 #include "log.h"
-#include "thread.h"
 #include "case.h"
 #include "store.h"
+#include "thread.h"
 
 #include <curl/curl.h>
 #include <pthread.h>

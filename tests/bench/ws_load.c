@@ -467,6 +467,13 @@ out:
 
 /* ---------------------------------------------------------------- main */
 
+static void remove_dir(const char *path)
+{
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+    if (system(cmd) != 0) fprintf(stderr, "ws_load: could not remove %s\n", path);
+}
+
 static pid_t start_bot(const char *bin, int port, const char *dir)
 {
     char listen[64], log[256];
@@ -594,9 +601,7 @@ int main(int argc, char **argv)
      * dirty pages, which the kernel would otherwise write back during the
      * baseline's run and (b) */
     stop(ppid);
-    char rm[400];
-    snprintf(rm, sizeof rm, "rm -rf '%s'", data1);
-    if (system(rm) != 0) fprintf(stderr, "ws_load: could not remove %s\n", data1);
+    remove_dir(data1);
     pport = free_port();
     ppid = start_bot(bot, pport, data3);
     double a_base = closed_loop(bport, 100, 1.0, 5.0);
@@ -664,9 +669,7 @@ int main(int argc, char **argv)
                bbefore, bafter, (double)(bafter - bbefore) / 1000);
     stop(bpid);
 
-done:;
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "ws_load: could not remove %s\n", dir);
+done:
+    remove_dir(dir);
     return status;
 }
