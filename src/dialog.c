@@ -27,6 +27,7 @@
 #include "tree.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,7 @@ struct turn {                    /* what this turn found, for the helpers */
     bool firm;                   /* ... and confident enough to act on (SURE) */
     bool qlike;                  /* the message asks something */
     const struct tree_question *q; /* pending question at the start */
+    uint64_t known;              /* form details known at the start (form_known) */
     enum ans ans;
     const char *why;             /* message key or text for ANS_INVALID */
     bool asked;                  /* a question (or its reminder) is in the reply */
@@ -882,24 +884,58 @@ static bool other_topic_case(dialog *d, const struct turn *t)
     return true;
 }
 
-/* "Updated: the new provisioning contact is now x." for what changed: the
- * message "updated_<fact>" of each form detail told this turn that has one,
- * in form order, else "updated". */
-static void say_updated(dialog *d, struct out *o, bool generic)
+/* Bit i set when the i-th detail of the case forms (cases.json, type after
+ * type, in form order) is known; details past the 64th are never set. */
+static uint64_t form_known(const dialog *d)
+{
+    uint64_t m = 0;
+    unsigned i = 0;
+    for (size_t k = 0; k < pack_case_type_count(d->pack); k++) {
+        const cJSON *v;
+        cJSON_ArrayForEach(v, pack_case_type_at(d->pack, k)->form) {
+            if (i < 64 && fact(d, v->valuestring))
+                m |= (uint64_t)1 << i;
+            i++;
+        }
+    }
+    return m;
+}
+
+/* What was told this turn beside the answer, acknowledged: for each form
+ * detail (form order) "noted_<fact>" when it was not known before, else
+ * "updated_<fact>" ("Updated: the new provisioning contact is now x."); then
+ * for each other fact of the process told, "noted_<fact>_<value>" where the
+ * pack has one ("Noted: the order line shows ..."). With generic, "updated"
+ * when nothing else was said ("Updated." alone only where the summary
+ * follows). */
+static void say_noted(dialog *d, const struct turn *t, struct out *o, bool generic)
 {
     bool any = false;
-    for (size_t i = 0; i < pack_case_type_count(d->pack); i++) {
+    unsigned i = 0;
+    for (size_t k = 0; k < pack_case_type_count(d->pack); k++) {
         const cJSON *v;
-        cJSON_ArrayForEach(v, pack_case_type_at(d->pack, i)->form) {
+        cJSON_ArrayForEach(v, pack_case_type_at(d->pack, k)->form) {
             char key[PACK_ID_MAX + 16];
-            snprintf(key, sizeof key, "updated_%s", v->valuestring);
+            bool was = i < 64 && (t->known >> i & 1);
+            i++;
+            snprintf(key, sizeof key, "%s_%s", was ? "updated" : "noted", v->valuestring);
             if (facts_turn(d->facts, v->valuestring) == d->turn && pack_message(d->pack, key)) {
                 say_msg(d, o, key);
                 any = true;
             }
         }
     }
-    if (!any && generic) /* ("Updated." alone only where the summary follows) */
+    const cJSON *f;
+    cJSON_ArrayForEach(f, tree_process_facts(d->tree)) {
+        const char *name = f->valuestring, *val = fact(d, name);
+        char key[2 * PACK_ID_MAX + 8];
+        if (!val || (t->q && !strcmp(t->q->fact, name)) || facts_turn(d->facts, name) != d->turn)
+            continue;
+        snprintf(key, sizeof key, "noted_%s_%s", name, val);
+        if (pack_message(d->pack, key))
+            say_msg(d, o, key);
+    }
+    if (!any && generic)
         say_msg(d, o, "updated");
 }
 
@@ -1034,7 +1070,7 @@ static void run_steps(dialog *d, struct turn *t, const struct dialog_hooks *h,
              * nothing else is said) */
             bool updated = form_changed(d);
             if (updated)
-                say_updated(d, o, true);
+                say_noted(d, t, o, true);
             if (s->again || !updated)
                 say(d, o, s->again ? s->again : s->say);
             return;
@@ -1053,6 +1089,8 @@ static void run_steps(dialog *d, struct turn *t, const struct dialog_hooks *h,
         if (s->case_type)
             close_form(d, s->case_type);
         if (s->ask) { /* the pending question again after a detail: its reminder */
+            if (s->ask == t->q && !t->answered)
+                say_noted(d, t, o, false); /* what was told instead, acknowledged */
             ask(d, t, s->ask, s->ask == t->q && !t->answered && strcmp(s->ask->expect, "confirm"),
                 o, r); /* (the summary to confirm is shown whole again) */
             return;
@@ -1312,6 +1350,7 @@ static void start_turn(dialog *d, struct turn *t, const struct nlu_result *nr,
     t->er = er;
     t->raw = raw;
     t->foldlen = text_normalize(raw, strlen(raw), TEXT_FOLD, t->fold, sizeof t->fold);
+    t->known = form_known(d);
     r->intent = forced >= 0 ? forced : nr->intent;
     r->confidence = forced >= 0 ? 1.0 : nr->confidence;
     if (forced < 0 && r->intent == oos && ent_get(er, "asks_status") && fact(d, "case_id") &&
@@ -1405,7 +1444,7 @@ static void speak(dialog *d, struct turn *t, const struct dialog_hooks *h,
     if (t->ans == ANS_UNKNOWN)
         say(d, side, q->unknown);
     if (q && q->form && !t->answered && form_changed(d))
-        say_updated(d, steps, false); /* a detail corrected while another is asked */
+        say_noted(d, t, steps, false); /* a detail corrected while another is asked */
     bool process = (t->sure && t->in->flow && !strcmp(t->in->flow, "process")) ||
                    ent_get(t->er, "want_case");
     if (q && !t->answered && d->tries >= (q->once ? 1 : MOVE_ON_TRIES) && q->unknown_value) {
@@ -1431,7 +1470,10 @@ static void speak(dialog *d, struct turn *t, const struct dialog_hooks *h,
 static void close_reply(dialog *d, struct turn *t, const struct dialog_hooks *h, bool said,
                         bool side_said, struct out *o, struct dialog_reply *r)
 {
-    bool off_topic = t->qlike || (words(t->raw) >= 4 && !(t->q && t->q->form));
+    bool yes_no = t->sure && (plays(d, t->in, PACK_ROLE_AFFIRM) || plays(d, t->in, PACK_ROLE_DENY));
+    bool off_topic = t->qlike || (words(t->raw) >= 4 && !(t->q && t->q->form) && !yes_no);
+    /* (a longer "no, it isn't ..." at a question a yes or no does not answer
+     * is a try at it, not a new topic) */
     bool social = t->sure && ((plays(d, t->in, PACK_ROLE_THANKS) && !d->pending[0]) ||
                               plays(d, t->in, PACK_ROLE_GOODBYE));
     if (!t->asked && d->pending[0] && !said && t->q && no_content(t->raw)) {

@@ -466,6 +466,11 @@ bool tree_is_process_fact(const tree *t, const char *name)
     return false;
 }
 
+const cJSON *tree_process_facts(const tree *t)
+{
+    return t->process;
+}
+
 const char *tree_result_fact(const tree *t, const facts *f)
 {
     const cJSON *v;

@@ -93,6 +93,8 @@ const char *tree_expect_at(size_t i);
 /* True when name is one of the process facts (a "yes" may be about one of
  * them rather than the question asked). */
 bool tree_is_process_fact(const tree *t, const char *name);
+/* flows.json "process_facts" (["fact", ...]), or NULL. */
+const cJSON *tree_process_facts(const tree *t);
 /* The fact that a result told in passing ("it worked", "still fails") sets
  * now: the first entry of "results" whose condition holds, or NULL. */
 const char *tree_result_fact(const tree *t, const facts *f);
