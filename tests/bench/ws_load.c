@@ -12,7 +12,10 @@
  *   (a) closed loop: 100 sessions, each with one message outstanding (the
  *       next is sent when the reply arrives): replies/s over 5 s.
  *   (b) open loop: 1,000 sessions offered 2,000 messages/s in all at an even
- *       pace (a 1 ms timer), round robin, 5 s after 1 s of warm-up:
+ *       pace (a 1 ms timer), round robin, 5 s in rounds of 1 s (each after
+ *       0.5 s of warm-up on new connections), the bot's and the baseline's
+ *       rounds interleaved so that a passing stall of the machine falls on
+ *       either alike; over the pooled rounds:
  *       p50/p99/p999 of the time from writing a message to reading its reply;
  *       how far the client's writes lagged their schedule is printed apart
  *       (p99), so a client that falls behind shows.
@@ -60,6 +63,7 @@
 #define QN          8           /* messages waiting to be written, a connection */
 #define RX_MAX      16384
 #define MAX_LAT     (1 << 16)
+#define B_ROUNDS    5           /* (b): rounds of 1 s a server, interleaved */
 
 static const char *const texts[] = {
     "hello",
@@ -416,11 +420,51 @@ static volatile sig_atomic_t stop_asked;   /* paced: SIGUSR1 ends the load early
 static void on_usr1(int sig) { (void)sig; stop_asked = 1; }
 static bool stop_was_asked(void) { return stop_asked != 0; }
 
-/* (b) */
-static struct lat_result open_loop(int port, int sessions, double rate, double warm_s, double secs)
+/* Latency samples of one server, pooled over the rounds of (b). */
+struct pool {
+    int64_t lat[MAX_LAT], lag[MAX_LAT];
+    size_t nlat, nlag;
+    uint64_t sent, answered, errors, dropped;
+    bool failed;
+};
+
+static void pool_add(int64_t *to, size_t *n, const int64_t *from, size_t k)
+{
+    if (k > MAX_LAT - *n) k = MAX_LAT - *n;
+    memcpy(to + *n, from, k * sizeof *from);
+    *n += k;
+}
+
+/* The percentiles of the pool (sorted here). */
+static struct lat_result pool_result(struct pool *p)
 {
     struct lat_result r = { 0 };
-    if (!run_begin(M_OPEN, port, sessions)) goto out;
+    qsort(p->lat, p->nlat, sizeof *p->lat, cmp_i64);
+    if (p->nlat) {
+        r.p50 = (double)p->lat[p->nlat * 50 / 100] / 1000;
+        r.p99 = (double)p->lat[p->nlat * 99 / 100] / 1000;
+        r.p999 = (double)p->lat[p->nlat * 999 / 1000] / 1000;
+        r.max = (double)p->lat[p->nlat - 1] / 1000;
+    }
+    qsort(p->lag, p->nlag, sizeof *p->lag, cmp_i64);
+    if (p->nlag) r.lag99 = (double)p->lag[p->nlag * 99 / 100] / 1000;
+    r.samples = p->nlat;
+    r.sent = p->sent;
+    r.answered = p->answered;
+    r.errors = p->errors;
+    r.dropped = p->dropped;
+    r.ok = !p->failed && p->nlat > 0;
+    return r;
+}
+
+/* One round of (b) against port, its samples added to p. */
+static void open_loop(int port, int sessions, double rate, double warm_s, double secs,
+                      struct pool *p)
+{
+    if (!run_begin(M_OPEN, port, sessions)) {
+        p->failed = true;
+        goto out;
+    }
     R.rate = rate;
     R.t0 = now_us() + 10000;
     R.t_measure = R.t0 + (int64_t)(warm_s * 1e6);
@@ -428,24 +472,15 @@ static struct lat_result open_loop(int port, int sessions, double rate, double w
     service_until(R.t_end, stop_was_asked);
     R.t_end = now_us(); /* (when asked to stop: no more messages) */
     service_until(now_us() + 2 * 1000000, none_outstanding);   /* the last replies */
-    qsort(R.lat, R.nlat, sizeof *R.lat, cmp_i64);
-    if (R.nlat) {
-        r.p50 = (double)R.lat[R.nlat * 50 / 100] / 1000;
-        r.p99 = (double)R.lat[R.nlat * 99 / 100] / 1000;
-        r.p999 = (double)R.lat[R.nlat * 999 / 1000] / 1000;
-        r.max = (double)R.lat[R.nlat - 1] / 1000;
-    }
-    qsort(R.lag, R.nlag, sizeof *R.lag, cmp_i64);
-    if (R.nlag) r.lag99 = (double)R.lag[R.nlag * 99 / 100] / 1000;
-    r.samples = R.nlat;
-    r.sent = R.sent;
-    r.answered = R.replies;
-    r.errors = R.errors;
-    r.dropped = R.dropped;
-    r.ok = R.closed == 0 && R.nlat > 0;
+    pool_add(p->lat, &p->nlat, R.lat, R.nlat);
+    pool_add(p->lag, &p->nlag, R.lag, R.nlag);
+    p->sent += R.sent;
+    p->answered += R.replies;
+    p->errors += R.errors;
+    p->dropped += R.dropped;
+    p->failed |= R.closed != 0 || R.nlat == 0;
 out:
     run_end();
-    return r;
 }
 
 /* (c) KiB of RSS before / with `sessions` idle chats; false on failure. */
@@ -530,8 +565,9 @@ static int paced(int argc, char **argv)
         fprintf(stderr, "usage: ws_load paced PORT SESSIONS RATE SECONDS\n");
         return 2;
     }
-    struct lat_result r = open_loop(atoi(argv[2]), atoi(argv[3]), atof(argv[4]), 0.5,
-                                    atof(argv[5]));
+    static struct pool p;
+    open_loop(atoi(argv[2]), atoi(argv[3]), atof(argv[4]), 0.5, atof(argv[5]), &p);
+    struct lat_result r = pool_result(&p);
     printf("latency samples %zu p50 %.2f p99 %.2f p999 %.2f max %.2f lag99 %.2f errors %llu"
            " closed %d\n", r.samples, r.p50, r.p99, r.p999, r.max, r.lag99,
            (unsigned long long)r.errors, r.ok ? 0 : 1);
@@ -615,7 +651,8 @@ int main(int argc, char **argv)
     }
 
     if (strchr(parts, 'b')) {
-    printf("\n(b) open loop, 1000 sessions, 2000 messages/s in all, 5 s after 1 s warm-up"
+    printf("\n(b) open loop, 1000 sessions, 2000 messages/s in all, 5 s in rounds of 1 s after 0.5 s"
+           " warm-up,\n    the two servers' rounds interleaved"
            ",\n    a fresh provbot and data folder ((a)'s hundreds of MB of WAL traffic, which the kernel\n"
            "    would still be writing back, are not part of this load)\n");
     fflush(stdout);
@@ -623,8 +660,15 @@ int main(int argc, char **argv)
         stop(bpid);
         return 1;
     }
-    struct lat_result b_bot = open_loop(pport, 1000, 2000, 1.0, 5.0);
-    struct lat_result b_base = open_loop(bport, 1000, 2000, 1.0, 5.0);
+    /* five rounds of 1 s each, in the order ABBAA BBAAB: a passing stall of the
+     * machine (a kernel thread, writeback) lands on either server alike */
+    static struct pool pools[2];
+    for (int i = 0; i < 2 * B_ROUNDS; i++) {
+        int who = (i + 1) / 2 % 2;      /* 0 1 1 0 0 1 1 0 ... */
+        open_loop(who ? bport : pport, 1000, 2000, 0.5, 1.0, &pools[who]);
+    }
+    struct lat_result b_bot = pool_result(&pools[0]);
+    struct lat_result b_base = pool_result(&pools[1]);
     const struct lat_result *lr[2] = { &b_bot, &b_base };
     const char *nm[2] = { "provbot ", "baseline" };
     for (int i = 0; i < 2; i++) {
