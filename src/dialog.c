@@ -613,11 +613,11 @@ static const char *email_why(const struct ent_result *er)
     return er->bad_email[0] ? ent_email_why_key(er->bad_email_why) : NULL;
 }
 
-/* True when email is the known new address with a typo fixed (at most two
- * letters apart, not the same): "wait typo, it's x" at "your own email?". */
-static bool typo_fix(const dialog *d, const char *email)
+/* True when email is the address fact `name` holds with a typo fixed (at
+ * most two letters apart, not the same). */
+static bool typo_of(const dialog *d, const char *name, const char *email)
 {
-    const char *old = fact(d, "new_email");
+    const char *old = fact(d, name);
     size_t n = old ? strlen(old) : 0, m = strlen(email);
     if (!old || n > 255 || m > 255 || !strcasecmp(old, email) || (n > m ? n - m : m - n) > 2)
         return false;
@@ -642,6 +642,13 @@ static bool typo_fix(const dialog *d, const char *email)
     return row[m] <= 2;
 }
 
+/* The known new address with a typo fixed: "wait typo, it's x" at "your own
+ * email?". */
+static bool typo_fix(const dialog *d, const char *email)
+{
+    return typo_of(d, "new_email", email);
+}
+
 /* Free text for q (a description): anything but a control word, a label, a
  * bare yes/no, an address or reference alone, or a question to the bot. */
 static enum ans read_text(dialog *d, struct turn *t, const char **value)
@@ -652,7 +659,9 @@ static enum ans read_text(dialog *d, struct turn *t, const char **value)
         return t->q->optional ? ANS_SKIP : ANS_INVALID; /* "no" or "yes, open it": nothing to add */
     if (is_label(d, t->raw) || words(t->raw) == 0 || t->qlike || /* a question is no description */
         (t->er->nemail && (t->er->new_cue || !fact(d, "new_email"))) || t->er->order_ref[0] ||
-        (t->firm && (plays(d, t->in, PACK_ROLE_OPEN_CASE) || plays(d, t->in, PACK_ROLE_CASE_STATUS))))
+        (t->firm && (plays(d, t->in, PACK_ROLE_OPEN_CASE) || plays(d, t->in, PACK_ROLE_CASE_STATUS) ||
+                     ((plays(d, t->in, PACK_ROLE_GOODBYE) || plays(d, t->in, PACK_ROLE_THANKS)) &&
+                      words(t->raw) <= 4)))) /* ("bye" is no description) */
         return t->q->optional && is_label(d, t->raw) ? ANS_SKIP : ANS_NONE;
     *value = t->raw;
     return ANS_VALUE;
@@ -752,6 +761,26 @@ static bool side_request(const dialog *d, const struct turn *t)
     return true;
 }
 
+/* Sets the new address; a description that quoted the one it replaces
+ * quotes this one instead, so that the case does not contradict itself. */
+static void set_new_email(dialog *d, const char *email)
+{
+    const char *old = fact(d, "new_email"), *desc = fact(d, "description");
+    const char *at = old && desc ? strstr(desc, old) : NULL;
+    char *fixed = NULL;
+    if (at && strcmp(old, email)) {
+        size_t n = strlen(desc) - strlen(old) + strlen(email) + 1;
+        if ((fixed = malloc(n)))
+            snprintf(fixed, n, "%.*s%s%s", (int)(at - desc), desc, email, at + strlen(old));
+        else
+            d->oom = true;
+    }
+    if (fixed) /* (with the confidence it had: a weaker source may still replace it) */
+        set_fact(d, "description", fixed, facts_conf(d->facts, "description"));
+    free(fixed);
+    set_fact(d, "new_email", email, ENTITY_CONF);
+}
+
 static void take_details(dialog *d, struct turn *t)
 {
     const struct ent_result *er = t->er;
@@ -769,12 +798,14 @@ static void take_details(dialog *d, struct turn *t)
                       !typo_fix(d, er->email[0]);
         bool own = i == er->own || second ||
                    (!strcmp(pf, "requester") && er->nemail == 1 && !er->new_cue &&
-                    !typo_fix(d, er->email[0]));
+                    !typo_fix(d, er->email[0])) ||
+                   (er->nemail == 1 && !er->new_cue && typo_of(d, "requester", er->email[0]) &&
+                    !typo_fix(d, er->email[0])); /* "sorry, mo@x, not me@x" */
         bool in_text = t->q && !strcmp(t->q->expect, "text") && !er->new_cue && fact(d, "new_email");
         if (own)
             set_fact(d, "requester", er->email[i], ENTITY_CONF);
         else if (i == 0 && !in_text) /* ("the orderer was x@y, he left": a description) */
-            set_fact(d, "new_email", er->email[i], ENTITY_CONF);
+            set_new_email(d, er->email[i]);
     }
     if (er->order_ref[0]) {
         const char *old = fact(d, "order_ref");
@@ -1163,8 +1194,12 @@ static bool info_answer(dialog *d, struct turn *t, bool told, const struct dialo
         set_buttons(d, r, in->buttons);
     else if (plays(d, in, PACK_ROLE_GREETING) || plays(d, in, PACK_ROLE_HELP))
         topic_buttons(d, r);
-    if (plays(d, in, PACK_ROLE_GOODBYE))
+    if (plays(d, in, PACK_ROLE_GOODBYE)) {
+        const char *w = fact(d, "want_case");
+        if (w && !strcmp(w, "yes"))
+            say_msg(d, o, "bye_case_open"); /* a case under way was not filed */
         d->pending[0] = '\0';
+    }
     return true;
 }
 

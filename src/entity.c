@@ -158,8 +158,10 @@ static void email_roles(const pack *p, const char *raw, const char *fold, size_t
             }
         }
     }
-    const pcre2_code *nc = pack_new_cue_rule(p);
-    r->new_cue = nc && pack_rule_find(p, nc, fold, foldlen, 0, 0, &so, &eo);
+    const pcre2_code *nc = pack_new_cue_rule(p), *fc = pack_correction_cue_rule(p);
+    r->new_cue = (nc && pack_rule_find(p, nc, fold, foldlen, 0, 0, &so, &eo)) ||
+                 (!own && fc && pack_rule_find(p, fc, fold, foldlen, 0, 0, &so, &eo));
+    /* ("my email is wrong, it should be x": the correction is of the own one) */
     if (own && !(r->new_cue && r->nemail == 1))
         r->own = r->nemail == 1 ? 0 : r->nemail == 2 ? 1 : -1;
     if (own && r->nemail == 2 && own_first(p, raw, r->email[0])) {

@@ -44,6 +44,7 @@ struct pack {
     pcre2_code *lead_re;           /* owned, or NULL */
     pcre2_code *cue_re;            /* owned, or NULL */
     pcre2_code *new_re;            /* owned, or NULL */
+    pcre2_code *fix_re;            /* "correction_cue", owned, or NULL */
     double threshold;              /* below: out_of_scope */
     double temperature;            /* softmax calibration, > 0 */
     pcre2_match_data *md;          /* one thread's match data, owned */
@@ -327,6 +328,10 @@ static int load_entities(pack *p, const cJSON *doc, char *err, size_t errlen)
         return -1;
     if (cJSON_IsString(get(doc, "new_cue")) &&
         !(p->new_re = compile(get(doc, "new_cue")->valuestring, file, "new_cue", true, err, errlen)))
+        return -1;
+    if (cJSON_IsString(get(doc, "correction_cue")) &&
+        !(p->fix_re = compile(get(doc, "correction_cue")->valuestring, file, "correction_cue", true, err,
+                              errlen)))
         return -1;
     if (cJSON_IsString(get(doc, "requester_cue")) &&
         !(p->cue_re = compile(get(doc, "requester_cue")->valuestring, file, "requester_cue", true, err, errlen)))
@@ -706,6 +711,7 @@ void pack_free(pack *p)
     pcre2_code_free(p->lead_re);
     pcre2_code_free(p->cue_re);
     pcre2_code_free(p->new_re);
+    pcre2_code_free(p->fix_re);
     tree_free(p->tree);
     pcre2_match_data_free(p->md);
     gate_free(p->gate);
@@ -740,6 +746,7 @@ const tree *pack_tree(const pack *p) { return p->tree; }
 const pcre2_code *pack_email_lead_rule(const pack *p) { return p->lead_re; }
 const pcre2_code *pack_requester_rule(const pack *p) { return p->cue_re; }
 const pcre2_code *pack_new_cue_rule(const pack *p) { return p->new_re; }
+const pcre2_code *pack_correction_cue_rule(const pack *p) { return p->fix_re; }
 
 const cJSON *pack_message(const pack *p, const char *key)
 {

@@ -146,6 +146,9 @@ const pcre2_code *pack_email_lead_rule(const pack *p);
 const pcre2_code *pack_requester_rule(const pack *p);
 /* Words calling an address the new one (folded text), or NULL. */
 const pcre2_code *pack_new_cue_rule(const pack *p);
+/* Words of a correction ("should be", "actually"), or NULL: they call an
+ * address the new one where no requester cue names it the person's own. */
+const pcre2_code *pack_correction_cue_rule(const pack *p);
 
 /* Writes "file: message" into err; returns -1 (for the loaders' errors). */
 int pack_vfail(char *err, size_t errlen, const char *file, const char *fmt, va_list ap);
