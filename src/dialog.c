@@ -567,6 +567,17 @@ static bool about_else(const dialog *d, const struct turn *t)
            (words(t->raw) >= 4 && !cJSON_GetObjectItemCaseSensitive(t->in->set, t->q->fact));
 }
 
+/* The text after "description:" when the message names the description
+ * and gives it ("also the description: Save returns error 500"), or NULL. */
+static const char *typed_description(const struct turn *t)
+{
+    const char *f = ent_get(t->er, "field"), *colon = strchr(t->raw, ':');
+    if (!f || strcmp(f, "description") || !colon)
+        return NULL;
+    colon += 1 + strspn(colon + 1, " ");
+    return *colon ? colon : NULL;
+}
+
 /* The yes/no reading of the message for question q. */
 static enum ans read_yes_no(const dialog *d, struct turn *t, const char **value)
 {
@@ -576,6 +587,9 @@ static enum ans read_yes_no(const dialog *d, struct turn *t, const char **value)
 
     if (ent_get(t->er, q->fact))
         return *value = ent_get(t->er, q->fact), ANS_VALUE; /* told in words */
+    if (!strcmp(q->expect, "confirm") && !is_label(d, t->raw) &&
+        (t->er->nemail || t->er->order_ref[0] || typed_description(t)))
+        return ANS_NONE; /* "no, the new contact should be x": corrected in place */
     if (label_of_other(d, t->raw, q))
         return ANS_NONE; /* "Yes, open the case" pressed late is no answer to this */
     if (t->firm && plays(d, t->in, PACK_ROLE_OPEN_CASE) && strcmp(q->fact, "want_case") &&
@@ -807,6 +821,8 @@ static void take_details(dialog *d, struct turn *t)
         else if (i == 0 && !in_text) /* ("the orderer was x@y, he left": a description) */
             set_new_email(d, er->email[i]);
     }
+    if (t->q && !strcmp(t->q->expect, "confirm") && typed_description(t))
+        set_fact(d, "description", typed_description(t), 1.0); /* at the summary */
     if (er->order_ref[0]) {
         const char *old = fact(d, "order_ref");
         if (old && strcmp(old, er->order_ref))
@@ -877,7 +893,8 @@ static void take_intent(dialog *d, struct turn *t)
         set_fact(d, "dup", NULL, 1.0); /* asked again: look for an open case again */
     /* a long first message of a failing edit keeps its words for support */
     bool told = ent_has(t->er, "edit", "failed");
-    if (told && t->q && !strcmp(t->q->expect, "confirm") && !ent_get(t->er, "answer")) {
+    if (told && t->q && !strcmp(t->q->expect, "confirm") && !ent_get(t->er, "answer") &&
+        !typed_description(t)) {
         set_fact(d, "description", t->raw, 1.0); /* "it says Something went wrong" at the summary */
         return;
     }
