@@ -1116,7 +1116,7 @@ static void run_steps(dialog *d, struct turn *t, const struct dialog_hooks *h,
             /* the path ended and what led there is unchanged: a corrected detail is
              * acknowledged, then the step's short form (its whole text only when
              * nothing else is said) */
-            bool updated = form_changed(d);
+            bool updated = form_changed(d) && !s->quiet;
             if (updated)
                 say_noted(d, t, o, true);
             if (s->again || !updated)

@@ -211,6 +211,7 @@ static int parse_step(tree *t, const pack *p, const cJSON *o, struct tree_step *
     if (get(o, "ask") && !(s->ask = tree_question(t, str(o, "ask"))))
         return fail(err, errlen, "%s.ask: unknown question", field);
     s->end = cJSON_IsTrue(get(o, "end"));
+    s->quiet = cJSON_IsTrue(get(o, "quiet"));
     if (!s->say && !s->ask && !s->action && !s->end)
         return fail(err, errlen, "%s: a step must say, ask, act or end", field);
     return 0;

@@ -43,6 +43,7 @@ struct tree_step {
     const char *action;      /* "file_case", "find_case" or NULL */
     const struct pack_case_type *case_type; /* file_case: the type it files ("case") */
     bool end;                /* closes the path */
+    bool quiet;              /* details told once it ended are not acknowledged */
 };
 
 struct tree_faq {
