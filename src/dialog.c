@@ -83,6 +83,7 @@ struct turn {                    /* what this turn found, for the helpers */
     bool other_case;             /* a case asked for about another topic (dropped) */
     bool covered;                /* a FAQ answer stands for the intent's own */
     bool told_order;             /* a fact of the order was told in words */
+    bool offered;                /* "did you mean" offered intents as buttons */
     const cJSON *short_steps[2]; /* step ids to say in their short form (FAQ said it) */
     const struct tree_faq *faq[2]; /* FAQ entries answered this turn */
 };
@@ -1308,6 +1309,7 @@ static void fallback(dialog *d, struct turn *t, struct out *o, struct dialog_rep
         say_msg(d, o, "did_you_mean");
         cJSON_Delete(r->buttons);
         r->buttons = cJSON_CreateArray();
+        t->offered = true;
         for (int i = 0; i < 2; i++) {
             const struct pack_intent *a = pack_intent_at(d->pack, (size_t)nr->alt[i].intent);
             snprintf(d->alts[i], sizeof d->alts[i], "%s", a->id);
@@ -1517,6 +1519,25 @@ static void speak(dialog *d, struct turn *t, const struct dialog_hooks *h,
     second_answer(d, t, side);
 }
 
+/* Off topic while a question is pending: the fallback, then the question's
+ * reminder; intents offered as "did you mean" keep their buttons, before
+ * the question's own. */
+static void fallback_then_ask(dialog *d, struct turn *t, struct out *o, struct dialog_reply *r)
+{
+    fallback(d, t, o, r);
+    cJSON *alts = t->offered ? r->buttons : NULL;
+    if (alts)
+        r->buttons = NULL;
+    ask(d, t, tree_question(d->tree, d->pending), true, o, r);
+    if (!alts)
+        return;
+    const cJSON *b;
+    cJSON_ArrayForEach(b, r->buttons)
+        cJSON_AddItemToArray(alts, cJSON_CreateString(b->valuestring));
+    cJSON_Delete(r->buttons);
+    r->buttons = alts;
+}
+
 /* When nothing else was said: the pending question in full or as a
  * reminder, "not understood", or the fallback (step 6). */
 static void close_reply(dialog *d, struct turn *t, const struct dialog_hooks *h, bool said,
@@ -1540,10 +1561,8 @@ static void close_reply(dialog *d, struct turn *t, const struct dialog_hooks *h,
             not_understood(d, t, h, o, r);
         else if (!off_topic)
             ask(d, t, tree_question(d->tree, d->pending), false, o, r);
-        else {
-            fallback(d, t, o, r);
-            ask(d, t, tree_question(d->tree, d->pending), true, o, r);
-        }
+        else
+            fallback_then_ask(d, t, o, r);
     } else if (!said) {
         fallback(d, t, o, r);
     }
