@@ -84,6 +84,7 @@ struct turn {                    /* what this turn found, for the helpers */
     bool covered;                /* a FAQ answer stands for the intent's own */
     bool told_order;             /* a fact of the order was told in words */
     bool offered;                /* "did you mean" offered intents as buttons */
+    bool no_case;                /* a question about a case (a FAQ answers it), no request */
     const cJSON *short_steps[2]; /* step ids to say in their short form (FAQ said it) */
     const struct tree_faq *faq[2]; /* FAQ entries answered this turn */
 };
@@ -801,7 +802,8 @@ static void take_details(dialog *d, struct turn *t)
     const struct ent_result *er = t->er;
     const char *pf = t->q ? t->q->fact : "";
     for (int i = 0; i < er->nvals; i++)
-        if (tree_is_fact(d->tree, er->vals[i].slot)) {
+        if (tree_is_fact(d->tree, er->vals[i].slot) &&
+            !(t->no_case && !strcmp(er->vals[i].slot, "want_case"))) {
             set_fact(d, er->vals[i].slot, er->vals[i].value, ENTITY_CONF);
             t->told_order |= !side_request(d, t); /* "resend it, it's closed": no path */
         }
@@ -1448,6 +1450,13 @@ static void take_message(dialog *d, struct turn *t, struct dialog_reply *r)
         !plays(d, t->in, PACK_ROLE_OPEN_CASE))
         forget_all(d); /* a new request after a filed case: a new path */
     bool alien = t->nr->foreign || (!t->sure && ent_get(t->er, "foreign") && !ent_get(t->er, "ours"));
+    if (t->sure && plays(d, t->in, PACK_ROLE_OPEN_CASE)) {
+        faq_match(d, t); /* "could you open a case then?" answered as a question asks for none */
+        t->no_case = t->covered;
+        memset(t->faq, 0, sizeof t->faq);
+        memset(t->short_steps, 0, sizeof t->short_steps);
+        t->covered = false;
+    }
     if (!alien) /* "Save fails on the start date": nothing of ours is told */
         take_details(d, t);
     faq_match(d, t);
@@ -1466,10 +1475,11 @@ static void take_message(dialog *d, struct turn *t, struct dialog_reply *r)
         d->pending[0] = '\0';
     }
     t->changed = facts_changed_since(d->facts, d->turn);
+    bool social = t->sure && (plays(d, t->in, PACK_ROLE_GOODBYE) || plays(d, t->in, PACK_ROLE_THANKS));
     if (t->q && (t->ans == ANS_NONE || t->ans == ANS_INVALID) && !t->qlike && !t->changed &&
-        !task_request(d, t) && !no_content(t->raw) &&
+        !task_request(d, t) && !no_content(t->raw) && !social &&
         !(t->er->bad_email[0] && strcmp(t->q->expect, "email")))
-        d->tries++; /* (a request, a detail told, or an address with a typo is no try at it) */
+        d->tries++; /* (a request, a detail told, a goodbye or an address with a typo is no try at it) */
     if (t->q && !strcmp(t->q->expect, "text") && t->ans == ANS_VALUE && r->intent >= 0 &&
         r->intent == pack_role(d->pack, PACK_ROLE_FALLBACK)) {
         r->intent = -1; /* an answer, not a question */
@@ -1499,8 +1509,8 @@ static void speak(dialog *d, struct turn *t, const struct dialog_hooks *h,
         say(d, side, q->unknown);
     if (q && q->form && !t->answered && form_changed(d))
         say_noted(d, t, steps, false); /* a detail corrected while another is asked */
-    bool process = (t->sure && t->in->flow && !strcmp(t->in->flow, "process")) ||
-                   ent_get(t->er, "want_case");
+    bool process = !t->no_case && ((t->sure && t->in->flow && !strcmp(t->in->flow, "process")) ||
+                                   ent_get(t->er, "want_case"));
     if (q && !t->answered && d->tries >= (q->once ? 1 : MOVE_ON_TRIES) && q->unknown_value) {
         set_fact(d, q->fact, q->unknown_value, 0.5); /* two tries: go on without it */
         d->pending[0] = '\0';
