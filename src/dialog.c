@@ -518,6 +518,29 @@ static bool question_like(const char *raw, const struct ent_result *er)
     return strchr(raw, '?') || ent_get(er, "question");
 }
 
+/* True when the message quotes something ("..." or \u201c...\u201d) and says
+ * fewer than five words of its own around it: 'fick en popup: "Provisioning
+ * contact can no longer be updated"' is in the language of its own words. */
+static bool mostly_quote(const char *raw)
+{
+    char own[512];
+    size_t n = 0;
+    bool in = false, quoted = false;
+    for (const char *s = raw; *s && n + 1 < sizeof own; s++) {
+        bool curly = !strncmp(s, "\xe2\x80\x9c", 3) || !strncmp(s, "\xe2\x80\x9d", 3);
+        if (*s == '"' || curly) {
+            in = !in;
+            quoted = true;
+            s += curly ? 2 : 0;
+            own[n++] = ' ';
+        } else if (!in) {
+            own[n++] = *s;
+        }
+    }
+    own[n] = '\0';
+    return quoted && words(own) < 5;
+}
+
 static void update_lang(dialog *d, const struct nlu_result *nr, const struct ent_result *er,
                         const char *raw)
 {
@@ -525,6 +548,7 @@ static void update_lang(dialog *d, const struct nlu_result *nr, const struct ent
     if (!d->lang[0])
         memcpy(d->lang, nr->lang, 3);
     else if (nr->lang_sure && strcmp(nr->lang, d->lang) && words(raw) >= 3 && !is_label(d, raw) &&
+             !mostly_quote(raw) &&
              !(q && !strcmp(q->expect, "text") && !question_like(raw, er)))
         memcpy(d->lang, nr->lang, 3); /* (a description often quotes an English error) */
 }
@@ -1497,7 +1521,10 @@ static void speak(dialog *d, struct turn *t, const struct dialog_hooks *h,
     for (int i = 0; i < 2 && t->faq[i]; i++)
         say(d, side, t->faq[i]->say);
     snprintf(d->last_faq, sizeof d->last_faq, "%s", t->faq[0] ? t->faq[0]->id : "");
-    if (t->ans == ANS_UNKNOWN && t->faq[0] && t->faq[0]->pending) {
+    bool where = false; /* a FAQ of the pending question answered ("where do I see it?") */
+    for (int i = 0; i < 2 && t->faq[i]; i++)
+        where |= t->faq[i]->pending != NULL;
+    if (t->ans == ANS_UNKNOWN && where) {
         /* "not sure, where do I see that?": told where, the question stays */
         set_fact(d, q->fact, NULL, 1.0);
         snprintf(d->pending, sizeof d->pending, "%s", q->id);
