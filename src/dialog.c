@@ -825,12 +825,16 @@ static void take_details(dialog *d, struct turn *t)
 {
     const struct ent_result *er = t->er;
     const char *pf = t->q ? t->q->fact : "";
+    int process = 0;
     for (int i = 0; i < er->nvals; i++)
         if (tree_is_fact(d->tree, er->vals[i].slot) &&
             !(t->no_case && !strcmp(er->vals[i].slot, "want_case"))) {
             set_fact(d, er->vals[i].slot, er->vals[i].value, ENTITY_CONF);
             t->told_order |= !side_request(d, t); /* "resend it, it's closed": no path */
+            process += tree_is_process_fact(d->tree, er->vals[i].slot);
         }
+    if (process >= 2 && !t->qlike)
+        t->told_order = true; /* "line is Awaiting ..., I see Edit, not onboarded": their order */
     for (int i = 0; i < er->nemail; i++) {
         /* a second address, not called new, once the new one is known: the person's own */
         bool second = er->nemail == 1 && !er->new_cue && fact(d, "new_email") &&
