@@ -30,3 +30,8 @@ if [ -x build/bench/ws_load ]; then
     echo "== web chat (targets of issue 15: closed loop >= 0.30 of the baseline; open loop p99 and p999 <= x2 the baseline's at 2,000 msg/s; <= 6 KiB per idle connection)"
     build/bench/ws_load build/provbot build/bench/ws_baseline || exit 1
 fi
+if [ -x build/bench/ws_load ]; then
+    echo
+    echo "== WAL under sustained load (target of issue 15: <= 64 MiB over 150,000 turns; 100 chats, closed loop, rate limit off; killed at the end, nothing lost)"
+    python3 tests/wal_load.py build/provbot build/bench/ws_load 150000 | grep -E '^(# [0-9]+ replies|ok|not ok)'
+fi
