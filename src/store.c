@@ -249,6 +249,8 @@ store *store_open(const char *dir, char *err, size_t errlen)
         goto fail;
     }
     s->page_size = pragma_int(s, "PRAGMA page_size");
+    int chunk = STORE_DB_CHUNK_BYTES; /* (a no-op on :memory:) */
+    (void)sqlite3_file_control(s->db, "main", SQLITE_FCNTL_CHUNK_SIZE, &chunk);
     if (migrate(s, err, errlen) < 0)
         goto fail;
     return s;

@@ -52,6 +52,13 @@ uint64_t store_wal_bytes_total(void);
 /* How long this handle's writers wait for another connection's write lock
  * (STORE_BUSY_MS by default); returns the previous value. */
 #define STORE_BUSY_MS 5000
+/* An on-disk store's database file grows by this much at a time
+ * (SQLITE_FCNTL_CHUNK_SIZE: written blocks, not a hole): a checkpoint's pages
+ * then mostly land in blocks the file has already, so the fsync the RESTART
+ * makes holding the write lock has data to flush but no new file size to
+ * journal (that cost 8 ms a RESTART on this kind of machine, a stall of every
+ * chat). The file's size is a multiple of it. */
+#define STORE_DB_CHUNK_BYTES (4 << 20)
 int store_busy_timeout(store *s, int ms);
 
 /* BEGIN IMMEDIATE: 0, STORE_BUSY when another connection held the write lock

@@ -18,6 +18,7 @@
 #include "store.h"
 
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +54,23 @@ static long rss_kb(const char *which)
     if (f)
         fclose(f);
     return kb;
+}
+
+/* The bytes of the database's pages in use (page_count x page_size), 0 when
+ * it cannot be read. */
+static long db_bytes(const char *path)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    long n = 0;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, "SELECT page_count * page_size FROM pragma_page_count(),"
+                           " pragma_page_size()", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        n = (long)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
 }
 
 static atomic_bool stop_ckpt;
@@ -154,7 +172,7 @@ static int bench_turns(const char *intents)
     struct stat st;
     char path[128];
     snprintf(path, sizeof path, "%s/provbot.db", dir);
-    long db = stat(path, &st) == 0 ? (long)st.st_size : 0;
+    long db = db_bytes(path); /* (the pages in use: the file grows in chunks) */
     snprintf(path, sizeof path, "%s/provbot.db-wal", dir);
     long wal = stat(path, &st) == 0 ? (long)st.st_size : 0;
     printf("memory per live conversation: %.0f bytes in the store (state + turns; %d conversations, db %.1f MiB + wal %.1f MiB); RSS grew %.1f MiB over them (SQLite page cache)\n",

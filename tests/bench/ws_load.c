@@ -457,6 +457,28 @@ static struct lat_result pool_result(struct pool *p)
     return r;
 }
 
+/* The reply latencies of both pools (sorted) side by side, in buckets. */
+static void print_histogram(const struct pool *bot, const struct pool *base)
+{
+    static const int64_t edge[] = { 100, 200, 500, 1000, 2000, 5000, 10000, 20000, INT64_MAX };
+    static const char *const name[] = { "< 0.1", "0.1-0.2", "0.2-0.5", "0.5-1", "1-2", "2-5",
+                                        "5-10", "10-20", ">= 20" };
+    const struct pool *p[2] = { bot, base };
+    size_t at[2] = { 0, 0 };
+    printf("    reply latency (ms)   provbot            baseline\n");
+    for (size_t b = 0; b < sizeof edge / sizeof *edge; b++) {
+        size_t n[2];
+        for (int i = 0; i < 2; i++) {
+            size_t from = at[i];
+            while (at[i] < p[i]->nlat && p[i]->lat[at[i]] < edge[b]) at[i]++;
+            n[i] = at[i] - from;
+        }
+        printf("      %-9s %8zu %6.2f %%   %8zu %6.2f %%\n", name[b],
+               n[0], p[0]->nlat ? 100.0 * (double)n[0] / (double)p[0]->nlat : 0,
+               n[1], p[1]->nlat ? 100.0 * (double)n[1] / (double)p[1]->nlat : 0);
+    }
+}
+
 /* One round of (b) against port, its samples added to p. */
 static void open_loop(int port, int sessions, double rate, double warm_s, double secs,
                       struct pool *p)
@@ -680,6 +702,8 @@ int main(int argc, char **argv)
                (unsigned long long)lr[i]->sent, (unsigned long long)lr[i]->answered,
                (unsigned long long)lr[i]->errors, lr[i]->samples, lr[i]->lag99);
     }
+    if (b_bot.ok && b_base.ok)
+        print_histogram(&pools[0], &pools[1]);
     if (b_bot.ok && b_base.ok)
         printf("    vs baseline: p99 x%.1f, p999 x%.1f (targets: <= x2 each: %s)\n",
                b_bot.p99 / b_base.p99, b_bot.p999 / b_base.p999,

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "store.h"
@@ -41,6 +42,39 @@ static struct case_rec new_case(const char *session, const char *order, const ch
     c.summary = strdup("s");
     c.status = CASE_QUEUED;
     return c;
+}
+
+/* The database file grows in chunks of STORE_DB_CHUNK_BYTES (through the
+ * store's own VFS), and what it holds is unchanged by that. */
+static void test_db_grows_in_chunks(void **state)
+{
+    (void)state;
+    char err[256], path[128], *json = NULL, state_json[600];
+    struct stat st;
+    store *s = store_open(dir, err, sizeof err);
+    assert_non_null(s);
+    memset(state_json, 'y', sizeof state_json - 1);
+    state_json[0] = '"';
+    state_json[sizeof state_json - 2] = '"';
+    state_json[sizeof state_json - 1] = '\0';
+    assert_int_equal(store_begin(s), 0);
+    for (int i = 0; i < 3000; i++) {       /* about 2 MiB of rows */
+        char id[16];
+        snprintf(id, sizeof id, "c%d", i);
+        assert_int_equal(store_conv_save(s, id, "chat", NULL, "en", state_json, "user: hi\n"), 0);
+    }
+    assert_int_equal(store_commit(s), 0);
+    assert_true(store_checkpoint(s) >= 0);
+    snprintf(path, sizeof path, "%s/provbot.db", dir);
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(st.st_size >= STORE_DB_CHUNK_BYTES);
+    assert_int_equal(st.st_size % STORE_DB_CHUNK_BYTES, 0);
+    store_close(s);
+    s = store_open(dir, err, sizeof err);
+    assert_int_equal(store_conv_load(s, "c2999", &json), 1);
+    assert_string_equal(json, state_json);
+    free(json);
+    store_close(s);
 }
 
 static void test_conversations_survive_reopen(void **state)
@@ -388,6 +422,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version2_store_migrates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_bounded_under_continuous_commits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_db_grows_in_chunks, setup, teardown),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
