@@ -614,7 +614,7 @@ static enum ans read_yes_no(const dialog *d, struct turn *t, const char **value)
     if (ent_get(t->er, q->fact))
         return *value = ent_get(t->er, q->fact), ANS_VALUE; /* told in words */
     if (!strcmp(q->expect, "confirm") && !is_label(d, t->raw) &&
-        (t->er->nemail || t->er->order_ref[0] || typed_description(t)))
+        (t->er->nemail || t->er->order_ref[0] || ent_get(t->er, "field")))
         return ANS_NONE; /* "no, the new contact should be x": corrected in place */
     if (label_of_other(d, t->raw, q))
         return ANS_NONE; /* "Yes, open the case" pressed late is no answer to this */
@@ -835,6 +835,9 @@ static void take_details(dialog *d, struct turn *t)
         }
     if (process >= 2 && !t->qlike)
         t->told_order = true; /* "line is Awaiting ..., I see Edit, not onboarded": their order */
+    const char *w = fact(d, "want_case");
+    if (process && w && !strcmp(w, "no") && facts_turn(d->facts, "want_case") < d->turn)
+        set_fact(d, "want_case", NULL, 1.0); /* "no case for now" earlier; a new fact goes on */
     for (int i = 0; i < er->nemail; i++) {
         /* a second address, not called new, once the new one is known: the person's own */
         bool second = er->nemail == 1 && !er->new_cue && fact(d, "new_email") &&
@@ -852,8 +855,14 @@ static void take_details(dialog *d, struct turn *t)
         else if (i == 0 && !in_text) /* ("the orderer was x@y, he left": a description) */
             set_new_email(d, er->email[i]);
     }
-    if (t->q && !strcmp(t->q->expect, "confirm") && typed_description(t))
+    const char *field = ent_get(er, "field");
+    if (t->q && !strcmp(t->q->expect, "confirm") && typed_description(t)) {
         set_fact(d, "description", typed_description(t), 1.0); /* at the summary */
+    } else if (t->q && !strcmp(t->q->expect, "confirm") && field && !er->nemail && !er->order_ref[0] &&
+               tree_is_fact(d->tree, field)) {
+        set_fact(d, field, NULL, 1.0); /* "my email is wrong": asked again */
+        set_fact(d, "confirmed", NULL, 1.0);
+    }
     if (er->order_ref[0]) {
         const char *old = fact(d, "order_ref");
         if (old && strcmp(old, er->order_ref))

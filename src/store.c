@@ -46,7 +46,37 @@ struct store {
     bool autockpt;          /* PASSIVE checkpoint at AUTO_CKPT_PAGES on commit */
     int64_t restart_after;  /* no RESTART attempt before this time (ms) */
     int busy_ms;            /* the busy timeout (store_busy_timeout) */
+    int wait_ms;            /* the busy wait in force now (set_wait) */
+    int64_t busy_since_us;  /* when the current busy wait began (monotonic) */
 };
+
+/* Busy waits in steps of BUSY_STEP_US for the first millisecond, then of
+ * 1 ms, up to s->wait_ms in all: SQLite's own handler sleeps 1 ms at once,
+ * so a lock held 0.2 ms by the checkpointing thread cost the loop a whole
+ * millisecond, every chat waiting. */
+#define BUSY_STEP_US 100
+static int busy_wait(void *arg, int count)
+{
+    store *s = arg;
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    int64_t now = (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+    if (count == 0)
+        s->busy_since_us = now;
+    int64_t waited = now - s->busy_since_us;
+    if (waited >= (int64_t)s->wait_ms * 1000)
+        return 0;
+    long step = waited < 1000 ? BUSY_STEP_US : 1000;
+    struct timespec ts = { 0, step * 1000 };
+    nanosleep(&ts, NULL);
+    return 1;
+}
+
+static void set_wait(store *s, int ms)
+{
+    s->wait_ms = ms;
+    sqlite3_busy_handler(s->db, ms > 0 ? busy_wait : NULL, s);
+}
 
 /* Migration k brings a store from version k to k + 1. */
 static const char *const migrations[] = {
@@ -236,7 +266,7 @@ store *store_open(const char *dir, char *err, size_t errlen)
         goto fail;
     }
     s->busy_ms = STORE_BUSY_MS;
-    sqlite3_busy_timeout(s->db, s->busy_ms);
+    set_wait(s, s->busy_ms);
     s->autockpt = true;
     sqlite3_wal_hook(s->db, wal_hook, s);
     /* small pages for a new store (an existing one keeps its size): a turn
@@ -284,9 +314,9 @@ static void wal_bound(store *s)
     int64_t now = store_now_ms();
     if (now < s->restart_after)
         return;
-    sqlite3_busy_timeout(s->db, RESTART_WAIT_MS);
+    set_wait(s, RESTART_WAIT_MS);
     int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
-    sqlite3_busy_timeout(s->db, s->busy_ms);
+    set_wait(s, s->busy_ms);
     if (rc == SQLITE_OK)
         s->wal_pages = 0;
     else
@@ -297,7 +327,7 @@ int store_busy_timeout(store *s, int ms)
 {
     int old = s->busy_ms;
     s->busy_ms = ms;
-    sqlite3_busy_timeout(s->db, ms);
+    set_wait(s, ms);
     return old;
 }
 
@@ -336,9 +366,9 @@ int store_checkpoint(store *s)
         last = log;
     }
     presync(s);
-    sqlite3_busy_timeout(s->db, CKPT_RESTART_WAIT_MS);
+    set_wait(s, CKPT_RESTART_WAIT_MS);
     rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
-    sqlite3_busy_timeout(s->db, s->busy_ms);
+    set_wait(s, s->busy_ms);
     return rc == SQLITE_OK ? 0 : rc == SQLITE_BUSY ? 1 : -1; /* 1: still over, try soon */
 }
 
