@@ -926,8 +926,10 @@ static void take_intent(dialog *d, struct turn *t)
     }
     if (t->in->flow && !strcmp(t->in->flow, "process") && !t->covered)
         start_process(d);
-    cJSON_ArrayForEach(v, t->in->set) /* only from a confident reading */
-        if (t->firm && !t->covered && facts_turn(d->facts, v->string) != d->turn)
+    bool detail = t->q && (t->q->form || !strcmp(t->q->expect, "confirm")) &&
+                  (t->er->nemail || t->er->order_ref[0]); /* "the order is actually Sub 5566" */
+    cJSON_ArrayForEach(v, t->in->set) /* only from a confident reading, not from a detail told */
+        if (t->firm && !t->covered && !detail && facts_turn(d->facts, v->string) != d->turn)
             set_fact(d, v->string, v->valuestring, INTENT_CONF);
     if (facts_turn(d->facts, "want_case") == d->turn && !strcmp(fact(d, "want_case"), "yes"))
         set_fact(d, "dup", NULL, 1.0); /* asked again: look for an open case again */
@@ -1017,8 +1019,9 @@ static void say_noted(dialog *d, const struct turn *t, struct out *o, bool gener
     cJSON_ArrayForEach(f, tree_process_facts(d->tree)) {
         const char *name = f->valuestring, *val = fact(d, name);
         char key[2 * PACK_ID_MAX + 8];
-        if (!val || (t->q && !strcmp(t->q->fact, name)) || facts_turn(d->facts, name) != d->turn)
-            continue;
+        if (!val || (t->q && !strcmp(t->q->fact, name)) || facts_turn(d->facts, name) != d->turn ||
+            facts_conf(d->facts, name) < ENTITY_CONF)
+            continue; /* (told in words, not implied by the intent) */
         snprintf(key, sizeof key, "noted_%s_%s", name, val);
         if (pack_message(d->pack, key))
             say_msg(d, o, key);
@@ -1246,6 +1249,8 @@ static bool info_answer(dialog *d, struct turn *t, bool told, const struct dialo
         say_msg(d, o, "thanks_pending"); /* "thanks" in the case form: the question follows */
         return true;
     }
+    if (plays(d, in, PACK_ROLE_GOODBYE) && t->qlike && !t->firm)
+        return false; /* "vad gör jag nu då?" is a question, not a goodbye */
     say(d, o, in->answer);
     if (in->buttons)
         set_buttons(d, r, in->buttons);
