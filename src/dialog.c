@@ -1519,9 +1519,10 @@ static void take_message(dialog *d, struct turn *t, struct dialog_reply *r)
     t->changed = facts_changed_since(d->facts, d->turn);
     bool social = t->sure && (plays(d, t->in, PACK_ROLE_GOODBYE) || plays(d, t->in, PACK_ROLE_THANKS));
     if (t->q && (t->ans == ANS_NONE || t->ans == ANS_INVALID) && !t->qlike && !t->changed &&
-        !task_request(d, t) && !no_content(t->raw) && !social &&
+        !task_request(d, t) && !no_content(t->raw) && !social && !t->faq[0] &&
         !(t->er->bad_email[0] && strcmp(t->q->expect, "email")))
-        d->tries++; /* (a request, a detail told, a goodbye or an address with a typo is no try at it) */
+        d->tries++; /* (a request, a detail told, a goodbye, a side question answered or an
+                     * address with a typo is no try at it) */
     if (t->q && !strcmp(t->q->expect, "text") && t->ans == ANS_VALUE && r->intent >= 0 &&
         r->intent == pack_role(d->pack, PACK_ROLE_FALLBACK)) {
         r->intent = -1; /* an answer, not a question */
