@@ -1258,8 +1258,9 @@ static bool info_answer(dialog *d, struct turn *t, bool told, const struct dialo
         topic_buttons(d, r);
     if (plays(d, in, PACK_ROLE_GOODBYE)) {
         const char *w = fact(d, "want_case");
-        if (w && !strcmp(w, "yes"))
-            say_msg(d, o, "bye_case_open"); /* a case under way was not filed */
+        const struct tree_step *next = tree_next(d->tree, d->facts);
+        if (w && !strcmp(w, "yes") && next && !next->end)
+            say_msg(d, o, "bye_case_open"); /* a case under way (not refused) was not filed */
         d->pending[0] = '\0';
     }
     return true;
