@@ -1492,7 +1492,9 @@ static void take_message(dialog *d, struct turn *t, struct dialog_reply *r)
     if (t->firm && t->in->flow && !strcmp(t->in->flow, "process") && w && !strcmp(w, "filed") &&
         !plays(d, t->in, PACK_ROLE_OPEN_CASE))
         forget_all(d); /* a new request after a filed case: a new path */
-    bool alien = t->nr->foreign || (!t->sure && ent_get(t->er, "foreign") && !ent_get(t->er, "ours"));
+    bool form = t->q && (t->q->form || !strcmp(t->q->expect, "confirm"));
+    bool alien = !form && /* (in the case form "my email is x" is a detail, not another topic) */
+                 (t->nr->foreign || (!t->sure && ent_get(t->er, "foreign") && !ent_get(t->er, "ours")));
     if (t->sure && plays(d, t->in, PACK_ROLE_OPEN_CASE)) {
         faq_match(d, t); /* "could you open a case then?" answered as a question asks for none */
         t->no_case = t->covered;
