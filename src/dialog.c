@@ -593,15 +593,23 @@ static bool about_else(const dialog *d, const struct turn *t)
            (words(t->raw) >= 4 && !cJSON_GetObjectItemCaseSensitive(t->in->set, t->q->fact));
 }
 
-/* The text after "description:" when the message names the description
- * and gives it ("also the description: Save returns error 500"), or NULL. */
+/* The text after "description:" or "change the description to" when the
+ * message names the description and gives it ("also the description: Save
+ * returns error 500", "ändra beskrivningen till ..."), or NULL. */
 static const char *typed_description(const struct turn *t)
 {
-    const char *f = ent_get(t->er, "field"), *colon = strchr(t->raw, ':');
-    if (!f || strcmp(f, "description") || !colon)
+    static const char *const to[] = { " to ", " till " };
+    const char *f = ent_get(t->er, "field"), *v = strchr(t->raw, ':');
+    if (!f || strcmp(f, "description"))
         return NULL;
-    colon += 1 + strspn(colon + 1, " ");
-    return *colon ? colon : NULL;
+    for (size_t i = 0; !v && i < sizeof to / sizeof *to; i++) {
+        const char *at = strstr(t->raw, to[i]); /* (the pattern put it right after the name) */
+        v = at && at - t->raw <= 40 ? at + strlen(to[i]) - 1 : NULL;
+    }
+    if (!v)
+        return NULL;
+    v += 1 + strspn(v + 1, " ");
+    return *v ? v : NULL;
 }
 
 /* The yes/no reading of the message for question q. */
