@@ -892,6 +892,15 @@ static void take_result(dialog *d, struct turn *t)
         set_fact(d, f, res, ENTITY_CONF);
 }
 
+/* The facts flows.json "implies" fixes, set again whatever the message told
+ * ("not onboarded" after the pop-up: PONR stays). */
+static void take_implied(dialog *d)
+{
+    const cJSON *f;
+    cJSON_ArrayForEach(f, tree_implied(d->tree, d->facts))
+        set_fact(d, f->string, f->valuestring, 1.0);
+}
+
 /* Forgets every fact but those the case types keep (the person's own email). */
 static void forget_all(dialog *d)
 {
@@ -1512,6 +1521,7 @@ static void take_message(dialog *d, struct turn *t, struct dialog_reply *r)
     }
     if (!alien) /* "Save fails on the start date": nothing of ours is told */
         take_details(d, t);
+    take_implied(d);
     faq_match(d, t);
     if (t->told_order && !(t->covered && t->qlike))
         start_process(d); /* the person talks about their order (not a side question about it) */
@@ -1522,6 +1532,7 @@ static void take_message(dialog *d, struct turn *t, struct dialog_reply *r)
     if (t->q)
         take_answer(d, t, v);
     free(v);
+    take_implied(d); /* (again: the answer may have told otherwise) */
     if (t->q && !strcmp(t->q->fact, "field") && t->ans != ANS_VALUE && form_changed(d)) {
         set_fact(d, "confirmed", NULL, 1.0); /* the right value typed straight away */
         t->ans = ANS_VALUE;

@@ -18,6 +18,7 @@ struct tree {
     const cJSON *facts;              /* {fact: [values] | "value"} */
     const cJSON *process;            /* ["fact", ...] or NULL */
     const cJSON *results;            /* [{"when": {...}, "fact": F}, ...] or NULL */
+    const cJSON *implies;            /* [{"when": {...}, "set": {...}}, ...] or NULL */
     const cJSON *start;              /* {fact: value} a started process implies, or NULL */
     struct tree_question *q;         /* owned array */
     size_t nq;
@@ -280,6 +281,26 @@ static int parse_topics(tree *t, const pack *p, const cJSON *arr, char *err, siz
     return 0;
 }
 
+/* "implies": each entry a condition and the facts ({fact: value}) it sets. */
+static int parse_implies(tree *t, const cJSON *doc, char *err, size_t errlen)
+{
+    const cJSON *v, *f;
+    size_t i = 0;
+    t->implies = get(doc, "implies");
+    cJSON_ArrayForEach(v, t->implies) {
+        char field[32];
+        snprintf(field, sizeof field, "implies[%zu]", i++);
+        if (check_when(t, get(v, "when"), field, err, errlen) < 0)
+            return -1;
+        if (!cJSON_IsObject(get(v, "set")))
+            return fail(err, errlen, "%s.set: must be an object of fact: value", field);
+        cJSON_ArrayForEach(f, get(v, "set"))
+            if (!cJSON_IsString(f) || !tree_is_fact(t, f->string) || !value_ok(t, f->string, f->valuestring))
+                return fail(err, errlen, "%s.set.%s: must set a fact to one of its values", field, f->string);
+    }
+    return 0;
+}
+
 /* "process_facts" names facts; each "results" entry a condition and a fact. */
 static int parse_lists(tree *t, const cJSON *doc, char *err, size_t errlen)
 {
@@ -304,7 +325,7 @@ static int parse_lists(tree *t, const cJSON *doc, char *err, size_t errlen)
         if (!tree_is_fact(t, str(v, "fact")))
             return fail(err, errlen, "%s.fact: must name a fact", field);
     }
-    return 0;
+    return parse_implies(t, doc, err, errlen);
 }
 
 /* Every fact an intent sets ("set" in its file) is a fact of the tree. */
@@ -465,6 +486,15 @@ bool tree_is_process_fact(const tree *t, const char *name)
         if (name && !strcmp(v->valuestring, name))
             return true;
     return false;
+}
+
+const cJSON *tree_implied(const tree *t, const facts *f)
+{
+    const cJSON *v;
+    cJSON_ArrayForEach(v, t->implies)
+        if (tree_holds(get(v, "when"), f))
+            return get(v, "set");
+    return NULL;
 }
 
 const cJSON *tree_process_facts(const tree *t)

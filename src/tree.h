@@ -94,6 +94,10 @@ const char *tree_expect_at(size_t i);
 /* True when name is one of the process facts (a "yes" may be about one of
  * them rather than the question asked). */
 bool tree_is_process_fact(const tree *t, const char *name);
+/* flows.json "implies": the facts ({fact: value}) of the first entry whose
+ * condition holds for f (a fact that fixes others whatever is said later),
+ * or NULL. */
+const cJSON *tree_implied(const tree *t, const facts *f);
 /* flows.json "process_facts" (["fact", ...]), or NULL. */
 const cJSON *tree_process_facts(const tree *t);
 /* The fact that a result told in passing ("it worked", "still fails") sets
