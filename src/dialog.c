@@ -1051,10 +1051,8 @@ static void say_noted(dialog *d, const struct turn *t, struct out *o, bool gener
 static void take_answer(dialog *d, struct turn *t, const char *value)
 {
     const struct tree_question *q = t->q;
-    const char *colon = strchr(t->raw, ':');
-    if (t->ans == ANS_VALUE && !strcmp(q->fact, "field") && colon && colon[1] &&
-        !strcmp(value, "description")) {
-        set_fact(d, "description", colon + 1 + strspn(colon + 1, " "), 1.0); /* typed right away */
+    if (t->ans == ANS_VALUE && !strcmp(q->fact, "field") && typed_description(t)) {
+        set_fact(d, "description", typed_description(t), 1.0); /* typed right away */
         set_fact(d, "confirmed", NULL, 1.0);
     } else if (t->ans == ANS_VALUE && !strcmp(q->fact, "field")) {
         set_fact(d, value, NULL, 1.0);
