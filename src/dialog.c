@@ -619,8 +619,11 @@ static enum ans read_yes_no(const dialog *d, struct turn *t, const char **value)
     const char *a = ent_get(t->er, "answer"), *res = ent_get(t->er, "result");
     bool failed_fix = res && !strcmp(res, "failed");
 
-    if (ent_get(t->er, q->fact))
-        return *value = ent_get(t->er, q->fact), ANS_VALUE; /* told in words */
+    const char *told = ent_get(t->er, q->fact);
+    if (told && q->unknown_value && !strcmp(told, q->unknown_value))
+        return ANS_UNKNOWN; /* "not sure if onboarded": the question's "don't know" */
+    if (told)
+        return *value = told, ANS_VALUE; /* told in words */
     if (!strcmp(q->expect, "confirm") && !is_label(d, t->raw) &&
         (t->er->nemail || t->er->order_ref[0] || ent_get(t->er, "field")))
         return ANS_NONE; /* "no, the new contact should be x": corrected in place */
