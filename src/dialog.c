@@ -960,8 +960,12 @@ static void take_intent(dialog *d, struct turn *t)
         set_fact(d, "description", t->raw, 1.0); /* "it says Something went wrong" at the summary */
         return;
     }
+    bool failed_now = ent_has(t->er, "result", "failed") && t->q && words(t->raw) >= 6 &&
+                      tree_is_result_fact(d->tree, t->q->fact); /* "no, it says ..." at "did it work?"
+                                                                 * (not a bare "no, it didn't help") */
     if ((!fact(d, "description") || (told && facts_conf(d->facts, "description") < 1.0)) &&
-        strlen(t->raw) >= 20 && (told || (!t->qlike && plays(d, t->in, PACK_ROLE_PROBLEM))))
+        strlen(t->raw) >= 20 &&
+        (told || failed_now || (!t->qlike && plays(d, t->in, PACK_ROLE_PROBLEM))))
         set_fact(d, "description", t->raw, ENTITY_CONF);
 }
 
