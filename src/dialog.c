@@ -627,10 +627,14 @@ static enum ans read_yes_no(const dialog *d, struct turn *t, const char **value)
     if (!strcmp(q->expect, "confirm") && !is_label(d, t->raw) &&
         (t->er->nemail || t->er->order_ref[0] || ent_get(t->er, "field")))
         return ANS_NONE; /* "no, the new contact should be x": corrected in place */
-    if (label_of_other(d, t->raw, q))
+    bool other = label_of_other(d, t->raw, q);
+    bool case_again = t->firm && plays(d, t->in, PACK_ROLE_OPEN_CASE) && strcmp(q->fact, "want_case") &&
+                      !is_label(d, t->raw);
+    if ((other || (case_again && ent_has(t->er, "answer", "yes"))) && q->once && q->unknown_value)
+        return ANS_UNKNOWN; /* asked once, "yes, open the case" again: "don't know", it goes on */
+    if (other)
         return ANS_NONE; /* "Yes, open the case" pressed late is no answer to this */
-    if (t->firm && plays(d, t->in, PACK_ROLE_OPEN_CASE) && strcmp(q->fact, "want_case") &&
-        !is_label(d, t->raw))
+    if (case_again)
         return ANS_NONE; /* "no, I want a real person" at the PONR question */
     if (about_else(d, t))
         return ANS_NONE; /* "yes I have edit access" at the PONR question */
