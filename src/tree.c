@@ -488,13 +488,20 @@ bool tree_is_process_fact(const tree *t, const char *name)
     return false;
 }
 
-const cJSON *tree_implied(const tree *t, const facts *f)
+/* The first entry of list ([{"when": {...}, ...}, ...]) whose condition
+ * holds for f, or NULL. */
+static const cJSON *first_holding(const cJSON *list, const facts *f)
 {
     const cJSON *v;
-    cJSON_ArrayForEach(v, t->implies)
+    cJSON_ArrayForEach(v, list)
         if (tree_holds(get(v, "when"), f))
-            return get(v, "set");
+            return v;
     return NULL;
+}
+
+const cJSON *tree_implied(const tree *t, const facts *f)
+{
+    return get(first_holding(t->implies, f), "set");
 }
 
 const cJSON *tree_process_facts(const tree *t)
@@ -504,11 +511,7 @@ const cJSON *tree_process_facts(const tree *t)
 
 const char *tree_result_fact(const tree *t, const facts *f)
 {
-    const cJSON *v;
-    cJSON_ArrayForEach(v, t->results)
-        if (tree_holds(get(v, "when"), f))
-            return str(v, "fact");
-    return NULL;
+    return str(first_holding(t->results, f), "fact");
 }
 
 bool tree_is_result_fact(const tree *t, const char *name)
