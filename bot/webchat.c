@@ -68,7 +68,8 @@ static void conn_push(struct conn *c, const char *s, size_t len, int64_t t0)
         lws_rx_flow_control(c->wsi, 0);
         c->paused = true;
     }
-    lws_callback_on_writable(c->wsi);
+    if (wsq_ready(&c->q))   /* a slot alone waits for its fill to ask */
+        lws_callback_on_writable(c->wsi);
 }
 
 static void conn_send(struct conn *c, const char *s, size_t len)
@@ -110,7 +111,7 @@ int webchat_writeable(struct conn *c)
             lws_rx_flow_control(c->wsi, 1);
             c->paused = false;
         }
-        if (c->q.head || c->closing != CW_NONE) lws_callback_on_writable(c->wsi);
+        if (wsq_ready(&c->q) || c->closing != CW_NONE) lws_callback_on_writable(c->wsi);
         return 0;
     }
     if (c->q.head)
@@ -154,7 +155,8 @@ static int64_t conn_fill_slot(struct conn *c, char *txt)
         webchat_close_soon(c, CW_SLOW);
     }
     free(txt);
-    lws_callback_on_writable(c->wsi);
+    if (wsq_ready(&c->q))
+        lws_callback_on_writable(c->wsi);
     return rc > 0 ? t0 : 0;
 }
 
