@@ -64,6 +64,17 @@ struct gate {
     uint64_t *may;           /* capat bits: the pattern may match the subject */
     uint64_t *done;          /* capat bits: may[] is told for the pattern
                                 (worked out when first asked after a scan) */
+    /* GATE_EAGER: the literals by their first bit, built at the first scan
+     * after an add (npat_indexed != npat: stale); those of bit b are
+     * ient[ihead[b] .. ihead[b + 1]) */
+    bool eager;
+    size_t npat_indexed;
+    uint32_t *ihead;         /* BITS + 1 */
+    struct ient {
+        uint16_t k1, k2;     /* the literal's other two bits */
+        uint32_t pat;        /* its pattern */
+    } *ient;                 /* nlit */
+    uint64_t *always;        /* capat bits: patterns without literals */
 };
 
 /* *d = *s, copying only the strings in use. */
@@ -403,13 +414,15 @@ static void lit_keys(const char *s, size_t n, uint16_t k[4])
     k[2] = key(s + n - 3, 3);
 }
 
-gate *gate_new(void)
+gate *gate_new(enum gate_mode mode)
 {
     gate *g = calloc(1, sizeof *g);
     if (g && !(g->first = calloc(1, sizeof *g->first))) {
         free(g);
         return NULL;
     }
+    if (g)
+        g->eager = mode == GATE_EAGER;
     return g;
 }
 
@@ -422,6 +435,9 @@ void gate_free(gate *g)
     free(g->keys);
     free(g->may);
     free(g->done);
+    free(g->ihead);
+    free(g->ient);
+    free(g->always);
     free(g);
 }
 
@@ -499,11 +515,67 @@ bool gate_has_literals(const gate *g, int k)
 }
 
 static bool pattern_may(const gate *g, size_t k);
+static bool bit(const gate *g, uint16_t b);
+
+/* GATE_EAGER: builds the literals' index by first bit (and the set of the
+ * patterns that always may match); false when out of memory. */
+static bool build_index(gate *g)
+{
+    uint32_t *head = calloc(BITS + 1, sizeof *head);
+    struct ient *ent = malloc((g->nlit ? g->nlit : 1) * sizeof *ent);
+    uint64_t *always = calloc(g->capat / 64 + 1, sizeof *always);
+    if (!head || !ent || !always) {
+        free(head);
+        free(ent);
+        free(always);
+        return false;
+    }
+    for (size_t i = 0; i < g->nlit; i++)
+        head[g->keys[i][0] + 1]++;
+    for (size_t b = 0; b < BITS; b++)
+        head[b + 1] += head[b];
+    for (size_t k = 0; k < g->npat; k++) {
+        if (!g->known[k])
+            always[k / 64] |= 1ULL << (k % 64);
+        for (uint32_t i = g->first[k]; i < g->first[k + 1]; i++)
+            ent[head[g->keys[i][0]]++] = (struct ient){ g->keys[i][1], g->keys[i][2], (uint32_t)k };
+    }
+    for (size_t b = BITS; b > 0; b--)   /* the fill moved each start to the next's */
+        head[b] = head[b - 1];
+    head[0] = 0;
+    free(g->ihead);
+    free(g->ient);
+    free(g->always);
+    g->ihead = head;
+    g->ient = ent;
+    g->always = always;
+    g->npat_indexed = g->npat;
+    return true;
+}
+
+/* GATE_EAGER: may[] (and done[]) for every pattern at once from the
+ * subject's n-grams in g->map: a pattern may match when it has no literals
+ * or one of its literals has all three of its bits there. */
+static void mark_patterns(gate *g)
+{
+    size_t words = (g->npat + 63) / 64;
+    memcpy(g->may, g->always, words * sizeof *g->may);
+    memset(g->done, 0xff, words * sizeof *g->done);
+    for (size_t w = 0; w < BITS / 64; w++)
+        for (uint64_t m = g->map[w]; m; m &= m - 1) {
+            size_t b = w * 64 + (size_t)__builtin_ctzll(m);
+            for (uint32_t i = g->ihead[b], e = g->ihead[b + 1]; i < e; i++) {
+                const struct ient *t = &g->ient[i];
+                if (bit(g, t->k1) && bit(g, t->k2))
+                    g->may[t->pat / 64] |= 1ULL << (t->pat % 64);
+            }
+        }
+}
 
 void gate_scan(gate *g, const char *s, size_t len)
 {
     memset(g->map, 0, sizeof g->map);
-    g->all = len == 0;
+    g->all = len == 0 || (g->eager && g->npat_indexed != g->npat && !build_index(g));
     for (size_t i = 0; i < len && !g->all; i++)
         g->all = (unsigned char)s[i] < ' ' || (unsigned char)s[i] >= 0x7f;
     if (g->all)
@@ -521,7 +593,9 @@ void gate_scan(gate *g, const char *s, size_t len)
         if (i >= 2)
             g->map[b3 >> 6] |= 1ULL << (b3 & 63);
     }
-    if (g->npat)
+    if (g->npat && g->eager)
+        mark_patterns(g);
+    else if (g->npat)
         memset(g->done, 0, (g->npat + 63) / 64 * sizeof *g->done);
 }
 

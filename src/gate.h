@@ -27,8 +27,16 @@
 
 typedef struct gate gate;
 
+/* How a gate answers after a scan: GATE_LAZY works a pattern out when it
+ * is first asked (best when a scan asks of few of the patterns), GATE_EAGER
+ * marks every pattern in gate_scan() through an index of the literals by
+ * their first n-gram, a cost that follows the subject's n-grams, not the
+ * number of patterns (best when a scan asks of most of them). The answers
+ * are the same. */
+enum gate_mode { GATE_LAZY, GATE_EAGER };
+
 /* An empty gate; NULL when out of memory. */
-gate *gate_new(void);
+gate *gate_new(enum gate_mode mode);
 void gate_free(gate *g);
 
 /* Adds pattern re (NUL-terminated). Returns its number (0, 1, ... in the

@@ -643,7 +643,7 @@ static int gate_rules(pack *p, struct pack_rules *r)
  * tree's answers' (the intents' have the classifier's own gate). */
 static int gate_all(pack *p)
 {
-    if (!(p->gate = gate_new()) || !(p->seen = calloc(1, sizeof *p->seen)))
+    if (!(p->gate = gate_new(GATE_EAGER)) || !(p->seen = calloc(1, sizeof *p->seen)))
         return -1;
     for (size_t i = 0; i < p->nvalues; i++)
         if (gate_rules(p, &p->values[i].rules) < 0)

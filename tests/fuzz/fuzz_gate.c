@@ -1,7 +1,8 @@
 /* fuzz_gate.c -- the literal gate never says "cannot" to a subject its
  * pattern matches. Input: a pattern, a newline, a subject. The pattern is
  * compiled as the pack compiles its patterns (caseless, UTF, UCP); one
- * PCRE2 refuses is skipped. A gate that rules out a match aborts. */
+ * PCRE2 refuses is skipped. A gate that rules out a match, or whose two
+ * modes (lazy, eager) disagree, aborts. */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "gate.h"
 
@@ -28,14 +29,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!c)
         return 0;
     pcre2_match_data *md = pcre2_match_data_create(1, NULL);
-    gate *g = gate_new();
-    if (!md || !g || gate_add(g, re) != 0)
+    gate *g = gate_new(GATE_LAZY), *ge = gate_new(GATE_EAGER);
+    if (!md || !g || !ge || gate_add(g, re) != 0 || gate_add(ge, re) != 0)
         abort();
     gate_scan(g, subject, slen);
+    gate_scan(ge, subject, slen);
     int rc = pcre2_match(c, (PCRE2_SPTR)subject, slen, 0, 0, md, NULL);
     if (rc >= 0 && !gate_may_match(g, 0))
         abort();   /* a match the gate ruled out */
+    if (gate_may_match(g, 0) != gate_may_match(ge, 0))
+        abort();   /* the two modes disagree */
     gate_free(g);
+    gate_free(ge);
     pcre2_match_data_free(md);
     pcre2_code_free(c);
     return 0;

@@ -2,7 +2,7 @@
  * only where PCRE2 finds no match (checked on the pack's patterns against
  * every example and held-out message, and on patterns written to probe
  * the analysis), it does say no to most subjects, and what it cannot read
- * always runs. */
+ * always runs; each in both modes (GATE_LAZY, GATE_EAGER). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -146,12 +146,11 @@ static void check_texts(struct probe *pr, const char *heldout)
 
 static void test_pack_patterns_never_gated_away(void **state)
 {
-    (void)state;
     char err[512];
     pack *p = pack_load(intents(), err, sizeof err);
     if (!p)
         fail_msg("pack: %s", err);
-    struct probe pr = { gate_new(), NULL, NULL, 0, pcre2_match_data_create(1, NULL), 0, 0, 0 };
+    struct probe pr = { gate_new(*(enum gate_mode *)*state), NULL, NULL, 0, pcre2_match_data_create(1, NULL), 0, 0, 0 };
     assert_non_null(pr.g);
     size_t gated = 0;
     for (size_t c = 0; c < pack_intent_count(p); c++)
@@ -179,7 +178,6 @@ static void test_pack_patterns_never_gated_away(void **state)
 
 static void test_probing_patterns(void **state)
 {
-    (void)state;
     static const char *res[] = {
         "\\bstatus (of|on) (my|the) case\\b", "^(hi|hello)( there)?$", "^^ab", "ab$$",
         "a?b?c?", "x*", "(foo)+bar", "foo.*bar", "(?:ab|cd)ef", "^$", "(a|)b", "\\.com\\b",
@@ -197,7 +195,7 @@ static void test_probing_patterns(void **state)
         "name ab",
     };
     const size_t nres = sizeof res / sizeof *res, nsub = sizeof subjects / sizeof *subjects;
-    struct probe pr = { gate_new(), NULL, NULL, 0, pcre2_match_data_create(1, NULL), 0, 0, 0 };
+    struct probe pr = { gate_new(*(enum gate_mode *)*state), NULL, NULL, 0, pcre2_match_data_create(1, NULL), 0, 0, 0 };
     assert_non_null(pr.g);
     for (size_t i = 0; i < nres; i++)
         probe_add(&pr, res[i]);
@@ -223,6 +221,14 @@ static void test_probing_patterns(void **state)
     assert_true(gate_may_match(pr.g, 4));
     gate_scan(pr.g, "hello", 5);
     assert_true(gate_may_match(pr.g, 1));
+    /* a pattern added after a scan is read at the next (the eager index is
+     * rebuilt) */
+    int z = gate_add(pr.g, "zebra(s)?");
+    gate_scan(pr.g, "two zebras", 10);
+    assert_true(gate_may_match(pr.g, z));
+    assert_false(gate_may_match(pr.g, 1));
+    gate_scan(pr.g, "a horse", 7);
+    assert_false(gate_may_match(pr.g, z));
     probe_free(&pr);
 }
 
@@ -260,10 +266,9 @@ static size_t rnd_re(uint64_t *rng, char *out, size_t cap, int depth)
 
 static void test_random_patterns(void **state)
 {
-    (void)state;
     uint64_t rng = 42;
     char re[256][160], sub[8];
-    struct probe pr = { gate_new(), NULL, NULL, 0, pcre2_match_data_create(1, NULL), 0, 0, 0 };
+    struct probe pr = { gate_new(*(enum gate_mode *)*state), NULL, NULL, 0, pcre2_match_data_create(1, NULL), 0, 0, 0 };
     assert_non_null(pr.g);
     for (int i = 0; i < 256; i++) {
         int code;
@@ -290,10 +295,14 @@ static void test_random_patterns(void **state)
 
 int main(void)
 {
+    static enum gate_mode lazy = GATE_LAZY, eager = GATE_EAGER;   /* each test in both modes */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_pack_patterns_never_gated_away),
-        cmocka_unit_test(test_probing_patterns),
-        cmocka_unit_test(test_random_patterns),
+        cmocka_unit_test_prestate(test_pack_patterns_never_gated_away, &lazy),
+        cmocka_unit_test_prestate(test_pack_patterns_never_gated_away, &eager),
+        cmocka_unit_test_prestate(test_probing_patterns, &lazy),
+        cmocka_unit_test_prestate(test_probing_patterns, &eager),
+        cmocka_unit_test_prestate(test_random_patterns, &lazy),
+        cmocka_unit_test_prestate(test_random_patterns, &eager),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
