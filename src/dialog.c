@@ -1188,7 +1188,8 @@ static void run_steps(dialog *d, struct turn *t, const struct dialog_hooks *h,
             bool updated = form_changed(d) && !s->quiet;
             if (updated)
                 say_noted(d, t, o, true);
-            if (s->again || !updated)
+            if ((s->again || !updated) && !(t->faq[0] && !updated)) /* (a side question
+                                        answered: the end said before is not repeated) */
                 say(d, o, s->again ? s->again : s->say);
             return;
         }

@@ -155,8 +155,8 @@ static int check_when(const tree *t, const cJSON *when, const char *field,
             return fail(err, errlen, "%s.when: unknown fact \"%s\"", field, c->string);
         if (cJSON_IsNull(c) || (cJSON_IsString(c) && !strcmp(c->valuestring, "*")))
             continue;
-        if (cJSON_IsString(c) && value_ok(t, c->string, c->valuestring))
-            continue;
+        if (cJSON_IsString(c) && value_ok(t, c->string, c->valuestring + (c->valuestring[0] == '!')))
+            continue;   /* a value, or "!value": any other or none */
         if (cJSON_IsArray(c)) {
             bool ok = cJSON_GetArraySize(c) > 0;
             cJSON_ArrayForEach(v, c)
@@ -452,6 +452,8 @@ bool tree_holds(const cJSON *cond, const facts *f)
         bool ok = false;
         if (cJSON_IsNull(c))
             ok = !have;
+        else if (cJSON_IsString(c) && c->valuestring[0] == '!')
+            ok = !have || strcmp(c->valuestring + 1, have);
         else if (cJSON_IsString(c))
             ok = have && (!strcmp(c->valuestring, "*") || !strcmp(c->valuestring, have));
         else

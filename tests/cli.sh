@@ -139,6 +139,8 @@ broken "a step condition on an unknown fact" 'flows\.json: steps\[0\]\.when: unk
     "p=D+'/flows.json';d=json.load(open(p));d['steps'][0]['when']['mood']='happy';json.dump(d,open(p,'w'))"
 broken "a condition with a value the fact cannot take" 'flows\.json: steps\[0\]\.when\.ponr: not a value of the fact' \
     "p=D+'/flows.json';d=json.load(open(p));d['steps'][0]['when']['ponr']='maybe';json.dump(d,open(p,'w'))"
+broken "a negated condition ('!value') with a value the fact cannot take" 'flows\.json: steps\[0\]\.when\.ponr: not a value of the fact' \
+    "p=D+'/flows.json';d=json.load(open(p));d['steps'][0]['when']['ponr']='!maybe';json.dump(d,open(p,'w'))"
 broken "an intent setting an unknown fact" 'closed_line\.json: set\.colour: not a fact of flows\.json' \
     "p=D+'/closed_line.json';d=json.load(open(p));d['set']={'colour':'red'};json.dump(d,open(p,'w'))"
 broken "an intent starting an unknown flow" 'open_case\.json: flow: must be "process"' \
