@@ -714,6 +714,7 @@ static enum ans read_text(dialog *d, struct turn *t, const char **value)
         return t->q->optional ? ANS_SKIP : ANS_INVALID; /* "no" or "yes, open it": nothing to add */
     if (is_label(d, t->raw) || words(t->raw) == 0 || t->qlike || /* a question is no description */
         (t->er->nemail && (t->er->new_cue || !fact(d, "new_email"))) || t->er->order_ref[0] ||
+        t->er->domain_to[0] || /* ("the domain is .se not .com" puts an address right) */
         (t->firm && (plays(d, t->in, PACK_ROLE_OPEN_CASE) || plays(d, t->in, PACK_ROLE_CASE_STATUS) ||
                      ((plays(d, t->in, PACK_ROLE_GOODBYE) || plays(d, t->in, PACK_ROLE_THANKS)) &&
                       words(t->raw) <= 4)))) /* ("bye" is no description) */
@@ -836,6 +837,25 @@ static void set_new_email(dialog *d, const char *email)
     set_fact(d, "new_email", email, ENTITY_CONF);
 }
 
+/* "The domain is .se not .com": the known address it fits, the new one
+ * first, with its domain put right. */
+static void take_domain_fix(dialog *d, const struct ent_result *er)
+{
+    static const char *const fields[] = { "new_email", "requester" };
+    char fixed[ENT_EMAIL_MAX + 1], why[80];
+    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
+        const char *old = fact(d, fields[i]);
+        if (!old || !ent_fix_domain(old, er->domain_to, er->domain_from, fixed, sizeof fixed) ||
+            !ent_email_valid(fixed, why, sizeof why))
+            continue;
+        if (i == 0)
+            set_new_email(d, fixed);
+        else
+            set_fact(d, fields[i], fixed, ENTITY_CONF);
+        return;
+    }
+}
+
 static void take_details(dialog *d, struct turn *t)
 {
     const struct ent_result *er = t->er;
@@ -864,12 +884,15 @@ static void take_details(dialog *d, struct turn *t)
                     !typo_fix(d, er->email[0])) ||
                    (er->nemail == 1 && !er->new_cue && typo_of(d, "requester", er->email[0]) &&
                     !typo_fix(d, er->email[0])); /* "sorry, mo@x, not me@x" */
-        bool in_text = t->q && !strcmp(t->q->expect, "text") && !er->new_cue && fact(d, "new_email");
+        bool in_text = t->q && !strcmp(t->q->expect, "text") && strcmp(pf, "field") && !er->new_cue &&
+                       fact(d, "new_email"); /* (at "which detail?" an address is the right value) */
         if (own)
             set_fact(d, "requester", er->email[i], ENTITY_CONF);
         else if (i == 0 && !in_text) /* ("the orderer was x@y, he left": a description) */
             set_new_email(d, er->email[i]);
     }
+    if (!er->nemail && er->domain_to[0])
+        take_domain_fix(d, er);
     const char *field = ent_get(er, "field");
     if (t->q && !strcmp(t->q->expect, "confirm") && typed_description(t)) {
         set_fact(d, "description", typed_description(t), 1.0); /* at the summary */

@@ -204,6 +204,8 @@ void ent_extract(const pack *p, const char *raw, size_t rawlen,
         start = eo > so ? eo : so + 1;
     }
     email_roles(p, raw, fold, foldlen, r);
+    if (!r->nemail && pack_domain_fix(p, raw, rawlen, r->domain_to, r->domain_from, sizeof r->domain_to))
+        r->bad_email[0] = '\0';   /* ("@kundab.se, not @kundab.com" is no address) */
     start = 0;
     while (start < rawlen &&
            pack_rule_find(p, pack_order_rule(p), raw, rawlen, start, 1, &so, &eo)) {
@@ -237,6 +239,44 @@ void ent_extract(const pack *p, const char *raw, size_t rawlen,
             r->vals[r->nvals++] = (struct ent_value){ v->slot, v->value };
         }
     }
+}
+
+/* d without a leading '@'. */
+static const char *bare_domain(const char *d)
+{
+    return d[0] == '@' ? d + 1 : d;
+}
+
+/* True when domain ends with the ending end (".com") at a label's start. */
+static bool ends_with(const char *domain, const char *end)
+{
+    size_t n = strlen(domain), k = strlen(end);
+    return k < n && !strcasecmp(domain + n - k, end);
+}
+
+bool ent_fix_domain(const char *email, const char *to, const char *from, char *out, size_t outlen)
+{
+    const char *at = strrchr(email, '@');
+    if (!at || !to[0])
+        return false;
+    const char *dom = at + 1, *t = bare_domain(to), *f = bare_domain(from);
+    size_t keep;                        /* bytes of the domain kept before the new part */
+    if (f[0] == '.') {
+        if (!ends_with(dom, f))
+            return false;
+        keep = strlen(dom) - strlen(f);
+    } else if (f[0]) {
+        if (strcasecmp(dom, f))
+            return false;
+        keep = 0;
+    } else {
+        const char *dot = strrchr(dom, '.');
+        keep = t[0] == '.' && dot ? (size_t)(dot - dom) : 0;
+    }
+    if (t[0] != '.')
+        keep = 0;                       /* a whole domain replaces the whole */
+    int n = snprintf(out, outlen, "%.*s%.*s%s", (int)(dom - email), email, (int)keep, dom, t);
+    return n > 0 && (size_t)n < outlen && strcasecmp(out, email) != 0;
 }
 
 const char *ent_get(const struct ent_result *r, const char *slot)

@@ -14,6 +14,7 @@
 #define ENT_EMAIL_MAX 254
 #define ENT_REF_MAX 40
 #define ENT_VALS_MAX 32
+#define ENT_DOMAIN_MAX 80
 
 struct ent_value {
     const char *slot;        /* borrowed from the pack */
@@ -30,6 +31,9 @@ struct ent_result {
     char bad_email[ENT_EMAIL_MAX + 1]; /* first candidate that is not valid, "" if none */
     char bad_email_why[80];  /* why, in English, for logs */
     char order_ref[ENT_REF_MAX + 1];   /* "" when none */
+    char domain_to[ENT_DOMAIN_MAX + 1];   /* no address told, but a domain put right
+                                             ("the domain is .se not .com": ".se"), or "" */
+    char domain_from[ENT_DOMAIN_MAX + 1]; /* ... and the wrong one (".com"), or "" */
     struct ent_value vals[ENT_VALS_MAX];
     int nvals;
 };
@@ -42,6 +46,13 @@ void ent_extract(const pack *p, const char *raw, size_t rawlen,
 bool ent_has(const struct ent_result *r, const char *slot, const char *value);
 /* The value found for slot, or NULL. */
 const char *ent_get(const struct ent_result *r, const char *slot);
+
+/* email with its domain put right (domain_to and domain_from as in struct
+ * ent_result: an ending such as ".se" replaces the ending from names, or
+ * the last label; a whole domain replaces the whole or, when from is an
+ * ending, that ending) into out. False when it does not fit: no '@', from not
+ * the address's own domain or ending, or no change. */
+bool ent_fix_domain(const char *email, const char *to, const char *from, char *out, size_t outlen);
 
 /* Checks an email address; false with a short reason (English) in why. */
 bool ent_email_valid(const char *s, char *why, size_t whylen);

@@ -45,6 +45,7 @@ struct pack {
     pcre2_code *cue_re;            /* owned, or NULL */
     pcre2_code *new_re;            /* owned, or NULL */
     pcre2_code *fix_re;            /* "correction_cue", owned, or NULL */
+    struct pack_rules domain_fix;  /* "domain_fix" (pack_domain_fix), owned */
     double threshold;              /* below: out_of_scope */
     double temperature;            /* softmax calibration, > 0 */
     pcre2_match_data *md;          /* one thread's match data, owned */
@@ -333,6 +334,11 @@ static int load_entities(pack *p, const cJSON *doc, char *err, size_t errlen)
         !(p->fix_re = compile(get(doc, "correction_cue")->valuestring, file, "correction_cue", true, err,
                               errlen)))
         return -1;
+    if (compile_rules(get(doc, "domain_fix"), &p->domain_fix, file, "domain_fix", err, errlen) < 0)
+        return -1;
+    for (size_t i = 0; i < p->domain_fix.n; i++)
+        if (pcre2_substring_number_from_name(p->domain_fix.re[i], (PCRE2_SPTR) "to") < 0)
+            return fail(err, errlen, file, "domain_fix[%zu]: needs a group named \"to\"", i);
     if (cJSON_IsString(get(doc, "requester_cue")) &&
         !(p->cue_re = compile(get(doc, "requester_cue")->valuestring, file, "requester_cue", true, err, errlen)))
         return -1;
@@ -712,6 +718,7 @@ void pack_free(pack *p)
     pcre2_code_free(p->cue_re);
     pcre2_code_free(p->new_re);
     pcre2_code_free(p->fix_re);
+    free_rules(&p->domain_fix);
     tree_free(p->tree);
     pcre2_match_data_free(p->md);
     gate_free(p->gate);
@@ -747,6 +754,29 @@ const pcre2_code *pack_email_lead_rule(const pack *p) { return p->lead_re; }
 const pcre2_code *pack_requester_rule(const pack *p) { return p->cue_re; }
 const pcre2_code *pack_new_cue_rule(const pack *p) { return p->new_re; }
 const pcre2_code *pack_correction_cue_rule(const pack *p) { return p->fix_re; }
+
+/* Copies the named group of the last match into out[0..cap) ("" when it
+ * did not take part). */
+static void copy_group(const pack *p, const char *name, char *out, size_t cap)
+{
+    PCRE2_SIZE n = cap;
+    if (pcre2_substring_copy_byname(p->md, (PCRE2_SPTR)name, (PCRE2_UCHAR *)out, &n) < 0)
+        out[0] = '\0';
+}
+
+bool pack_domain_fix(const pack *p, const char *raw, size_t len, char *to, char *from, size_t cap)
+{
+    for (size_t i = 0; i < p->domain_fix.n; i++) {
+        if (pcre2_match(p->domain_fix.re[i], (PCRE2_SPTR)raw, len, 0, 0, p->md, NULL) < 0)
+            continue;
+        copy_group(p, "to", to, cap);
+        copy_group(p, "from", from, cap);
+        if (to[0])
+            return true;
+    }
+    to[0] = from[0] = '\0';
+    return false;
+}
 
 const cJSON *pack_message(const pack *p, const char *key)
 {

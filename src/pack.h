@@ -149,6 +149,12 @@ const pcre2_code *pack_new_cue_rule(const pack *p);
 /* Words of a correction ("should be", "actually"), or NULL: they call an
  * address the new one where no requester cue names it the person's own. */
 const pcre2_code *pack_correction_cue_rule(const pack *p);
+/* entities.json "domain_fix": patterns on the raw text of a correction of
+ * an address's domain alone ("the domain is .se not .com"), with the named
+ * groups "to" (the right domain or ending) and, when told, "from" (the wrong
+ * one). True when one matches, with both copied into to and from (cap bytes
+ * each; "" for a group not told). */
+bool pack_domain_fix(const pack *p, const char *raw, size_t len, char *to, char *from, size_t cap);
 
 /* Writes "file: message" into err; returns -1 (for the loaders' errors). */
 int pack_vfail(char *err, size_t errlen, const char *file, const char *fmt, va_list ap);
