@@ -1398,6 +1398,13 @@ static void fallback(dialog *d, struct turn *t, struct out *o, struct dialog_rep
         topic_buttons(d, r);
         return;
     }
+    if ((nr->intent == oos || !t->sure) && form_changed(d) && pack_message(d->pack, "noted_what_next")) {
+        r->fallback = false;  /* "my email is x" alone: noted, and what it is about */
+        say_noted(d, t, o, false);
+        say_msg(d, o, "noted_what_next");
+        topic_buttons(d, r);
+        return;
+    }
     if (nr->intent == oos && !nr->foreign && !nr->about && !ent_get(t->er, "foreign") && nr->nalt >= 2 &&
         nr->alt[0].confidence >= 0.2 &&
         domain(d, nr->alt[0].intent) && domain(d, nr->alt[1].intent)) {
