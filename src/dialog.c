@@ -817,24 +817,30 @@ static bool side_request(const dialog *d, const struct turn *t)
     return true;
 }
 
-/* Sets the new address; a description that quoted the one it replaces
- * quotes this one instead, so that the case does not contradict itself. */
-static void set_new_email(dialog *d, const char *email)
+/* Sets detail name (the new address, the order) to value; a description
+ * that quoted the value it replaces quotes this one instead, so that the
+ * case does not contradict itself. */
+static void set_detail(dialog *d, const char *name, const char *value)
 {
-    const char *old = fact(d, "new_email"), *desc = fact(d, "description");
+    const char *old = fact(d, name), *desc = fact(d, "description");
     const char *at = old && desc ? strstr(desc, old) : NULL;
     char *fixed = NULL;
-    if (at && strcmp(old, email)) {
-        size_t n = strlen(desc) - strlen(old) + strlen(email) + 1;
+    if (at && strcmp(old, value)) {
+        size_t n = strlen(desc) - strlen(old) + strlen(value) + 1;
         if ((fixed = malloc(n)))
-            snprintf(fixed, n, "%.*s%s%s", (int)(at - desc), desc, email, at + strlen(old));
+            snprintf(fixed, n, "%.*s%s%s", (int)(at - desc), desc, value, at + strlen(old));
         else
             d->oom = true;
     }
     if (fixed) /* (with the confidence it had: a weaker source may still replace it) */
         set_fact(d, "description", fixed, facts_conf(d->facts, "description"));
     free(fixed);
-    set_fact(d, "new_email", email, ENTITY_CONF);
+    set_fact(d, name, value, ENTITY_CONF);
+}
+
+static void set_new_email(dialog *d, const char *email)
+{
+    set_detail(d, "new_email", email);
 }
 
 /* "The domain is .se not .com": the known address it fits, the new one
@@ -905,7 +911,7 @@ static void take_details(dialog *d, struct turn *t)
         const char *old = fact(d, "order_ref");
         if (old && strcmp(old, er->order_ref))
             set_fact(d, "dup", NULL, 1.0); /* another order: look again */
-        set_fact(d, "order_ref", er->order_ref, ENTITY_CONF);
+        set_detail(d, "order_ref", er->order_ref);
     }
 }
 
@@ -958,6 +964,46 @@ static void forget_all(dialog *d)
     cJSON_Delete(keep);
 }
 
+/* What fails, from a message of several sentences that told it: those
+ * that tell the failure themselves ("men Spara funkar inte"), not those that
+ * only carried the details the case lists apart (order, address, status).
+ * A new malloc'd string, or NULL when no sentence tells it alone (the whole
+ * message then stands). */
+static char *failure_sentences(const dialog *d, const char *raw)
+{
+    struct text_span sp[8];
+    size_t n = text_sentences(raw, strlen(raw), sp, 8);
+    struct ent_result *er = n >= 2 ? malloc(sizeof *er) : NULL;
+    struct buf b;
+    char fold[512];
+    buf_init(&b, 4096);
+    for (size_t i = 0; er && i < n; i++) {
+        size_t fl = text_normalize(raw + sp[i].off, sp[i].len, TEXT_FOLD, fold, sizeof fold);
+        ent_extract(d->pack, raw + sp[i].off, sp[i].len, fold, fl, er);
+        if (!ent_has(er, "edit", "failed") && !ent_has(er, "result", "failed"))
+            continue;
+        const char *a = raw + sp[i].off, *e = a + sp[i].len;
+        while (a < e && isspace((unsigned char)*a))
+            a++;
+        while (e > a && isspace((unsigned char)e[-1]))
+            e--;
+        if (b.len)
+            buf_adds(&b, " ");
+        buf_add(&b, a, (size_t)(e - a));
+    }
+    free(er);
+    return b.len ? buf_take(&b) : (buf_free(&b), NULL);
+}
+
+/* Sets the description from message raw (failure_sentences() of it when
+ * they can be told apart). */
+static void set_description(dialog *d, const char *raw, double conf)
+{
+    char *part = failure_sentences(d, raw);
+    set_fact(d, "description", part ? part : raw, conf);
+    free(part);
+}
+
 /* Facts the intent implies, unless the message told otherwise. */
 static void take_intent(dialog *d, struct turn *t)
 {
@@ -984,7 +1030,7 @@ static void take_intent(dialog *d, struct turn *t)
     bool told = ent_has(t->er, "edit", "failed");
     if (told && t->q && !strcmp(t->q->expect, "confirm") && !ent_get(t->er, "answer") &&
         !typed_description(t)) {
-        set_fact(d, "description", t->raw, 1.0); /* "it says Something went wrong" at the summary */
+        set_description(d, t->raw, 1.0); /* "it says Something went wrong" at the summary */
         return;
     }
     bool failed_now = ent_has(t->er, "result", "failed") && t->q && words(t->raw) >= 6 &&
@@ -993,7 +1039,7 @@ static void take_intent(dialog *d, struct turn *t)
     if ((!fact(d, "description") || (told && facts_conf(d->facts, "description") < 1.0)) &&
         strlen(t->raw) >= 20 &&
         (told || failed_now || (!t->qlike && plays(d, t->in, PACK_ROLE_PROBLEM))))
-        set_fact(d, "description", t->raw, ENTITY_CONF);
+        set_description(d, t->raw, ENTITY_CONF);
 }
 
 /* True when a detail of a case form (cases.json) was told this turn. */
