@@ -1328,8 +1328,9 @@ static bool info_answer(dialog *d, struct turn *t, bool told, const struct dialo
     const struct pack_intent *in = t->in;
     if (!t->sure || (in->flow && !strcmp(in->flow, "process")) || plays(d, in, PACK_ROLE_AFFIRM) ||
         plays(d, in, PACK_ROLE_DENY) || (told && (!t->qlike || path_asked_too(d, t->nr))) ||
-        question_label(d, t->raw))
-        return false;
+        question_label(d, t->raw) ||
+        (t->er->bad_email[0] && !t->qlike && t->q && !strcmp(t->q->expect, "email")))
+        return false; /* ("new email is x@customer" at the address question: its typo, no FAQ) */
     if (in->flow && !strcmp(in->flow, "cases")) {
         char *list = h && h->list_cases ? h->list_cases(h->ctx, d->lang) : NULL;
         if (list) {
