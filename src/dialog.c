@@ -964,15 +964,29 @@ static void forget_all(dialog *d)
     cJSON_Delete(keep);
 }
 
-/* What fails, from a message of several sentences that told it: those
- * that tell the failure themselves ("men Spara funkar inte"), not those that
- * only carried the details the case lists apart (order, address, status).
- * A new malloc'd string, or NULL when no sentence tells it alone (the whole
- * message then stands). */
+/* True when a sentence's details (er) are only what the case lists apart
+ * (an address, the order, the line's status, access, PONR) or it is a
+ * greeting of a few words, and it tells no failure. */
+static bool detail_only(const dialog *d, const struct ent_result *er, const char *s, size_t n)
+{
+    if (ent_has(er, "edit", "failed") || ent_has(er, "result", "failed"))
+        return false;
+    bool facts = false;
+    for (int i = 0; i < er->nvals; i++)
+        facts |= tree_is_process_fact(d->tree, er->vals[i].slot);
+    char w[64];
+    snprintf(w, sizeof w, "%.*s", (int)(n < 63 ? n : 63), s);
+    return er->nemail || er->order_ref[0] || facts || (n < 63 && words(w) <= 3);
+}
+
+/* What fails, from a message of several sentences that told it: the
+ * message without the sentences that only carried the details the case
+ * lists apart (detail_only()). A new malloc'd string, or NULL when there is
+ * nothing to leave out, or nothing else (the whole message then stands). */
 static char *failure_sentences(const dialog *d, const char *raw)
 {
     struct text_span sp[8];
-    size_t n = text_sentences(raw, strlen(raw), sp, 8);
+    size_t n = text_sentences(raw, strlen(raw), sp, 8), left = 0;
     struct ent_result *er = n >= 2 ? malloc(sizeof *er) : NULL;
     struct buf b;
     char fold[512];
@@ -980,7 +994,7 @@ static char *failure_sentences(const dialog *d, const char *raw)
     for (size_t i = 0; er && i < n; i++) {
         size_t fl = text_normalize(raw + sp[i].off, sp[i].len, TEXT_FOLD, fold, sizeof fold);
         ent_extract(d->pack, raw + sp[i].off, sp[i].len, fold, fl, er);
-        if (!ent_has(er, "edit", "failed") && !ent_has(er, "result", "failed"))
+        if (detail_only(d, er, raw + sp[i].off, sp[i].len) && ++left)
             continue;
         const char *a = raw + sp[i].off, *e = a + sp[i].len;
         while (a < e && isspace((unsigned char)*a))
@@ -992,7 +1006,7 @@ static char *failure_sentences(const dialog *d, const char *raw)
         buf_add(&b, a, (size_t)(e - a));
     }
     free(er);
-    return b.len ? buf_take(&b) : (buf_free(&b), NULL);
+    return b.len && left ? buf_take(&b) : (buf_free(&b), NULL);
 }
 
 /* Sets the description from message raw (failure_sentences() of it when
@@ -1257,8 +1271,9 @@ static void run_steps(dialog *d, struct turn *t, const struct dialog_hooks *h,
             bool updated = form_changed(d) && !s->quiet;
             if (updated)
                 say_noted(d, t, o, true);
-            if ((s->again || !updated) && !(t->faq[0] && !updated)) /* (a side question
-                                        answered: the end said before is not repeated) */
+            else if (t->faq[0])
+                return; /* a side question answered: the end said before is not repeated */
+            if (s->again || !updated)
                 say(d, o, s->again ? s->again : s->say);
             return;
         }
