@@ -85,6 +85,7 @@ struct turn {                    /* what this turn found, for the helpers */
     bool told_order;             /* a fact of the order was told in words */
     bool offered;                /* "did you mean" offered intents as buttons */
     bool no_case;                /* a question about a case (a FAQ answers it), no request */
+    bool dropped;                /* "I didn't ask for a case": the case under way dropped */
     const cJSON *short_steps[2]; /* step ids to say in their short form (FAQ said it) */
     const struct tree_faq *faq[2]; /* FAQ entries answered this turn */
 };
@@ -1036,7 +1037,8 @@ static void take_intent(dialog *d, struct turn *t)
     bool detail = t->q && (t->q->form || !strcmp(t->q->expect, "confirm")) &&
                   (t->er->nemail || t->er->order_ref[0]); /* "the order is actually Sub 5566" */
     cJSON_ArrayForEach(v, t->in->set) /* only from a confident reading, not from a detail told */
-        if (t->firm && !t->covered && !detail && facts_turn(d->facts, v->string) != d->turn)
+        if (t->firm && !t->covered && !detail && facts_turn(d->facts, v->string) != d->turn &&
+            !(t->no_case && !strcmp(v->string, "want_case")))
             set_fact(d, v->string, v->valuestring, INTENT_CONF);
     if (facts_turn(d->facts, "want_case") == d->turn && !strcmp(fact(d, "want_case"), "yes"))
         set_fact(d, "dup", NULL, 1.0); /* asked again: look for an open case again */
@@ -1603,7 +1605,18 @@ static void start_turn(dialog *d, struct turn *t, const struct nlu_result *nr,
  * tells (steps 3 of the top of the file). */
 static void take_message(dialog *d, struct turn *t, struct dialog_reply *r)
 {
-    const char *value = NULL;
+    const char *value = NULL, *wc = fact(d, "want_case");
+    if (ent_has(t->er, "command", "no_case")) { /* "what case? I didn't ask for one" */
+        t->no_case = true;
+        if (wc && strcmp(wc, "filed")) {
+            set_fact(d, "want_case", NULL, 1.0);
+            set_fact(d, "confirmed", NULL, 1.0);
+            d->pending[0] = '\0';
+            d->tries = 0;
+            t->q = NULL;
+            t->dropped = true;   /* (said before the path's next step) */
+        }
+    }
     if (t->q)
         t->ans = read_answer(d, t, &value);
     char *v = value ? strdup(value) : NULL; /* value may point into the facts */
@@ -1661,6 +1674,8 @@ static void speak(dialog *d, struct turn *t, const struct dialog_hooks *h,
                   struct out *side, struct out *steps, struct dialog_reply *r)
 {
     const struct tree_question *q = t->q;
+    if (t->dropped)
+        say_msg(d, side, "no_case_dropped");
     for (int i = 0; i < 2 && t->faq[i]; i++)
         say(d, side, t->faq[i]->say);
     snprintf(d->last_faq, sizeof d->last_faq, "%s", t->faq[0] ? t->faq[0]->id : "");
@@ -1780,6 +1795,14 @@ int dialog_turn(dialog *d, const struct nlu_result *nr, const struct ent_result 
     start_turn(d, &t, nr, er, raw, r);
     if (notices && *notices)
         put(&o, notices);
+    const char *wc = fact(d, "want_case");
+    if (ent_has(er, "command", "cancel") && !ent_has(er, "command", "restart") && wc &&
+        !strcmp(wc, "filed") && fact(d, "case_id") && pack_message(d->pack, "cancel_filed")) {
+        say_msg(d, &o, "cancel_filed"); /* "cancel it" after filing: not withdrawn by the bot */
+        r->intent = -1;
+        r->confidence = -1;
+        goto done;
+    }
     if (ent_has(er, "command", "cancel") || ent_has(er, "command", "restart")) {
         reset(d, ent_has(er, "command", "restart"), &o);
         r->intent = -1;
