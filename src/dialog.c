@@ -868,6 +868,10 @@ static void take_details(dialog *d, struct turn *t)
     const struct ent_result *er = t->er;
     const char *pf = t->q ? t->q->fact : "";
     int process = 0;
+    if (ent_has(er, "retract", "popup") && fact(d, "popup")) {
+        set_fact(d, "popup", NULL, 1.0); /* "the pop-up was on another order" */
+        set_fact(d, "ponr", NULL, 1.0);  /* (what it implied goes with it) */
+    }
     for (int i = 0; i < er->nvals; i++)
         if (tree_is_fact(d->tree, er->vals[i].slot) &&
             !(t->no_case && !strcmp(er->vals[i].slot, "want_case"))) {
