@@ -520,9 +520,11 @@ static bool question_like(const char *raw, const struct ent_result *er)
 }
 
 /* True when the message quotes something ("..." or \u201c...\u201d) and says
- * fewer than five words of its own around it: 'fick en popup: "Provisioning
- * contact can no longer be updated"' is in the language of its own words. */
-static bool mostly_quote(const char *raw)
+ * fewer than five words of its own around it, or, in a Swedish
+ * conversation, its own words have a Swedish letter: 'fick en popup när jag
+ * tryckte Save: "Provisioning contact can no longer be updated"' is in the
+ * language of its own words. */
+static bool mostly_quote(const dialog *d, const char *raw)
 {
     char own[512];
     size_t n = 0;
@@ -539,7 +541,9 @@ static bool mostly_quote(const char *raw)
         }
     }
     own[n] = '\0';
-    return quoted && words(own) < 5;
+    bool swedish = !strcmp(d->lang, "sv") &&
+                   (strstr(own, "\xc3\xa5") || strstr(own, "\xc3\xa4") || strstr(own, "\xc3\xb6"));
+    return quoted && (words(own) < 5 || swedish);
 }
 
 static void update_lang(dialog *d, const struct nlu_result *nr, const struct ent_result *er,
@@ -549,7 +553,7 @@ static void update_lang(dialog *d, const struct nlu_result *nr, const struct ent
     if (!d->lang[0])
         memcpy(d->lang, nr->lang, 3);
     else if (nr->lang_sure && strcmp(nr->lang, d->lang) && words(raw) >= 3 && !is_label(d, raw) &&
-             !mostly_quote(raw) &&
+             !mostly_quote(d, raw) &&
              !(q && !strcmp(q->expect, "text") && !question_like(raw, er)))
         memcpy(d->lang, nr->lang, 3); /* (a description often quotes an English error) */
 }
