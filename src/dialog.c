@@ -1535,17 +1535,27 @@ static void no_third_time(dialog *d, struct out *o, struct dialog_reply *r)
     d->last[0] = h;
 }
 
+/* Drops the case under way (asked for, not filed) and its pending
+ * question; the facts of the order stay. False when there is none. */
+static bool forget_case(dialog *d)
+{
+    const char *wc = fact(d, "want_case");
+    if (!wc || !strcmp(wc, "filed"))
+        return false;
+    set_fact(d, "want_case", NULL, 1.0);
+    set_fact(d, "confirmed", NULL, 1.0);
+    d->pending[0] = '\0';
+    d->tries = 0;
+    return true;
+}
+
 /* Forgets what the conversation knew ("cancel", "start over"), but the
  * person's own email. */
 /* "cancel" while a case is under way drops the case and keeps what the
  * person told about the order; otherwise, and for "start over", all goes. */
 static void reset(dialog *d, bool restart, struct out *o)
 {
-    if (!restart && fact(d, "want_case") && strcmp(fact(d, "want_case"), "filed")) {
-        set_fact(d, "want_case", NULL, 1.0);
-        set_fact(d, "confirmed", NULL, 1.0);
-        d->pending[0] = '\0';
-        d->tries = 0;
+    if (!restart && forget_case(d)) {
         say_msg(d, o, "cancelled");
         return;
     }
@@ -1609,22 +1619,24 @@ static void start_turn(dialog *d, struct turn *t, const struct nlu_result *nr,
     }
 }
 
+/* "What case? I didn't ask for one": no case from this message, and the
+ * one under way (not filed) is dropped; the path goes on. */
+static void drop_case(dialog *d, struct turn *t)
+{
+    t->no_case = true;
+    if (forget_case(d)) {
+        t->q = NULL;
+        t->dropped = true; /* (said before the path's next step) */
+    }
+}
+
 /* Reads the message: the answer to the pending question and every fact it
  * tells (steps 3 of the top of the file). */
 static void take_message(dialog *d, struct turn *t, struct dialog_reply *r)
 {
-    const char *value = NULL, *wc = fact(d, "want_case");
-    if (ent_has(t->er, "command", "no_case")) { /* "what case? I didn't ask for one" */
-        t->no_case = true;
-        if (wc && strcmp(wc, "filed")) {
-            set_fact(d, "want_case", NULL, 1.0);
-            set_fact(d, "confirmed", NULL, 1.0);
-            d->pending[0] = '\0';
-            d->tries = 0;
-            t->q = NULL;
-            t->dropped = true;   /* (said before the path's next step) */
-        }
-    }
+    const char *value = NULL;
+    if (ent_has(t->er, "command", "no_case"))
+        drop_case(d, t);
     if (t->q)
         t->ans = read_answer(d, t, &value);
     char *v = value ? strdup(value) : NULL; /* value may point into the facts */
