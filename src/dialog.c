@@ -1019,11 +1019,21 @@ static char *failure_sentences(const dialog *d, const char *raw)
 }
 
 /* Sets the description from message raw (failure_sentences() of it when
- * they can be told apart). */
-static void set_description(dialog *d, const char *raw, double conf)
+ * they can be told apart); with add, after the one there (an error text
+ * told at the summary adds to what was told before). */
+static void set_description(dialog *d, const char *raw, double conf, bool add)
 {
-    char *part = failure_sentences(d, raw);
-    set_fact(d, "description", part ? part : raw, conf);
+    char *part = failure_sentences(d, raw), *both = NULL;
+    const char *now = part ? part : raw, *old = fact(d, "description");
+    if (add && old && strcmp(old, "-") && !strstr(now, old) && !strstr(old, now)) {
+        size_t n = strlen(old) + strlen(now) + 3;
+        if ((both = malloc(n)))
+            snprintf(both, n, "%s%s %s", old, strchr(".!?", old[strlen(old) - 1]) ? "" : ".", now);
+        else
+            d->oom = true;
+    }
+    set_fact(d, "description", both ? both : now, conf);
+    free(both);
     free(part);
 }
 
@@ -1054,7 +1064,7 @@ static void take_intent(dialog *d, struct turn *t)
     bool told = ent_has(t->er, "edit", "failed");
     if (told && t->q && !strcmp(t->q->expect, "confirm") && !ent_get(t->er, "answer") &&
         !typed_description(t)) {
-        set_description(d, t->raw, 1.0); /* "it says Something went wrong" at the summary */
+        set_description(d, t->raw, 1.0, true); /* "it says Something went wrong" at the summary */
         return;
     }
     bool failed_now = ent_has(t->er, "result", "failed") && t->q && words(t->raw) >= 6 &&
@@ -1063,7 +1073,7 @@ static void take_intent(dialog *d, struct turn *t)
     if ((!fact(d, "description") || (told && facts_conf(d->facts, "description") < 1.0)) &&
         strlen(t->raw) >= 20 &&
         (told || failed_now || (!t->qlike && plays(d, t->in, PACK_ROLE_PROBLEM))))
-        set_description(d, t->raw, ENTITY_CONF);
+        set_description(d, t->raw, ENTITY_CONF, false);
 }
 
 /* True when a detail of a case form (cases.json) was told this turn. */

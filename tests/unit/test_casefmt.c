@@ -43,7 +43,7 @@ static void test_clauses(void **state)
                     " Already tried: nothing reported.");
     expect(p, "{\"description\":\"it spins?\",\"status\":\"closed\",\"ponr\":\"no\",\"edit\":\"failed\"}",
            HEAD " Reported: \"it spins?\" Order line status: Closed. Organization onboarded (PONR): no."
-           " Already tried: edited the contact on the Cloud/SaaS Subscriptions page (Edit, Save, Done).");
+           " Already tried: the edit on the Cloud/SaaS Subscriptions page.");
     expect(p, "{\"description\":\"no button\",\"status\":\"awaiting\",\"access\":\"no\",\"helper\":\"no\","
               "\"cache\":\"shown\",\"retry\":\"failed\",\"edit\":\"-\"}",
            HEAD " Reported: \"no button.\" Order line status: Awaiting Provisioning Details."
