@@ -11,4 +11,8 @@ cd "$(dirname "$0")/.." || exit 1
 G=tests/out/generated_answers.$(basename "$(dirname "$(realpath "$P")")").conv
 mkdir -p tests/out
 python3 tests/gen_answers.py "${PROVBOT_INTENTS:-intents}" "$G" || exit 1
-"$C" "$P" tests/conv/*.conv "$G"
+# one model cache for the run: a file's first start reads the model instead
+# of training it again (the cache itself is tested in test_nlu_cache and cli)
+MC=$(mktemp -d) || exit 1
+trap 'rm -rf "$MC"' EXIT
+PROVBOT_MODEL_CACHE=${PROVBOT_MODEL_CACHE:-$MC} "$C" "$P" tests/conv/*.conv "$G"
