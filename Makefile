@@ -123,7 +123,8 @@ test: deps-test
 	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=build-asan OPT=-O1 \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    build-asan/provbot units tools
-	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=build-tsan OPT=-O1 SAN=-fsanitize=thread build-tsan/provbot
+	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=build-tsan OPT=-O1 SAN=-fsanitize=thread build-tsan/provbot \
+	    build-tsan/tests/test_turns
 	@sh tests/run.sh
 
 .PHONY: units tools

@@ -366,8 +366,8 @@ static int upload_hand_over(struct server *s, struct lws *wsi, struct http_req *
     char err[256] = "";
     const char *mime = NULL;
     struct attach_job *j = NULL;
-    if (engine_attach_check(turns_engine(s->turns), h->text->session, h->up, h->up_len, &mime,
-                            err, sizeof err) < 0)
+    if (turns_attach_check(s->turns, h->text->session, h->up, h->up_len, &mime,
+                           err, sizeof err) < 0)
         goto refuse;
     if (!(j = calloc(1, sizeof *j))) {
         snprintf(err, sizeof err, "out of memory");

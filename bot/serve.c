@@ -101,6 +101,7 @@ static int serve_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
         if (!p || p->kind != PSS_HTTP) return 0;
         return http_writeable(wsi, &p->u.h);
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        if (s) turns_deliver(s->turns);
         if (s && s->attach) http_attach_done(s);
         break;
     case LWS_CALLBACK_CLOSED_HTTP:
@@ -172,6 +173,7 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
         if (!s->head || now >= s->stop_deadline) {
             s->done = true;
             channels_stop(s->cfg);            /* before the context goes */
+            turns_quiet(s->turns);            /* no wake reaches the context from now */
             if (s->evlib)
                 lws_context_destroy(s->ctx);  /* ends the libev loop; serve_run finishes it */
             else
@@ -233,17 +235,12 @@ static rlim_t set_nofile(rlim_t want)
     return rl.rlim_cur;
 }
 
-static void commit_cb(lws_sorted_usec_list_t *sul)
-{
-    turns_tick(lws_container_of(sul, struct server, commit)->turns);
-}
-
-/* The pipeline's hook: a group commit after this loop turn's input (0), or
- * a busy batch tried again delay_us later. */
-static void schedule_commit(void *arg, int64_t delay_us)
+/* The pipeline's hook, called from its worker: outcomes wait to be told
+ * (LWS_CALLBACK_EVENT_WAIT_CANCELLED -> turns_deliver). */
+static void turns_wake(void *arg)
 {
     struct server *s = arg;
-    lws_sul_schedule(s->ctx, 0, &s->commit, commit_cb, delay_us);
+    lws_cancel_service(s->ctx);
 }
 
 /* The server for cfg, with its engine, pipeline and protocol table; NULL
@@ -270,9 +267,10 @@ static struct server *server_new(const struct serve_config *cfg, int *rc)
         *rc = 2;
         goto fail;
     }
-    /* the loop never waits long for the write lock: a busy turn is retried */
+    /* the synchronous calls on the loop never wait long for the write lock;
+     * the worker retries a busy batch */
     store_busy_timeout(engine_store(s->eng), TURNS_BUSY_MS);
-    if (!(s->turns = turns_open(s->eng, NULL, schedule_commit, s)) ||
+    if (!(s->turns = turns_start(s->eng, NULL, turns_wake, s)) ||
         !(s->protocols = protocols_new(cfg))) {
         fprintf(stderr, "provbot: out of memory\n");
         goto fail;
@@ -361,7 +359,6 @@ static int serve_loop(struct server *s)
     }
     if (s->ctx && !s->evlib) {
         lws_sul_cancel(&s->tick);
-        lws_sul_cancel(&s->commit);
     }
     return 0;
 }
@@ -382,6 +379,7 @@ static void server_free(struct server *s, int rc)
     channels_stop(s->cfg);
     attach_stop(s->attach);             /* joined at shutdown, never while serving */
     s->attach = NULL;
+    turns_quiet(s->turns);
     if (s->ctx) lws_context_destroy(s->ctx);
     turns_close(s->turns);
     engine_close(s->eng);

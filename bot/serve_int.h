@@ -131,7 +131,6 @@ struct server {
     bool done;                  /* leave the loop */
     bool evlib;                 /* lws runs on its libev plugin (epoll), not on poll() */
     int64_t stop_deadline;      /* give up waiting for chats to close */
-    lws_sorted_usec_list_t commit; /* the pipeline's group commit, after a loop turn's input */
     int n_uploads;              /* uploads in flight: they count toward max_conns */
     size_t up_reserved;         /* bytes their Content-Lengths reserve, at most up_max */
     size_t up_held;             /* bytes their buffers hold */

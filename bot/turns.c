@@ -11,8 +11,12 @@
 
 #include "store.h"
 
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
 
 struct pending {
     struct pending *next;
@@ -22,6 +26,27 @@ struct pending {
     turns_done_fn *done;
     void *owner;                /* NULL once cancelled */
     void *arg;
+    bool ok;                    /* threaded: the outcome, set by the worker */
+    char err[256];              /* threaded: why not ok */
+};
+
+/* The worker of a threaded pipeline (turns_start). mu guards the three
+ * FIFOs and the flags; the worker owns the engine while it holds a batch
+ * (busy non-NULL) and touches nothing else of a record but m, res, ok, err;
+ * the owner fields are the loop's (turns_cancel, turns_deliver). */
+struct worker {
+    pthread_t thr;
+    pthread_mutex_t mu;
+    pthread_cond_t work;        /* the worker: something submitted, or stop */
+    pthread_cond_t idle;        /* turns_flush: nothing submitted and no batch running */
+    struct pending *ihead, *itail; /* submitted, not yet taken by the worker */
+    struct pending *busy;       /* the batch running now (the worker's) */
+    struct pending *ohead, *otail; /* done, to be told on the loop */
+    int nin;                    /* submitted, not yet taken */
+    bool stop;
+    bool woken;                 /* a wake is on its way: the loop will deliver */
+    void (*wake)(void *arg);    /* any thread: makes the loop call turns_deliver() */
+    void *wake_arg;
 };
 
 struct turns {
@@ -34,6 +59,7 @@ struct turns {
     struct pending *whead, *wtail; /* turns waiting for a busy store, oldest first;
                                     non-empty only while no batch is open */
     int nwait;                  /* their number */
+    struct worker *w;           /* threaded (turns_start), else NULL */
 };
 
 turns *turns_open(engine *eng, const struct turns_ops *ops,
@@ -51,16 +77,28 @@ turns *turns_open(engine *eng, const struct turns_ops *ops,
     return t;
 }
 
+static void worker_stop(turns *t);
+
 void turns_close(turns *t)
 {
     if (!t)
         return;
     turns_flush(t);
+    worker_stop(t);
     free(t);
 }
 
 engine *turns_engine(turns *t) { return t->eng; }
-int turns_waiting(const turns *t) { return t->nwait; }
+
+int turns_waiting(const turns *t)
+{
+    if (!t->w)
+        return t->nwait;
+    pthread_mutex_lock(&t->w->mu);
+    int n = t->w->nin;
+    pthread_mutex_unlock(&t->w->mu);
+    return n;
+}
 
 static void tell(turns_done_fn *done, void *owner, void *arg, bool ok,
                  const struct engine_result *res, const char *err, const char *reply_to)
@@ -125,25 +163,36 @@ static int batch_open(turns *t)
     return 1;
 }
 
+/* Runs p's turn in the engine, and settles its pending event in the same
+ * transaction. 0, or -1 with err set (p->res may hold nothing). */
+static int turn_exec(turns *t, struct pending *p, char *err, size_t errlen)
+{
+    const struct turns_msg *m = &p->m;
+    engine_set_channel(t->eng, m->channel);
+    int rc = engine_turn(t->eng, m->session, m->user, m->text, m->reply_to, &p->res, err, errlen);
+    engine_set_channel(t->eng, NULL);
+    if (rc < 0 || !p->res.json) {
+        if (!err[0]) snprintf(err, errlen, "turn failed");
+        return -1;
+    }
+    /* in the turn's own transaction: a store that fails here fails its commit too */
+    if (m->settle_key)
+        (void)store_pending_settle(engine_store(t->eng), m->settle_key, p->res.json);
+    return 0;
+}
+
 /* Runs p's turn: into the open batch (batched; p then waits there for the
  * commit), else committed alone and answered at once. Takes p. */
 static void run_turn(turns *t, struct pending *p, bool batched)
 {
     char err[256] = "";
-    const struct turns_msg *m = &p->m;
-    engine_set_channel(t->eng, m->channel);
-    int rc = engine_turn(t->eng, m->session, m->user, m->text, m->reply_to, &p->res, err, sizeof err);
-    engine_set_channel(t->eng, NULL);
-    if (rc < 0 || !p->res.json) {
-        tell(p->done, p->owner, p->arg, false, NULL, err[0] ? err : "turn failed", m->reply_to);
+    if (turn_exec(t, p, err, sizeof err) < 0) {
+        tell(p->done, p->owner, p->arg, false, NULL, err, p->m.reply_to);
         pending_free(p);
         return;
     }
-    /* in the turn's own transaction: a store that fails here fails its commit too */
-    if (m->settle_key)
-        (void)store_pending_settle(engine_store(t->eng), m->settle_key, p->res.json);
     if (!batched) {                      /* committed alone: durable now */
-        tell(p->done, p->owner, p->arg, true, &p->res, NULL, m->reply_to);
+        tell(p->done, p->owner, p->arg, true, &p->res, NULL, p->m.reply_to);
         pending_free(p);
         return;
     }
@@ -158,12 +207,18 @@ static void wait_push(turns *t, struct pending *p)
     t->nwait++;
 }
 
+static void worker_submit(turns *t, struct pending *p);
+
 int turns_submit(turns *t, const struct turns_msg *m, turns_done_fn *done, void *owner, void *arg)
 {
     struct pending *p = pending_new(t, m, done, owner, arg);
     if (!p) {
         tell(done, owner, arg, false, NULL, "out of memory", m->reply_to);
         return -1;
+    }
+    if (t->w) {
+        worker_submit(t, p);
+        return 0;
     }
     if (t->whead) {                      /* behind the turns already waiting */
         wait_push(t, p);
@@ -242,26 +297,47 @@ static void batch_commit(turns *t)
     }
 }
 
+static void worker_drain(turns *t);
+
 void turns_flush(turns *t)
 {
+    if (t->w) {
+        worker_drain(t);
+        turns_deliver(t);
+        return;
+    }
     waiting_run(t, true);
     batch_commit(t);
 }
 
 void turns_tick(turns *t)
 {
+    if (t->w) {
+        turns_deliver(t);
+        return;
+    }
     waiting_run(t, false);
     batch_commit(t);
 }
 
+static void cancel_in(struct pending *p, const void *owner)
+{
+    for (; p; p = p->next)
+        if (p->owner == owner)
+            p->owner = NULL;
+}
+
 void turns_cancel(turns *t, const void *owner)
 {
-    for (struct pending *p = t->head; p; p = p->next)
-        if (p->owner == owner)
-            p->owner = NULL;
-    for (struct pending *p = t->whead; p; p = p->next)
-        if (p->owner == owner)
-            p->owner = NULL;
+    cancel_in(t->head, owner);
+    cancel_in(t->whead, owner);
+    if (!t->w)
+        return;
+    pthread_mutex_lock(&t->w->mu);
+    cancel_in(t->w->ihead, owner);
+    cancel_in(t->w->busy, owner);
+    cancel_in(t->w->ohead, owner);
+    pthread_mutex_unlock(&t->w->mu);
 }
 
 int turns_attach(turns *t, const char *session, const char *name,
@@ -269,6 +345,19 @@ int turns_attach(turns *t, const char *session, const char *name,
 {
     turns_flush(t);
     return engine_attach(t->eng, session, name, data, len, err, errlen);
+}
+
+int turns_attach_check(turns *t, const char *session, const void *data, size_t len,
+                       const char **mime, char *err, size_t errlen)
+{
+    turns_flush(t);
+    return engine_attach_check(t->eng, session, data, len, mime, err, errlen);
+}
+
+int turns_form_pending(turns *t, const char *session)
+{
+    turns_flush(t);
+    return engine_form_pending(t->eng, session);
 }
 
 int turns_mark_handled(turns *t, const char *event_id)
@@ -309,4 +398,186 @@ char *turns_conv_state(turns *t, const char *session)
         return json;
     free(json);
     return NULL;
+}
+
+/* ---- the threaded pipeline (turns_start) ---- */
+
+static void list_append(struct pending **head, struct pending **tail, struct pending *list)
+{
+    if (!list)
+        return;
+    if (*tail) (*tail)->next = list; else *head = list;
+    while (list->next)
+        list = list->next;
+    *tail = list;
+}
+
+static void nap_us(long us)
+{
+    struct timespec ts = { .tv_sec = us / 1000000, .tv_nsec = us % 1000000 * 1000 };
+    nanosleep(&ts, NULL);
+}
+
+static void batch_fail(struct pending *batch, const char *why)
+{
+    for (struct pending *p = batch; p; p = p->next)
+        if (p->ok) {
+            p->ok = false;
+            snprintf(p->err, sizeof p->err, "%s", why);
+        }
+}
+
+/* The worker's batch: one transaction for all its turns, then the commit
+ * that decides their outcomes. A store busy for TURNS_GIVEUP_MS fails them
+ * all; a batch that cannot be opened runs each turn alone (as turns_submit
+ * does). Runs on the worker, which owns the engine meanwhile. */
+static void worker_batch(turns *t, struct pending *batch)
+{
+    char err[256] = "";
+    int64_t t0 = t->ops.now_ms();
+    int rc;
+    while ((rc = t->ops.batch_begin(t->eng, err, sizeof err)) == STORE_BUSY &&
+           t->ops.now_ms() - t0 < TURNS_GIVEUP_MS)
+        nap_us(TURNS_RETRY_US);
+    for (struct pending *p = batch; p; p = p->next)
+        p->ok = rc != STORE_BUSY;
+    if (rc == STORE_BUSY) {
+        batch_fail(batch, "the store stayed busy");
+        return;
+    }
+    for (struct pending *p = batch; p; p = p->next) {
+        err[0] = 0;
+        if (turn_exec(t, p, err, sizeof err) < 0) {
+            p->ok = false;
+            snprintf(p->err, sizeof p->err, "%s", err);
+        }
+    }
+    err[0] = 0;
+    if (rc >= 0 && t->ops.batch_commit(t->eng, err, sizeof err) != 0)
+        batch_fail(batch, err[0] ? err : "commit failed");
+}
+
+static void *worker_main(void *arg)
+{
+    turns *t = arg;
+    struct worker *w = t->w;
+    (void)prctl(PR_SET_NAME, "provbot-turns"); /* for top and perf */
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->ihead && !w->stop)
+            pthread_cond_wait(&w->work, &w->mu);
+        if (!w->ihead)
+            break;
+        w->busy = w->ihead;
+        w->ihead = w->itail = NULL;
+        w->nin = 0;
+        pthread_mutex_unlock(&w->mu);
+        worker_batch(t, w->busy);
+        pthread_mutex_lock(&w->mu);
+        list_append(&w->ohead, &w->otail, w->busy);
+        w->busy = NULL;
+        if (!w->woken && w->wake) {      /* under mu: turns_quiet() waits for it */
+            w->woken = true;
+            w->wake(w->wake_arg);
+        }
+        if (!w->ihead)
+            pthread_cond_broadcast(&w->idle);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+static void worker_submit(turns *t, struct pending *p)
+{
+    struct worker *w = t->w;
+    pthread_mutex_lock(&w->mu);
+    list_append(&w->ihead, &w->itail, p);
+    w->nin++;
+    pthread_cond_signal(&w->work);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Waits until every submitted turn has run and been committed (or failed). */
+static void worker_drain(turns *t)
+{
+    struct worker *w = t->w;
+    pthread_mutex_lock(&w->mu);
+    while (w->ihead || w->busy)
+        pthread_cond_wait(&w->idle, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+}
+
+void turns_deliver(turns *t)
+{
+    if (!t || !t->w)
+        return;
+    struct worker *w = t->w;
+    pthread_mutex_lock(&w->mu);
+    struct pending *p = w->ohead;
+    w->ohead = w->otail = NULL;
+    w->woken = false;
+    pthread_mutex_unlock(&w->mu);
+    while (p) {
+        struct pending *next = p->next;
+        tell(p->done, p->owner, p->arg, p->ok, &p->res, p->ok ? NULL : p->err, p->m.reply_to);
+        pending_free(p);
+        p = next;
+    }
+}
+
+void turns_quiet(turns *t)
+{
+    if (!t || !t->w)
+        return;
+    turns_flush(t);
+    pthread_mutex_lock(&t->w->mu);
+    t->w->wake = NULL;
+    pthread_mutex_unlock(&t->w->mu);
+}
+
+turns *turns_start(engine *eng, const struct turns_ops *ops, void (*wake)(void *arg), void *wake_arg)
+{
+    turns *t = turns_open(eng, ops, NULL, NULL);
+    struct worker *w = t ? calloc(1, sizeof *w) : NULL;
+    if (!w)
+        goto fail;
+    w->wake = wake;
+    w->wake_arg = wake_arg;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->work, NULL);
+    pthread_cond_init(&w->idle, NULL);
+    t->w = w;
+    if (pthread_create(&w->thr, NULL, worker_main, t) != 0) {
+        t->w = NULL;
+        goto fail;
+    }
+    return t;
+fail:
+    if (w) {
+        pthread_cond_destroy(&w->idle);
+        pthread_cond_destroy(&w->work);
+        pthread_mutex_destroy(&w->mu);
+    }
+    free(w);
+    free(t);
+    return NULL;
+}
+
+/* Ends the worker (after turns_flush: nothing left to run) and frees it. */
+static void worker_stop(turns *t)
+{
+    struct worker *w = t->w;
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->stop = true;
+    pthread_cond_signal(&w->work);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thr, NULL);
+    turns_deliver(t);                /* nothing, unless a turn came in between */
+    pthread_cond_destroy(&w->idle);
+    pthread_cond_destroy(&w->work);
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+    t->w = NULL;
 }

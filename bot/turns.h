@@ -24,8 +24,20 @@
  * turns_pending_*, ...) run the waiting turns first with the store's long
  * busy timeout, so they keep their "done when it returns" contract.
  *
- * Threads: loop thread only, like the engine. Ownership: turns borrows the
- * engine until turns_close(); callbacks get the reply borrowed for the call.
+ * A pipeline made by turns_start() runs the turns on a thread of its own
+ * (the worker), so that the loop reads, frames and sends while the engine
+ * thinks and the store commits: the worker takes every turn submitted since
+ * its last batch as the next batch, runs and commits it, and wakes the loop
+ * (the `wake` hook, e.g. lws_cancel_service), which calls turns_deliver()
+ * to tell the outcomes, in submission order, on the loop thread. A busy
+ * store keeps only the worker waiting (up to TURNS_GIVEUP_MS). The
+ * synchronous calls first wait for the worker to finish what was submitted
+ * (turns_flush), then use the engine on the loop thread while the worker
+ * waits for work: one thread uses the engine at a time.
+ *
+ * Threads: every function is for the loop thread (the worker is internal).
+ * Ownership: turns borrows the engine until turns_close(); callbacks get the
+ * reply borrowed for the call.
  */
 #ifndef PROVBOT_TURNS_H
 #define PROVBOT_TURNS_H
@@ -81,12 +93,27 @@ struct turns_ops {
 turns *turns_open(engine *eng, const struct turns_ops *ops,
                   void (*schedule)(void *arg, int64_t delay_us), void *schedule_arg);
 
-/* Flushes (turns_flush) and frees. NULL is fine. */
+/* A pipeline over eng whose turns run on a worker thread (see above).
+ * wake(wake_arg) is called from the worker, with its lock held (so it must
+ * not call back into turns), when outcomes wait: it must make the loop call
+ * turns_deliver() soon. NULL when out of memory or no thread. */
+turns *turns_start(engine *eng, const struct turns_ops *ops, void (*wake)(void *arg), void *wake_arg);
+
+/* Tells the outcomes the worker has ready (a turns_start() pipeline; else
+ * nothing). */
+void turns_deliver(turns *t);
+
+/* Flushes, and the worker no longer calls wake: before the loop that wake
+ * reaches goes away. Outcomes are then told by turns_flush/turns_close. */
+void turns_quiet(turns *t);
+
+/* Flushes (turns_flush), ends the worker if any, and frees. NULL is fine. */
 void turns_close(turns *t);
 
 /* Runs one turn. done(owner, arg, outcome) is called exactly once: at once
  * when the turn fails or runs alone (no batch could be opened), else from
- * turns_flush() after the commit. Returns 0, or -1 (out of memory; done was
+ * turns_flush() after the commit (threaded: from turns_deliver/turns_flush,
+ * never from within turns_submit). Returns 0, or -1 (out of memory; done was
  * called with ok false). */
 int turns_submit(turns *t, const struct turns_msg *m, turns_done_fn *done, void *owner, void *arg);
 
@@ -125,7 +152,14 @@ int turns_attach(turns *t, const char *session, const char *name,
                  const void *data, size_t len, char *err, size_t errlen);
 int turns_mark_handled(turns *t, const char *event_id);
 
-/* The engine, borrowed (for channels that read from it). */
+/* engine_attach_check / engine_form_pending on the state after the turns
+ * submitted so far (flushed first). */
+int turns_attach_check(turns *t, const char *session, const void *data, size_t len,
+                       const char **mime, char *err, size_t errlen);
+int turns_form_pending(turns *t, const char *session);
+
+/* The engine, borrowed, for what never changes while serving (its texts,
+ * what it expects); everything that reads the store goes through turns. */
 engine *turns_engine(turns *t);
 
 #endif

@@ -845,8 +845,8 @@ static bool file_hand_over(struct webex *w, struct job *j, const char *name, str
                            char *err, size_t errlen)
 {
     const char *mime = NULL;
-    if (engine_attach_check(turns_engine(w->turns), j->session, buf_str(&r->resp), r->resp.len,
-                            &mime, err, errlen) < 0)
+    if (turns_attach_check(w->turns, j->session, buf_str(&r->resp), r->resp.len,
+                           &mime, err, errlen) < 0)
         return false;
     struct attach_job *a = calloc(1, sizeof *a);
     struct file_wait *fw = calloc(1, sizeof *fw);
@@ -1013,7 +1013,7 @@ static bool edit_wanted(struct webex *w, const struct wx_activity *a)
 {
     char session[40];
     wx_session_id(a->target_id, a->actor_email, a->one_on_one, session);
-    int rc = engine_form_pending(turns_engine(w->turns), session);
+    int rc = turns_form_pending(w->turns, session);
     if (rc < 0) log_event("error", "webex_store", "what=form_pending");
     if (rc <= 0) {
         log_event("info", "webex_ignored", "why=edit activity=%.8s of=%.8s", a->id, a->parent_id);

@@ -135,13 +135,15 @@ suite security 5 python3 tests/security.py build/provbot
 suite loop-stall 5 python3 tests/loop_stall.py build/provbot build/bench/ws_load
 suite webex 5 sh tests/webex.sh build/provbot
 # ThreadSanitizer (build-tsan): the suites where threads meet (the loop, the
-# Webex worker, the outbox); every report lands in $OUT/tsan and fails tsan-reports
+# turn pipeline's worker, the Webex worker, the outbox); every report lands
+# in $OUT/tsan and fails tsan-reports
 rm -rf "$OUT/tsan"
 mkdir -p "$OUT/tsan"
 export TSAN_OPTIONS="halt_on_error=0 log_path=$PWD/$OUT/tsan/report"
 suite outbox-tsan 15 sh tests/outbox.sh build-tsan/provbot
 suite webex-tsan 10 sh tests/webex.sh build-tsan/provbot
 suite crash-safety-tsan 20 python3 tests/crash_safety.py build-tsan/provbot 24 6
+suite turns-tsan 5 env CMOCKA_MESSAGE_OUTPUT=TAP build-tsan/tests/test_turns
 suite tsan-reports 1 sh -c 'n=$(ls "$1" | wc -l); if [ "$n" -eq 0 ]; then echo "ok 1 - no ThreadSanitizer report"; \
     else echo "not ok 1 - $n ThreadSanitizer reports in $1"; grep -h -m2 -A6 WARNING "$1"/* | sed "s/^/#   /" | head -40; fi; \
     echo 1..1' tsan "$OUT/tsan"

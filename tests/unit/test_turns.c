@@ -20,6 +20,7 @@
 
 #include "turns.h"
 
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,8 +47,17 @@ static int fake_commit(engine *e, char *err, size_t errlen)
 static int busy_left;           /* the next N batch begins find the store busy */
 static int64_t clock_ms;        /* the pipeline's clock */
 
+/* Threaded tests: a begin that stops the worker until released, so that
+ * the test knows which turns make up each batch. */
+static bool hold_next;
+static sem_t entered, release;
+
 static int fake_begin(engine *e, char *err, size_t errlen)
 {
+    if (hold_next) {
+        sem_post(&entered);
+        sem_wait(&release);
+    }
     if (busy_left > 0) {
         busy_left--;
         snprintf(err, errlen, "store: database is locked (injected)");
@@ -57,6 +67,13 @@ static int fake_begin(engine *e, char *err, size_t errlen)
 }
 
 static int64_t fake_now(void) { return clock_ms; }
+
+/* The worker's clock: 50 ms further at every reading. */
+static int64_t worker_clock;
+static int64_t fake_now_moving(void) { return __atomic_add_fetch(&worker_clock, 50, __ATOMIC_SEQ_CST); }
+
+static int wakes;               /* the worker's wake hook, called with its lock held */
+static void on_wake(void *arg) { (void)arg; __atomic_add_fetch(&wakes, 1, __ATOMIC_SEQ_CST); }
 
 static void on_schedule(void *arg, int64_t delay_us) { (void)arg; (void)delay_us; schedules++; }
 
@@ -81,24 +98,36 @@ static void done(void *owner, void *arg, const struct turns_outcome *o)
     snprintf(w->reply_to[w->n++ % 8], 16, "%s", o->reply_to ? o->reply_to : "");
 }
 
-static int setup(void **state)
+static int setup_with(void **state, bool threaded)
 {
     strcpy(dir, "/tmp/test_turns.XXXXXX");
     if (!mkdtemp(dir))
         return -1;
     char err[512];
     const char *in = getenv("PROVBOT_INTENTS") ? getenv("PROVBOT_INTENTS") : "intents";
-    struct engine_config cfg = { .intents_dir = in, .data_dir = dir, .channel = "test" };
+    /* the suites' shared model cache when there is one (each test's fresh
+     * data folder would train its own: seconds under ThreadSanitizer) */
+    struct engine_config cfg = { .intents_dir = in, .data_dir = dir, .channel = "test",
+                                 .model_cache_dir = getenv("PROVBOT_MODEL_CACHE") };
     engine *e = engine_open(&cfg, err, sizeof err);
     if (!e)
         fprintf(stderr, "%s\n", err);
-    fail_commits = commits = schedules = busy_left = 0;
+    fail_commits = commits = schedules = busy_left = wakes = 0;
+    hold_next = false;
     clock_ms = 1000000;
     struct turns_ops ops = { .batch_begin = fake_begin, .batch_commit = fake_commit, .now_ms = fake_now };
-    turns *t = e ? turns_open(e, &ops, on_schedule, NULL) : NULL;
+    if (threaded) {
+        ops.now_ms = fake_now_moving;
+        sem_init(&entered, 0, 0);
+        sem_init(&release, 0, 0);
+    }
+    turns *t = !e ? NULL : threaded ? turns_start(e, &ops, on_wake, NULL) : turns_open(e, &ops, on_schedule, NULL);
     *state = t;
     return t ? 0 : -1;
 }
+
+static int setup(void **state) { return setup_with(state, false); }
+static int setup_threaded(void **state) { return setup_with(state, true); }
 
 static int teardown(void **state)
 {
@@ -236,6 +265,111 @@ static void test_busy_store_gives_up(void **state)
     busy_left = 0;
 }
 
+/* ---- the threaded pipeline (turns_start) ---- */
+
+/* Submits `first` and waits until the worker holds it, alone, in a batch
+ * that has not begun: later submits make the next batch. */
+static void hold_worker(turns *t, struct owner *w, const char *session, const char *first)
+{
+    hold_next = true;
+    submit(t, w, session, first);
+    sem_wait(&entered);
+    hold_next = false;
+}
+
+/* Outcomes are told on the loop only (turns_deliver/turns_flush), in
+ * submission order, after their batch's commit; the turns that came while
+ * a batch ran make the next one; the loop was woken. */
+static void test_threaded_batches(void **state)
+{
+    turns *t = *state;
+    struct owner web = { 0 }, wx = { 0 };
+    hold_worker(t, &web, "s-web", "m1");
+    submit(t, &wx, "s-wx", NULL);
+    submit(t, &web, "s-web", "m2");
+    assert_int_equal(turns_waiting(t), 2);
+    turns_deliver(t);
+    assert_int_equal(web.n + wx.n, 0);          /* nothing before its commit */
+    sem_post(&release);
+    turns_flush(t);
+    assert_int_equal(commits, 2);               /* {m1}, then {wx, m2} */
+    assert_int_equal(web.ok, 2);
+    assert_int_equal(wx.ok, 1);
+    assert_string_equal(web.reply_to[0], "m1");
+    assert_string_equal(web.reply_to[1], "m2");
+    assert_int_equal(turns_waiting(t), 0);
+    assert_true(__atomic_load_n(&wakes, __ATOMIC_SEQ_CST) >= 1);
+}
+
+/* A failed commit fails exactly its batch's turns; the next batch commits. */
+static void test_threaded_commit_failure(void **state)
+{
+    turns *t = *state;
+    struct owner web = { 0 }, wx = { 0 };
+    fail_commits = 1;
+    hold_worker(t, &web, "s-web", "m1");
+    submit(t, &wx, "s-wx", "x1");
+    sem_post(&release);
+    turns_flush(t);
+    assert_int_equal(web.failed, 1);
+    assert_int_equal(wx.ok, 1);
+    assert_string_equal(wx.reply_to[0], "x1");
+}
+
+/* A cancelled owner is never called back, wherever its turn was. */
+static void test_threaded_cancel(void **state)
+{
+    turns *t = *state;
+    struct owner gone = { 0 }, stays = { 0 };
+    hold_worker(t, &gone, "s-a", "m1");          /* running */
+    submit(t, &gone, "s-a", "m2");               /* submitted */
+    submit(t, &stays, "s-b", "m3");
+    turns_cancel(t, &gone);
+    sem_post(&release);
+    turns_flush(t);
+    assert_int_equal(gone.n, 0);
+    assert_int_equal(stays.ok, 1);
+}
+
+/* A busy store keeps the worker retrying, the turns in order; a store busy
+ * for TURNS_GIVEUP_MS fails the batch. */
+static void test_threaded_busy(void **state)
+{
+    turns *t = *state;
+    struct owner web = { 0 };
+    busy_left = 3;
+    submit(t, &web, "s-web", "m1");
+    submit(t, &web, "s-web", "m2");
+    turns_flush(t);
+    assert_int_equal(web.ok, 2);
+    assert_string_equal(web.reply_to[1], "m2");
+    busy_left = 1000000;
+    submit(t, &web, "s-web", "m3");
+    turns_flush(t);
+    busy_left = 0;
+    assert_int_equal(web.failed, 1);
+    assert_string_equal(web.reply_to[2], "m3");
+}
+
+/* A synchronous call sees every turn submitted before it; after
+ * turns_quiet() the worker no longer wakes the loop. */
+static void test_threaded_sync_and_quiet(void **state)
+{
+    turns *t = *state;
+    struct owner web = { 0 };
+    submit(t, &web, "s-sync", "m1");
+    char *st = turns_conv_state(t, "s-sync");
+    assert_non_null(st);
+    free(st);
+    assert_int_equal(web.ok, 1);
+    turns_quiet(t);
+    int before = __atomic_load_n(&wakes, __ATOMIC_SEQ_CST);
+    submit(t, &web, "s-sync", "m2");
+    turns_flush(t);
+    assert_int_equal(web.ok, 2);
+    assert_int_equal(__atomic_load_n(&wakes, __ATOMIC_SEQ_CST), before);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -245,6 +379,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy_store_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy_store_gives_up, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_threaded_batches, setup_threaded, teardown),
+        cmocka_unit_test_setup_teardown(test_threaded_commit_failure, setup_threaded, teardown),
+        cmocka_unit_test_setup_teardown(test_threaded_cancel, setup_threaded, teardown),
+        cmocka_unit_test_setup_teardown(test_threaded_busy, setup_threaded, teardown),
+        cmocka_unit_test_setup_teardown(test_threaded_sync_and_quiet, setup_threaded, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
