@@ -143,7 +143,7 @@ install: all
 clean:
 	rm -rf build build-asan build-tsan build-fuzz bot/provbot
 
--include $(SRC_O:.o=.d) $(BOT_O:.o=.d)
+-include $(SRC_O:.o=.d) $(BOT_O:.o=.d) $(UNITS:=.d) $(TOOLS:=.d) $(BENCHES:=.d)
 
 # Mutation testing in a copy of the tree (MODULES, MUTANTS_PER_MODULE, MUTATE_SEED).
 mutate:
