@@ -97,23 +97,23 @@ fuzz_minutes=$(( (fuzz_targets * ${FUZZ_SECONDS:-10} + 59) / 60 + 10 ))
 # The suites that only use the CPU (no timing, no fixed port, no shared
 # folder) run in two lanes at once, one a core, the longest first; their
 # summaries are printed when both lanes are done, in this order.
-lane1() {
+lane1() {   # (about 180 s on the 2-core machine kind, like lane2)
     run_suite valgrind 25 sh tests/valgrind.sh
+    run_suite conversations 5 sh tests/conversations.sh build/provbot build/tools/convtest
+    run_suite unit 5 sh tests/run.sh --units build
+    run_suite eval 5 sh tests/eval.sh build/provbot
+    run_suite convtest-self 3 sh tests/convtest_self.sh build/tools/convtest
+    run_suite cli 5 sh tests/cli.sh build/provbot
     run_suite contract 1 python3 tests/contract_intents.py intents
     run_suite packs 5 sh tests/packs.sh build/provbot build/tools/convtest
     run_suite facts 3 build/tools/facttest intents tests/facts/en.tsv tests/facts/sv.tsv
-    run_suite convtest-self 3 sh tests/convtest_self.sh build/tools/convtest
-    run_suite cli 5 sh tests/cli.sh build/provbot
 }
 lane2() {
     run_suite conversations-asan 10 sh tests/conversations.sh build-asan/provbot build/tools/convtest
     run_suite unit-asan 10 sh tests/run.sh --units build-asan
-    run_suite conversations 5 sh tests/conversations.sh build/provbot build/tools/convtest
+    run_suite cli-asan 10 sh tests/cli.sh build-asan/provbot
     run_suite packs-asan 10 sh tests/packs.sh build-asan/provbot build/tools/convtest
     run_suite facts-asan 5 build-asan/tools/facttest intents tests/facts/en.tsv tests/facts/sv.tsv
-    run_suite cli-asan 10 sh tests/cli.sh build-asan/provbot
-    run_suite unit 5 sh tests/run.sh --units build
-    run_suite eval 5 sh tests/eval.sh build/provbot
 }
 if [ "${TEST_LANES:-2}" -gt 1 ]; then
     lane1 & l1=$!
