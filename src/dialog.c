@@ -1330,6 +1330,17 @@ static bool follow_up(const struct turn *t)
     return !t->firm && words(t->raw) <= 6 && ent_get(t->er, "follow_up"); /* "och om det inte är A-Flex?" */
 }
 
+/* True when an FAQ entry already answered this turn stands for f (instead_of). */
+static bool stood_for(const struct turn *t, int n, const struct tree_faq *f)
+{
+    const cJSON *v;
+    for (int k = 0; k < n; k++)
+        cJSON_ArrayForEach(v, t->faq[k]->instead_of)
+            if (!strcmp(v->valuestring, f->id))
+                return true;
+    return false;
+}
+
 /* Questions answered at any point: the FAQ entries that match (two at most)
  * go into t->faq; t->covered is set when one replaces the intent's own
  * answer (and what the intent implies). */
@@ -1343,8 +1354,9 @@ static void faq_match(dialog *d, struct turn *t)
         for (int k = 0; k < f->nintents; k++)
             intent_ok |= t->sure && pack_intent_at(d->pack, (size_t)f->intents[k]) == t->in;
         if ((f->any && at_text) || (f->pending && (!t->q || strcmp(f->pending, t->q->id))) ||
-            (f->when && !tree_holds(f->when, d->facts)))
-            continue; /* only while its question is pending, or its facts hold */
+            (f->when && !tree_holds(f->when, d->facts)) || stood_for(t, n, f))
+            continue; /* only while its question is pending, or its facts hold; not
+                         beside an entry that stands for it */
         bool follow = d->last_faq[0] && !strcmp(f->id, d->last_faq) && follow_up(t);
         if (follow || (intent_ok && (t->qlike || f->any) &&
                        pack_rules_match(d->pack, &f->rules, t->fold, t->foldlen))) {

@@ -231,6 +231,15 @@ static int intent_list(const pack *p, const cJSON *arr, int out[8], int *n)
     return 0;
 }
 
+/* True when id names an FAQ entry after entry i. */
+static bool later_faq(const tree *t, size_t i, const char *id)
+{
+    for (size_t k = i + 1; k < t->nfaq; k++)
+        if (!strcmp(t->faq[k].id, id))
+            return true;
+    return false;
+}
+
 static int parse_faq(const pack *p, const cJSON *o, struct tree_faq *f, size_t i,
                      char *err, size_t errlen)
 {
@@ -254,6 +263,10 @@ static int parse_faq(const pack *p, const cJSON *o, struct tree_faq *f, size_t i
     cJSON_ArrayForEach(in, f->covers_steps)
         if (!cJSON_IsString(in))
             return fail(err, errlen, "%s.covers_steps: must be step ids", field);
+    f->instead_of = get(o, "instead_of");
+    cJSON_ArrayForEach(in, f->instead_of)
+        if (!cJSON_IsString(in))
+            return fail(err, errlen, "%s.instead_of: must be FAQ ids", field);
     strcat(field, ".match");
     if (pack_compile_rules(get(o, "match"), &f->rules, FILE_NAME, field, err, errlen) < 0)
         return -1;
@@ -386,6 +399,10 @@ static int parse_all(tree *t, const pack *p, const cJSON *doc, char *err, size_t
         cJSON_ArrayForEach(v, t->faq[i].covers_steps)
             if (!tree_step(t, v->valuestring))
                 return fail(err, errlen, "faq[%zu].covers_steps: unknown step \"%s\"", i, v->valuestring);
+        cJSON_ArrayForEach(v, t->faq[i].instead_of)
+            if (!later_faq(t, i, v->valuestring))
+                return fail(err, errlen, "faq[%zu].instead_of: \"%s\" is no later FAQ entry", i,
+                            v->valuestring);
     }
     return check_intent_sets(t, p, err, errlen);
 }

@@ -59,6 +59,8 @@ struct tree_faq {
     const cJSON *when;       /* only while these facts hold ({fact: value...}), or NULL */
     const cJSON *covers_steps; /* array of step ids that say their "again" (short)
                                   form when this answer was given, or NULL */
+    const cJSON *instead_of; /* array of ids of later FAQ entries that this one, when
+                                it answers, stands for (not said beside it), or NULL */
 };
 
 struct tree_topic {
