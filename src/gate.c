@@ -44,11 +44,33 @@ struct info {
     struct lset exact, req;
 };
 
+#define DEPTH_MAX 16         /* nested groups the analysis reads */
+
+/* parse_concat()'s work space: 4 sets, about 33 KB */
+struct scratch {
+    struct info it;
+    struct lset best, tmp;
+};
+
 struct parser {
     const char *p;           /* next byte of the pattern */
     bool bad;                /* a construct the analysis does not know */
     int depth;               /* nested groups */
+    /* work space by depth, allocated when first needed and freed by
+     * gate_add() (one run at a time at each depth): a malloc() per group
+     * made a large pack's load slow under ASan, whose quarantine keeps
+     * every freed block from being reused */
+    struct scratch *conc[DEPTH_MAX + 1];
+    struct info *alt[DEPTH_MAX + 1];
 };
+
+/* The parser's space *slot of size bytes; NULL when out of memory. */
+static void *space(void **slot, size_t size)
+{
+    if (!*slot)
+        *slot = malloc(size);
+    return *slot;
+}
 
 struct gate {
     size_t npat, capat;
@@ -221,7 +243,7 @@ static void parse_group(struct parser *ps, struct info *out)
     else if (p[0] == '?' || p[0] == '*')
         goto bad;
     ps->p = p;
-    if (++ps->depth > 16 || parse_alt(ps, out) < 0 || *ps->p != ')')
+    if (++ps->depth > DEPTH_MAX || parse_alt(ps, out) < 0 || *ps->p != ')')
         goto bad;
     ps->depth--;
     ps->p++;
@@ -336,7 +358,7 @@ static void parse_quant(struct parser *ps, struct info *in)
 /* A run of atoms up to '|', ')' or the end. */
 static int parse_concat(struct parser *ps, struct info *out)
 {
-    struct scratch { struct info it; struct lset best, tmp; } *w = malloc(sizeof *w);
+    struct scratch *w = space((void **)&ps->conc[ps->depth], sizeof *w);
     bool whole = true;
     double best_score = -1;
     if (!w)
@@ -361,28 +383,22 @@ static int parse_concat(struct parser *ps, struct info *out)
     set_copy(&out->req, &w->best);
     if (!whole)
         out->exact.n = -1;   /* else parse_alt() keeps req, the best part */
-    free(w);
     return 0;
 }
 
 /* Alternatives apart by '|' up to ')' or the end. */
 static int parse_alt(struct parser *ps, struct info *out)
 {
-    struct info *b = NULL;
     if (parse_concat(ps, out) < 0)
         return -1;
     while (*ps->p == '|' && !ps->bad) {
         ps->p++;
-        if (!b && !(b = malloc(sizeof *b)))
+        struct info *b = space((void **)&ps->alt[ps->depth], sizeof *b);
+        if (!b || parse_concat(ps, b) < 0)
             return -1;
-        if (parse_concat(ps, b) < 0) {
-            free(b);
-            return -1;
-        }
         unite(&out->exact, &b->exact);
         unite(&out->req, &b->req);
     }
-    free(b);
     return 0;
 }
 
@@ -483,7 +499,7 @@ static int by_first(const void *a, const void *b)
 
 int gate_add(gate *g, const char *re)
 {
-    struct parser ps = { re, false, 0 };
+    struct parser ps = { .p = re };
     struct info *in = malloc(sizeof *in);
     int k = -1;
     if (!in)
@@ -505,6 +521,10 @@ int gate_add(gate *g, const char *re)
     k = (int)g->npat++;
     g->first[g->npat] = (uint32_t)g->nlit;
 out:
+    for (int d = 0; d <= DEPTH_MAX; d++) {
+        free(ps.conc[d]);
+        free(ps.alt[d]);
+    }
     free(in);
     return k;
 }
