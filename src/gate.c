@@ -46,9 +46,10 @@ struct info {
 
 #define DEPTH_MAX 16         /* nested groups the analysis reads */
 
-/* parse_concat()'s work space: 4 sets, about 33 KB */
-struct scratch {
-    struct info it;
+/* The work space of one group depth, about 50 KB: parse_concat()'s four
+ * sets and parse_alt()'s alternative. */
+struct level {
+    struct info it, alt;
     struct lset best, tmp;
 };
 
@@ -60,16 +61,16 @@ struct parser {
      * gate_add() (one run at a time at each depth): a malloc() per group
      * made a large pack's load slow under ASan, whose quarantine keeps
      * every freed block from being reused */
-    struct scratch *conc[DEPTH_MAX + 1];
-    struct info *alt[DEPTH_MAX + 1];
+    struct level *lv[DEPTH_MAX + 1];
 };
 
-/* The parser's space *slot of size bytes; NULL when out of memory. */
-static void *space(void **slot, size_t size)
+/* The work space of the parser's depth; NULL when out of memory. */
+static struct level *level(struct parser *ps)
 {
-    if (!*slot)
-        *slot = malloc(size);
-    return *slot;
+    struct level **l = &ps->lv[ps->depth];
+    if (!*l)
+        *l = malloc(sizeof **l);
+    return *l;
 }
 
 struct gate {
@@ -358,7 +359,7 @@ static void parse_quant(struct parser *ps, struct info *in)
 /* A run of atoms up to '|', ')' or the end. */
 static int parse_concat(struct parser *ps, struct info *out)
 {
-    struct scratch *w = space((void **)&ps->conc[ps->depth], sizeof *w);
+    struct level *w = level(ps);
     bool whole = true;
     double best_score = -1;
     if (!w)
@@ -393,11 +394,11 @@ static int parse_alt(struct parser *ps, struct info *out)
         return -1;
     while (*ps->p == '|' && !ps->bad) {
         ps->p++;
-        struct info *b = space((void **)&ps->alt[ps->depth], sizeof *b);
-        if (!b || parse_concat(ps, b) < 0)
+        struct level *l = level(ps);
+        if (!l || parse_concat(ps, &l->alt) < 0)
             return -1;
-        unite(&out->exact, &b->exact);
-        unite(&out->req, &b->req);
+        unite(&out->exact, &l->alt.exact);
+        unite(&out->req, &l->alt.req);
     }
     return 0;
 }
@@ -521,10 +522,8 @@ int gate_add(gate *g, const char *re)
     k = (int)g->npat++;
     g->first[g->npat] = (uint32_t)g->nlit;
 out:
-    for (int d = 0; d <= DEPTH_MAX; d++) {
-        free(ps.conc[d]);
-        free(ps.alt[d]);
-    }
+    for (int d = 0; d <= DEPTH_MAX; d++)
+        free(ps.lv[d]);
     free(in);
     return k;
 }
