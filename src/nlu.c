@@ -11,9 +11,9 @@
  * language weight, idf, and the intents' weights as 16-bit integers times a
  * scale). Lookups are prefetched ahead in one loop; the language pass's
  * lookups of the character n-grams serve the intent pass when the lexicon
- * leaves the message as it is. A message's features are merged in a small
- * table of the nlu (it stays in the L1 cache), the stems of recent words are
- * kept per language, and gate.h spares most pattern runs.
+ * leaves the message as it is. A message's features are merged in a table
+ * of one entry a feature (no probes), the stems of recent words are kept
+ * per language, and gate.h spares most pattern runs.
  */
 #include "nlu.h"
 #include "gate.h"
@@ -67,19 +67,20 @@ struct row {
     int16_t q[];             /* QW (the padding is 0) */
 };
 
-/* A slot of the model's feature table, at the place of its feature in the
- * training's table (the same probes). A slot is taken for another feature
- * only when the top 32 bits of the two hashes are equal and the probe from
- * the bottom 16 bits reaches it: about as likely as two features with one
- * 64-bit hash, which the model takes for one anyway. */
+/* A slot of the model's feature table, which is sparser than the
+ * training's (IDX_SPARSE: shorter probes, most of all for the n-grams
+ * training never saw, which end at an empty slot). A slot is taken for
+ * another feature only when the top 32 bits of the two hashes are equal and
+ * the probe from the bottom bits reaches it: about as likely as two
+ * features with one 64-bit hash, which the model takes for one anyway. */
 struct mslot {
     uint32_t check;          /* the hash's top 32 bits */
     uint32_t row1;           /* its row + 1; 0: an empty slot */
 };
 #define ROW_ALIGN 64
 
+#define IDX_SPARSE 3          /* the model's table: at most 1/3 full */
 #define PREFETCH_AHEAD 16     /* table lookups asked for ahead of use */
-#define DEDUP 2048           /* slots of the per-message merge table (> 2 * FEAT_MAX) */
 #define STEM_CACHE 1024      /* cached stems per language (direct-mapped) */
 #define STEM_CACHED 24       /* longer words are stemmed every time */
 
@@ -107,18 +108,17 @@ struct nlu {
     float *lang_ll;          /* nfeat * 2: log P(feature | en, sv), training only */
     float lang_unk[2];       /* log P(unseen feature | lang) */
     int oos;                 /* index of out_of_scope */
-    struct dedup {           /* the merge table: */
-        uint32_t key;            /* a feature index ... */
-        uint32_t pos;            /* ... its place in the message's features ... */
-        uint32_t stamp;          /* ... valid when equal to stamp */
-    } dedup[DEDUP];
-    size_t dmask;            /* the slots in use - 1 (a power of two - 1) */
+    struct seen {            /* the merge table, one entry a feature: */
+        uint32_t stamp;          /* valid when equal to stamp ... */
+        uint32_t pos;            /* ... its place in the message's features */
+    } *seen;                 /* nfeat + 1 entries, owned */
     uint32_t stamp;          /* current message's stamp */
     struct stem_entry (*stems)[STEM_CACHE]; /* PACK_NLANG caches, owned */
     pcre2_match_data *md;    /* for the pack's patterns, owned */
     gate *gate;              /* the patterns' literals, owned */
     int *gbase;              /* C: the gate's number of intent c's first pattern */
     bool from_cache;         /* loaded by nlu_open(), not trained */
+    bool avx2;               /* the processor has AVX2 (scores_avx2()) */
     const lex *lex;          /* the pack's objects, borrowed (may be NULL) */
     struct sb_stemmer *stem[PACK_NLANG]; /* Snowball, English and Swedish, owned */
     /* scratch for one classification */
@@ -213,26 +213,19 @@ static size_t char_grams(const char *buf, size_t blen, uint64_t *out, size_t max
     return cnt[0] + cnt[1] + cnt[2];
 }
 
-/* Hashes of the n-grams of a rewritten TEXT_FOLD string: character 3-5-grams
- * of the text (the first *ncg, when ncg is not NULL), word uni- and bigrams of
- * the stems; returns how many. A word's unigram, the bigram it ends and the
- * start of the one it begins are hashed in one pass over it: the values of
- * fnv("w" word), fnv("b" previous " " word) as nested fnv() calls give them. */
-static size_t extract(nlu *m, int lang, const char *s, size_t len, uint64_t *out,
-                      size_t max, size_t *ncg)
+/* After the n hashes in out, those of the word uni- and bigrams of the
+ * stems of TEXT_FOLD string s[0..len), at most max in all; returns how many
+ * in all. A word's unigram, the bigram it ends and the start of the one it
+ * begins are hashed in one pass over it: the values of fnv("w" word),
+ * fnv("b" previous " " word) as nested fnv() calls give them. */
+static size_t word_grams(nlu *m, int lang, const char *s, size_t len, uint64_t *out,
+                         size_t n, size_t max)
 {
     const uint64_t basis = 0xcbf29ce484222325ULL;
     const uint64_t hw0 = fnv(basis, "w", 1), hb0 = fnv(basis, "b", 1);
-    char buf[NLU_INPUT_MAX + 8];
     uint64_t hbs = 0;        /* fnv(fnv(hb0, previous word), " ") */
     bool prev = false;
 
-    buf[0] = ' ';
-    memcpy(buf + 1, s, len);
-    buf[len + 1] = ' ';
-    size_t n = char_grams(buf, len + 2, out, max);
-    if (ncg)
-        *ncg = n;
     for (size_t i = 0; i < len && n + 2 <= max;) {
         size_t j = i;
         while (j < len && s[j] != ' ')
@@ -256,6 +249,22 @@ static size_t extract(nlu *m, int lang, const char *s, size_t len, uint64_t *out
         i = j + 1;
     }
     return n;
+}
+
+/* Hashes of the n-grams of a rewritten TEXT_FOLD string: character 3-5-grams
+ * of the text (the first *ncg, when ncg is not NULL), then word_grams();
+ * returns how many. */
+static size_t extract(nlu *m, int lang, const char *s, size_t len, uint64_t *out,
+                      size_t max, size_t *ncg)
+{
+    char buf[NLU_INPUT_MAX + 8];
+    buf[0] = ' ';
+    memcpy(buf + 1, s, len);
+    buf[len + 1] = ' ';
+    size_t n = char_grams(buf, len + 2, out, max);
+    if (ncg)
+        *ncg = n;
+    return word_grams(m, lang, s, len, out, n, max);
 }
 
 static size_t slot_of(uint64_t h, size_t cap)
@@ -338,31 +347,35 @@ static uint32_t table_add(nlu *m, uint64_t h)
     return (uint32_t)m->nfeat++;
 }
 
-/* A new list of at most n features: forgets the merge table and uses as
- * much of it as keeps it at most half full (a short message's stays in the
- * L1 cache). */
-static void merge_reset(nlu *m, size_t n)
+/* The merge table, one entry a feature known (false when out of memory):
+ * no probes, whose ends the branch predictor cannot guess, where a small
+ * hashed table had them; most of a message's features are new to it. */
+static bool seen_alloc(nlu *m)
 {
-    if (++m->stamp == 0) { /* wrapped: forget every stamp */
-        memset(m->dedup, 0, sizeof m->dedup);
-        m->stamp = 1;
-    }
-    for (m->dmask = 63; m->dmask < DEDUP - 1 && m->dmask < 2 * n; m->dmask = 2 * m->dmask + 1)
-        ;
+    free(m->seen);
+    m->seen = calloc(m->nfeat + 1, sizeof *m->seen);
+    m->stamp = 0;
+    return m->seen != NULL;
 }
 
-/* Counts feature id once more in out[0..*n) (the order does not matter to
- * the scorer). */
+/* A new list of features: forgets the merge table. */
+static void merge_reset(nlu *m)
+{
+    if (++m->stamp == 0) { /* wrapped: forget every stamp */
+        memset(m->seen, 0, (m->nfeat + 1) * sizeof *m->seen);
+        m->stamp = 1;
+    }
+}
+
+/* Counts feature id (< nfeat) once more in out[0..*n) (the order does not
+ * matter to the scorer). */
 static void merge(nlu *m, uint32_t id, struct feat *out, size_t *n)
 {
-    size_t d = (id * 2654435761u) >> 17 & m->dmask;
-    struct dedup *e;
-    while ((e = &m->dedup[d])->stamp == m->stamp && e->key != id)
-        d = (d + 1) & m->dmask;
+    struct seen *e = &m->seen[id];
     if (e->stamp == m->stamp) {
         out[e->pos].v += 1.0f;
     } else {
-        *e = (struct dedup){ id, (uint32_t)*n, m->stamp };
+        *e = (struct seen){ m->stamp, (uint32_t)*n };
         out[(*n)++] = (struct feat){ id, 1.0f };
     }
 }
@@ -371,7 +384,7 @@ static void merge(nlu *m, uint32_t id, struct feat *out, size_t *n)
 static size_t train_feats(nlu *m, const uint64_t *h, size_t nh, struct feat *out)
 {
     size_t n = 0;
-    merge_reset(m, nh);
+    merge_reset(m);
     for (size_t i = 0; i < nh; i++) {
         const struct slot *sl = table_find(m, h[i]);
         if (sl)
@@ -385,7 +398,7 @@ static size_t train_feats(nlu *m, const uint64_t *h, size_t nh, struct feat *out
 static size_t to_feats(nlu *m, const uint64_t *h, size_t nh, size_t known, struct feat *out)
 {
     size_t n = 0;
-    merge_reset(m, nh);
+    merge_reset(m);
     lookups(m, h + known, nh - known, m->r1 + known);
     for (size_t i = 0; i < nh; i++)
         if (m->r1[i])
@@ -442,10 +455,47 @@ static void train_scores(const nlu *m, const struct feat *f, size_t n, float *re
         axpy(out, m->w + (size_t)f[i].id * m->CP, f[i].v, m->CP);
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#define SCORES_AVX2 1
+/* Eight floats, eight weights of a row: GCC's vector types. */
+typedef float v8f __attribute__((vector_size(32)));
+typedef int16_t v8h __attribute__((vector_size(16)));
+
+/* scores() of a model of FIXED_LANES weights a row with AVX2 (where
+ * m->avx2): the same sums (the conversions are exact and C11 does not fuse
+ * a multiply and an add), a third of the instructions. */
+__attribute__((target("avx2")))
+static void scores_avx2(const nlu *m, const struct feat *f, size_t n, float *restrict out)
+{
+    v8f acc[3] = { 0 };
+    memcpy(acc, m->b, (m->CP < FIXED_LANES ? m->CP : FIXED_LANES) * sizeof(float));
+    v8f a0 = acc[0], a1 = acc[1], a2 = acc[2];
+    for (size_t i = 0; i < n; i++) {
+        const struct row *r = row_at(m, f[i].id);
+        const float v = f[i].v * r->scale;
+        v8h q0, q1, q2;
+        memcpy(&q0, r->q, sizeof q0);
+        memcpy(&q1, r->q + 8, sizeof q1);
+        memcpy(&q2, r->q + 16, sizeof q2);
+        a0 += v * __builtin_convertvector(q0, v8f);
+        a1 += v * __builtin_convertvector(q1, v8f);
+        a2 += v * __builtin_convertvector(q2, v8f);
+    }
+    acc[0] = a0, acc[1] = a1, acc[2] = a2;
+    memcpy(out, acc, (m->CP < FIXED_LANES ? m->CP : FIXED_LANES) * sizeof(float));
+}
+#endif
+
 /* train_scores() from the rows. */
 static void scores(const nlu *m, const struct feat *f, size_t n, float *restrict out)
 {
     const size_t QW = m->QW;
+#ifdef SCORES_AVX2
+    if (QW == FIXED_LANES && m->avx2) {
+        scores_avx2(m, f, n, out);
+        return;
+    }
+#endif
     if (QW == FIXED_LANES) {    /* a fixed width: the sums stay in registers */
         float acc[FIXED_LANES] = { 0 };
         memcpy(acc, m->b, (m->CP < FIXED_LANES ? m->CP : FIXED_LANES) * sizeof *acc);
@@ -529,6 +579,10 @@ static nlu *model_new(const pack *p)
     m->stride = (sizeof(struct row) + m->QW * sizeof(int16_t) + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN;
     m->oos = pack_role(p, PACK_ROLE_FALLBACK);
     m->lex = pack_lexicon(p);
+#ifdef SCORES_AVX2   /* PROVBOT_NLU_AVX2=0: the portable loop (tests compare the two) */
+    const char *v = getenv("PROVBOT_NLU_AVX2");
+    m->avx2 = __builtin_cpu_supports("avx2") && !(v && !strcmp(v, "0"));
+#endif
     m->stem[0] = sb_stemmer_new("english", NULL);
     m->stem[1] = sb_stemmer_new("swedish", NULL);
     m->logits = calloc(m->CP, sizeof *m->logits);
@@ -565,8 +619,11 @@ static void fill_row(nlu *m, const struct slot *sl)
  * weights, which are freed; false when out of memory. */
 static bool build_rows(nlu *m)
 {
+    size_t cap = m->cap;
+    while (cap < IDX_SPARSE * m->nfeat)
+        cap *= 2;
     m->rows = aligned_alloc(ROW_ALIGN, m->nfeat * m->stride + ROW_ALIGN);
-    m->idx = calloc(m->cap, sizeof *m->idx);
+    m->idx = calloc(cap, sizeof *m->idx);
     if (!m->rows || !m->idx)
         return false;
     memset(m->rows, 0, m->nfeat * m->stride);
@@ -574,8 +631,12 @@ static bool build_rows(nlu *m)
         if (!m->tab[i].key)
             continue;
         fill_row(m, &m->tab[i]);
-        m->idx[i] = (struct mslot){ (uint32_t)(m->tab[i].key >> 32), m->tab[i].id + 1 };
+        size_t j = slot_of(m->tab[i].key, cap);
+        while (m->idx[j].row1)
+            j = (j + 1) & (cap - 1);
+        m->idx[j] = (struct mslot){ (uint32_t)(m->tab[i].key >> 32), m->tab[i].id + 1 };
     }
+    m->cap = cap;
     free(m->tab);
     free(m->idf);
     free(m->w);
@@ -596,7 +657,8 @@ struct train {
 static bool train_collect(nlu *m, const pack *p, struct train *t)
 {
     for (int pass = 0; pass < 2; pass++) {
-        if (pass == 1 && !(t->pool = malloc((t->total_h + 1) * sizeof *t->pool)))
+        if (pass == 1 && (!(t->pool = malloc((t->total_h + 1) * sizeof *t->pool)) ||
+                          !seen_alloc(m)))
             return false;
         for (size_t c = 0; c < m->C; c++) {
             for (int l = 0; l < PACK_NLANG; l++) {
@@ -755,6 +817,8 @@ static void model_arrays_free(nlu *m)
     free(m->idx);
     free(m->b);
     free(m->lang_ll);
+    free(m->seen);
+    m->seen = NULL;
     m->tab = NULL;
     m->rows = NULL;
     m->idx = NULL;
@@ -947,7 +1011,7 @@ static bool cache_read(nlu *m, const uint64_t key[2], const char *path)
     m->idx = malloc(m->cap * sizeof *m->idx);
     m->rows = aligned_alloc(ROW_ALIGN, m->nfeat * m->stride + ROW_ALIGN);
     m->b = malloc(m->CP * sizeof *m->b);
-    if (!m->idx || !m->rows || !m->b)
+    if (!m->idx || !m->rows || !m->b || !seen_alloc(m))
         goto out;
     body_parts(m, part);
     uint64_t sum = CACHE_MAGIC;
@@ -1122,7 +1186,9 @@ static void probs(nlu *m, const char *text, size_t len, size_t nl, int lang, flo
     nl = strlen(m->norm);
     /* not rewritten either: its character n-grams are looked up already */
     size_t known = whole && nr == nl && !memcmp(m->rew, m->norm, nl) ? m->lang_ncg : 0;
-    size_t nh = extract(m, lang, m->rew, nr, m->hashes, FEAT_MAX, NULL);
+    /* (their hashes too: only the words' are new, stemmed) */
+    size_t nh = known ? word_grams(m, lang, m->rew, nr, m->hashes, known, FEAT_MAX)
+                      : extract(m, lang, m->rew, nr, m->hashes, FEAT_MAX, NULL);
     size_t nf = to_feats(m, m->hashes, nh, known, m->feats);
     weigh(m, m->feats, nf);
     scores(m, m->feats, nf, z);

@@ -59,7 +59,7 @@ struct nlu_result {
 
 /* Bump when training or the features change in a way the pack does not
  * show (it keys the model cache). */
-#define NLU_MODEL_VERSION 3
+#define NLU_MODEL_VERSION 4
 #define NLU_CACHE_FILE "model.cache"
 
 /* Trains on p's examples. p must outlive the nlu. NULL on failure (err). */

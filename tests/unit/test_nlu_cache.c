@@ -114,6 +114,20 @@ static void test_warm_cache_is_the_trained_model(void **state)
     nlu_free(warm);
 }
 
+/* The portable scoring loop gives the answers of the AVX2 one to the last
+ * bit (where the processor has AVX2; else both are the portable loop). */
+static void test_portable_scores_are_the_same(void **state)
+{
+    (void)state;
+    char err[256];
+    setenv("PROVBOT_NLU_AVX2", "0", 1);
+    nlu *plain = nlu_open(P, dir, err, sizeof err);
+    unsetenv("PROVBOT_NLU_AVX2");
+    assert_non_null(plain);
+    assert_true(same_answers(REF, plain) > 850);
+    nlu_free(plain);
+}
+
 /* Flips the byte at offset off of the cache file (off < 0: from the end). */
 static void flip(long off)
 {
@@ -202,6 +216,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_warm_cache_is_the_trained_model, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_portable_scores_are_the_same, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_cache_is_not_used, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_cache_is_rebuilt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_pack_is_retrained, setup, teardown),
