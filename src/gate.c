@@ -84,9 +84,8 @@ struct gate {
                                 same first bit (a pattern's are sorted so) */
     bool all;                /* the subject lets every pattern through */
     uint64_t map[BITS / 64]; /* the subject's n-grams */
-    uint64_t *may;           /* capat bits: the pattern may match the subject */
-    uint64_t *done;          /* capat bits: may[] is told for the pattern
-                                (worked out when first asked after a scan) */
+    uint64_t *may;           /* capat bits, GATE_EAGER: the pattern may match
+                                the subject */
     /* GATE_EAGER: the literals by their first bit, built at the first scan
      * after an add (npat_indexed != npat: stale); those of bit b are
      * ient[ihead[b] .. ihead[b + 1]) */
@@ -451,7 +450,6 @@ void gate_free(gate *g)
     free(g->known);
     free(g->keys);
     free(g->may);
-    free(g->done);
     free(g->ihead);
     free(g->ient);
     free(g->always);
@@ -470,13 +468,9 @@ static bool grow(gate *g, size_t n)
         if (k)
             g->known = k;
         uint64_t *may = k ? realloc(g->may, c / 64 * sizeof *may) : NULL;
-        if (may)
-            g->may = may;
-        uint64_t *done = may ? realloc(g->done, c / 64 * sizeof *done) : NULL;
-        if (!done)
+        if (!may)
             return false;
-        g->done = done;
-        memset(done + g->capat / 64, 0, (c - g->capat) / 64 * sizeof *done);
+        g->may = may;
         g->capat = c;
     }
     if (g->nlit + n > g->caplit) {
@@ -572,14 +566,13 @@ static bool build_index(gate *g)
     return true;
 }
 
-/* GATE_EAGER: may[] (and done[]) for every pattern at once from the
+/* GATE_EAGER: may[] for every pattern at once from the
  * subject's n-grams in g->map: a pattern may match when it has no literals
  * or one of its literals has all three of its bits there. */
 static void mark_patterns(gate *g)
 {
     size_t words = (g->npat + 63) / 64;
     memcpy(g->may, g->always, words * sizeof *g->may);
-    memset(g->done, 0xff, words * sizeof *g->done);
     for (size_t w = 0; w < BITS / 64; w++)
         for (uint64_t m = g->map[w]; m; m &= m - 1) {
             size_t b = w * 64 + (size_t)__builtin_ctzll(m);
@@ -614,8 +607,6 @@ void gate_scan(gate *g, const char *s, size_t len)
     }
     if (g->npat && g->eager)
         mark_patterns(g);
-    else if (g->npat)
-        memset(g->done, 0, (g->npat + 63) / 64 * sizeof *g->done);
 }
 
 static bool bit(const gate *g, uint16_t b)
@@ -643,13 +634,7 @@ bool gate_may_match(gate *g, int k)
 {
     if (g->all || k < 0 || (size_t)k >= g->npat)
         return true;
-    const uint64_t bitk = 1ULL << (k % 64);
-    if (!(g->done[k / 64] & bitk)) {    /* first asked since the scan */
-        g->done[k / 64] |= bitk;
-        if (pattern_may(g, (size_t)k))
-            g->may[k / 64] |= bitk;
-        else
-            g->may[k / 64] &= ~bitk;
-    }
-    return g->may[k / 64] & bitk;
+    if (!g->eager)                      /* worked out each time asked */
+        return pattern_may(g, (size_t)k);
+    return g->may[k / 64] >> (k % 64) & 1;
 }

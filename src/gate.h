@@ -16,8 +16,8 @@
  *     lower-cased), and a subject that is empty or holds any byte outside
  *     printable ASCII lets every pattern through.
  * A gate is read-only after gate_add() except for the scratch of
- * gate_scan() and gate_may_match() (which works a pattern out when first
- * asked after a scan): one thread at a time.
+ * gate_scan() (and of GATE_EAGER's index, built at the first scan after an
+ * add): one thread at a time.
  */
 #ifndef PROVBOT_GATE_H
 #define PROVBOT_GATE_H
@@ -27,8 +27,9 @@
 
 typedef struct gate gate;
 
-/* How a gate answers after a scan: GATE_LAZY works a pattern out when it
- * is first asked (best when a scan asks of few of the patterns), GATE_EAGER
+/* How a gate answers after a scan: GATE_LAZY works a pattern out each time
+ * it is asked (best when a scan asks of each pattern once at most, or of
+ * few of them), GATE_EAGER
  * marks every pattern in gate_scan() through an index of the literals by
  * their first n-gram, a cost that follows the subject's n-grams, not the
  * number of patterns (best when a scan asks of most of them). The answers
