@@ -174,7 +174,11 @@ static void test_engine_follows_row(void **state)
     (void)state;
     char err[512], dir[] = "/tmp/test_convcache.XXXXXX", *en = NULL, cmd[128];
     assert_non_null(mkdtemp(dir));
-    struct engine_config cfg = { .intents_dir = intents(), .data_dir = dir, .channel = "test" };
+    /* the suites' shared model cache when there is one (a fresh data folder
+     * would train its own: seconds under valgrind; the cache itself is
+     * tested in test_nlu_cache) */
+    struct engine_config cfg = { .intents_dir = intents(), .data_dir = dir, .channel = "test",
+                                 .model_cache_dir = getenv("PROVBOT_MODEL_CACHE") };
     engine *e = engine_open(&cfg, err, sizeof err);
     assert_non_null(e);
     cJSON *j = say(e, "en1", "hello, I need help with an order");
@@ -211,6 +215,7 @@ static void test_failed_case_told(void **state)
     char err[512], dir[] = "/tmp/test_convcache.XXXXXX", cmd[128];
     assert_non_null(mkdtemp(dir));
     struct engine_config cfg = { .intents_dir = intents(), .data_dir = dir, .channel = "test",
+                                 .model_cache_dir = getenv("PROVBOT_MODEL_CACHE"),
                                  .queue_cases = true };
     engine *e = engine_open(&cfg, err, sizeof err);
     assert_non_null(e);

@@ -30,7 +30,11 @@ static engine *open_engine(void)
     strcpy(dir, "/tmp/test_dialog.XXXXXX");
     if (!mkdtemp(dir))
         return NULL;
-    struct engine_config cfg = { .intents_dir = intents(), .data_dir = dir, .channel = "test" };
+    /* the suites' shared model cache when there is one (a fresh data folder
+     * would train its own: seconds under valgrind; the cache itself is
+     * tested in test_nlu_cache) */
+    struct engine_config cfg = { .intents_dir = intents(), .data_dir = dir, .channel = "test",
+                                 .model_cache_dir = getenv("PROVBOT_MODEL_CACHE") };
     engine *e = engine_open(&cfg, err, sizeof err);
     if (!e)
         fprintf(stderr, "%s\n", err);

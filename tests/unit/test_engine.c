@@ -27,7 +27,11 @@ static int setup(void **state)
     if (!mkdtemp(dir))
         return -1;
     char err[512];
-    struct engine_config cfg = { .intents_dir = intents(), .data_dir = dir, .channel = "test" };
+    /* the suites' shared model cache when there is one (a fresh data folder
+     * would train its own: seconds under valgrind; the cache itself is
+     * tested in test_nlu_cache) */
+    struct engine_config cfg = { .intents_dir = intents(), .data_dir = dir, .channel = "test",
+                                 .model_cache_dir = getenv("PROVBOT_MODEL_CACHE") };
     engine *e = engine_open(&cfg, err, sizeof err);
     if (!e)
         fprintf(stderr, "%s\n", err);
@@ -154,7 +158,8 @@ static void test_resume_after_reopen(void **state)
     cJSON_Delete(say(e, "rs", NULL, "55512345"));
     engine_close(e);
     char err[512];
-    struct engine_config cfg = { .intents_dir = intents(), .data_dir = dir, .channel = "test" };
+    struct engine_config cfg = { .intents_dir = intents(), .data_dir = dir, .channel = "test",
+                                 .model_cache_dir = getenv("PROVBOT_MODEL_CACHE") };
     *state = e = engine_open(&cfg, err, sizeof err);
     assert_non_null(e);
     cJSON *j = say(e, "rs", NULL, "ny@example.se");
