@@ -638,3 +638,21 @@ bool gate_may_match(gate *g, int k)
         return pattern_may(g, (size_t)k);
     return g->may[k / 64] >> (k % 64) & 1;
 }
+
+bool gate_may_any(gate *g, int k, size_t n)
+{
+    if (g->all || k < 0 || (size_t)k + n > g->npat || !g->eager) {
+        for (size_t i = 0; i < n; i++)
+            if (gate_may_match(g, k + (int)i))
+                return true;
+        return false;
+    }
+    for (size_t i = (size_t)k, end = (size_t)k + n; i < end;) {
+        size_t w = i / 64, lo = i % 64, hi = end - w * 64 < 64 ? end - w * 64 : 64;
+        uint64_t mask = (hi == 64 ? ~0ULL : (1ULL << hi) - 1) & ~((1ULL << lo) - 1);
+        if (g->may[w] & mask)
+            return true;
+        i = (w + 1) * 64;
+    }
+    return false;
+}

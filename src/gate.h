@@ -55,4 +55,8 @@ void gate_scan(gate *g, const char *s, size_t len);
  * gate_scan(). */
 bool gate_may_match(gate *g, int k);
 
+/* False only when none of patterns k .. k + n - 1 can match it (GATE_EAGER:
+ * a few word tests for the lot). */
+bool gate_may_any(gate *g, int k, size_t n);
+
 #endif

@@ -823,6 +823,8 @@ bool pack_rules_match(const pack *p, const struct pack_rules *r,
                       const char *subject, size_t len)
 {
     bool gated = r->gate >= 0 && scan(p, subject, len);
+    if (gated && !gate_may_any(p->gate, r->gate, r->n))
+        return false;
     for (size_t i = 0; i < r->n; i++) {
         if (gated && !gate_may_match(p->gate, r->gate + (int)i))
             continue;

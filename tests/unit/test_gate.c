@@ -72,6 +72,16 @@ static void check_subject(struct probe *pr, const char *s, size_t len)
         pr->matches += match;
         pr->runs += may;
     }
+    /* gate_may_any() of ranges of up to 130 patterns is the "or" of their
+     * gate_may_match() (on one subject in 16) */
+    for (size_t k = 0; pr->subjects % 16 == 1 && k < pr->n; k += 7)
+        for (size_t n = 0; n <= 130 && k + n <= pr->n; n += 1 + n / 3) {
+            bool any = false;
+            for (size_t i = 0; i < n; i++)
+                any = any || gate_may_match(pr->g, (int)(k + i));
+            if (gate_may_any(pr->g, (int)k, n) != any)
+                fail_msg("gate_may_any(%zu, %zu) is %d, its patterns' %d", k, n, !any, any);
+        }
 }
 
 static void probe_add(struct probe *pr, const char *re)
