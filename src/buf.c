@@ -15,8 +15,8 @@ void buf_init(struct buf *b, size_t max)
     b->max = max;
 }
 
-/* Room for n more bytes and the NUL. */
-static int grow(struct buf *b, size_t n)
+/* grow() when the room is not there yet. */
+static int grow_slow(struct buf *b, size_t n)
 {
     if (b->failed)
         return -1;
@@ -24,8 +24,6 @@ static int grow(struct buf *b, size_t n)
         b->failed = true;
         return -1;
     }
-    if (b->len + n + 1 <= b->cap)
-        return 0;
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->len + n + 1)
         cap *= 2;
@@ -39,6 +37,13 @@ static int grow(struct buf *b, size_t n)
     b->p = p;
     b->cap = cap;
     return 0;
+}
+
+/* Room for n more bytes and the NUL (cap <= max + 1 always, so room in cap
+ * is room under the cap). */
+static inline int grow(struct buf *b, size_t n)
+{
+    return !b->failed && n < b->cap - b->len ? 0 : grow_slow(b, n);
 }
 
 int buf_add(struct buf *b, const void *s, size_t n)
@@ -74,12 +79,10 @@ int buf_printf(struct buf *b, const char *fmt, ...)
     return 0;
 }
 
-int buf_json_str(struct buf *b, const char *s)
+/* buf_json_str() from s on, after the opening quote, escaping. */
+static int json_str_tail(struct buf *b, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
-    if (!s)
-        return buf_add(b, "null", 4);
-    buf_add(b, "\"", 1);
     for (const char *run = s;; s++) {
         unsigned char c = (unsigned char)*s;
         if (c >= 32 && c != '"' && c != '\\')
@@ -106,6 +109,33 @@ int buf_json_str(struct buf *b, const char *s)
         run = s + 1;
     }
     return buf_add(b, "\"", 1);
+}
+
+/* Room for the string and its quotes at once, the bytes copied while none
+ * needs an escape (most strings: names, values, replies). */
+int buf_json_str(struct buf *b, const char *s)
+{
+    if (!s)
+        return buf_add(b, "null", 4);
+    size_t n = strlen(s), i = 0;
+    if (grow(b, n + 2) < 0)
+        return -1;
+    char *o = b->p + b->len;
+    *o++ = '"';
+    for (; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 32 || c == '"' || c == '\\')
+            break;
+        o[i] = (char)c;
+    }
+    b->len += 1 + i;
+    if (i < n) {
+        b->p[b->len] = '\0';
+        return json_str_tail(b, s + i);
+    }
+    b->p[b->len++] = '"';
+    b->p[b->len] = '\0';
+    return 0;
 }
 
 /* The decimal digits of v (< 10^19) into the end of out; returns their start. */
