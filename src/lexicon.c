@@ -19,19 +19,20 @@
 #define LEX_WORD_MAX 64      /* bytes of one folded synonym word */
 #define LEX_BUCKETS 1024     /* by the first two bytes; one more for the rest */
 
-struct lex_alt {               /* the length first: one cache line tells */
+struct lex_alt {               /* 8 bytes: most checks end here */
     uint8_t len;
     bool any_start;          /* written "*word": any beginning */
     bool any_end;            /* written "word*": any ending */
-    char w[LEX_WORD_MAX];    /* folded, one word */
+    char head;               /* its first byte */
+    uint32_t at;             /* its bytes, folded, one word: x->text + at */
 };
 
-struct lex_word {
-    size_t alt, nalt;        /* into alts */
+struct lex_word {             /* (32-bit indexes: fewer cache lines) */
+    uint32_t alt, nalt;      /* into alts */
 };
 
 struct lex_phrase {
-    size_t word, nword;      /* into words */
+    uint32_t word, nword;    /* into words */
     int concept;
 };
 
@@ -43,7 +44,7 @@ struct lex_concept {
 };
 
 struct lex_bucket {
-    size_t *ph;              /* phrase indexes, owned */
+    uint32_t *ph;            /* phrase indexes, owned */
     size_t n, cap;
 };
 
@@ -58,6 +59,8 @@ struct lex {
     size_t nwords, capwords;
     struct lex_alt *alts;           /* owned */
     size_t nalts, capalts;
+    char *text;                     /* the alternatives' bytes, NUL after each; owned */
+    size_t ntext, captext;
     struct lex_bucket buckets[LEX_BUCKETS + 1]; /* [LEX_BUCKETS]: the rest */
     bool *task;                     /* per intent of the pack, owned */
     int *refines;                   /* per intent: the intent it refines, or -1; owned */
@@ -94,7 +97,7 @@ static size_t bucket_of(const char *w)
     return ((unsigned char)w[0] * 31u + (unsigned char)w[1]) & (LEX_BUCKETS - 1);
 }
 
-static int bucket_add(struct lex_bucket *b, size_t ph)
+static int bucket_add(struct lex_bucket *b, uint32_t ph)
 {
     if (b->n && b->ph[b->n - 1] == ph)
         return 0;
@@ -108,6 +111,7 @@ static int bucket_add(struct lex_bucket *b, size_t ph)
 static int add_alt(lex *x, const char *s, size_t n, const char *field, char *err, size_t errlen)
 {
     struct lex_alt a = { .any_start = n && s[0] == '*' };
+    char w[LEX_WORD_MAX];
     if (a.any_start) {
         s++;
         n--;
@@ -115,14 +119,21 @@ static int add_alt(lex *x, const char *s, size_t n, const char *field, char *err
     a.any_end = n && s[n - 1] == '*';
     if (a.any_end)
         n--;
-    a.len = (uint8_t)text_normalize(s, n, TEXT_FOLD, a.w, sizeof a.w); /* < 64 */
+    a.len = (uint8_t)text_normalize(s, n, TEXT_FOLD, w, sizeof w); /* < 64 */
     if (a.len == 0)
         return fail(err, errlen, "%s: an empty word (check the spaces, '|' and '*')", field);
-    if (memchr(a.w, ' ', a.len))
+    if (memchr(w, ' ', a.len))
         return fail(err, errlen, "%s: \"%.*s\" folds to two words (\"%s\"): write them apart",
-                    field, (int)n, s, a.w);
+                    field, (int)n, s, w);
     if (n >= LEX_WORD_MAX - 1)
         return fail(err, errlen, "%s: a word longer than %d bytes", field, LEX_WORD_MAX - 2);
+    a.head = w[0];
+    a.at = (uint32_t)x->ntext;
+    while (x->ntext + a.len + 1 > x->captext)   /* (its NUL too) */
+        if (!grow((void **)&x->text, &x->captext, x->captext, 1))
+            return fail(err, errlen, "out of memory");
+    memcpy(x->text + x->ntext, w, a.len + 1u);
+    x->ntext += a.len + 1u;
     if (!grow((void **)&x->alts, &x->capalts, x->nalts, sizeof *x->alts))
         return fail(err, errlen, "out of memory");
     x->alts[x->nalts++] = a;
@@ -132,13 +143,15 @@ static int add_alt(lex *x, const char *s, size_t n, const char *field, char *err
 /* Compiles synonym s of concept c into a phrase and files it in its buckets. */
 static int add_synonym(lex *x, const char *s, int c, const char *field, char *err, size_t errlen)
 {
-    struct lex_phrase ph = { .word = x->nwords, .concept = c };
+    if (x->nalts + strlen(s) >= UINT32_MAX / 2 || x->nphrases >= UINT32_MAX / 2)
+        return fail(err, errlen, "%s: too many synonyms", field);
+    struct lex_phrase ph = { .word = (uint32_t)x->nwords, .concept = c };
     for (const char *p = s; *p;) {
         while (*p == ' ')
             p++;
         if (!*p)
             break;
-        struct lex_word w = { .alt = x->nalts };
+        struct lex_word w = { .alt = (uint32_t)x->nalts };
         const char *end = p + strcspn(p, " ");
         while (p < end) {
             const char *bar = memchr(p, '|', (size_t)(end - p));
@@ -157,12 +170,12 @@ static int add_synonym(lex *x, const char *s, int c, const char *field, char *er
         return fail(err, errlen, "%s: an empty synonym", field);
     if (!grow((void **)&x->phrases, &x->capphrases, x->nphrases, sizeof *x->phrases))
         return fail(err, errlen, "out of memory");
-    size_t id = x->nphrases;
+    uint32_t id = (uint32_t)x->nphrases;
     x->phrases[x->nphrases++] = ph;
     const struct lex_word *first = &x->words[ph.word];
     for (size_t i = 0; i < first->nalt; i++) {
         const struct lex_alt *a = &x->alts[first->alt + i];
-        size_t b = a->any_start || a->len < 2 ? LEX_BUCKETS : bucket_of(a->w);
+        size_t b = a->any_start || a->len < 2 ? LEX_BUCKETS : bucket_of(x->text + a->at);
         if (bucket_add(&x->buckets[b], id) < 0)
             return fail(err, errlen, "out of memory");
     }
@@ -336,26 +349,30 @@ void lex_free(lex *x)
     free(x->phrases);
     free(x->words);
     free(x->alts);
+    free(x->text);
     free(x->task);
     free(x->refines);
     free(x);
 }
 
-static bool alt_matches(const struct lex_alt *a, const char *w, size_t n)
+/* Whether word w[0..n) is alternative a of x; the first byte is compared
+ * before anything else (most alternatives differ there). */
+static inline bool alt_matches(const lex *x, const struct lex_alt *a, const char *w, size_t n)
 {
-    if (n < a->len)
+    if (n < a->len || (!a->any_start && w[0] != a->head))
         return false;
+    const char *t = x->text + a->at;
     if (a->any_start && a->any_end) {
         for (size_t i = 0; i + a->len <= n; i++)
-            if (!memcmp(w + i, a->w, a->len))
+            if (!memcmp(w + i, t, a->len))
                 return true;
         return false;
     }
     if (a->any_start)
-        return !memcmp(w + n - a->len, a->w, a->len);
+        return !memcmp(w + n - a->len, t, a->len);
     if (a->any_end)
-        return !memcmp(w, a->w, a->len);
-    return n == a->len && !memcmp(w, a->w, a->len);
+        return !memcmp(w, t, a->len);
+    return n == a->len && !memcmp(w, t, a->len);
 }
 
 /* Words of phrase ph matched from s[at..len), the first word ending at e0;
@@ -375,7 +392,7 @@ static size_t phrase_matches(const lex *x, const struct lex_phrase *ph, const ch
         const struct lex_word *w = &x->words[ph->word + k];
         bool ok = false;
         for (size_t i = 0; i < w->nalt && !ok; i++)
-            ok = alt_matches(&x->alts[w->alt + i], s + at, e - at);
+            ok = alt_matches(x, &x->alts[w->alt + i], s + at, e - at);
         if (!ok)
             return 0;
         at = e + (e < len);
