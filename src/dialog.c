@@ -1353,13 +1353,13 @@ static void faq_match(dialog *d, struct turn *t)
         bool intent_ok = f->nintents == 0;
         for (int k = 0; k < f->nintents; k++)
             intent_ok |= t->sure && pack_intent_at(d->pack, (size_t)f->intents[k]) == t->in;
-        if ((f->any && at_text) || (f->pending && (!t->q || strcmp(f->pending, t->q->id))) ||
+        bool follow = d->last_faq[0] && !strcmp(f->id, d->last_faq) && follow_up(t);
+        if ((!follow && !(intent_ok && (t->qlike || f->any))) || /* (the cheap tests first) */
+            (f->any && at_text) || (f->pending && (!t->q || strcmp(f->pending, t->q->id))) ||
             (f->when && !tree_holds(f->when, d->facts)) || stood_for(t, n, f))
             continue; /* only while its question is pending, or its facts hold; not
                          beside an entry that stands for it */
-        bool follow = d->last_faq[0] && !strcmp(f->id, d->last_faq) && follow_up(t);
-        if (follow || (intent_ok && (t->qlike || f->any) &&
-                       pack_rules_match(d->pack, &f->rules, t->fold, t->foldlen))) {
+        if (follow || pack_rules_match(d->pack, &f->rules, t->fold, t->foldlen)) {
             t->short_steps[n] = f->covers_steps;
             t->faq[n++] = f;
             for (int k = 0; k < f->ncovers; k++)
