@@ -767,6 +767,7 @@ static void copy_group(const pack *p, const char *name, char *out, size_t cap)
 bool pack_domain_fix(const pack *p, const char *raw, size_t len, char *to, char *from, size_t cap)
 {
     for (size_t i = 0; i < p->domain_fix.n; i++) {
+        pack_rule_ready(&p->domain_fix, i);   /* (JIT code, as for the other rules) */
         if (pcre2_match(p->domain_fix.re[i], (PCRE2_SPTR)raw, len, 0, 0, p->md, NULL) < 0)
             continue;
         copy_group(p, "to", to, cap);
