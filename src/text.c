@@ -97,6 +97,13 @@ static unsigned fold_mark(unsigned cp)
     return cp;
 }
 
+/* An ASCII byte lower-cased when it is a letter or a digit, else 0. */
+static const char ascii_fold[128] =
+    "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
+    "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0" "0123456789\0\0\0\0\0\0"
+    "\0abcdefghijklmnopqrstuvwxyz\0\0\0\0\0"
+    "\0abcdefghijklmnopqrstuvwxyz\0\0\0\0";
+
 static bool is_letter_or_digit(unsigned cp)
 {
     if (cp < 0x80)
@@ -127,11 +134,15 @@ size_t text_normalize(const char *in, size_t len, enum text_form form,
         return 0;
     while (i < len) {
         unsigned cp = s[i];
-        if (cp < 0x80)
-            i++;                /* ASCII: the common case, decoded inline */
-        else
+        if (cp < 0x80) {
+            i++;                /* ASCII: the common case, from a table */
+            cp = (unsigned char)ascii_fold[cp];
+        } else {
             i += text_decode(s + i, len - i, &cp);
-        if (!is_letter_or_digit(cp)) {
+            cp = !is_letter_or_digit(cp) ? 0 : form == TEXT_FOLD ? fold_mark(fold_case(cp))
+                                                                 : fold_case(cp);
+        }
+        if (!cp) {              /* not a letter or digit */
             if (!space && o + 1 < cap) {
                 out[o++] = ' ';
                 space = true;
@@ -139,9 +150,6 @@ size_t text_normalize(const char *in, size_t len, enum text_form form,
             prev = prev2 = 0;
             continue;
         }
-        cp = fold_case(cp);
-        if (form == TEXT_FOLD)
-            cp = fold_mark(cp);
         if (cp == prev && cp == prev2 && !(cp >= '0' && cp <= '9'))
             continue; /* "heeeelp" -> "heelp" */
         if (cp < 0x80) {
