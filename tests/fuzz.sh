@@ -8,6 +8,11 @@
 secs=${1:-30}
 jobs=${2:-2}
 cd "$(dirname "$0")/.." || exit 1
+# the targets that classify read the trained model from a cache (make test's,
+# else one in build-fuzz/) instead of training it at each start: seconds of
+# each target's time
+mkdir -p build-fuzz/model-cache
+export PROVBOT_MODEL_CACHE="${PROVBOT_MODEL_CACHE:-$PWD/build-fuzz/model-cache}"
 
 # fuzz_one NAME: the TAP lines of one target (numbered later) into
 # build-fuzz/NAME.tap
@@ -50,14 +55,17 @@ for f in build-fuzz/fuzz_*; do
     case "$f" in *.d|*.tap|*.log) continue;; esac
     names="$names $(basename "$f")"
 done
-running=0
-for name in $names; do
-    fuzz_one "$name" &
-    running=$((running + 1))
-    if [ "$running" -ge "$jobs" ]; then
-        wait
-        running=0
-    fi
+# JOBS workers share the list: each takes the next target no other has
+# taken (mkdir is atomic), so that a worker whose target ended starts the
+# next at once instead of waiting for the slowest of a batch
+rm -rf build-fuzz/taken
+mkdir -p build-fuzz/taken
+i=0
+while [ "$i" -lt "$jobs" ]; do
+    (for name in $names; do
+        mkdir "build-fuzz/taken/$name" 2>/dev/null && fuzz_one "$name"
+    done) &
+    i=$((i + 1))
 done
 wait
 n=0

@@ -18,7 +18,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     char err[512];
     struct engine_config cfg = {
         .intents_dir = getenv("PROVBOT_INTENTS") ? getenv("PROVBOT_INTENTS") : "intents",
-        .data_dir = NULL, .channel = "fuzz" };
+        .data_dir = NULL, .channel = "fuzz",
+        /* the run's model cache when there is one (tests/fuzz.sh sets it):
+         * training takes seconds here, out of each target's fuzzing time */
+        .model_cache_dir = getenv("PROVBOT_MODEL_CACHE") };
     if (!(e = engine_open(&cfg, err, sizeof err))) {
         fprintf(stderr, "fuzz_dialog: %s\n", err);
         exit(1);
