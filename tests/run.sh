@@ -20,8 +20,10 @@
 # TEST_SLOWDOWN (default 1; CI may set 3); a suite past its limit is killed
 # (its whole process group) and counts as a failure: "not ok - NAME timed out".
 # RUN_SUITES="conversations cli" runs only the suites named. The suites that
-# use only the CPU run two at a time (TEST_LANES=1: one at a time); those
-# that time things or talk to servers run alone after them.
+# use only the CPU run two at a time (TEST_LANES workers, default 2), and
+# beside them, two at a time, those that mostly wait on servers and fakes;
+# those that time things, and the fuzzers, run alone after them
+# (TEST_LANES=1: everything one at a time).
 cd "$(dirname "$0")/.." || exit 1
 
 units() { # BUILD_DIR
@@ -89,65 +91,106 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 # folder would train its own); the cache itself is tested in tests/unit
 export PROVBOT_MODEL_CACHE="$PWD/$OUT/model-cache"
 mkdir -p "$PROVBOT_MODEL_CACHE"
+# made once, by the plain build, before the suites start: a tenth of a
+# second here, where a first start under valgrind, ASan or TSan trains for
+# seconds (several at once, as the suites start together)
+if [ -x build/provbot ]; then
+    build/provbot chat --jsonl --data "$OUT/warm" < /dev/null > /dev/null 2>&1
+    rm -rf "$OUT/warm"
+fi
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# ThreadSanitizer (build-tsan): the suites where threads meet (the loop, the
+# turn pipeline's worker, the Webex worker, the outbox); every report lands
+# in $OUT/tsan and fails tsan-reports, which runs after all of them. Set
+# before any suite starts, as the TSan suites run beside the others.
+rm -rf "$OUT/tsan"
+mkdir -p "$OUT/tsan"
+export TSAN_OPTIONS="halt_on_error=0 log_path=$PWD/$OUT/tsan/report"
 
 # limits in minutes (at TEST_SLOWDOWN=1): several times a warm run's time
 fuzz_targets=$(ls tests/fuzz/fuzz_*.c 2>/dev/null | wc -l)
 fuzz_minutes=$(( (fuzz_targets * ${FUZZ_SECONDS:-10} + 59) / 60 + 10 ))
-# The suites that only use the CPU (no timing, no fixed port, no shared
-# folder) run in two lanes at once, one a core, the longest first; their
-# summaries are printed when both lanes are done, in this order.
-lane1() {   # (about 180 s on the 2-core machine kind, like lane2)
-    run_suite valgrind 25 sh tests/valgrind.sh
-    run_suite conversations 5 sh tests/conversations.sh build/provbot build/tools/convtest
-    run_suite unit 5 sh tests/run.sh --units build
-    run_suite eval 5 sh tests/eval.sh build/provbot
-    run_suite convtest-self 3 sh tests/convtest_self.sh build/tools/convtest
-    run_suite cli 5 sh tests/cli.sh build/provbot
-    run_suite contract 1 python3 tests/contract_intents.py intents
-    run_suite packs 5 sh tests/packs.sh build/provbot build/tools/convtest
-    run_suite facts 3 build/tools/facttest intents tests/facts/en.tsv tests/facts/sv.tsv
+
+# by_name NAME: runs the suite NAME of the first part (below).
+by_name() {
+    case $1 in
+    valgrind) run_suite valgrind 25 sh tests/valgrind.sh;;
+    conversations) run_suite conversations 5 sh tests/conversations.sh build/provbot build/tools/convtest;;
+    conversations-asan) run_suite conversations-asan 10 sh tests/conversations.sh build-asan/provbot build/tools/convtest;;
+    unit) run_suite unit 5 sh tests/run.sh --units build;;
+    unit-asan) run_suite unit-asan 10 sh tests/run.sh --units build-asan;;
+    eval) run_suite eval 5 sh tests/eval.sh build/provbot;;
+    convtest-self) run_suite convtest-self 3 sh tests/convtest_self.sh build/tools/convtest;;
+    cli) run_suite cli 5 sh tests/cli.sh build/provbot;;
+    cli-asan) run_suite cli-asan 10 sh tests/cli.sh build-asan/provbot;;
+    contract) run_suite contract 1 python3 tests/contract_intents.py intents;;
+    packs) run_suite packs 5 sh tests/packs.sh build/provbot build/tools/convtest;;
+    packs-asan) run_suite packs-asan 10 sh tests/packs.sh build-asan/provbot build/tools/convtest;;
+    facts) run_suite facts 3 build/tools/facttest intents tests/facts/en.tsv tests/facts/sv.tsv;;
+    facts-asan) run_suite facts-asan 5 build-asan/tools/facttest intents tests/facts/en.tsv tests/facts/sv.tsv;;
+    outbox) run_suite outbox 10 sh tests/outbox.sh build/provbot;;
+    outbox-tsan) run_suite outbox-tsan 15 sh tests/outbox.sh build-tsan/provbot;;
+    rt) run_suite rt 30 sh tests/rt.sh build/provbot;;
+    webex) run_suite webex 5 sh tests/webex.sh build/provbot;;
+    webex-tsan) run_suite webex-tsan 10 sh tests/webex.sh build-tsan/provbot;;
+    turns-tsan) run_suite turns-tsan 5 env CMOCKA_MESSAGE_OUTPUT=TAP build-tsan/tests/test_turns;;
+    browser) run_suite browser 15 sh tests/browser/run.sh;;
+    *) echo "run.sh: no suite $1" >&2; exit 1;;
+    esac
 }
-lane2() {
-    run_suite conversations-asan 10 sh tests/conversations.sh build-asan/provbot build/tools/convtest
-    run_suite unit-asan 10 sh tests/run.sh --units build-asan
-    run_suite cli-asan 10 sh tests/cli.sh build-asan/provbot
-    run_suite packs-asan 10 sh tests/packs.sh build-asan/provbot build/tools/convtest
-    run_suite facts-asan 5 build-asan/tools/facttest intents tests/facts/en.tsv tests/facts/sv.tsv
+# worker NAME...: runs, in order, each suite of the list that no other
+# worker has taken yet (mkdir is atomic: one worker makes $OUT/taken/NAME),
+# so that two workers share a list and neither idles while the other has
+# a queue.
+worker() {
+    for s in "$@"; do
+        mkdir "$OUT/taken/$s" 2>/dev/null && by_name "$s"
+    done
 }
+rm -rf "$OUT/taken"
+mkdir -p "$OUT/taken"
+# The first part: two kinds of suite at once. The ones that only use the CPU
+# (no timing, no fixed port, no shared folder), the longest first, in two
+# workers, one a core. Beside them, two workers for the ones that mostly
+# wait (servers, fakes, a real Request Tracker, a browser): they use free
+# ports and folders of their own, and their deadlines are event waits
+# scaled by TEST_SLOWDOWN. (Not niced: a nice CPU suite beside a busy
+# machine's other work misses convtest's reply deadline.) The summaries are
+# printed when all are done, in the order below.
+cpu_suites="valgrind conversations-asan unit-asan conversations eval unit cli-asan cli
+    packs-asan packs contract facts-asan facts"
+wait_suites="rt webex-tsan webex convtest-self outbox-tsan outbox browser turns-tsan"
 if [ "${TEST_LANES:-2}" -gt 1 ]; then
-    lane1 & l1=$!
-    lane2 & l2=$!
-    wait $l1 $l2
+    pids=""
+    i=0
+    while [ "$i" -lt "${TEST_LANES:-2}" ]; do
+        worker $cpu_suites & pids="$pids $!"
+        i=$((i+1))
+    done
+    worker $wait_suites & pids="$pids $!"
+    worker $wait_suites & pids="$pids $!"
+    wait $pids
 else
-    lane1
-    lane2
+    worker $cpu_suites
+    worker $wait_suites
 fi
 for s in unit unit-asan conversations conversations-asan contract packs packs-asan facts facts-asan \
-         convtest-self cli cli-asan eval valgrind; do
+         convtest-self cli cli-asan eval valgrind outbox rt webex outbox-tsan webex-tsan \
+         turns-tsan browser; do
     show_suite $s
 done
-suite outbox 10 sh tests/outbox.sh build/provbot
-suite rt 30 sh tests/rt.sh build/provbot
+# Then, one at a time, the suites that time things (kill -9 at random
+# moments, latency, load: on a busy machine their moments would differ), and
+# the fuzzers (two targets at a time, on both cores); tsan-reports after the
+# last TSan suite.
 suite crash-safety 15 python3 tests/crash_safety.py build/provbot 24 6
-suite wal-load 10 python3 tests/wal_load.py build/provbot build/bench/ws_load
-suite security 5 python3 tests/security.py build/provbot
-suite loop-stall 5 python3 tests/loop_stall.py build/provbot build/bench/ws_load
-suite webex 5 sh tests/webex.sh build/provbot
-# ThreadSanitizer (build-tsan): the suites where threads meet (the loop, the
-# turn pipeline's worker, the Webex worker, the outbox); every report lands
-# in $OUT/tsan and fails tsan-reports
-rm -rf "$OUT/tsan"
-mkdir -p "$OUT/tsan"
-export TSAN_OPTIONS="halt_on_error=0 log_path=$PWD/$OUT/tsan/report"
-suite outbox-tsan 15 sh tests/outbox.sh build-tsan/provbot
-suite webex-tsan 10 sh tests/webex.sh build-tsan/provbot
 suite crash-safety-tsan 20 python3 tests/crash_safety.py build-tsan/provbot 24 6
-suite turns-tsan 5 env CMOCKA_MESSAGE_OUTPUT=TAP build-tsan/tests/test_turns
 suite tsan-reports 1 sh -c 'n=$(ls "$1" | wc -l); if [ "$n" -eq 0 ]; then echo "ok 1 - no ThreadSanitizer report"; \
     else echo "not ok 1 - $n ThreadSanitizer reports in $1"; grep -h -m2 -A6 WARNING "$1"/* | sed "s/^/#   /" | head -40; fi; \
     echo 1..1' tsan "$OUT/tsan"
-suite browser 15 sh tests/browser/run.sh
+suite wal-load 10 python3 tests/wal_load.py build/provbot build/bench/ws_load
+suite security 5 python3 tests/security.py build/provbot
+suite loop-stall 5 python3 tests/loop_stall.py build/provbot build/bench/ws_load
 suite fuzz "$fuzz_minutes" sh tests/fuzz.sh "${FUZZ_SECONDS:-10}"
 
 passed=$(grep -c '\] ok ' "$OUT/all.tap")
