@@ -425,15 +425,25 @@ void dialog_reply_clear(struct dialog_reply *r)
 
 /* ---- reading the message ---------------------------------------------------- */
 
+/* strcasecmp(a, b) == 0, the first bytes compared inline first (most
+ * labels differ there). */
+static bool same_label(const char *a, const char *b)
+{
+    unsigned char x = (unsigned char)a[0], y = (unsigned char)b[0];
+    if (x != y && (x | 32) != (y | 32))
+        return false;
+    return !strcasecmp(a, b);
+}
+
 static bool label_in(const cJSON *texts, const char *raw)
 {
     const cJSON *b;
     for (int l = 0; l < PACK_NLANG; l++) {
         const cJSON *v = get(texts, pack_langs[l]);
-        if (cJSON_IsString(v) && !strcasecmp(v->valuestring, raw))
+        if (cJSON_IsString(v) && same_label(v->valuestring, raw))
             return true;
         cJSON_ArrayForEach(b, v)
-            if (cJSON_IsString(b) && !strcasecmp(b->valuestring, raw))
+            if (cJSON_IsString(b) && same_label(b->valuestring, raw))
                 return true;
     }
     return false;
