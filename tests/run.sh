@@ -157,9 +157,10 @@ mkdir -p "$OUT/taken"
 # scaled by TEST_SLOWDOWN. (Not niced: a nice CPU suite beside a busy
 # machine's other work misses convtest's reply deadline.) The summaries are
 # printed when all are done, in the order below.
-cpu_suites="valgrind conversations-asan unit-asan conversations eval unit cli-asan cli
+cpu_suites="valgrind conversations-asan conversations eval cli-asan cli
     packs-asan packs contract facts-asan facts"
-wait_suites="rt webex-tsan webex convtest-self outbox-tsan outbox browser turns-tsan"
+# (the unit tests last: half their time is test_ws waiting for serve)
+wait_suites="rt webex-tsan webex convtest-self outbox-tsan outbox browser turns-tsan unit-asan unit"
 if [ "${TEST_LANES:-2}" -gt 1 ]; then
     pids=""
     i=0
