@@ -1028,13 +1028,33 @@ static char *failure_sentences(const dialog *d, const char *raw)
     return b.len && left ? buf_take(&b) : (buf_free(&b), NULL);
 }
 
+/* s without what leads it and is no part of what fails (a greeting, the
+ * answer to "did it work?": the pack's description_lead), its first letter
+ * upper-cased: a new malloc'd string, or NULL when nothing leads it, too
+ * little would be left, or out of memory. */
+static char *without_lead(const dialog *d, const char *s)
+{
+    const pcre2_code *lead = pack_description_lead_rule(d->pack);
+    size_t so, eo;
+    if (!lead || !pack_rule_find(d->pack, lead, s, strlen(s), 0, 0, &so, &eo) || so != 0 ||
+        eo == 0 || words(s + eo) < 3)
+        return NULL;
+    unsigned char *c = (unsigned char *)strdup(s + eo);
+    if (c && c[0] >= 'a' && c[0] <= 'z')
+        c[0] -= 32;
+    else if (c && c[0] == 0xC3 && c[1] >= 0xA0 && c[1] <= 0xBE && c[1] != 0xB7)
+        c[1] -= 32;   /* å ä ö é ... (Latin-1's letters) */
+    return (char *)c;
+}
+
 /* Sets the description from message raw (failure_sentences() of it when
- * they can be told apart); with add, after the one there (an error text
- * told at the summary adds to what was told before). */
+ * they can be told apart, without_lead()); with add, after the one there
+ * (an error text told at the summary adds to what was told before). */
 static void set_description(dialog *d, const char *raw, double conf, bool add)
 {
     char *part = failure_sentences(d, raw), *both = NULL;
-    const char *now = part ? part : raw, *old = fact(d, "description");
+    char *bare = without_lead(d, part ? part : raw);
+    const char *now = bare ? bare : part ? part : raw, *old = fact(d, "description");
     if (add && old && strcmp(old, "-") && !strstr(now, old) && !strstr(old, now)) {
         size_t n = strlen(old) + strlen(now) + 3;
         if ((both = malloc(n)))
@@ -1044,6 +1064,7 @@ static void set_description(dialog *d, const char *raw, double conf, bool add)
     }
     set_fact(d, "description", both ? both : now, conf);
     free(both);
+    free(bare);
     free(part);
 }
 

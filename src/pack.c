@@ -42,6 +42,7 @@ struct pack {
     pcre2_code *email_re;          /* owned */
     pcre2_code *order_re;          /* owned */
     pcre2_code *lead_re;           /* owned, or NULL */
+    pcre2_code *desc_lead_re;      /* "description_lead", owned, or NULL */
     pcre2_code *cue_re;            /* owned, or NULL */
     pcre2_code *new_re;            /* owned, or NULL */
     pcre2_code *fix_re;            /* "correction_cue", owned, or NULL */
@@ -309,6 +310,17 @@ static int load_intent(pack *p, cJSON *doc, const char *file, char *err, size_t 
     return compile_rules(get(doc, "patterns"), &in->rules, file, "patterns", err, errlen);
 }
 
+/* The pattern of entities.json's optional string field key into *out
+ * (left NULL when there is none). -1 on a bad pattern. */
+static int optional_rule(const cJSON *doc, const char *key, pcre2_code **out, char *err,
+                         size_t errlen)
+{
+    const cJSON *v = get(doc, key);
+    if (!cJSON_IsString(v))
+        return 0;
+    return (*out = compile(v->valuestring, "entities.json", key, true, err, errlen)) ? 0 : -1;
+}
+
 static int load_entities(pack *p, const cJSON *doc, char *err, size_t errlen)
 {
     const char *file = "entities.json";
@@ -324,24 +336,17 @@ static int load_entities(pack *p, const cJSON *doc, char *err, size_t errlen)
         return -1;
     if (!(p->order_re = compile(order->valuestring, file, "order_ref", true, err, errlen)))
         return -1;
-    if (cJSON_IsString(get(doc, "email_lead")) &&
-        !(p->lead_re = compile(get(doc, "email_lead")->valuestring, file, "email_lead", true, err, errlen)))
-        return -1;
-    if (cJSON_IsString(get(doc, "new_cue")) &&
-        !(p->new_re = compile(get(doc, "new_cue")->valuestring, file, "new_cue", true, err, errlen)))
-        return -1;
-    if (cJSON_IsString(get(doc, "correction_cue")) &&
-        !(p->fix_re = compile(get(doc, "correction_cue")->valuestring, file, "correction_cue", true, err,
-                              errlen)))
+    if (optional_rule(doc, "email_lead", &p->lead_re, err, errlen) < 0 ||
+        optional_rule(doc, "new_cue", &p->new_re, err, errlen) < 0 ||
+        optional_rule(doc, "correction_cue", &p->fix_re, err, errlen) < 0 ||
+        optional_rule(doc, "requester_cue", &p->cue_re, err, errlen) < 0 ||
+        optional_rule(doc, "description_lead", &p->desc_lead_re, err, errlen) < 0)
         return -1;
     if (compile_rules(get(doc, "domain_fix"), &p->domain_fix, file, "domain_fix", err, errlen) < 0)
         return -1;
     for (size_t i = 0; i < p->domain_fix.n; i++)
         if (pcre2_substring_number_from_name(p->domain_fix.re[i], (PCRE2_SPTR) "to") < 0)
             return fail(err, errlen, file, "domain_fix[%zu]: needs a group named \"to\"", i);
-    if (cJSON_IsString(get(doc, "requester_cue")) &&
-        !(p->cue_re = compile(get(doc, "requester_cue")->valuestring, file, "requester_cue", true, err, errlen)))
-        return -1;
     if (!cJSON_IsObject(values))
         return fail(err, errlen, file, "values: missing or not an object");
     cJSON_ArrayForEach(slot, values)
@@ -715,6 +720,7 @@ void pack_free(pack *p)
     pcre2_code_free(p->email_re);
     pcre2_code_free(p->order_re);
     pcre2_code_free(p->lead_re);
+    pcre2_code_free(p->desc_lead_re);
     pcre2_code_free(p->cue_re);
     pcre2_code_free(p->new_re);
     pcre2_code_free(p->fix_re);
@@ -751,6 +757,7 @@ int pack_intent_find(const pack *p, const char *id)
 
 const tree *pack_tree(const pack *p) { return p->tree; }
 const pcre2_code *pack_email_lead_rule(const pack *p) { return p->lead_re; }
+const pcre2_code *pack_description_lead_rule(const pack *p) { return p->desc_lead_re; }
 const pcre2_code *pack_requester_rule(const pack *p) { return p->cue_re; }
 const pcre2_code *pack_new_cue_rule(const pack *p) { return p->new_re; }
 const pcre2_code *pack_correction_cue_rule(const pack *p) { return p->fix_re; }

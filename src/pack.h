@@ -142,6 +142,10 @@ const pcre2_code *pack_email_rule(const pack *p);
 const pcre2_code *pack_order_rule(const pack *p);
 /* Words that may stand right before an email address (folded), or NULL. */
 const pcre2_code *pack_email_lead_rule(const pack *p);
+/* entities.json "description_lead" (on the raw text), or NULL: what may
+ * lead a description without being part of it (a greeting, the answer
+ * to "did it work?"). */
+const pcre2_code *pack_description_lead_rule(const pack *p);
 /* Words marking an address as the person's own (folded text), or NULL. */
 const pcre2_code *pack_requester_rule(const pack *p);
 /* Words calling an address the new one (folded text), or NULL. */
