@@ -172,6 +172,7 @@ if [ "${TEST_LANES:-2}" -gt 1 ]; then
     worker $wait_suites & pids="$pids $!"
     wait $pids
 else
+    export VALGRIND_JOBS="${VALGRIND_JOBS:-1}"   # one at a time there too
     worker $cpu_suites
     worker $wait_suites
 fi
