@@ -656,8 +656,10 @@ static enum ans read_yes_no(const dialog *d, struct turn *t, const char **value)
     bool result_q = tree_is_result_fact(d->tree, q->fact);
     if (res && !failed_fix && !result_q && strcmp(q->fact, "want_case"))
         return ANS_NONE; /* "done, got the confirmation" says nothing about PONR */
-    if (ent_get(t->er, "later"))
-        return q->unknown ? ANS_UNKNOWN : ANS_NONE; /* "ok, trying now" is not a yes */
+    if (ent_get(t->er, "later") && !(a && !strcmp(a, "no") && !strcmp(q->fact, "want_case")))
+        return q->unknown ? ANS_UNKNOWN : ANS_NONE; /* "ok, trying now" is not a yes; but
+                                                     * "no thanks, I'll try again tomorrow"
+                                                     * declines the case */
     if (res && (!t->qlike || ent_get(t->er, "result_lead")) && result_q)
         a = failed_fix ? "no" : "yes"; /* "no wait, now it shows the new one: it worked" */
     if (!a && t->firm && plays(d, t->in, PACK_ROLE_AFFIRM))
