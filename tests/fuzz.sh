@@ -55,19 +55,10 @@ for f in build-fuzz/fuzz_*; do
     case "$f" in *.d|*.tap|*.log) continue;; esac
     names="$names $(basename "$f")"
 done
-# JOBS workers share the list: each takes the next target no other has
-# taken (mkdir is atomic), so that a worker whose target ended starts the
-# next at once instead of waiting for the slowest of a batch
-rm -rf build-fuzz/taken
-mkdir -p build-fuzz/taken
-i=0
-while [ "$i" -lt "$jobs" ]; do
-    (for name in $names; do
-        mkdir "build-fuzz/taken/$name" 2>/dev/null && fuzz_one "$name"
-    done) &
-    i=$((i + 1))
-done
-wait
+# JOBS workers share the list (a worker whose target ended starts the next
+# at once instead of waiting for the slowest of a batch)
+. tests/share.sh
+share_list build-fuzz/taken "$jobs" fuzz_one $names
 n=0
 for name in $names; do
     while IFS= read -r line; do

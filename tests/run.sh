@@ -138,17 +138,7 @@ by_name() {
     *) echo "run.sh: no suite $1" >&2; exit 1;;
     esac
 }
-# worker NAME...: runs, in order, each suite of the list that no other
-# worker has taken yet (mkdir is atomic: one worker makes $OUT/taken/NAME),
-# so that two workers share a list and neither idles while the other has
-# a queue.
-worker() {
-    for s in "$@"; do
-        mkdir "$OUT/taken/$s" 2>/dev/null && by_name "$s"
-    done
-}
-rm -rf "$OUT/taken"
-mkdir -p "$OUT/taken"
+. tests/share.sh   # share_list: workers that share a list of suites
 # The first part: two kinds of suite at once. The ones that only use the CPU
 # (no timing, no fixed port, no shared folder), the longest first, in two
 # workers, one a core. Beside them, two workers for the ones that mostly
@@ -162,19 +152,13 @@ cpu_suites="valgrind conversations-asan conversations eval cli-asan cli
 # (the unit tests last: half their time is test_ws waiting for serve)
 wait_suites="rt webex-tsan webex convtest-self outbox-tsan outbox browser turns-tsan unit-asan unit"
 if [ "${TEST_LANES:-2}" -gt 1 ]; then
-    pids=""
-    i=0
-    while [ "$i" -lt "${TEST_LANES:-2}" ]; do
-        worker $cpu_suites & pids="$pids $!"
-        i=$((i+1))
-    done
-    worker $wait_suites & pids="$pids $!"
-    worker $wait_suites & pids="$pids $!"
-    wait $pids
+    share_list "$OUT/taken-cpu" "${TEST_LANES:-2}" by_name $cpu_suites &
+    share_list "$OUT/taken-wait" 2 by_name $wait_suites &
+    wait
 else
     export VALGRIND_JOBS="${VALGRIND_JOBS:-1}"   # one at a time there too
-    worker $cpu_suites
-    worker $wait_suites
+    share_list "$OUT/taken-cpu" 1 by_name $cpu_suites
+    share_list "$OUT/taken-wait" 1 by_name $wait_suites
 fi
 for s in unit unit-asan conversations conversations-asan contract packs packs-asan facts facts-asan \
          convtest-self cli cli-asan eval valgrind outbox rt webex outbox-tsan webex-tsan \

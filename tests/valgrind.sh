@@ -10,36 +10,27 @@ export PROVBOT_TEST_STRIDE=8   # test_gate checks every 8th text (the rest nativ
 VG="valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99"
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-# vg_unit N TEST: the TAP line of unit test TEST (number N) into $T/N.tap
+# vg_unit TEST N: the TAP line of unit test TEST (number N) into $T/N.tap
 vg_unit() {
-    if [ ! -x "$2" ]; then
-        echo "not ok $1 - valgrind $(basename "$2"): not built"
-    elif CMOCKA_MESSAGE_OUTPUT=TAP PROVBOT_BIN=build/provbot $VG "$2" > "$T/$1.out" 2>&1; then
-        echo "ok $1 - valgrind $(basename "$2")"
+    if [ ! -x "$1" ]; then
+        echo "not ok $2 - valgrind $(basename "$1"): not built"
+    elif CMOCKA_MESSAGE_OUTPUT=TAP PROVBOT_BIN=build/provbot $VG "$1" > "$T/$2.out" 2>&1; then
+        echo "ok $2 - valgrind $(basename "$1")"
     else
-        echo "not ok $1 - valgrind $(basename "$2")"
-        grep -E '==|not ok' "$T/$1.out" | head -20 | sed 's/^/#   /'
-    fi > "$T/$1.tap"
+        echo "not ok $2 - valgrind $(basename "$1")"
+        grep -E '==|not ok' "$T/$2.out" | head -20 | sed 's/^/#   /'
+    fi > "$T/$2.tap"
 }
 tests=""
 for t in build/tests/test_*; do
     case "$t" in *.d) continue;; esac
     tests="$tests $t"
 done
-# The unit tests two at a time (VALGRIND_JOBS), each taking the next one no
-# other has taken (mkdir is atomic): this suite is the longest of make
-# test's first part and would end last, alone, one test after another.
+# The unit tests two at a time (VALGRIND_JOBS): this suite is the longest of
+# make test's first part and would end last, alone, one test after another.
 # Their lines are printed in order when all are done.
-i=0
-while [ "$i" -lt "${VALGRIND_JOBS:-2}" ]; do
-    (k=0
-     for t in $tests; do
-         k=$((k+1))
-         mkdir "$T/taken.$k" 2>/dev/null && vg_unit "$k" "$t"
-     done) &
-    i=$((i+1))
-done
-wait
+. tests/share.sh
+share_list "$T/taken" "${VALGRIND_JOBS:-2}" vg_unit $tests
 n=0
 for t in $tests; do
     n=$((n+1))
