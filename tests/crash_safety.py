@@ -131,7 +131,10 @@ def conversation(i):
     if ws:
         ws.close()
     if sess not in confirmed:
-        errors.append("%s: no case confirmed" % sess)
+        # (what it had come to, for the next look: messages sent, time left,
+        # the bot's last reply)
+        errors.append("%s: no case confirmed (%d messages, %.0f s left, last reply %r)"
+                      % (sess, n, deadline - time.time(), (last or {}).get("text", "")[:300]))
 
 
 try:
