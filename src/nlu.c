@@ -1193,6 +1193,7 @@ static void probs(nlu *m, const char *text, size_t len, size_t nl, int lang, flo
     weigh(m, m->feats, nf);
     scores(m, m->feats, nf, z);
     gate_scan(m->gate, m->norm, nl);
+    bool any = false;
     for (size_t c = 0; c < m->C; c++) {
         const struct pack_intent *in = pack_intent_at(m->pack, c);
         bool hit = in->rules.n && rules_match(m, &in->rules, m->gbase[c], m->norm, nl);
@@ -1200,8 +1201,10 @@ static void probs(nlu *m, const char *text, size_t len, size_t nl, int lang, flo
             z[c] += (float)in->boost;
         if (matched && c < 256)
             matched[c] = hit;
+        any |= hit;
     }
-    if (nf == 0) /* nothing known: empty, gibberish or another script */
+    if (nf == 0 && !any) /* nothing known: empty, gibberish or another script (a
+                            pattern that matched, "PB-000001", is known) */
         z[m->oos] += RULE_BOOST;
     softmax(z, m->C, (float)pack_temperature(m->pack));
 }
