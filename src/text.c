@@ -63,10 +63,9 @@ static const char latin1_base[65] =
     "aaaaaaaceeeeiiiidnooooo\0ouuuuyt"
     "saaaaaaaceeeeiiiidnooooo\0ouuuuyty";
 
+/* Lower case of non-ASCII cp (Latin-1 and Latin Extended-A). */
 static unsigned fold_case(unsigned cp)
 {
-    if (cp >= 'A' && cp <= 'Z')
-        return cp + 32;
     if ((cp >= 0xC0 && cp <= 0xDE) && cp != 0xD7)
         return cp + 32;
     if (cp >= 0x100 && cp <= 0x137 && !(cp & 1))
@@ -104,11 +103,9 @@ static const char ascii_fold[128] =
     "\0abcdefghijklmnopqrstuvwxyz\0\0\0\0\0"
     "\0abcdefghijklmnopqrstuvwxyz\0\0\0\0";
 
-static bool is_letter_or_digit(unsigned cp)
+/* Whether non-ASCII cp is a letter (ASCII: ascii_fold). */
+static bool is_letter(unsigned cp)
 {
-    if (cp < 0x80)
-        return (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') ||
-               (cp >= '0' && cp <= '9');
     if (cp == 0xD7 || cp == 0xF7 || cp == 0xFFFD)
         return false;
     if (cp >= 0xC0 && cp <= 0x24F)
@@ -120,6 +117,18 @@ static bool is_letter_or_digit(unsigned cp)
     if (cp >= 0x1F000)
         return false;
     return cp >= 0x370;
+}
+
+/* cp lower-cased (and without its mark in TEXT_FOLD) when it is a letter
+ * or a digit, else 0; ASCII from a table, the common case. */
+static unsigned fold(unsigned cp, enum text_form form)
+{
+    if (cp < 0x80)
+        return (unsigned char)ascii_fold[cp];
+    if (!is_letter(cp))
+        return 0;
+    cp = fold_case(cp);
+    return form == TEXT_FOLD ? fold_mark(cp) : cp;
 }
 
 size_t text_normalize(const char *in, size_t len, enum text_form form,
@@ -134,14 +143,11 @@ size_t text_normalize(const char *in, size_t len, enum text_form form,
         return 0;
     while (i < len) {
         unsigned cp = s[i];
-        if (cp < 0x80) {
-            i++;                /* ASCII: the common case, from a table */
-            cp = (unsigned char)ascii_fold[cp];
-        } else {
+        if (cp < 0x80)
+            i++;                /* ASCII: the common case, decoded inline */
+        else
             i += text_decode(s + i, len - i, &cp);
-            cp = !is_letter_or_digit(cp) ? 0 : form == TEXT_FOLD ? fold_mark(fold_case(cp))
-                                                                 : fold_case(cp);
-        }
+        cp = fold(cp, form);
         if (!cp) {              /* not a letter or digit */
             if (!space && o + 1 < cap) {
                 out[o++] = ' ';
