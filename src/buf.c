@@ -141,13 +141,11 @@ int buf_json_str(struct buf *b, const char *s)
 {
     if (!s)
         return buf_add(b, "null", 4);
-    size_t n = strlen(s), i = 0;
+    size_t n = strlen(s), i = plain_prefix(s, n);
     if (grow(b, n + 2) < 0)
         return -1;
-    char *o = b->p + b->len;
-    *o++ = '"';
-    i = plain_prefix(s, n);
-    memcpy(o, s, i);
+    b->p[b->len] = '"';
+    memcpy(b->p + b->len + 1, s, i);
     b->len += 1 + i;
     if (i < n) {
         b->p[b->len] = '\0';
