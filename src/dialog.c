@@ -1392,7 +1392,8 @@ static void faq_match(dialog *d, struct turn *t)
             (f->when && !tree_holds(f->when, d->facts)) || stood_for(t, n, f))
             continue; /* only while its question is pending, or its facts hold; not
                          beside an entry that stands for it */
-        if (follow || pack_rules_match(d->pack, &f->rules, t->fold, t->foldlen)) {
+        if (follow || (pack_rules_match(d->pack, &f->rules, t->fold, t->foldlen) &&
+                       !pack_rules_match(d->pack, &f->unless, t->fold, t->foldlen))) {
             t->short_steps[n] = f->covers_steps;
             t->faq[n++] = f;
             for (int k = 0; k < f->ncovers; k++)

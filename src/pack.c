@@ -180,6 +180,7 @@ static int compile_rules(const cJSON *arr, struct pack_rules *r, const char *fil
     r->n = 0;
     r->re = NULL;
     r->src = NULL;
+    r->jit = NULL;
     r->gate = -1;
     if (!arr)
         return 0;

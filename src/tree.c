@@ -267,7 +267,11 @@ static int parse_faq(const pack *p, const cJSON *o, struct tree_faq *f, size_t i
     cJSON_ArrayForEach(in, f->instead_of)
         if (!cJSON_IsString(in))
             return fail(err, errlen, "%s.instead_of: must be FAQ ids", field);
-    strcat(field, ".match");
+    size_t base = strlen(field);
+    strcpy(field + base, ".unless");
+    if (pack_compile_rules(get(o, "unless"), &f->unless, FILE_NAME, field, err, errlen) < 0)
+        return -1;
+    strcpy(field + base, ".match");
     if (pack_compile_rules(get(o, "match"), &f->rules, FILE_NAME, field, err, errlen) < 0)
         return -1;
     return f->rules.n ? 0 : fail(err, errlen, "%s: no patterns", field);
@@ -436,8 +440,10 @@ void tree_free(tree *t)
 {
     if (!t)
         return;
-    for (size_t i = 0; i < t->nfaq; i++)
+    for (size_t i = 0; i < t->nfaq; i++) {
         pack_free_rules(&t->faq[i].rules);
+        pack_free_rules(&t->faq[i].unless);
+    }
     free(t->q);
     free(t->steps);
     free(t->faq);

@@ -49,6 +49,8 @@ struct tree_step {
 struct tree_faq {
     const char *id;
     struct pack_rules rules; /* on the folded text; owned by the tree */
+    struct pack_rules unless; /* ... the entry does not answer a text one of these
+                                 matches ("unless"; n 0 when none); owned */
     int intents[8];          /* only with these intents (pack indexes), when nintents > 0 */
     int nintents;
     const cJSON *say;        /* {en,sv} */
