@@ -139,9 +139,7 @@ static bool own_first(const pack *p, const char *raw, const char *first)
 static void email_roles(const pack *p, const char *raw, const char *fold, size_t foldlen,
                         struct ent_result *r)
 {
-    size_t so, eo;
-    const pcre2_code *cue = pack_requester_rule(p);
-    bool own = cue && pack_rule_find(p, cue, fold, foldlen, 0, 0, &so, &eo);
+    bool own = pack_cue_match(p, PACK_CUE_REQUESTER, fold, foldlen);
 
     r->own = -1;
     if (r->nemail == 2) {
@@ -158,9 +156,8 @@ static void email_roles(const pack *p, const char *raw, const char *fold, size_t
             }
         }
     }
-    const pcre2_code *nc = pack_new_cue_rule(p), *fc = pack_correction_cue_rule(p);
-    r->new_cue = (nc && pack_rule_find(p, nc, fold, foldlen, 0, 0, &so, &eo)) ||
-                 (!own && fc && pack_rule_find(p, fc, fold, foldlen, 0, 0, &so, &eo));
+    r->new_cue = pack_cue_match(p, PACK_CUE_NEW, fold, foldlen) ||
+                 (!own && pack_cue_match(p, PACK_CUE_CORRECTION, fold, foldlen));
     /* ("my email is wrong, it should be x": the correction is of the own one) */
     if (own && !(r->new_cue && r->nemail == 1))
         r->own = r->nemail == 1 ? 0 : r->nemail == 2 ? 1 : -1;

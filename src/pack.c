@@ -43,9 +43,10 @@ struct pack {
     pcre2_code *order_re;          /* owned */
     pcre2_code *lead_re;           /* owned, or NULL */
     pcre2_code *desc_lead_re;      /* "description_lead", owned, or NULL */
-    pcre2_code *cue_re;            /* owned, or NULL */
-    pcre2_code *new_re;            /* owned, or NULL */
-    pcre2_code *fix_re;            /* "correction_cue", owned, or NULL */
+    pcre2_code *cue[PACK_CUES];    /* "requester_cue", "new_cue", "correction_cue":
+                                      owned, or NULL */
+    const char *cue_src[PACK_CUES]; /* their text, borrowed from the document */
+    int cue_gate[PACK_CUES];       /* their number in the gate, or -1 */
     struct pack_rules domain_fix;  /* "domain_fix" (pack_domain_fix), owned */
     double threshold;              /* below: out_of_scope */
     double temperature;            /* softmax calibration, > 0 */
@@ -322,6 +323,20 @@ static int optional_rule(const cJSON *doc, const char *key, pcre2_code **out, ch
     return (*out = compile(v->valuestring, "entities.json", key, true, err, errlen)) ? 0 : -1;
 }
 
+/* The cue rules (pack_cue_match), their text kept for the gate. */
+static int load_cues(pack *p, const cJSON *doc, char *err, size_t errlen)
+{
+    static const char *const key[PACK_CUES] = { "requester_cue", "new_cue", "correction_cue" };
+    for (int c = 0; c < PACK_CUES; c++) {
+        const cJSON *v = get(doc, key[c]);
+        p->cue_gate[c] = -1;
+        if (optional_rule(doc, key[c], &p->cue[c], err, errlen) < 0)
+            return -1;
+        p->cue_src[c] = p->cue[c] ? v->valuestring : NULL;
+    }
+    return 0;
+}
+
 static int load_entities(pack *p, const cJSON *doc, char *err, size_t errlen)
 {
     const char *file = "entities.json";
@@ -338,9 +353,7 @@ static int load_entities(pack *p, const cJSON *doc, char *err, size_t errlen)
     if (!(p->order_re = compile(order->valuestring, file, "order_ref", true, err, errlen)))
         return -1;
     if (optional_rule(doc, "email_lead", &p->lead_re, err, errlen) < 0 ||
-        optional_rule(doc, "new_cue", &p->new_re, err, errlen) < 0 ||
-        optional_rule(doc, "correction_cue", &p->fix_re, err, errlen) < 0 ||
-        optional_rule(doc, "requester_cue", &p->cue_re, err, errlen) < 0 ||
+        load_cues(p, doc, err, errlen) < 0 ||
         optional_rule(doc, "description_lead", &p->desc_lead_re, err, errlen) < 0)
         return -1;
     if (compile_rules(get(doc, "domain_fix"), &p->domain_fix, file, "domain_fix", err, errlen) < 0)
@@ -651,8 +664,9 @@ static int gate_rules(pack *p, struct pack_rules *r)
     return 0;
 }
 
-/* The gate over the patterns pack_rules_match() runs: the values' and the
- * tree's answers' (the intents' have the classifier's own gate). */
+/* The gate over the patterns pack_rules_match() and pack_cue_match() run:
+ * the values', the tree's answers' and the cues' (the intents' have the
+ * classifier's own gate). */
 static int gate_all(pack *p)
 {
     if (!(p->gate = gate_new(GATE_EAGER)) || !(p->seen = calloc(1, sizeof *p->seen)))
@@ -662,6 +676,9 @@ static int gate_all(pack *p)
             return -1;
     for (size_t i = 0; i < tree_faq_count(p->tree); i++)
         if (gate_rules(p, tree_faq_rules(p->tree, i)) < 0)
+            return -1;
+    for (int c = 0; c < PACK_CUES; c++)
+        if (p->cue[c] && (p->cue_gate[c] = gate_add(p->gate, p->cue_src[c])) < 0)
             return -1;
     return 0;
 }
@@ -722,9 +739,8 @@ void pack_free(pack *p)
     pcre2_code_free(p->order_re);
     pcre2_code_free(p->lead_re);
     pcre2_code_free(p->desc_lead_re);
-    pcre2_code_free(p->cue_re);
-    pcre2_code_free(p->new_re);
-    pcre2_code_free(p->fix_re);
+    for (int c = 0; c < PACK_CUES; c++)
+        pcre2_code_free(p->cue[c]);
     free_rules(&p->domain_fix);
     tree_free(p->tree);
     pcre2_match_data_free(p->md);
@@ -759,9 +775,7 @@ int pack_intent_find(const pack *p, const char *id)
 const tree *pack_tree(const pack *p) { return p->tree; }
 const pcre2_code *pack_email_lead_rule(const pack *p) { return p->lead_re; }
 const pcre2_code *pack_description_lead_rule(const pack *p) { return p->desc_lead_re; }
-const pcre2_code *pack_requester_rule(const pack *p) { return p->cue_re; }
-const pcre2_code *pack_new_cue_rule(const pack *p) { return p->new_re; }
-const pcre2_code *pack_correction_cue_rule(const pack *p) { return p->fix_re; }
+const pcre2_code *pack_requester_rule(const pack *p) { return p->cue[PACK_CUE_REQUESTER]; }
 
 /* Copies the named group of the last match into out[0..cap) ("" when it
  * did not take part). */
@@ -842,6 +856,15 @@ bool pack_rules_match(const pack *p, const struct pack_rules *r,
             return true;
     }
     return false;
+}
+
+bool pack_cue_match(const pack *p, enum pack_cue c, const char *fold, size_t len)
+{
+    if (!p->cue[c])
+        return false;
+    if (p->cue_gate[c] >= 0 && scan(p, fold, len) && !gate_may_match(p->gate, p->cue_gate[c]))
+        return false;
+    return pcre2_match(p->cue[c], (PCRE2_SPTR)fold, len, 0, 0, p->md, NULL) > 0;
 }
 
 bool pack_rule_find(const pack *p, const pcre2_code *re, const char *subject,

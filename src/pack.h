@@ -146,13 +146,16 @@ const pcre2_code *pack_email_lead_rule(const pack *p);
  * lead a description without being part of it (a greeting, the answer
  * to "did it work?"). */
 const pcre2_code *pack_description_lead_rule(const pack *p);
-/* Words marking an address as the person's own (folded text), or NULL. */
+/* entities.json's cues, patterns on the folded text: PACK_CUE_REQUESTER
+ * marks an address as the person's own, PACK_CUE_NEW calls it the new one,
+ * PACK_CUE_CORRECTION ("should be", "actually") calls it the new one where
+ * no requester cue names it the person's own. */
+enum pack_cue { PACK_CUE_REQUESTER, PACK_CUE_NEW, PACK_CUE_CORRECTION, PACK_CUES };
+/* True when cue c is in the pack and matches fold[0..len) (the pack's gate
+ * spares the run where the cue's words are missing). */
+bool pack_cue_match(const pack *p, enum pack_cue c, const char *fold, size_t len);
+/* The requester cue as a pattern (for a part of a folded text), or NULL. */
 const pcre2_code *pack_requester_rule(const pack *p);
-/* Words calling an address the new one (folded text), or NULL. */
-const pcre2_code *pack_new_cue_rule(const pack *p);
-/* Words of a correction ("should be", "actually"), or NULL: they call an
- * address the new one where no requester cue names it the person's own. */
-const pcre2_code *pack_correction_cue_rule(const pack *p);
 /* entities.json "domain_fix": patterns on the raw text of a correction of
  * an address's domain alone ("the domain is .se not .com"), with the named
  * groups "to" (the right domain or ending) and, when told, "from" (the wrong
