@@ -627,6 +627,35 @@ static const char *typed_description(const struct turn *t)
     return *v ? v : NULL;
 }
 
+/* True when the message itself tells fact = value (value "*": any), in
+ * words or by the intent acted on; a result fact also by the "result" the
+ * words tell. */
+static bool tells(const dialog *d, const struct turn *t, const char *fact, const char *value)
+{
+    const char *v = ent_get(t->er, fact);
+    if (!v && tree_is_result_fact(d->tree, fact))
+        v = ent_get(t->er, "result");
+    const cJSON *set = t->firm && t->in ? get(t->in->set, fact) : NULL;
+    if (!v && cJSON_IsString(set))
+        v = set->valuestring;
+    return v && (!strcmp(value, "*") || !strcmp(v, value));
+}
+
+/* True when the message tells every fact of q's yes_when. */
+static bool tells_yes(const dialog *d, const struct turn *t, const struct tree_question *q)
+{
+    const cJSON *c, *v;
+    bool all = q->yes_when != NULL;
+    cJSON_ArrayForEach(c, q->yes_when) {
+        bool one = cJSON_IsString(c) && tells(d, t, c->string, c->valuestring);
+        const cJSON *list = cJSON_IsArray(c) ? c : NULL;
+        cJSON_ArrayForEach(v, list)
+            one = one || (cJSON_IsString(v) && tells(d, t, c->string, v->valuestring));
+        all = all && one;
+    }
+    return all;
+}
+
 /* The yes/no reading of the message for question q. */
 static enum ans read_yes_no(const dialog *d, struct turn *t, const char **value)
 {
@@ -639,6 +668,9 @@ static enum ans read_yes_no(const dialog *d, struct turn *t, const char **value)
         return ANS_UNKNOWN; /* "not sure if onboarded": the question's "don't know" */
     if (told)
         return *value = told, ANS_VALUE; /* told in words */
+    if (tells_yes(d, t, q))
+        return *value = q->yes, ANS_VALUE; /* "no, Save gives error 500" at "do you see
+                                            * Edit?": they saw it */
     if (!strcmp(q->expect, "confirm") && !is_label(d, t->raw) &&
         (t->er->nemail || t->er->order_ref[0] || ent_get(t->er, "field")))
         return ANS_NONE; /* "no, the new contact should be x": corrected in place */

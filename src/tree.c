@@ -109,6 +109,9 @@ static int opt_text(const cJSON *o, const char *k, const char *field, bool array
     return pack_check_langs(*out, arrays, FILE_NAME, f, err, errlen);
 }
 
+static int check_when(const tree *t, const cJSON *when, const char *field,
+                      char *err, size_t errlen);
+
 static int parse_question(tree *t, const cJSON *o, struct tree_question *q,
                           char *err, size_t errlen)
 {
@@ -134,6 +137,13 @@ static int parse_question(tree *t, const cJSON *o, struct tree_question *q,
     if (pack_check_langs(get(o, "say"), false, FILE_NAME, field, err, errlen) < 0)
         return -1;
     q->say = get(o, "say");
+    q->yes_when = get(o, "yes_when");
+    if (q->yes_when && !q->yes)
+        return fail(err, errlen, "%s.yes_when: needs a \"yes\"", field);
+    char yw[160];
+    snprintf(yw, sizeof yw, "%s.yes_when", field);
+    if (q->yes_when && check_when(t, q->yes_when, yw, err, errlen) < 0)
+        return -1;
     if (opt_text(o, "again", field, false, &q->again, err, errlen) < 0 ||
         opt_text(o, "invalid", field, false, &q->invalid, err, errlen) < 0 ||
         opt_text(o, "unknown", field, false, &q->unknown, err, errlen) < 0 ||

@@ -28,6 +28,8 @@ struct tree_question {
     const cJSON *invalid;    /* {en,sv} said for an answer that is not valid, or NULL */
     const cJSON *unknown;    /* {en,sv} said for "don't know", or NULL */
     const cJSON *buttons;    /* {en:[..],sv:[..]} or NULL */
+    const cJSON *yes_when;   /* {fact: value}: a message telling these is a yes
+                                whatever its yes or no says, or NULL */
     bool form;               /* part of the case form */
     bool optional;           /* may be skipped */
     bool once;               /* asked once: not answered, the bot goes on */

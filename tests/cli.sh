@@ -139,6 +139,8 @@ broken "an FAQ standing for an entry that is not after it" 'flows\.json: faq\[[0
     "p=D+'/flows.json';d=json.load(open(p));[f for f in d['faq'] if f['id']=='rsd_ahead'][0]['instead_of']=['after_rsd'];json.dump(d,open(p,'w'))"
 broken "an FAQ's 'unless' with a bad pattern" 'flows\.json: faq\[[0-9]+\]\.unless\[0\]: pattern error' \
     "p=D+'/flows.json';d=json.load(open(p));[f for f in d['faq'] if f['id']=='after_rsd'][0]['unless']=['(unclosed'];json.dump(d,open(p,'w'))"
+broken "a question's yes_when on an unknown fact" 'flows\.json: questions\.access\.yes_when\.when: unknown fact "mood"' \
+    "p=D+'/flows.json';d=json.load(open(p));d['questions']['access']['yes_when']={'mood':'happy'};json.dump(d,open(p,'w'))"
 broken "a step condition on an unknown fact" 'flows\.json: steps\[0\]\.when: unknown fact "mood"' \
     "p=D+'/flows.json';d=json.load(open(p));d['steps'][0]['when']['mood']='happy';json.dump(d,open(p,'w'))"
 broken "a condition with a value the fact cannot take" 'flows\.json: steps\[0\]\.when\.ponr: not a value of the fact' \
