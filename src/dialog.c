@@ -601,6 +601,8 @@ static bool about_else(const dialog *d, const struct turn *t)
             !(no && (result_q || tree_is_result_fact(d->tree, slot))))
             return true; /* "no, they haven't onboarded it" at "shall I open a case?" */
     }
+    if (!no && ent_get(t->er, "weak_yes") && t->qlike)
+        return true; /* "ok how do I do it then" asks, it does not answer */
     if (no || !ent_get(t->er, "weak_yes") || !t->sure || plays(d, t->in, PACK_ROLE_AFFIRM) ||
         plays(d, t->in, PACK_ROLE_DENY))
         return false; /* a plain "yes ..." answers; an "ok, ..." may start something else */
@@ -1339,6 +1341,31 @@ static bool told_now(const dialog *d, const cJSON *when)
     return false;
 }
 
+/* True when an FAQ entry answered this turn asks for the step that asked
+ * the pending question again ("repeat"). */
+static bool faq_repeat(const struct turn *t)
+{
+    return (t->faq[0] && t->faq[0]->repeat) || (t->faq[1] && t->faq[1]->repeat);
+}
+
+/* Says again the text of the step said last of those that ask q (the steps
+ * the question is about), if one was said. */
+static void say_asker(dialog *d, struct out *o, const struct tree_question *q)
+{
+    const struct tree_step *best = NULL;
+    double at = -1;
+    const cJSON *v;
+    cJSON_ArrayForEach(v, d->said) {
+        const struct tree_step *s = tree_step(d->tree, v->string);
+        if (s && s->ask == q && s->say && v->valuedouble > at) {
+            best = s;
+            at = v->valuedouble;
+        }
+    }
+    if (best)
+        say(d, o, best->say);
+}
+
 /* Says and asks what the facts lead to (tree_next), step after step. */
 static void run_steps(dialog *d, struct turn *t, const struct dialog_hooks *h,
                       struct out *o, struct dialog_reply *r)
@@ -1375,6 +1402,8 @@ static void run_steps(dialog *d, struct turn *t, const struct dialog_hooks *h,
         cJSON_AddNumberToObject(d->said, s->id, d->turn);
         if (s->case_type)
             close_form(d, s->case_type);
+        if (s->ask && faq_repeat(t) && (before || !s->say))
+            say_asker(d, o, s->ask); /* "how do I do that?": the steps again */
         if (s->ask) { /* the pending question again after a detail: its reminder */
             if (s->ask == t->q && !t->answered)
                 say_noted(d, t, o, false); /* what was told instead, acknowledged */
@@ -1420,7 +1449,7 @@ static void faq_match(dialog *d, struct turn *t)
             intent_ok |= t->sure && pack_intent_at(d->pack, (size_t)f->intents[k]) == t->in;
         bool follow = d->last_faq[0] && !strcmp(f->id, d->last_faq) && follow_up(t);
         if ((!follow && !(intent_ok && (t->qlike || f->any))) || /* (the cheap tests first) */
-            (f->any && at_text) || (f->pending && (!t->q || strcmp(f->pending, t->q->id))) ||
+            (f->any && at_text) || !tree_faq_pending_ok(f, t->q ? t->q->id : NULL) ||
             (f->when && !tree_holds(f->when, d->facts)) || stood_for(t, n, f))
             continue; /* only while its question is pending, or its facts hold; not
                          beside an entry that stands for it */
@@ -1815,7 +1844,7 @@ static void speak(dialog *d, struct turn *t, const struct dialog_hooks *h,
     }
     if (t->other_case)
         say_msg(d, side, "case_other_topic");
-    if (t->answered || t->changed || process)
+    if (t->answered || t->changed || process || faq_repeat(t))
         run_steps(d, t, h, steps, r);
     if (!t->covered)
         info_answer(d, t, (t->answered || t->changed) && steps->text, h, side, r);

@@ -112,6 +112,38 @@ static int opt_text(const cJSON *o, const char *k, const char *field, bool array
 static int check_when(const tree *t, const cJSON *when, const char *field,
                       char *err, size_t errlen);
 
+/* An FAQ entry's "pending": absent, a question id or a list of them. 0, or
+ * -1 when it names no question. */
+static int check_pending(const tree *t, const cJSON *pending)
+{
+    const cJSON *v;
+    if (!pending)
+        return 0;
+    if (cJSON_IsString(pending))
+        return tree_question(t, pending->valuestring) ? 0 : -1;
+    if (!cJSON_IsArray(pending) || !cJSON_GetArraySize(pending))
+        return -1;
+    cJSON_ArrayForEach(v, pending)
+        if (!cJSON_IsString(v) || !tree_question(t, v->valuestring))
+            return -1;
+    return 0;
+}
+
+bool tree_faq_pending_ok(const struct tree_faq *f, const char *qid)
+{
+    const cJSON *v;
+    if (!f->pending)
+        return true;
+    if (!qid)
+        return false;
+    if (cJSON_IsString(f->pending))
+        return !strcmp(f->pending->valuestring, qid);
+    cJSON_ArrayForEach(v, f->pending)
+        if (!strcmp(v->valuestring, qid))
+            return true;
+    return false;
+}
+
 static int parse_question(tree *t, const cJSON *o, struct tree_question *q,
                           char *err, size_t errlen)
 {
@@ -267,7 +299,8 @@ static int parse_faq(const pack *p, const cJSON *o, struct tree_faq *f, size_t i
     if (intent_list(p, get(o, "covers"), f->covers, &f->ncovers) < 0)
         return fail(err, errlen, "%s.covers: unknown intent or more than 8", field);
     f->any = cJSON_IsTrue(get(o, "any"));
-    f->pending = str(o, "pending");
+    f->repeat = cJSON_IsTrue(get(o, "repeat"));
+    f->pending = get(o, "pending");
     f->when = get(o, "when");
     f->covers_steps = get(o, "covers_steps");
     cJSON_ArrayForEach(in, f->covers_steps)
@@ -406,7 +439,7 @@ static int parse_all(tree *t, const pack *p, const cJSON *doc, char *err, size_t
         const cJSON *v;
         char field[32];
         snprintf(field, sizeof field, "faq[%zu]", i);
-        if (t->faq[i].pending && !tree_question(t, t->faq[i].pending))
+        if (check_pending(t, t->faq[i].pending) < 0)
             return fail(err, errlen, "faq[%zu].pending: unknown question", i);
         if (t->faq[i].when && check_when(t, t->faq[i].when, field, err, errlen) < 0)
             return -1;

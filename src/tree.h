@@ -59,7 +59,10 @@ struct tree_faq {
     int covers[8];           /* intents whose own answer this one replaces */
     int ncovers;
     bool any;                /* answered on a statement too, not only a question */
-    const char *pending;     /* only while this question (id) is pending, or NULL */
+    bool repeat;             /* the step that asked the pending question is said
+                                again after it ("how do I do that?" at "did it work?") */
+    const cJSON *pending;    /* only while this question (id) or one of these
+                                (a list of ids) is pending, or NULL */
     const cJSON *when;       /* only while these facts hold ({fact: value...}), or NULL */
     const cJSON *covers_steps; /* array of step ids that say their "again" (short)
                                   form when this answer was given, or NULL */
@@ -116,6 +119,9 @@ size_t tree_faq_count(const tree *t);
 const struct tree_faq *tree_faq_at(const tree *t, size_t i);
 /* The i-th answer's patterns, for the pack's loader to put in its gate. */
 struct pack_rules *tree_faq_rules(tree *t, size_t i);
+/* True when FAQ entry f may answer while question qid (NULL: none) is
+ * pending: it names no question, or qid is one of those it names. */
+bool tree_faq_pending_ok(const struct tree_faq *f, const char *qid);
 size_t tree_topic_count(const tree *t);
 const struct tree_topic *tree_topic_at(const tree *t, size_t i);
 

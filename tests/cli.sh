@@ -141,6 +141,8 @@ broken "an FAQ's 'unless' with a bad pattern" 'flows\.json: faq\[[0-9]+\]\.unles
     "p=D+'/flows.json';d=json.load(open(p));[f for f in d['faq'] if f['id']=='after_rsd'][0]['unless']=['(unclosed'];json.dump(d,open(p,'w'))"
 broken "a question's yes_when on an unknown fact" 'flows\.json: questions\.access\.yes_when\.when: unknown fact "mood"' \
     "p=D+'/flows.json';d=json.load(open(p));d['questions']['access']['yes_when']={'mood':'happy'};json.dump(d,open(p,'w'))"
+broken "an FAQ pending on an unknown question (in a list)" 'flows\.json: faq\[[0-9]+\]\.pending: unknown question' \
+    "p=D+'/flows.json';d=json.load(open(p));[f for f in d['faq'] if f['id']=='how_at_question'][0]['pending']=['status','nowhere'];json.dump(d,open(p,'w'))"
 broken "a step condition on an unknown fact" 'flows\.json: steps\[0\]\.when: unknown fact "mood"' \
     "p=D+'/flows.json';d=json.load(open(p));d['steps'][0]['when']['mood']='happy';json.dump(d,open(p,'w'))"
 broken "a condition with a value the fact cannot take" 'flows\.json: steps\[0\]\.when\.ponr: not a value of the fact' \
