@@ -677,8 +677,10 @@ static enum ans read_yes_no(const dialog *d, struct turn *t, const char **value)
         (t->er->nemail || t->er->order_ref[0] || ent_get(t->er, "field")))
         return ANS_NONE; /* "no, the new contact should be x": corrected in place */
     bool other = label_of_other(d, t->raw, q);
-    bool case_again = t->firm && plays(d, t->in, PACK_ROLE_OPEN_CASE) && strcmp(q->fact, "want_case") &&
-                      !is_label(d, t->raw);
+    bool open_case = t->firm && plays(d, t->in, PACK_ROLE_OPEN_CASE) && !is_label(d, t->raw);
+    if (open_case && !strcmp(q->expect, "confirm") && !ent_has(t->er, "answer", "no"))
+        return *value = q->yes, ANS_VALUE; /* "yes open the case" at the summary */
+    bool case_again = open_case && strcmp(q->fact, "want_case");
     if ((other || (case_again && ent_has(t->er, "answer", "yes"))) && q->once && q->unknown_value)
         return ANS_UNKNOWN; /* asked once, "yes, open the case" again: "don't know", it goes on */
     if (other)

@@ -7,6 +7,10 @@
 #include <string.h>
 #include <strings.h>
 
+/* Bytes between two values that a retraction ("sorry I meant") may span:
+ * further apart, the second is another detail, not a correction. */
+#define RETRACT_GAP_MAX 40
+
 static bool label_ok(const char *s, size_t n)
 {
     if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
@@ -171,10 +175,51 @@ static void email_roles(const pack *p, const char *raw, const char *fold, size_t
     }
 }
 
+/* True when raw[from..to), the text between two values of a kind, takes
+ * the first back ("44556677, sorry I meant 44556678"): short, with the
+ * pack's retract cue in it and no requester cue. */
+static bool retracted(const pack *p, const char *raw, size_t from, size_t to)
+{
+    char fold[128];
+    if (to < from || to - from > RETRACT_GAP_MAX)
+        return false;
+    size_t n = text_normalize(raw + from, to - from, TEXT_FOLD, fold, sizeof fold);
+    /* ("b@y, no, not mine: mine is a@x": the second has a role of its own) */
+    return pack_cue_match(p, PACK_CUE_RETRACT, fold, n) &&
+           !pack_cue_match(p, PACK_CUE_REQUESTER, fold, n);
+}
+
+/* The order reference (the first, or the second when a retraction stands
+ * between them) into r->order_ref. */
+static void order_refs(const pack *p, const char *raw, size_t rawlen, struct ent_result *r)
+{
+    size_t so, eo, start = 0, first_end = 0;
+    while (start < rawlen &&
+           pack_rule_find(p, pack_order_rule(p), raw, rawlen, start, 1, &so, &eo)) {
+        /* a number inside an email address is not a reference */
+        bool in_email = false;
+        for (size_t i = so; i > 0 && !isspace((unsigned char)raw[i - 1]); i--)
+            if (raw[i - 1] == '@')
+                in_email = true;
+        for (size_t i = eo; i < rawlen && !isspace((unsigned char)raw[i]); i++)
+            if (raw[i] == '@')
+                in_email = true;
+        start = eo > so ? eo : so + 1;
+        if (in_email)
+            continue;
+        if (r->order_ref[0] && !retracted(p, raw, first_end, so))
+            break;
+        copy_trim(r->order_ref, sizeof r->order_ref, raw + so, eo - so);
+        if (first_end)
+            break;
+        first_end = eo;
+    }
+}
+
 void ent_extract(const pack *p, const char *raw, size_t rawlen,
                  const char *fold, size_t foldlen, struct ent_result *r)
 {
-    size_t so, eo, start = 0;
+    size_t so, eo, start = 0, last_end = 0;
 
     memset(r, 0, sizeof *r);
     while (start < rawlen &&
@@ -192,8 +237,13 @@ void ent_extract(const pack *p, const char *raw, size_t rawlen,
             copy_trim(cand, sizeof cand, raw + b, eo - b);
         }
         if (ok) {
-            if (r->nemail < 2 && (r->nemail == 0 || strcasecmp(r->email[0], cand) != 0))
-                memcpy(r->email[r->nemail++], cand, sizeof cand);
+            /* "a@x, no wait, b@y": b@y in a@x's place */
+            int k = r->nemail == 1 && retracted(p, raw, last_end, so) ? 0 : r->nemail;
+            if (k < 2 && (r->nemail == 0 || strcasecmp(r->email[0], cand) != 0)) {
+                memcpy(r->email[k], cand, sizeof cand);
+                r->nemail = k + 1 > r->nemail ? k + 1 : r->nemail;
+                last_end = eo;
+            }
         } else if (!r->bad_email[0]) {
             memcpy(r->bad_email, cand, sizeof cand);
             memcpy(r->bad_email_why, why, sizeof why);
@@ -203,23 +253,7 @@ void ent_extract(const pack *p, const char *raw, size_t rawlen,
     email_roles(p, raw, fold, foldlen, r);
     if (!r->nemail && pack_domain_fix(p, raw, rawlen, r->domain_to, r->domain_from, sizeof r->domain_to))
         r->bad_email[0] = '\0';   /* ("@kundab.se, not @kundab.com" is no address) */
-    start = 0;
-    while (start < rawlen &&
-           pack_rule_find(p, pack_order_rule(p), raw, rawlen, start, 1, &so, &eo)) {
-        /* a number inside an email address is not a reference */
-        bool in_email = false;
-        for (size_t i = so; i > 0 && !isspace((unsigned char)raw[i - 1]); i--)
-            if (raw[i - 1] == '@')
-                in_email = true;
-        for (size_t i = eo; i < rawlen && !isspace((unsigned char)raw[i]); i++)
-            if (raw[i] == '@')
-                in_email = true;
-        if (!in_email) {
-            copy_trim(r->order_ref, sizeof r->order_ref, raw + so, eo - so);
-            break;
-        }
-        start = eo > so ? eo : so + 1;
-    }
+    order_refs(p, raw, rawlen, r);
     const char *claimed[ENT_VALS_MAX]; /* slots a "not" value took without a value */
     int nclaimed = 0;
     for (size_t i = 0; i < pack_value_count(p) && r->nvals < ENT_VALS_MAX; i++) {

@@ -149,8 +149,11 @@ const pcre2_code *pack_description_lead_rule(const pack *p);
 /* entities.json's cues, patterns on the folded text: PACK_CUE_REQUESTER
  * marks an address as the person's own, PACK_CUE_NEW calls it the new one,
  * PACK_CUE_CORRECTION ("should be", "actually") calls it the new one where
- * no requester cue names it the person's own. */
-enum pack_cue { PACK_CUE_REQUESTER, PACK_CUE_NEW, PACK_CUE_CORRECTION, PACK_CUES };
+ * no requester cue names it the person's own; PACK_CUE_RETRACT ("sorry I
+ * meant", "no wait"), standing between two values of a kind, takes the first
+ * back. */
+enum pack_cue { PACK_CUE_REQUESTER, PACK_CUE_NEW, PACK_CUE_CORRECTION, PACK_CUE_RETRACT,
+                PACK_CUES };
 /* True when cue c is in the pack and matches fold[0..len) (the pack's gate
  * spares the run where the cue's words are missing). */
 bool pack_cue_match(const pack *p, enum pack_cue c, const char *fold, size_t len);
