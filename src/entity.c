@@ -138,6 +138,24 @@ static bool own_first(const pack *p, const char *raw, const char *first)
     return pack_rule_find(p, pack_requester_rule(p), fold, n, 0, 0, &so, &eo);
 }
 
+/* True when the address at raw + at has a label of the person's own before
+ * it ("jag: ulla@firma.se", "me: ines@x"): the words since the last ',', ';',
+ * '.' or '(' up to a ':' right before it. */
+static bool own_label(const pack *p, const char *raw, const char *at)
+{
+    const char *e = at;
+    while (e > raw && e[-1] == ' ')
+        e--;
+    if (e == raw || e[-1] != ':')
+        return false;
+    const char *b = --e;
+    while (b > raw && !strchr(",;.(\n", b[-1]) && e - b < 40)
+        b--;
+    char fold[128];
+    size_t n = text_normalize(b, (size_t)(e - b), TEXT_FOLD, fold, sizeof fold);
+    return pack_cue_match(p, PACK_CUE_OWN_LABEL, fold, n);
+}
+
 /* Orders the two addresses so the new one comes first ("from a to b"), and
  * marks the person's own one. */
 static void email_roles(const pack *p, const char *raw, const char *fold, size_t foldlen,
@@ -165,7 +183,12 @@ static void email_roles(const pack *p, const char *raw, const char *fold, size_t
     /* ("my email is wrong, it should be x": the correction is of the own one) */
     if (own && !(r->new_cue && r->nemail == 1))
         r->own = r->nemail == 1 ? 0 : r->nemail == 2 ? 1 : -1;
-    if (own && r->nemail == 2 && own_first(p, raw, r->email[0])) {
+    for (int i = 0; i < r->nemail && r->own < 0; i++)
+        if (own_label(p, raw, strstr(raw, r->email[i]))) {
+            r->own = i;
+            own = true;
+        }
+    if (own && r->nemail == 2 && (own_first(p, raw, r->email[0]) || r->own == 0)) {
         /* "my email is a@x and the new one is b@y": a@x is the person's own */
         char t[ENT_EMAIL_MAX + 1];
         memcpy(t, r->email[0], sizeof t);

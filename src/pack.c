@@ -44,7 +44,7 @@ struct pack {
     pcre2_code *lead_re;           /* owned, or NULL */
     pcre2_code *desc_lead_re;      /* "description_lead", owned, or NULL */
     pcre2_code *cue[PACK_CUES];    /* "requester_cue", "new_cue", "correction_cue",
-                                      "retract_cue": owned, or NULL */
+                                      "retract_cue", "requester_label": owned, or NULL */
     const char *cue_src[PACK_CUES]; /* their text, borrowed from the document */
     int cue_gate[PACK_CUES];       /* their number in the gate, or -1 */
     struct pack_rules domain_fix;  /* "domain_fix" (pack_domain_fix), owned */
@@ -327,7 +327,7 @@ static int optional_rule(const cJSON *doc, const char *key, pcre2_code **out, ch
 static int load_cues(pack *p, const cJSON *doc, char *err, size_t errlen)
 {
     static const char *const key[PACK_CUES] = { "requester_cue", "new_cue", "correction_cue",
-                                                "retract_cue" };
+                                                "retract_cue", "requester_label" };
     for (int c = 0; c < PACK_CUES; c++) {
         const cJSON *v = get(doc, key[c]);
         p->cue_gate[c] = -1;

@@ -151,9 +151,10 @@ const pcre2_code *pack_description_lead_rule(const pack *p);
  * PACK_CUE_CORRECTION ("should be", "actually") calls it the new one where
  * no requester cue names it the person's own; PACK_CUE_RETRACT ("sorry I
  * meant", "no wait"), standing between two values of a kind, takes the first
- * back. */
+ * back; PACK_CUE_OWN_LABEL is a label ending in ':' right before an address
+ * that makes it the person's own ("jag: ulla@firma.se"). */
 enum pack_cue { PACK_CUE_REQUESTER, PACK_CUE_NEW, PACK_CUE_CORRECTION, PACK_CUE_RETRACT,
-                PACK_CUES };
+                PACK_CUE_OWN_LABEL, PACK_CUES };
 /* True when cue c is in the pack and matches fold[0..len) (the pack's gate
  * spares the run where the cue's words are missing). */
 bool pack_cue_match(const pack *p, enum pack_cue c, const char *fold, size_t len);
