@@ -1684,6 +1684,20 @@ static void reset(dialog *d, bool restart, struct out *o)
     say_msg(d, o, restart ? "restarted" : "cancelled");
 }
 
+/* The question with a "don't know" whose fact the previous message told
+ * (the one a "not sure after all" takes back), or NULL. */
+static const struct tree_question *taken_back(const dialog *d)
+{
+    for (size_t i = 0; i < tree_question_count(d->tree); i++) {
+        const struct tree_question *q = tree_question_at(d->tree, i);
+        const char *v = fact(d, q->fact);
+        if (q->unknown_value && !strcmp(q->expect, "yes_no") && v &&
+            strcmp(v, q->unknown_value) && facts_turn(d->facts, q->fact) == d->turn - 1)
+            return q;
+    }
+    return NULL;
+}
+
 /* True when an out-of-scope message only lacks its object, which the
  * conversation gives ("I want to change it" after talking about the contact):
  * it names it by a pronoun (entities.json "refers_back"), the last reply was
@@ -1736,6 +1750,8 @@ static void start_turn(dialog *d, struct turn *t, const struct nlu_result *nr,
             if (label_in(tree_question_at(d->tree, i)->buttons, raw))
                 t->q = tree_question_at(d->tree, i);
     }
+    if (!t->q && ent_has(er, "answer", "unknown") && words(raw) <= 10)
+        t->q = taken_back(d); /* "hmm, not sure after all": the answer just given */
 }
 
 /* "What case? I didn't ask for one": no case from this message, and the
