@@ -767,6 +767,7 @@ static enum ans read_text(dialog *d, struct turn *t, const char **value)
         return t->q->optional ? ANS_SKIP : ANS_INVALID; /* "no" or "yes, open it": nothing to add */
     if (is_label(d, t->raw) || words(t->raw) == 0 || t->qlike || /* a question is no description */
         (t->er->nemail && (t->er->new_cue || !fact(d, "new_email"))) || t->er->order_ref[0] ||
+        (t->er->nemail && t->er->own >= 0 && words(t->raw) <= 8) || /* "min mejl är k@x" */
         t->er->domain_to[0] || /* ("the domain is .se not .com" puts an address right) */
         (t->firm && (plays(d, t->in, PACK_ROLE_OPEN_CASE) || plays(d, t->in, PACK_ROLE_CASE_STATUS) ||
                      ((plays(d, t->in, PACK_ROLE_GOODBYE) || plays(d, t->in, PACK_ROLE_THANKS)) &&
