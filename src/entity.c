@@ -144,6 +144,8 @@ static bool own_first(const pack *p, const char *raw, const char *first)
 static bool own_label(const pack *p, const char *raw, const char *at)
 {
     const char *e = at;
+    if (!at)
+        return false;
     while (e > raw && e[-1] == ' ')
         e--;
     if (e == raw || e[-1] != ':')
