@@ -214,11 +214,13 @@ static bool retracted(const pack *p, const char *raw, size_t from, size_t to)
            !pack_cue_match(p, PACK_CUE_REQUESTER, fold, n);
 }
 
-/* The order reference (the first, or the second when a retraction stands
- * between them) into r->order_ref. */
+/* The order reference into r->order_ref: the one told, the second of two
+ * when a retraction stands between them, none of several others ("10101010,
+ * 20202020 and 30303030": which one a case is about is asked). */
 static void order_refs(const pack *p, const char *raw, size_t rawlen, struct ent_result *r)
 {
     size_t so, eo, start = 0, first_end = 0;
+    char ref[ENT_REF_MAX + 1];
     while (start < rawlen &&
            pack_rule_find(p, pack_order_rule(p), raw, rawlen, start, 1, &so, &eo)) {
         /* a number inside an email address is not a reference */
@@ -232,11 +234,16 @@ static void order_refs(const pack *p, const char *raw, size_t rawlen, struct ent
         start = eo > so ? eo : so + 1;
         if (in_email)
             continue;
-        if (r->order_ref[0] && !retracted(p, raw, first_end, so))
-            break;
-        copy_trim(r->order_ref, sizeof r->order_ref, raw + so, eo - so);
+        copy_trim(ref, sizeof ref, raw + so, eo - so);
+        if (r->order_ref[0] && !strcasecmp(ref, r->order_ref))
+            continue; /* the same one again */
+        if (r->order_ref[0] && !retracted(p, raw, first_end, so)) {
+            r->order_ref[0] = '\0';
+            return;
+        }
+        memcpy(r->order_ref, ref, sizeof ref);
         if (first_end)
-            break;
+            return;
         first_end = eo;
     }
 }
