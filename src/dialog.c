@@ -137,15 +137,53 @@ static void append(struct out *o, const char *s, size_t n)
     o->text[o->len += n] = '\0';
 }
 
-/* Appends paragraph s, unless the reply has it already. */
-static void put(struct out *o, const char *s)
+/* True when paragraph s[0..n) is one sentence around a link the reply has
+ * already ("... signing in at https://admin.webex.com." said twice). */
+static bool link_again(const struct out *o, const char *s, size_t n)
 {
-    size_t n = s ? strlen(s) : 0;
-    if (o->oom || n == 0 || (o->text && strstr(o->text, s)))
+    const char *url = o->text ? strstr(s, "https://") : NULL;
+    if (!url || url >= s + n || memchr(s, '\n', n))
+        return false;
+    size_t ul = strcspn(url, " \n)\"");
+    while (ul && strchr(".,;:", url[ul - 1]))
+        ul--;
+    for (const char *c = s; c + 1 < s + n; c++)
+        if (strchr(".!?;", *c) && c[1] == ' ' && (c < url || c > url + ul))
+            return false; /* more than one sentence: something else is said too */
+    char link[256];
+    if (ul >= sizeof link)
+        return false;
+    memcpy(link, url, ul);
+    link[ul] = '\0';
+    return strstr(o->text, link) != NULL;
+}
+
+/* Appends paragraph s[0..n), unless the reply has it already. */
+static void put_n(struct out *o, const char *s, size_t n)
+{
+    if (o->oom || n == 0)
         return;
+    if (o->text) {
+        char *dup = strndup(s, n);
+        bool had = !dup || strstr(o->text, dup);
+        free(dup);
+        if (had || link_again(o, s, n))
+            return;
+    }
     if (o->len)
         append(o, "\n\n", 2);
     append(o, s, n);
+}
+
+/* Appends text s, paragraph by paragraph (each unless the reply has it). */
+static void put(struct out *o, const char *s)
+{
+    for (const char *p = s; p && *p;) {
+        const char *e = strstr(p, "\n\n");
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        put_n(o, p, n);
+        p = e ? e + 2 : NULL;
+    }
 }
 
 static void put_all(struct out *o, const struct out *from)
