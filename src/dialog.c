@@ -623,6 +623,28 @@ static int pressed_intent(dialog *d, const char *raw)
     return k;
 }
 
+/* True when the message tells something before it asks: a sentence ends
+ * in '.' or '!' before its first '?' ("I saved and got a success message.
+ * does the customer need to do anything?"). */
+static bool told_first(const char *raw)
+{
+    size_t q = strcspn(raw, "?"), e = strcspn(raw, ".!");
+    return raw[q] && e < q;
+}
+
+/* True when the message opens with a sentence of a word or two ending in
+ * '.' or '!' ("ja.", "no!"): a yes or no that answers on its own. */
+static bool bare_first(const char *raw)
+{
+    size_t n = strcspn(raw, ".!?");
+    char first[16];
+    if (!raw[n] || raw[n] == '?' || n == 0 || n >= sizeof first)
+        return false;
+    memcpy(first, raw, n);
+    first[n] = '\0';
+    return words(first) <= 2;
+}
+
 /* True when a yes/no in the message is about something else than the
  * pending question: another fact of the process is told, or a longer message
  * makes another request ("ok, I want to change the contact"). */
@@ -632,6 +654,8 @@ static bool about_else(const dialog *d, const struct turn *t)
     if (is_label(d, t->raw) || (!ent_has(t->er, "answer", "yes") && !no) ||
         (ent_get(t->er, "result") && tree_is_result_fact(d->tree, t->q->fact)))
         return false; /* a button, or "ok, it works now" answers the question */
+    if (bare_first(t->raw))
+        return false; /* "ja. kunden är inte registrerad än. hur gör jag ...?" */
     bool result_q = tree_is_result_fact(d->tree, t->q->fact);
     for (int i = 0; i < t->er->nvals; i++) {
         const char *slot = t->er->vals[i].slot;
@@ -734,7 +758,7 @@ static enum ans read_yes_no(const dialog *d, struct turn *t, const char **value)
         return q->unknown ? ANS_UNKNOWN : ANS_NONE; /* "ok, trying now" is not a yes; but
                                                      * "no thanks, I'll try again tomorrow"
                                                      * declines the case */
-    if (res && (!t->qlike || ent_get(t->er, "result_lead")) && result_q)
+    if (res && (!t->qlike || ent_get(t->er, "result_lead") || told_first(t->raw)) && result_q)
         a = failed_fix ? "no" : "yes"; /* "no wait, now it shows the new one: it worked" */
     if (!a && t->firm && plays(d, t->in, PACK_ROLE_AFFIRM))
         a = "yes";
@@ -831,8 +855,11 @@ static enum ans read_answer(dialog *d, struct turn *t, const char **value)
         return t->why = "invalid", ANS_INVALID;
     }
     if (!strcmp(e, "email")) {
-        int k = t->er->nemail == 2 && !strcmp(q->fact, "requester") && t->er->own == 1 ? 1 : 0;
         bool mine = !strcmp(q->fact, "requester");
+        /* of two, the own one; or the one not called new ("sam@x - sorry, the new contact
+         * should be v@y" at "your email?") */
+        int k = t->er->nemail == 2 && mine &&
+                (t->er->own == 1 || (t->er->own < 0 && t->er->new_cue)) ? 1 : 0;
         if (t->er->nemail == 1 && (mine ? t->er->new_cue || typo_fix(d, t->er->email[0])
                                         : t->er->own == 0))
             return ANS_NONE; /* "new email x" at "your email?", or "my email is x" at "new email?" */
@@ -984,6 +1011,8 @@ static void take_details(dialog *d, struct turn *t)
         bool own = i == er->own || second ||
                    (!strcmp(pf, "requester") && er->nemail == 1 && !er->new_cue &&
                     !typo_fix(d, er->email[0])) ||
+                   (!strcmp(pf, "requester") && er->nemail == 2 && i == 1 && er->new_cue &&
+                    er->own < 0) || /* "sam@x - sorry, the new contact should be v@y" */
                    (er->nemail == 1 && !er->new_cue && typo_of(d, "requester", er->email[0]) &&
                     !typo_fix(d, er->email[0])); /* "sorry, mo@x, not me@x" */
         bool in_text = t->q && !strcmp(t->q->expect, "text") && strcmp(pf, "field") && !er->new_cue &&

@@ -158,6 +158,14 @@ static bool own_label(const pack *p, const char *raw, const char *at)
     return pack_cue_match(p, PACK_CUE_OWN_LABEL, fold, n);
 }
 
+static void swap_emails(struct ent_result *r)
+{
+    char t[ENT_EMAIL_MAX + 1];
+    memcpy(t, r->email[0], sizeof t);
+    memcpy(r->email[0], r->email[1], sizeof t);
+    memcpy(r->email[1], t, sizeof t);
+}
+
 /* Orders the two addresses so the new one comes first ("from a to b"), and
  * marks the person's own one. */
 static void email_roles(const pack *p, const char *raw, const char *fold, size_t foldlen,
@@ -170,14 +178,12 @@ static void email_roles(const pack *p, const char *raw, const char *fold, size_t
         const char *a = strstr(raw, r->email[0]), *b = strstr(raw, r->email[1]);
         if (a && b && a < b) {
             size_t gap = (size_t)(b - a);
-            char between[256];
+            char between[256], bfold[256];
             snprintf(between, sizeof between, "%.*s", (int)(gap < 255 ? gap : 255), a);
-            if (strstr(between, " to ") || strstr(between, " till ") || strstr(between, "->")) {
-                char t[ENT_EMAIL_MAX + 1];
-                memcpy(t, r->email[0], sizeof t);
-                memcpy(r->email[0], r->email[1], sizeof t);
-                memcpy(r->email[1], t, sizeof t);
-            }
+            size_t bn = text_normalize(between, strlen(between), TEXT_FOLD, bfold, sizeof bfold);
+            if (strstr(between, " to ") || strstr(between, " till ") || strstr(between, "->") ||
+                pack_cue_match(p, PACK_CUE_NEW, bfold, bn))
+                swap_emails(r); /* "from a to b"; "a, sorry, the new contact should be b" */
         }
     }
     r->new_cue = pack_cue_match(p, PACK_CUE_NEW, fold, foldlen) ||
@@ -191,11 +197,7 @@ static void email_roles(const pack *p, const char *raw, const char *fold, size_t
             own = true;
         }
     if (own && r->nemail == 2 && (own_first(p, raw, r->email[0]) || r->own == 0)) {
-        /* "my email is a@x and the new one is b@y": a@x is the person's own */
-        char t[ENT_EMAIL_MAX + 1];
-        memcpy(t, r->email[0], sizeof t);
-        memcpy(r->email[0], r->email[1], sizeof t);
-        memcpy(r->email[1], t, sizeof t);
+        swap_emails(r); /* "my email is a@x and the new one is b@y": a@x is the person's own */
         r->own = 1;
     }
 }
