@@ -29,7 +29,8 @@
 #define MARK_BEGIN '\1'      /* '^' */
 #define MARK_END '\2'        /* '$' */
 #ifndef PCRE_COST
-#define PCRE_COST 40.0
+#define PCRE_COST 200.0      /* a pattern's run against a literal's bit tests
+                                (callgrind: about 1,200 instructions to 5) */
 #endif
 
 /* A set of strings; n < 0: unknown (exact) or none (req). */
@@ -50,7 +51,7 @@ struct info {
  * sets and parse_alt()'s alternative. */
 struct level {
     struct info it, alt;
-    struct lset best, tmp;
+    struct lset best, tmp, run;
 };
 
 struct parser {
@@ -168,8 +169,9 @@ static bool marks_only(const char *s, size_t n)
 }
 
 /* How well a set gates: higher is better (fewer bit tests, and fewer
- * patterns run for nothing: a short literal is found often); < 0 when it
- * cannot gate (no strings, or the empty one). */
+ * patterns run for nothing: a literal of one more byte is found in about a
+ * quarter as many messages, one of a single byte in nearly all); < 0 when
+ * it cannot gate (no strings, or the empty one). */
 static double score(const struct lset *s)
 {
     if (s->n <= 0)
@@ -178,7 +180,7 @@ static double score(const struct lset *s)
     for (int i = 0; i < s->n; i++) {
         if (marks_only(s->s[i], s->len[i]))
             return -1;      /* empty, or markers only: always there */
-        cost += 1 + PCRE_COST / (double)(1u << (s->len[i] < 12 ? s->len[i] - 1 : 11));
+        cost += 1 + PCRE_COST / (double)(1u << (s->len[i] < 16 ? s->len[i] - 1 : 15));
     }
     return 1e6 / cost;
 }
@@ -296,6 +298,11 @@ static void parse_atom(struct parser *ps, struct info *out)
         return;                 /* one character of a class: nothing known */
     }
     ps->p++;
+    if ((unsigned char)c >= 0x80) {     /* a character not ASCII, its bytes read past */
+        while (((unsigned char)*ps->p & 0xc0) == 0x80)
+            ps->p++;
+        return;                 /* caseless, it may match an ASCII one: nothing known */
+    }
     if (c == '\\') {
         if (!*ps->p)
             goto bad;
@@ -365,13 +372,21 @@ static int parse_concat(struct parser *ps, struct info *out)
         return -1;
     struct info *it = &w->it;
     set_one(&out->exact, "", 0);    /* the run so far */
+    set_one(&w->run, "", 0);        /* the atoms of one string each since the last other */
     w->best.n = -1;
     while (*ps->p && *ps->p != '|' && *ps->p != ')' && !ps->bad) {
         parse_atom(ps, it);
         parse_quant(ps, it);
         keep_better(&w->best, &best_score, &it->req);
-        if (product(&out->exact, &it->exact, &w->tmp))
+        if (it->exact.n != 1)
+            set_one(&w->run, "", 0);            /* starts again after this atom */
+        else if (!product(&w->run, &it->exact, &w->tmp))
+            set_copy(&w->run, &it->exact);      /* too long: starts again with it */
+        keep_better(&w->best, &best_score, &w->run);
+        if (product(&out->exact, &it->exact, &w->tmp)) {
+            keep_better(&w->best, &best_score, &out->exact); /* the run so far */
             continue;
+        }
         keep_better(&w->best, &best_score, &out->exact);
         whole = false;
         if (it->exact.n >= 0)

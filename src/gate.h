@@ -6,11 +6,12 @@
  * n-grams of a subject once; gate_may_match() then tells, from a few bit
  * tests, whether a pattern can match at all: false means it cannot, true
  * means run it. The answer is never wrong in the "cannot" direction:
- *   - classes ([...], \d \w \s and their negations), '.', counted repeats
+ *   - classes ([...], \d \w \s and their negations), '.', a character not
+ *     ASCII (caseless, U+212A KELVIN SIGN matches "k"), counted repeats
  *     and look-arounds ((?= (?! (?<= (?<!) are read as telling no literal;
  *   - a pattern the analysis does not understand (other escapes than those,
  *     \b, \B and punctuation, "[:name:]" in a class, other (? groups than
- *     (?: and the look-arounds, anything not ASCII) has no literals and
+ *     (?: and the look-arounds, a control character) has no literals and
  *     always may match;
  *   - the patterns are taken as compiled with PCRE2_CASELESS (literals are
  *     lower-cased), and a subject that is empty or holds any byte outside

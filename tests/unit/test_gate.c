@@ -195,6 +195,9 @@ static void test_probing_patterns(void **state)
         "\\d+", "(?i)abc", "é", "a{x", "[[:alpha:]]b", "(?<name>ab)",
         "[ab]c", "a{2}", "(?=ab)a", "a.{0,30}b\\W*$", "^(?!.*saas).*\\ball lines\\b", "[]x]y",
         "x{0,2}yz",
+        /* the pack's shapes: gated by their longest words, not by a space */
+        "\\b(raden|det) (ar )?vantar\\b", "\\b(edit|redigera)( knappen)? (ar )?(gra|grå)\\b",
+        "^same (as|like) before\\b",
     };
     static const char *subjects[] = {
         "status of my case", "the status on the case now", "hi", "hello there", "hi there you",
@@ -202,7 +205,8 @@ static void test_probing_patterns(void **state)
         "abc", "xyzxy", "zzzzz", "ab", "color", "colour", "send", "resend", "ac", "42",
         "ABC", "aa", "ab", "e", "é", "\\", "status of my case é", "a{x", "zb", "bc", "a   b",
         "a and then b.", "all lines", "saas all lines", "all lines saas", "]y", "xy", "yz", "xxyz",
-        "name ab",
+        "name ab", "raden vantar", "det ar vantar", "the line is open", "edit knappen ar grå",
+        "redigera gra", "edit is grey", "same as before", "the same as before",
     };
     const size_t nres = sizeof res / sizeof *res, nsub = sizeof subjects / sizeof *subjects;
     struct probe pr = { gate_new(*(enum gate_mode *)*state), NULL, NULL, 0, pcre2_match_data_create(1, NULL), 0, 0, 0 };
@@ -220,7 +224,7 @@ static void test_probing_patterns(void **state)
     assert_false(gate_has_literals(pr.g, 9));    /* "^$": markers only */
     for (size_t i = 17; i < 23; i++)          /* left to PCRE2 */
         assert_false(gate_has_literals(pr.g, (int)i));
-    for (size_t i = 23; i < nres; i++)        /* classes, counts, look-arounds */
+    for (size_t i = 23; i < nres; i++)        /* classes, counts, look-arounds, é */
         assert_true(gate_has_literals(pr.g, (int)i));
     /* and it says no where it can */
     gate_scan(pr.g, "all the rows", 12);
@@ -231,6 +235,11 @@ static void test_probing_patterns(void **state)
     assert_true(gate_may_match(pr.g, 4));
     gate_scan(pr.g, "hello", 5);
     assert_true(gate_may_match(pr.g, 1));
+    /* a long word gates, though shorter ones are there */
+    gate_scan(pr.g, "the line is open to edit, same as before", 40);
+    assert_false(gate_may_match(pr.g, (int)nres - 3));  /* no "vantar" */
+    assert_false(gate_may_match(pr.g, (int)nres - 2));  /* no "gra" after "edit " */
+    assert_false(gate_may_match(pr.g, (int)nres - 1));  /* "same" not at the start */
     /* a pattern added after a scan is read at the next (the eager index is
      * rebuilt) */
     int z = gate_add(pr.g, "zebra(s)?");
