@@ -53,6 +53,8 @@ struct dialog {
     char last_faq[PACK_ID_MAX];  /* FAQ answered last turn, for "and for X?" */
     bool last_oos;               /* the last reply was the out-of-scope answer */
     bool oom;                    /* a fact could not be stored: the turn fails */
+    const char *label_raw;       /* the message of the turn under way, and */
+    bool label_maybe;            /* ... whether it may be a label (pack_may_be_label) */
 };
 
 struct out {                     /* a reply under construction */
@@ -473,9 +475,13 @@ static bool same_label(const char *a, const char *b)
     return !strcasecmp(a, b);
 }
 
-static bool label_in(const cJSON *texts, const char *raw)
+/* True when raw is one of the labels in texts ({"en","sv"}: a string or
+ * an array of them each). */
+static bool label_in(const dialog *d, const cJSON *texts, const char *raw)
 {
     const cJSON *b;
+    if (raw == d->label_raw && !d->label_maybe)
+        return false;           /* none of the pack's labels: no need to look */
     for (int l = 0; l < PACK_NLANG; l++) {
         const cJSON *v = get(texts, pack_langs[l]);
         if (cJSON_IsString(v) && same_label(v->valuestring, raw))
@@ -491,7 +497,7 @@ static bool label_in(const cJSON *texts, const char *raw)
 static bool question_label(const dialog *d, const char *raw)
 {
     for (size_t i = 0; i < tree_question_count(d->tree); i++)
-        if (label_in(tree_question_at(d->tree, i)->buttons, raw))
+        if (label_in(d, tree_question_at(d->tree, i)->buttons, raw))
             return true;
     return false;
 }
@@ -501,11 +507,11 @@ static bool question_label(const dialog *d, const char *raw)
 static bool label_of_other(const dialog *d, const char *raw, const struct tree_question *q)
 {
     bool other = false;
-    if (label_in(pack_message(d->pack, "yes_no_buttons"), raw))
+    if (label_in(d, pack_message(d->pack, "yes_no_buttons"), raw))
         return false; /* a plain yes or no answers any question */
     for (size_t i = 0; i < tree_question_count(d->tree); i++) {
         const struct tree_question *o = tree_question_at(d->tree, i);
-        if (label_in(o->buttons, raw)) {
+        if (label_in(d, o->buttons, raw)) {
             if (!strcmp(o->expect, q->expect))
                 return false;
             other = true;
@@ -520,14 +526,14 @@ static bool is_label(const dialog *d, const char *raw)
     if (question_label(d, raw))
         return true;
     for (size_t i = 0; i < tree_topic_count(d->tree); i++)
-        if (label_in(tree_topic_at(d->tree, i)->label, raw))
+        if (label_in(d, tree_topic_at(d->tree, i)->label, raw))
             return true;
     static const char *const sets[] = { "yes_no_buttons", "skip_buttons", "cancel_buttons", NULL };
     for (int i = 0; sets[i]; i++)
-        if (label_in(pack_message(d->pack, sets[i]), raw))
+        if (label_in(d, pack_message(d->pack, sets[i]), raw))
             return true;
     for (size_t i = 0; i < pack_intent_count(d->pack); i++)
-        if (label_in(pack_intent_at(d->pack, i)->title, raw))
+        if (label_in(d, pack_intent_at(d->pack, i)->title, raw))
             return true;
     return false;
 }
@@ -613,11 +619,11 @@ static int pressed_intent(dialog *d, const char *raw)
     for (int i = 0; i < 2 && k < 0; i++) {
         int a = d->alts[i][0] ? pack_intent_find(d->pack, d->alts[i]) : -1;
         const struct pack_intent *in = a >= 0 ? pack_intent_at(d->pack, (size_t)a) : NULL;
-        if (in && (label_in(in->title, raw) || !strcasecmp(in->id, raw)))
+        if (in && (label_in(d, in->title, raw) || !strcasecmp(in->id, raw)))
             k = a;
     }
     for (size_t i = 0; i < tree_topic_count(d->tree) && k < 0; i++)
-        if (label_in(tree_topic_at(d->tree, i)->label, raw))
+        if (label_in(d, tree_topic_at(d->tree, i)->label, raw))
             k = tree_topic_at(d->tree, i)->intent;
     d->alts[0][0] = d->alts[1][0] = '\0';
     return k;
@@ -1812,10 +1818,10 @@ static void start_turn(dialog *d, struct turn *t, const struct nlu_result *nr,
     t->firm = t->sure && r->confidence >= SURE;
     t->qlike = question_like(raw, er);
     t->q = d->pending[0] ? tree_question(d->tree, d->pending) : NULL;
-    if (!t->q && started_before(d) && !label_in(pack_message(d->pack, "yes_no_buttons"), raw)) {
+    if (!t->q && started_before(d) && !label_in(d, pack_message(d->pack, "yes_no_buttons"), raw)) {
         /* a question's button pressed after the path moved on answers it */
         for (size_t i = 0; i < tree_question_count(d->tree) && !t->q; i++)
-            if (label_in(tree_question_at(d->tree, i)->buttons, raw))
+            if (label_in(d, tree_question_at(d->tree, i)->buttons, raw))
                 t->q = tree_question_at(d->tree, i);
     }
     if (!t->q && ent_has(er, "answer", "unknown") && words(raw) <= 10)
@@ -2014,6 +2020,8 @@ int dialog_turn(dialog *d, const struct nlu_result *nr, const struct ent_result 
 
     memset(r, 0, sizeof *r);
     d->turn++;
+    d->label_raw = raw;
+    d->label_maybe = pack_may_be_label(d->pack, raw);
     update_lang(d, nr, er, raw);
     start_turn(d, &t, nr, er, raw, r);
     if (notices && *notices)
@@ -2050,6 +2058,7 @@ int dialog_turn(dialog *d, const struct nlu_result *nr, const struct ent_result 
     if (!o.oom)
         no_third_time(d, &o, r);
 done:
+    d->label_raw = NULL;
     free(side.text);
     free(steps.text);
     if (o.oom || d->oom) {

@@ -12,6 +12,7 @@
 #include "tree.h"
 #include "lexicon.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -29,6 +30,8 @@ static const char *const role_names[PACK_NROLES] = {
     "affirm", "deny", "thanks", "goodbye", "greeting", "help", "fallback",
     "open_case", "case_status", "problem",
 };
+
+#define LABEL_WORDS 1024         /* 65,536 bits: a few thousand texts, few false hits */
 
 struct pack {
     cJSON *docs[PACK_FILES_MAX];   /* every parsed file, owned */
@@ -60,6 +63,8 @@ struct pack {
     size_t ntypes;
     const cJSON *roles_doc;        /* pack.json "roles" */
     int roles[PACK_NROLES];        /* intent index per role, or -1 */
+    uint64_t labels[LABEL_WORDS];  /* hashes of every text that may label a
+                                      button (pack_may_be_label) */
 };
 
 /* A copy of the subject last given to gate_scan(): a turn matches many rule
@@ -684,6 +689,41 @@ static int gate_all(pack *p)
     return 0;
 }
 
+/* FNV-1a of s, ASCII letters lower-cased (as strcasecmp() compares). */
+static uint32_t label_hash(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (uint32_t)tolower((unsigned char)*s)) * 16777619u;
+    return h % (LABEL_WORDS * 64);
+}
+
+/* Notes every string under o (a superset of the labels: the texts of the
+ * messages, of flows.json and the intents' titles). */
+static void note_labels(pack *p, const cJSON *o)
+{
+    if (cJSON_IsString(o)) {
+        uint32_t h = label_hash(o->valuestring);
+        p->labels[h / 64] |= 1ull << (h % 64);
+    }
+    for (const cJSON *c = o ? o->child : NULL; c; c = c->next)
+        note_labels(p, c);
+}
+
+static void note_all_labels(pack *p, const cJSON *flows)
+{
+    note_labels(p, p->messages);
+    note_labels(p, flows);
+    for (size_t i = 0; i < p->nintents; i++)
+        note_labels(p, p->intents[i].title);
+}
+
+bool pack_may_be_label(const pack *p, const char *raw)
+{
+    uint32_t h = label_hash(raw);
+    return p->labels[h / 64] >> (h % 64) & 1;
+}
+
 pack *pack_load(const char *dir, char *err, size_t errlen)
 {
     pack *p = calloc(1, sizeof *p);
@@ -710,6 +750,7 @@ pack *pack_load(const char *dir, char *err, size_t errlen)
     if (load_cases(p, dir, err, errlen) < 0 || !(p->tree = tree_parse(flows, p, err, errlen)) ||
         check_case_facts(p, err, errlen) < 0)
         goto fail;
+    note_all_labels(p, flows);
     if (load_lexicon(p, dir, err, errlen) < 0)
         goto fail;
     if (!(p->md = pcre2_match_data_create(16, NULL)) || gate_all(p) < 0) {

@@ -132,6 +132,10 @@ bool pack_plays(const pack *p, const struct pack_intent *in, enum pack_role r);
 
 /* The message `key` of pack.json ({"en","sv"} object), or NULL. */
 const cJSON *pack_message(const pack *p, const char *key);
+/* False when raw (ASCII letters caseless) is none of the pack's texts that
+ * label buttons (the messages', flows.json's, the intents' titles); true
+ * when it may be one: a filter before comparing labels one by one. */
+bool pack_may_be_label(const pack *p, const char *raw);
 /* The text for `lang` in a {"en","sv"} object; "" when obj is NULL. */
 const char *pack_text(const cJSON *obj, const char *lang);
 

@@ -1,7 +1,8 @@
 /* test_dialog.c -- the engine around the dialog, with the real pack
  * (intents/): what `make mutate` found untested (issue 16, item 5).
  * Opening errors, JPEG attachments, group commits, the allow-list of
- * domains, session ids that leak no descriptor, a turn's language. */
+ * domains, session ids that leak no descriptor, a turn's language, the
+ * filter before comparing button labels. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +18,7 @@
 #include "dialog.h"
 #include "engine.h"
 #include "pack.h"
+#include "tree.h"
 
 static char dir[64];
 static const char *intents(void)
@@ -183,6 +185,59 @@ static void test_state_defaults(void **state)
     pack_free(p);
 }
 
+/* Every label of the labels' sets passes the filter, in any ASCII case. */
+static void labels_pass(const pack *p, const cJSON *texts, int *n)
+{
+    char up[256];
+    for (const cJSON *l = texts ? texts->child : NULL; l; l = l->next) {
+        const cJSON *one = cJSON_IsString(l) ? l : l->child;
+        for (; one; one = cJSON_IsString(l) ? NULL : one->next) {
+            snprintf(up, sizeof up, "%s", one->valuestring);
+            for (char *c = up; *c; c++)
+                *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c);
+            assert_true(pack_may_be_label(p, one->valuestring));
+            assert_true(pack_may_be_label(p, up));
+            (*n)++;
+        }
+    }
+}
+
+/* pack_may_be_label() says yes to every button label the dialog compares
+ * a message with, and no to nearly every message of words. */
+static void test_label_filter(void **state)
+{
+    (void)state;
+    char err[512], line[2048];
+    pack *p = pack_load(intents(), err, sizeof err);
+    assert_non_null(p);
+    const tree *t = pack_tree(p);
+    int n = 0, texts = 0, hits = 0;
+    for (size_t i = 0; i < tree_question_count(t); i++)
+        labels_pass(p, tree_question_at(t, i)->buttons, &n);
+    for (size_t i = 0; i < tree_topic_count(t); i++)
+        labels_pass(p, tree_topic_at(t, i)->label, &n);
+    for (size_t i = 0; i < pack_intent_count(p); i++)
+        labels_pass(p, pack_intent_at(p, i)->title, &n);
+    static const char *const sets[] = { "yes_no_buttons", "skip_buttons", "cancel_buttons" };
+    for (int i = 0; i < 3; i++)
+        labels_pass(p, pack_message(p, sets[i]), &n);
+    assert_true(n >= 50);
+    FILE *f = fopen("tests/heldout.tsv", "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof line, f)) {
+        char *m = strchr(line, '\t');
+        if (line[0] == '#' || !m)
+            continue;
+        m[1 + strcspn(m + 1, "\n")] = '\0';
+        texts++;
+        hits += pack_may_be_label(p, m + 1);
+    }
+    fclose(f);
+    assert_true(texts >= 100);
+    assert_true(hits * 20 < texts);     /* one in twenty at most */
+    pack_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -191,6 +246,7 @@ int main(void)
         cmocka_unit_test(test_session_ids_no_fd),
         cmocka_unit_test(test_turn_lang),
         cmocka_unit_test(test_state_defaults),
+        cmocka_unit_test(test_label_filter),
     };
     return cmocka_run_group_tests_name("dialog", tests, NULL, NULL);
 }
